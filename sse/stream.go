@@ -1,0 +1,299 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Errors returned by [NewStream] and by a [Stream]'s methods.
+var (
+	// ErrStreamingUnsupported means the ResponseWriter cannot flush or
+	// cannot take write deadlines, typically because a middleware wraps it
+	// without an Unwrap method, or because it is http.TimeoutHandler's.
+	ErrStreamingUnsupported = errors.New("sse: response writer does not support streaming")
+	// ErrClosed is returned by writes after Close or End.
+	ErrClosed = errors.New("sse: stream closed")
+	// ErrShutdown is the reason a stream ended because its http.Server
+	// is shutting down.
+	ErrShutdown = errors.New("sse: server shutting down")
+)
+
+// Options configure a [Stream]. A nil *Options, like the zero value, means
+// every default.
+type Options struct {
+	// Heartbeat is how long the stream may stay silent before a comment
+	// line is sent to keep proxies and load balancers from cutting it.
+	// Zero means 15s; a negative value disables heartbeats.
+	Heartbeat time.Duration
+
+	// WriteTimeout bounds each write: a client that does not take an
+	// event within it is dropped, so a stuck reader costs at most this
+	// long. It replaces http.Server's WriteTimeout, which would end every
+	// stream. Zero means 10s.
+	WriteTimeout time.Duration
+
+	// Retry, if positive, is sent first as a "retry:" line: the delay
+	// browsers wait before reconnecting. Zero sends none (browsers then
+	// wait about 3s).
+	Retry time.Duration
+
+	// CloseEvent is the event type [Stream.End] sends. Empty means "close".
+	CloseEvent string
+
+	// ShutdownWindow spreads the end of open streams when the http.Server
+	// that serves them shuts down: each ends at a random moment within the
+	// window, so their clients do not all reconnect at once. Zero means 5s.
+	ShutdownWindow time.Duration
+
+	// LastEventIDParam names a query parameter that [Stream.LastEventID]
+	// reads when the Last-Event-ID header is absent, for clients that
+	// cannot set headers. Empty means the header only.
+	LastEventIDParam string
+}
+
+func (o *Options) withDefaults() Options {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.Heartbeat == 0 {
+		out.Heartbeat = 15 * time.Second
+	}
+	if out.WriteTimeout <= 0 {
+		out.WriteTimeout = 10 * time.Second
+	}
+	if out.CloseEvent == "" {
+		out.CloseEvent = "close"
+	}
+	if out.ShutdownWindow <= 0 {
+		out.ShutdownWindow = 5 * time.Second
+	}
+	return out
+}
+
+// A Stream sends events to one client of an HTTP handler. Create it with
+// [NewStream]; end it with [Stream.Close] or [Stream.End] before the
+// handler returns (defer s.Close() is the usual way), because nothing may
+// touch a ResponseWriter after its handler has returned.
+//
+// Every write is flushed at once and bounded by Options.WriteTimeout.
+// While nothing is sent, a heartbeat comment goes out every
+// Options.Heartbeat. The stream ends by itself, closing [Stream.Done],
+// when the client goes away, a write fails, or the http.Server serving it
+// shuts down (within Options.ShutdownWindow, at a random moment, with a
+// normal end of response so that browsers reconnect and resume with
+// Last-Event-ID).
+//
+// A Stream's methods are safe for concurrent use.
+type Stream struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	r    *http.Request
+	opts Options
+
+	mu        sync.Mutex
+	buf       []byte
+	closed    bool
+	err       error // why the stream ended
+	done      chan struct{}
+	heartbeat *time.Timer
+	drainStop func()      // unregisters from the server's shutdown drain
+	ctxStop   func() bool // stops watching the request context
+}
+
+// NewStream starts an event stream as the response to r: it sends the
+// headers browsers and proxies need (200, Content-Type text/event-stream,
+// Cache-Control no-cache, X-Accel-Buffering no), then the Retry line if
+// set, and flushes them at once.
+//
+// It returns an error wrapping [ErrStreamingUnsupported], having written
+// nothing, when w cannot set write deadlines (check this before relying on
+// the response), and an error if the first flush fails.
+func NewStream(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, error) {
+	rc := http.NewResponseController(w)
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("%w: cannot set write deadlines: %v", ErrStreamingUnsupported, err)
+	}
+	_ = rc.SetReadDeadline(time.Time{}) // http.Server.ReadTimeout would cancel the request context
+	_ = rc.EnableFullDuplex()           // let handlers read a request body while streaming
+
+	s := &Stream{w: w, rc: rc, r: r, opts: opts.withDefaults(), done: make(chan struct{})}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+
+	// Send a first line at once: some proxies hold headers back until body
+	// bytes arrive, and clients then know the stream is live.
+	s.buf = AppendComment(s.buf[:0], "")
+	if s.opts.Retry > 0 {
+		s.buf = append(s.buf[:0], "retry: "...)
+		s.buf = strconv.AppendInt(s.buf, s.opts.Retry.Milliseconds(), 10)
+		s.buf = append(s.buf, "\n\n"...)
+	}
+	// Hold the lock while the callbacks are wired up: each may fire at
+	// once, and each needs the others' stop functions. Join the server's
+	// shutdown drain before the first byte goes out, so that a Shutdown
+	// started once the client has seen the response cannot miss us.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+		s.drainStop = drainerFor(srv).add(s)
+	}
+	if err := s.writeLocked(s.buf); err != nil {
+		s.finishLocked(err)
+		if errors.Is(err, http.ErrNotSupported) {
+			err = fmt.Errorf("%w: cannot flush: %v", ErrStreamingUnsupported, err)
+		}
+		return nil, err
+	}
+	if s.opts.Heartbeat > 0 {
+		s.heartbeat = time.AfterFunc(s.opts.Heartbeat, s.beat)
+	}
+	s.ctxStop = context.AfterFunc(r.Context(), func() {
+		s.mu.Lock()
+		s.finishLocked(context.Cause(r.Context()))
+		s.mu.Unlock()
+	})
+	return s, nil
+}
+
+// LastEventID returns the request's Last-Event-ID header, or, when it is
+// absent and Options.LastEventIDParam is set, that query parameter.
+func (s *Stream) LastEventID() string {
+	if id := s.r.Header.Get("Last-Event-ID"); id != "" || s.opts.LastEventIDParam == "" {
+		return id
+	}
+	return s.r.URL.Query().Get(s.opts.LastEventIDParam)
+}
+
+// Send writes e and flushes it. An invalid event writes nothing and
+// returns the error from [Event.Validate]; the stream stays open. Once the
+// stream has ended, Send returns the reason ([ErrClosed], [ErrShutdown],
+// the client's context error, or the write error).
+func (s *Stream) Send(e Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.err
+	}
+	b, err := AppendEvent(s.buf[:0], e)
+	if err != nil {
+		return err
+	}
+	s.buf = b
+	return s.writeLocked(b)
+}
+
+// SendFrame writes a pre-encoded frame and flushes it.
+func (s *Stream) SendFrame(f Frame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.err
+	}
+	return s.writeLocked(f.b)
+}
+
+// Comment writes text as comment lines and flushes them.
+func (s *Stream) Comment(text string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.err
+	}
+	s.buf = AppendComment(s.buf[:0], text)
+	return s.writeLocked(s.buf)
+}
+
+// End sends the close event (Options.CloseEvent, with an empty data line so
+// that it is dispatched) and closes the stream. Pages that listen for that
+// event, htmx 2's sse-close and htmx 4's hx-sse:close then stop instead of
+// reconnecting.
+func (s *Stream) End() error {
+	err := s.Send(Event{Type: s.opts.CloseEvent})
+	s.Close()
+	return err
+}
+
+// Close ends the stream: no more writes, heartbeats or shutdown handling.
+// The response ends when the handler returns. Close is idempotent and
+// always returns nil.
+func (s *Stream) Close() error {
+	s.mu.Lock()
+	s.finishLocked(ErrClosed)
+	s.mu.Unlock()
+	return nil
+}
+
+// Done is closed when the stream has ended, for whatever reason.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Err returns why the stream ended, or nil while it is open.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// writeLocked writes b with a deadline and flushes. The deadline is cleared
+// afterwards: an expired deadline would reset an idle HTTP/2 stream.
+func (s *Stream) writeLocked(b []byte) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	_, err := s.w.Write(b)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	_ = s.rc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		s.finishLocked(fmt.Errorf("sse: write: %w", err))
+		return s.err
+	}
+	if s.heartbeat != nil {
+		s.heartbeat.Reset(s.opts.Heartbeat)
+	}
+	return nil
+}
+
+func (s *Stream) beat() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	_ = s.writeLocked(heartbeatLine)
+}
+
+var heartbeatLine = []byte(":\n")
+
+// drain is called by the server's shutdown drain.
+func (s *Stream) drain() {
+	s.mu.Lock()
+	s.finishLocked(ErrShutdown)
+	s.mu.Unlock()
+}
+
+// finishLocked ends the stream once, recording why.
+func (s *Stream) finishLocked(reason error) {
+	if s.closed {
+		return
+	}
+	s.closed, s.err = true, reason
+	close(s.done)
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
+	}
+	if s.ctxStop != nil {
+		s.ctxStop()
+	}
+	if s.drainStop != nil {
+		s.drainStop()
+	}
+}
