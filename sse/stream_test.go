@@ -662,4 +662,3 @@ func (w *fakeWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
-
