@@ -12,82 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd/internal/ssetest"
 	"github.com/herd-sse/herd/sse"
 )
-
-// mockStream is a test server in the manner of the LaunchDarkly SSE
-// contract harness: each incoming connection is handed to the test, which
-// writes raw bytes to it and ends it when it likes.
-type mockStream struct {
-	t     *testing.T
-	srv   *httptest.Server
-	conns chan *mockConn
-}
-
-type mockConn struct {
-	req  *http.Request
-	body string
-	out  chan string   // bytes for the handler goroutine to write
-	end  chan struct{} // close to end the response
-	done chan struct{} // closed when the handler returned
-}
-
-func newMockStream(t *testing.T) *mockStream {
-	m := &mockStream{t: t, conns: make(chan *mockConn, 16)}
-	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		c := &mockConn{req: r, body: string(body), out: make(chan string),
-			end: make(chan struct{}), done: make(chan struct{})}
-		defer close(c.done)
-		rc := http.NewResponseController(w)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(200)
-		_ = rc.Flush()
-		m.conns <- c
-		for {
-			select {
-			case s := <-c.out: // only this goroutine touches w
-				_, _ = io.WriteString(w, s)
-				_ = rc.Flush()
-			case <-c.end:
-				return
-			case <-r.Context().Done():
-				return
-			}
-		}
-	}))
-	t.Cleanup(func() {
-		m.srv.CloseClientConnections()
-		m.srv.Close()
-	})
-	return m
-}
-
-// await returns the next connection, failing the test if none comes.
-func (m *mockStream) await() *mockConn {
-	m.t.Helper()
-	select {
-	case c := <-m.conns:
-		return c
-	case <-time.After(10 * time.Second):
-		m.t.Fatal("no connection within 10s")
-		return nil
-	}
-}
-
-// send writes s on the connection, unless its handler has ended.
-func (c *mockConn) send(s string) {
-	select {
-	case c.out <- s:
-	case <-c.done:
-	}
-}
-
-// breakConn ends the response and waits until the handler returned.
-func (c *mockConn) breakConn() {
-	close(c.end)
-	<-c.done
-}
 
 // pull runs a subscription in its own goroutine and hands out what it
 // yields, so that tests can interleave server actions and expectations.
@@ -155,20 +82,20 @@ var fast = &sse.Client{Retry: time.Nanosecond}
 
 func TestClient_defaultRequest(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
-	subscribe(t, fast, get(t, m.srv.URL))
-	c := m.await()
-	if c.req.Method != "GET" {
-		t.Errorf("method %s", c.req.Method)
+	m := ssetest.NewMockStream(t)
+	subscribe(t, fast, get(t, m.URL))
+	c := m.Await()
+	if c.Req.Method != "GET" {
+		t.Errorf("method %s", c.Req.Method)
 	}
-	if got := c.req.Header.Get("Accept"); got != "text/event-stream" {
+	if got := c.Req.Header.Get("Accept"); got != "text/event-stream" {
 		t.Errorf("Accept = %q", got)
 	}
-	if got := c.req.Header.Get("Cache-Control"); got != "no-cache" {
+	if got := c.Req.Header.Get("Cache-Control"); got != "no-cache" {
 		t.Errorf("Cache-Control = %q", got)
 	}
-	if _, ok := c.req.Header["Last-Event-Id"]; ok {
-		t.Errorf("Last-Event-ID sent on a first connection: %q", c.req.Header.Get("Last-Event-ID"))
+	if _, ok := c.Req.Header["Last-Event-Id"]; ok {
+		t.Errorf("Last-Event-ID sent on a first connection: %q", c.Req.Header.Get("Last-Event-ID"))
 	}
 }
 
@@ -177,20 +104,20 @@ func TestClient_customHeadersMethodBody(t *testing.T) {
 	for _, method := range []string{"POST", "REPORT"} {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
-			m := newMockStream(t)
-			req, _ := http.NewRequest(method, m.srv.URL, strings.NewReader(`{"hello": "world"}`))
+			m := ssetest.NewMockStream(t)
+			req, _ := http.NewRequest(method, m.URL, strings.NewReader(`{"hello": "world"}`))
 			req.Header.Set("Content-Type", "application/json; charset=utf-8")
 			req.Header.Set("Header-Name-1", "value-1")
 			subscribe(t, fast, req)
 			for i := range 2 { // the body is sent again on reconnect
-				c := m.await()
-				if c.req.Method != method || c.body != `{"hello": "world"}` {
-					t.Errorf("connection %d: %s %q", i, c.req.Method, c.body)
+				c := m.Await()
+				if c.Req.Method != method || c.Body != `{"hello": "world"}` {
+					t.Errorf("connection %d: %s %q", i, c.Req.Method, c.Body)
 				}
-				if c.req.Header.Get("Header-Name-1") != "value-1" || c.req.Header.Get("Content-Type") != "application/json; charset=utf-8" {
-					t.Errorf("connection %d: headers %v", i, c.req.Header)
+				if c.Req.Header.Get("Header-Name-1") != "value-1" || c.Req.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+					t.Errorf("connection %d: headers %v", i, c.Req.Header)
 				}
-				c.breakConn()
+				c.Break()
 			}
 		})
 	}
@@ -200,54 +127,54 @@ func TestClient_customHeadersMethodBody(t *testing.T) {
 // rewind is buffered, so it is sent again on reconnect.
 func TestClient_bodyWithoutGetBody(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
-	req, _ := http.NewRequest("POST", m.srv.URL, nil)
+	m := ssetest.NewMockStream(t)
+	req, _ := http.NewRequest("POST", m.URL, nil)
 	req.Body = io.NopCloser(strings.NewReader("payload"))
 	subscribe(t, fast, req)
 	for range 2 {
-		c := m.await()
-		if c.body != "payload" {
-			t.Errorf("body %q", c.body)
+		c := m.Await()
+		if c.Body != "payload" {
+			t.Errorf("body %q", c.Body)
 		}
-		c.breakConn()
+		c.Break()
 	}
 }
 
 func TestClient_lastEventID(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
-	req := get(t, m.srv.URL)
+	m := ssetest.NewMockStream(t)
+	req := get(t, m.URL)
 	req.Header.Set("Last-Event-ID", "start")
 	p := subscribe(t, fast, req)
 
-	c := m.await()
-	if got := c.req.Header.Get("Last-Event-ID"); got != "start" {
+	c := m.Await()
+	if got := c.Req.Header.Get("Last-Event-ID"); got != "start" {
 		t.Errorf("initial Last-Event-ID = %q, want start", got)
 	}
-	c.send("data: a\n\n")
+	c.Send("data: a\n\n")
 	p.expect(sse.Event{ID: "start", Data: "a"})
-	c.send("id: abc\ndata: Hello\n\n")
-	c.send("data: World\n\n")
+	c.Send("id: abc\ndata: Hello\n\n")
+	c.Send("data: World\n\n")
 	p.expect(sse.Event{ID: "abc", Data: "Hello"}, sse.Event{ID: "abc", Data: "World"})
-	c.breakConn()
+	c.Break()
 
-	c = m.await()
-	if got := c.req.Header.Get("Last-Event-ID"); got != "abc" {
+	c = m.Await()
+	if got := c.Req.Header.Get("Last-Event-ID"); got != "abc" {
 		t.Errorf("Last-Event-ID after reconnect = %q, want abc", got)
 	}
-	c.send("id\ndata: reset\n\n") // an empty id resets the last event ID
+	c.Send("id\ndata: reset\n\n") // an empty id resets the last event ID
 	p.expect(sse.Event{Data: "reset"})
-	c.breakConn()
+	c.Break()
 
-	c = m.await()
-	if vs, ok := c.req.Header["Last-Event-Id"]; ok {
+	c = m.Await()
+	if vs, ok := c.Req.Header["Last-Event-Id"]; ok {
 		t.Errorf("Last-Event-ID sent after a reset: %q", vs)
 	}
-	c.send("id: 7\n\n") // an id-only block still commits the id
+	c.Send("id: 7\n\n") // an id-only block still commits the id
 	time.Sleep(10 * time.Millisecond)
-	c.breakConn()
-	c = m.await()
-	if got := c.req.Header.Get("Last-Event-ID"); got != "7" {
+	c.Break()
+	c = m.Await()
+	if got := c.Req.Header.Get("Last-Event-ID"); got != "7" {
 		t.Errorf("Last-Event-ID after an id-only block = %q, want 7", got)
 	}
 	if got := p.sub.LastEventID(); got != "7" {
@@ -257,7 +184,7 @@ func TestClient_lastEventID(t *testing.T) {
 
 func TestClient_parsingOverTheNetwork(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
+	m := ssetest.NewMockStream(t)
 	var comments []string
 	var mu sync.Mutex
 	client := &sse.Client{Retry: time.Nanosecond, OnComment: func(s string) {
@@ -265,15 +192,15 @@ func TestClient_parsingOverTheNetwork(t *testing.T) {
 		comments = append(comments, s)
 		mu.Unlock()
 	}}
-	p := subscribe(t, client, get(t, m.srv.URL))
-	c := m.await()
-	c.send("data: Hel")
-	c.send("lo\n\n")
-	c.send(":Hello\n")
-	c.send("event: greeting\nid: a\x00bc\ndata: €豆腐\r\n\r\n")
-	c.send("data\n\ndata\ndata\n\n")
+	p := subscribe(t, client, get(t, m.URL))
+	c := m.Await()
+	c.Send("data: Hel")
+	c.Send("lo\n\n")
+	c.Send(":Hello\n")
+	c.Send("event: greeting\nid: a\x00bc\ndata: €豆腐\r\n\r\n")
+	c.Send("data\n\ndata\ndata\n\n")
 	big := strings.Repeat("x", 1<<20)
-	c.send("data: " + big + "\n\n")
+	c.Send("data: " + big + "\n\n")
 	p.expect(
 		sse.Event{Data: "Hello"},
 		sse.Event{Type: "greeting", Data: "€豆腐"},
@@ -388,20 +315,20 @@ func TestClient_redirects(t *testing.T) {
 	for _, code := range []int{301, 307} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			t.Parallel()
-			m := newMockStream(t)
+			m := ssetest.NewMockStream(t)
 			method, body := "GET", ""
 			if code == 307 {
 				method, body = "POST", "resend me"
 			}
-			redir := httptest.NewServer(http.RedirectHandler(m.srv.URL+"/moved", code))
+			redir := httptest.NewServer(http.RedirectHandler(m.URL+"/moved", code))
 			defer redir.Close()
 			req, _ := http.NewRequest(method, redir.URL, strings.NewReader(body))
 			p := subscribe(t, fast, req)
-			c := m.await()
-			if c.req.URL.Path != "/moved" || c.req.Method != method || c.body != body {
-				t.Errorf("after %d: %s %s %q", code, c.req.Method, c.req.URL.Path, c.body)
+			c := m.Await()
+			if c.Req.URL.Path != "/moved" || c.Req.Method != method || c.Body != body {
+				t.Errorf("after %d: %s %s %q", code, c.Req.Method, c.Req.URL.Path, c.Body)
 			}
-			c.send("data: here\n\n")
+			c.Send("data: here\n\n")
 			p.expect(sse.Event{Data: "here"})
 		})
 	}
@@ -409,34 +336,34 @@ func TestClient_redirects(t *testing.T) {
 
 func TestClient_readTimeout(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
+	m := ssetest.NewMockStream(t)
 	reasons := make(chan error, 4)
 	client := &sse.Client{Retry: time.Nanosecond, ReadTimeout: 200 * time.Millisecond,
 		Reconnect: func(err error, _ time.Duration) bool { reasons <- err; return true }}
-	p := subscribe(t, client, get(t, m.srv.URL))
-	c := m.await()
-	c.send("data: Hello\n\n")
+	p := subscribe(t, client, get(t, m.URL))
+	c := m.Await()
+	c.Send("data: Hello\n\n")
 	p.expect(sse.Event{Data: "Hello"})
 	// then silence: the client must give up on this connection
 	if err := <-reasons; !errors.Is(err, sse.ErrReadTimeout) {
 		t.Errorf("reconnect reason %v, want ErrReadTimeout", err)
 	}
-	m.await()
+	m.Await()
 }
 
 // TestClient_readTimeoutResetByAnyByte checks that bytes that are not a
 // whole event (here one heartbeat byte at a time) keep the connection.
 func TestClient_readTimeoutResetByAnyByte(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
+	m := ssetest.NewMockStream(t)
 	reasons := make(chan error, 4)
 	client := &sse.Client{Retry: time.Nanosecond, ReadTimeout: 300 * time.Millisecond,
 		Reconnect: func(err error, _ time.Duration) bool { reasons <- err; return true }}
-	p := subscribe(t, client, get(t, m.srv.URL))
-	c := m.await()
+	p := subscribe(t, client, get(t, m.URL))
+	c := m.Await()
 	for _, b := range "data: slow\n\n" {
 		time.Sleep(100 * time.Millisecond)
-		c.send(string(b))
+		c.Send(string(b))
 	}
 	p.expect(sse.Event{Data: "slow"})
 	select {
@@ -448,20 +375,20 @@ func TestClient_readTimeoutResetByAnyByte(t *testing.T) {
 
 func TestClient_restart(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
+	m := ssetest.NewMockStream(t)
 	reconnects := 0
 	client := &sse.Client{Retry: time.Hour, // a restart must not wait this
 		Reconnect: func(error, time.Duration) bool { reconnects++; return true }}
-	p := subscribe(t, client, get(t, m.srv.URL))
-	c := m.await()
-	c.send("id: 1\ndata: Hello\n\n")
+	p := subscribe(t, client, get(t, m.URL))
+	c := m.Await()
+	c.Send("id: 1\ndata: Hello\n\n")
 	p.expect(sse.Event{ID: "1", Data: "Hello"})
 	p.sub.Restart()
-	c2 := m.await()
-	if got := c2.req.Header.Get("Last-Event-ID"); got != "1" {
+	c2 := m.Await()
+	if got := c2.Req.Header.Get("Last-Event-ID"); got != "1" {
 		t.Errorf("Last-Event-ID after restart = %q", got)
 	}
-	c2.send("data: Thanks\n\n")
+	c2.Send("data: Thanks\n\n")
 	p.expect(sse.Event{ID: "1", Data: "Thanks"})
 	if reconnects != 0 {
 		t.Errorf("Reconnect called %d times for a caller's restart", reconnects)
@@ -470,28 +397,28 @@ func TestClient_restart(t *testing.T) {
 
 func TestClient_closeWhileReading(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
-	p := subscribe(t, fast, get(t, m.srv.URL))
-	c := m.await()
+	m := ssetest.NewMockStream(t)
+	p := subscribe(t, fast, get(t, m.URL))
+	c := m.Await()
 	p.sub.Close()
 	if _, err := p.next(); err != io.EOF {
 		t.Fatalf("Next after Close = %v, want io.EOF", err)
 	}
-	<-c.done // the server saw the connection go
+	<-c.Done // the server saw the connection go
 	p.sub.Close()
 }
 
 func TestClient_contextCancel(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
+	m := ssetest.NewMockStream(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	sub := fast.Subscribe(ctx, get(t, m.srv.URL))
+	sub := fast.Subscribe(ctx, get(t, m.URL))
 	done := make(chan error, 1)
 	go func() {
 		_, err := sub.Next()
 		done <- err
 	}()
-	m.await()
+	m.Await()
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Next = %v, want context.Canceled", err)
@@ -546,12 +473,12 @@ func TestClient_eventTooLarge(t *testing.T) {
 
 func TestClient_breakOutOfLoopCloses(t *testing.T) {
 	t.Parallel()
-	m := newMockStream(t)
+	m := ssetest.NewMockStream(t)
 	go func() {
-		c := m.await()
-		c.send("data: 1\n\ndata: 2\n\n")
+		c := m.Await()
+		c.Send("data: 1\n\ndata: 2\n\n")
 	}()
-	for range fast.Events(t.Context(), get(t, m.srv.URL)) {
+	for range fast.Events(t.Context(), get(t, m.URL)) {
 		break
 	}
 	// goleak in TestMain checks nothing is left running.
