@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/herd-sse/herd/sse"
+)
+
+const subSynopsis = "[--hub URL] [--json] [--once] [--last-event-id ID] [--retry DURATION] [--close-event NAME] [-H 'Name: value']... TOPIC...|URL"
+
+// runSub is herd sub: print the events of hub topics, or of any SSE URL.
+func runSub(ctx context.Context, args []string, io IO) error {
+	fs := newFlagSet("sub", subSynopsis, io)
+	hub := fs.String("hub", "http://localhost:8080", "hub URL, for topics (env HERD_HUB)")
+	asJSON := fs.Bool("json", false, `print one JSON object per event: {"event","data","id"}`)
+	once := fs.Bool("once", false, "do not reconnect: exit at the end of the first response")
+	lastID := fs.String("last-event-id", "", "resume after this event id")
+	retry := fs.Duration("retry", 3*time.Second, "initial reconnection delay, until the stream sets its own")
+	closeEvent := fs.String("close-event", "close", "event type that ends the subscription (exit 0)")
+	var headers headerFlags
+	fs.Var(&headers, "H", "add a request header, 'Name: value' (repeatable)")
+	targets, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_HUB"})
+	if err != nil {
+		return err
+	}
+	const hint = "herd sub news   or   herd sub https://example.com/events"
+	if len(targets) == 0 {
+		return usagef(hint, "sub needs hub topics or an SSE URL")
+	}
+	if *retry <= 0 {
+		return usagef(hint, "--retry must be positive, like 3s")
+	}
+	target, err := subURL(*hub, targets)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", target, nil)
+	if err != nil {
+		return usagef(hint, "bad URL %q: %v", target, err)
+	}
+	for _, h := range headers {
+		req.Header.Add(h.name, h.value)
+	}
+	if *lastID != "" {
+		req.Header.Set("Last-Event-ID", *lastID)
+	}
+
+	var declined error
+	client := &sse.Client{Retry: *retry, Reconnect: func(err error, delay time.Duration) bool {
+		if *once {
+			declined = err
+			return false
+		}
+		fmt.Fprintf(io.Stderr, "herd sub: %s; reconnecting in %v\n", describeDrop(err), delay.Round(time.Millisecond))
+		return true
+	}}
+	out := json.NewEncoder(io.Stdout)
+	out.SetEscapeHTML(false)
+	for e, err := range client.Events(ctx, req) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted: a normal end
+			}
+			if declined != nil && errors.Is(err, declined) {
+				return fmt.Errorf("%s", describeDrop(err))
+			}
+			return err
+		}
+		if *asJSON {
+			typ := e.Type
+			if typ == "" {
+				typ = "message"
+			}
+			if err := out.Encode(jsonEvent{Event: typ, Data: e.Data, ID: e.ID}); err != nil {
+				return err
+			}
+		} else if e.Type != *closeEvent {
+			if _, err := fmt.Fprintln(io.Stdout, e.Data); err != nil {
+				return err
+			}
+		}
+		if e.Type == *closeEvent {
+			return nil
+		}
+	}
+	return nil
+}
+
+// jsonEvent is one line of herd sub --json, keys in this order.
+type jsonEvent struct {
+	Event string `json:"event"`
+	Data  string `json:"data"`
+	ID    string `json:"id"`
+}
+
+// subURL returns the URL to subscribe to: the one given, or the hub's
+// stream of the given topics.
+func subURL(hub string, targets []string) (string, error) {
+	isURL := func(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+	if isURL(targets[0]) {
+		if len(targets) > 1 {
+			return "", usagef("herd sub "+targets[0], "sub takes one URL, or hub topics, not both")
+		}
+		if _, err := url.ParseRequestURI(targets[0]); err != nil {
+			return "", usagef("herd sub https://example.com/events", "bad URL %q", targets[0])
+		}
+		return targets[0], nil
+	}
+	u, err := url.Parse(hub)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usagef("herd sub --hub http://localhost:8080 news", "bad hub URL %q: want http(s)://host[:port]", hub)
+	}
+	q := url.Values{}
+	for _, t := range targets {
+		if isURL(t) {
+			return "", usagef("herd sub "+t, "sub takes one URL, or hub topics, not both")
+		}
+		if t == "" {
+			return "", usagef("herd sub news", "empty topic")
+		}
+		q.Add("topic", t)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/events"
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// describeDrop says in a few words why a connection ended.
+func describeDrop(err error) string {
+	switch {
+	case errors.Is(err, io.EOF):
+		return "stream ended"
+	case errors.Is(err, sse.ErrReadTimeout):
+		return "read timeout"
+	}
+	return "connection failed: " + oneLine(err.Error())
+}
+
+type header struct{ name, value string }
+
+// headerFlags collects -H 'Name: value' flags.
+type headerFlags []header
+
+func (h *headerFlags) String() string { return fmt.Sprint(*h) }
+
+func (h *headerFlags) Set(s string) error {
+	name, value, ok := strings.Cut(s, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+		return fmt.Errorf("want 'Name: value', got %q", s)
+	}
+	*h = append(*h, header{name, strings.TrimSpace(value)})
+	return nil
+}

@@ -1,0 +1,130 @@
+// Package demo serves the seed post's program on herd: ten cowsay quotes,
+// one per interval, streamed to a page that shows each as its own <div>
+// and stops at the end instead of starting over.
+package demo
+
+import (
+	"embed"
+	"fmt"
+	"html"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/herd-sse/herd/sse"
+)
+
+// Quotes are the seed post's ten quotes, in order.
+var Quotes = [...]string{
+	"I'm a moo-dern programmer.",
+	"Stay udderly fantastic!",
+	"Moo may represent an idea, but only the cow knows.",
+	"I've got the mooves like Jagger.",
+	"It's pasture bedtime!",
+	"Don’t follow your dreams; follow my Twitter @theCoolCow.",
+	"Holy cow! That’s udderly amazing!",
+	"Remember to always hoof it over to the sunny side!",
+	"Sometimes I'm outstanding in my field, sometimes I'm just standing.",
+	"Cowabunga dude, let’s surf the net!",
+}
+
+// CloseEvent is the event that ends the stream, as in the seed post.
+const CloseEvent = "closeStream"
+
+// Retry is the reconnection delay the stream asks browsers for. Were the
+// page not to stop at the close event, it would be seen starting over
+// within this delay.
+const Retry = time.Second
+
+// Clients are the page variants, by the value of ?client=.
+var Clients = []string{"eventsource", "htmx2", "htmx4"}
+
+const maxInterval = time.Minute
+
+// parseInterval reads ?interval= (a Go duration, default 1s).
+func parseInterval(r *http.Request) (time.Duration, error) {
+	s := r.URL.Query().Get("interval")
+	if s == "" {
+		return time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d > maxInterval {
+		return 0, fmt.Errorf("interval must be a Go duration between 0 and %v, like 1s or 250ms; got %q", maxInterval, s)
+	}
+	return d, nil
+}
+
+// Events streams the quotes: GET /demo/cowsay/events[?interval=1s].
+//
+// Each quote is an event with id 1…10 and data <div>quote</div>; then comes
+// the close event, with a data line so that browsers dispatch it. A client
+// that reconnects with Last-Event-ID n gets the quotes after n, and one
+// that had them all gets the close event at once.
+func Events(w http.ResponseWriter, r *http.Request) {
+	interval, err := parseInterval(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s, err := sse.NewStream(w, r, &sse.Options{CloseEvent: CloseEvent, Retry: Retry})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer s.Close()
+	next, _ := strconv.Atoi(s.LastEventID()) // 0 when absent or not ours
+	next = min(max(next, 0), len(Quotes))
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for i := next; i < len(Quotes); i++ {
+		select {
+		case <-t.C:
+			t.Reset(interval)
+		case <-s.Done():
+			return
+		}
+		e := sse.Event{ID: strconv.Itoa(i + 1), Data: "<div>" + html.EscapeString(Quotes[i]) + "</div>"}
+		if s.Send(e) != nil {
+			return
+		}
+	}
+	s.End()
+}
+
+//go:embed cowsay.html
+var pageFiles embed.FS
+
+var page = template.Must(template.ParseFS(pageFiles, "cowsay.html"))
+
+// Page serves the demo page: GET /demo/cowsay[?client=eventsource|htmx2|htmx4][&interval=1s].
+func Page(w http.ResponseWriter, r *http.Request) {
+	interval, err := parseInterval(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	client := r.URL.Query().Get("client")
+	if client == "" {
+		client = "eventsource"
+	}
+	known := false
+	for _, c := range Clients {
+		known = known || c == client
+	}
+	if !known {
+		http.Error(w, fmt.Sprintf("unknown client %q: use eventsource, htmx2 or htmx4", client), http.StatusBadRequest)
+		return
+	}
+	data := map[string]any{
+		"Client":     client,
+		"Clients":    Clients,
+		"CloseEvent": CloseEvent,
+		"Stream":     "/demo/cowsay/events?interval=" + interval.String(),
+		"Interval":   interval.String(),
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := page.Execute(w, data); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Prepares what this machine lacks, then runs every check and test of herd.
+#
+#   ./scripts/test.sh            everything (what CI runs)
+#   FUZZTIME=60s ./scripts/test.sh   fuzz longer than the default 10s per target
+#
+# Under CI=true a dependency that cannot be prepared fails the run; nothing
+# is ever skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+say "Go"
+command -v go >/dev/null || die "Go is not installed (need 1.26 or newer)"
+go version
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+[ "$go_minor" -ge 26 ] || die "Go 1.26 or newer is needed, found $(go env GOVERSION)"
+
+say "Chromium (for the browser tests)"
+if [ -z "${HERD_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
+	echo "chromium is missing: installing Debian's package"
+	if [ "$(id -u)" -eq 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+			|| die "could not install chromium"
+	elif command -v sudo >/dev/null; then
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+			|| die "could not install chromium"
+	else
+		die "chromium is missing and cannot be installed without root: apt-get install -y chromium"
+	fi
+fi
+"${HERD_CHROMIUM:-chromium}" --version
+
+say "Formatting, vet, staticcheck"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+say "Tests (race detector on)"
+go test -race -timeout 15m ./...
+
+say "Fuzzing (${FUZZTIME:-10s} per target)"
+for target in FuzzReader FuzzRoundTrip; do
+	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 500x ./sse
+done
+
+say "All checks passed"
