@@ -199,7 +199,9 @@ func TestBrowser_resumeAcrossRestart(t *testing.T) {
 	defer cancel()
 	tab, cancelTimeout := context.WithTimeout(tab, 90*time.Second)
 	defer cancelTimeout()
-	if err := chromedp.Do(tab, chromedp.Navigate("http://"+addr+"/demo/cowsay?interval=300ms")); err != nil {
+	// At 1.5s a quote the stream lasts 15s; the shutdown after the third
+	// quote ends it within the 5s drain window, well before its end.
+	if err := chromedp.Do(tab, chromedp.Navigate("http://"+addr+"/demo/cowsay?interval=1500ms")); err != nil {
 		t.Fatal(err)
 	}
 	if err := browsertest.WaitFor(tab, `document.querySelectorAll("#quotes > div").length >= 3`); err != nil {
