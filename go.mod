@@ -4,10 +4,12 @@ go 1.26
 
 require (
 	github.com/chromedp/chromedp v0.23.0
+	go.etcd.io/bbolt v1.4.3
 	go.uber.org/goleak v1.3.0
 )
 
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	golang.org/x/sys v0.29.0 // indirect
 )

@@ -202,6 +202,41 @@ func (s *Stream) SendFrame(f Frame) error {
 	return s.writeLocked(f.b)
 }
 
+// SendFrames writes frames and flushes once: under load, many events go
+// out in one write.
+func (s *Stream) SendFrames(frames ...Frame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.err
+	}
+	n := 0
+	for _, f := range frames {
+		n += len(f.b)
+	}
+	if len(frames) == 1 || n > 64<<10 {
+		return s.writeFramesLocked(frames)
+	}
+	s.buf = s.buf[:0]
+	for _, f := range frames {
+		s.buf = append(s.buf, f.b...)
+	}
+	return s.writeLocked(s.buf)
+}
+
+// writeFramesLocked writes large batches frame by frame, to avoid copying
+// them, then flushes once.
+func (s *Stream) writeFramesLocked(frames []Frame) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	var err error
+	for _, f := range frames {
+		if _, err = s.w.Write(f.b); err != nil {
+			break
+		}
+	}
+	return s.afterWriteLocked(err)
+}
+
 // Comment writes text as comment lines and flushes them.
 func (s *Stream) Comment(text string) error {
 	s.mu.Lock()
@@ -248,6 +283,12 @@ func (s *Stream) Err() error {
 func (s *Stream) writeLocked(b []byte) error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	_, err := s.w.Write(b)
+	return s.afterWriteLocked(err)
+}
+
+// afterWriteLocked flushes after a write (if it succeeded), clears the
+// deadline, and ends the stream on failure.
+func (s *Stream) afterWriteLocked(err error) error {
 	if err == nil {
 		err = s.rc.Flush()
 	}

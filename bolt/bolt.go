@@ -1,0 +1,468 @@
+// Package bolt is a hub.Store in a bbolt file (go.etcd.io/bbolt): the
+// default store of herd serve. Every publish is on disk (fsynced) before
+// it is acknowledged; concurrent publishes share one transaction and one
+// sync (group commit), so durability does not cost throughput.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Retention bounds the log. A zero MaxEvents means 100,000 and a zero
+	// MaxAge 24h; negative values mean no limit.
+	Retention hub.Retention
+	// IdempotencyTTL is how long an idempotency key is remembered. Zero
+	// means 24h.
+	IdempotencyTTL time.Duration
+	// Now returns the current time; nil means time.Now. Tests use it.
+	Now func() time.Time
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxEvents      = 100_000
+	DefaultMaxAge         = 24 * time.Hour
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
+// maxBatch caps the publishes committed in one transaction.
+const maxBatch = 1024
+
+var (
+	bucketMeta   = []byte("meta")   // "epoch", "trimmed"
+	bucketLog    = []byte("log")    // position → event; the bucket sequence is the last position
+	bucketClosed = []byte("closed") // topic → position of its close
+	bucketKeys   = []byte("keys")   // idempotency key → position, Unix nanoseconds
+	bucketKeyLog = []byte("keylog") // position → idempotency key, for expiry in order
+)
+
+// A Store is a hub.Store in a bbolt file. Create it with Open.
+type Store struct {
+	hub.EpochIDs
+	db   *bbolt.DB
+	opts Options
+
+	reqs chan *request
+	quit chan struct{}
+	done chan struct{} // the committer has exited
+
+	mu     sync.Mutex
+	notify chan struct{} // closed and replaced after each commit
+	shut   bool
+}
+
+type request struct {
+	m     hub.Message
+	e     hub.Event
+	dup   bool
+	err   error
+	ready chan struct{}
+}
+
+var _ hub.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in the file at path. It fails
+// at once if the file cannot be created, is not a herd store, or is in use
+// by another process.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Retention.MaxEvents == 0 {
+		opts.Retention.MaxEvents = DefaultMaxEvents
+	}
+	if opts.Retention.MaxAge == 0 {
+		opts.Retention.MaxAge = DefaultMaxAge
+	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:         time.Second,
+		NoFreelistSync:  true, // fewer pages written per commit; rebuilt on open
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: 64 << 20, // so that commits rarely wait for readers to remap
+	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("bolt: %s is in use by another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bolt: %w", err)
+	}
+	s := &Store{db: db, opts: opts, reqs: make(chan *request, maxBatch),
+		quit: make(chan struct{}), done: make(chan struct{}), notify: make(chan struct{})}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketLog, bucketClosed, bucketKeys, bucketKeyLog} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		epoch := meta.Get([]byte("epoch"))
+		if epoch == nil {
+			epoch = []byte(hub.NewEpoch())
+			if err := meta.Put([]byte("epoch"), epoch); err != nil {
+				return err
+			}
+		}
+		s.EpochIDs = hub.EpochIDs(epoch)
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: %s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Append implements hub.Store. The event is fsynced before Append returns.
+func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+	req := &request{m: m, ready: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-s.done:
+		return hub.Event{}, false, hub.ErrStoreClosed
+	case <-ctx.Done():
+		return hub.Event{}, false, ctx.Err()
+	}
+	select {
+	case <-req.ready:
+		return req.e, req.dup, req.err
+	case <-s.done: // closed after the request was queued
+		select {
+		case <-req.ready:
+			return req.e, req.dup, req.err
+		default:
+			return hub.Event{}, false, hub.ErrStoreClosed
+		}
+	case <-ctx.Done():
+		// The event may still be stored; an idempotency key makes the
+		// publisher's retry safe.
+		return hub.Event{}, false, ctx.Err()
+	}
+}
+
+// commitLoop is the only writer: it commits pending appends in batches,
+// one transaction and one fsync per batch, and applies age retention.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	sweep := time.NewTicker(sweepInterval(s.opts))
+	defer sweep.Stop()
+	batch := make([]*request, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-s.reqs:
+			batch = append(batch, req)
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case req := <-s.reqs:
+					batch = append(batch, req)
+				default:
+					break fill
+				}
+			}
+		case <-sweep.C:
+		case <-s.quit:
+			for {
+				select {
+				case req := <-s.reqs:
+					req.err = hub.ErrStoreClosed
+					close(req.ready)
+				default:
+					return
+				}
+			}
+		}
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			now := s.opts.Now()
+			if err := s.expireKeys(tx, now); err != nil {
+				return err
+			}
+			for _, req := range batch {
+				if err := s.apply(tx, req, now); err != nil {
+					return err
+				}
+			}
+			return s.trim(tx, now)
+		})
+		for _, req := range batch {
+			if err != nil {
+				req.e, req.dup, req.err = hub.Event{}, false, fmt.Errorf("bolt: commit: %w", err)
+			}
+			close(req.ready)
+		}
+		if err == nil && len(batch) > 0 {
+			s.mu.Lock()
+			close(s.notify)
+			s.notify = make(chan struct{})
+			s.mu.Unlock()
+		}
+	}
+}
+
+func sweepInterval(o Options) time.Duration {
+	if o.Retention.MaxAge <= 0 {
+		return time.Minute
+	}
+	return min(time.Minute, max(o.Retention.MaxAge/10, time.Second))
+}
+
+// apply stores one message in tx.
+func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
+	m := req.m
+	keys := tx.Bucket(bucketKeys)
+	if m.IdempotencyKey != "" {
+		if v := keys.Get([]byte(m.IdempotencyKey)); len(v) == 16 {
+			p := hub.Pos(binary.BigEndian.Uint64(v))
+			req.e, req.dup = s.eventIn(tx, p), true
+			return nil
+		}
+	}
+	log := tx.Bucket(bucketLog)
+	seq, err := log.NextSequence()
+	if err != nil {
+		return err
+	}
+	p := hub.Pos(seq)
+	e := hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
+		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close}
+	if err := log.Put(key(p), encode(e)); err != nil {
+		return err
+	}
+	if m.Close {
+		closed := tx.Bucket(bucketClosed)
+		for _, t := range m.Topics {
+			if err := closed.Put([]byte(t), key(p)); err != nil {
+				return err
+			}
+		}
+	}
+	if m.IdempotencyKey != "" {
+		v := binary.BigEndian.AppendUint64(key(p), uint64(now.UnixNano()))
+		if err := keys.Put([]byte(m.IdempotencyKey), v); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketKeyLog).Put(key(p), []byte(m.IdempotencyKey)); err != nil {
+			return err
+		}
+	}
+	req.e = e
+	return nil
+}
+
+// eventIn returns the event at p, or only its position and id if it is no
+// longer retained.
+func (s *Store) eventIn(tx *bbolt.Tx, p hub.Pos) hub.Event {
+	if v := tx.Bucket(bucketLog).Get(key(p)); v != nil {
+		if e, err := decode(key(p), v, true); err == nil {
+			e.ID = s.ID(p)
+			return e
+		}
+	}
+	return hub.Event{Pos: p, ID: s.ID(p)}
+}
+
+// trim applies retention to the log.
+func (s *Store) trim(tx *bbolt.Tx, now time.Time) error {
+	log := tx.Bucket(bucketLog)
+	last := hub.Pos(log.Sequence())
+	c := log.Cursor()
+	var trimmed hub.Pos
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		p := posOf(k)
+		tooMany := s.opts.Retention.MaxEvents > 0 && int(last-p+1) > s.opts.Retention.MaxEvents
+		tooOld := s.opts.Retention.MaxAge > 0 && now.Sub(readTime(v)) > s.opts.Retention.MaxAge
+		if !tooMany && !tooOld {
+			break
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		trimmed = p
+	}
+	if trimmed > 0 {
+		return tx.Bucket(bucketMeta).Put([]byte("trimmed"), key(trimmed))
+	}
+	return nil
+}
+
+// expireKeys forgets idempotency keys older than the TTL.
+func (s *Store) expireKeys(tx *bbolt.Tx, now time.Time) error {
+	keys, keyLog := tx.Bucket(bucketKeys), tx.Bucket(bucketKeyLog)
+	kc := keyLog.Cursor()
+	for k, name := kc.First(); k != nil; k, name = kc.First() {
+		v := keys.Get(name)
+		if len(v) == 16 && now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(v[8:])))) <= s.opts.IdempotencyTTL {
+			break
+		}
+		if err := keys.Delete(name); err != nil {
+			return err
+		}
+		if err := kc.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// view runs fn in a read transaction, or fails if the store is closed.
+func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+	s.mu.Lock()
+	shut := s.shut
+	s.mu.Unlock()
+	if shut {
+		return hub.ErrStoreClosed
+	}
+	err := s.db.View(fn)
+	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		return hub.ErrStoreClosed
+	}
+	return err
+}
+
+func trimmedIn(tx *bbolt.Tx) hub.Pos {
+	if v := tx.Bucket(bucketMeta).Get([]byte("trimmed")); len(v) == 8 {
+		return posOf(v)
+	}
+	return 0
+}
+
+// Read implements hub.Store.
+func (s *Store) Read(ctx context.Context, after hub.Pos, max int) (events []hub.Event, gap bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		gap = after < trimmedIn(tx)
+		c := tx.Bucket(bucketLog).Cursor()
+		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < max; k, v = c.Next() {
+			e, err := decode(k, v, true)
+			if err != nil {
+				return fmt.Errorf("%w at position %d", err, posOf(k))
+			}
+			e.ID = s.ID(e.Pos)
+			events = append(events, e)
+		}
+		return nil
+	})
+	return events, gap, err
+}
+
+// Follow implements hub.Store.
+func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+	for {
+		s.mu.Lock()
+		wait, shut := s.notify, s.shut
+		s.mu.Unlock()
+		if shut {
+			return hub.ErrStoreClosed
+		}
+		events, gap, err := s.Read(ctx, after, 1024)
+		if err != nil {
+			return err
+		}
+		if gap {
+			return fmt.Errorf("%w: events after %d were trimmed", hub.ErrLagged, after)
+		}
+		if len(events) > 0 {
+			if err := fn(events); err != nil {
+				return err
+			}
+			after = events[len(events)-1].Pos
+			continue
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Bounds implements hub.Store.
+func (s *Store) Bounds(ctx context.Context) (b hub.Bounds, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		log := tx.Bucket(bucketLog)
+		b.Last, b.Trimmed = hub.Pos(log.Sequence()), trimmedIn(tx)
+		if k, _ := log.Cursor().First(); k != nil {
+			b.First = posOf(k)
+		}
+		return nil
+	})
+	return b, err
+}
+
+// Closed implements hub.Store.
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
+	out := make(map[string]hub.Pos)
+	err := s.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketClosed)
+		for _, t := range topics {
+			if v := b.Get([]byte(t)); len(v) == 8 {
+				out[t] = posOf(v)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Stats implements hub.Store. It scans the retained log's headers.
+func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
+	var c hub.TopicCounter
+	err := s.view(func(tx *bbolt.Tx) error {
+		err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
+			e, err := decode(k, v, false)
+			if err != nil {
+				return err
+			}
+			e.ID = s.ID(e.Pos)
+			c.Add(e)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketClosed).ForEach(func(t, v []byte) error {
+			c.Closed(string(t), posOf(v), s.ID(posOf(v)))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Stats(), nil
+}
+
+// Ping implements hub.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.view(func(*bbolt.Tx) error { return nil })
+}
+
+// Close implements hub.Store: pending appends fail, followers end, and the
+// file is closed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		return nil
+	}
+	s.shut = true
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.done // the committer has stopped: nothing else closes notify
+	s.mu.Lock()
+	close(s.notify)
+	s.mu.Unlock()
+	return s.db.Close()
+}

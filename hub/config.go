@@ -1,0 +1,109 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/herd-sse/herd/sse"
+)
+
+// Config configures a Hub. Only Store is required; every other zero field
+// takes the default written in its doc.
+type Config struct {
+	// Store keeps the log. Required. The Hub does not close it.
+	Store Store
+
+	// Logger receives structured logs. Nil means none.
+	Logger *slog.Logger
+
+	// Heartbeat is the interval of keep-alive comments on idle streams.
+	// Zero means 15s: under every common proxy's idle timeout (30–100s).
+	Heartbeat time.Duration
+
+	// WriteTimeout bounds each write to a subscriber; one that does not
+	// take an event within it is dropped. Zero means 10s.
+	WriteTimeout time.Duration
+
+	// Retry is the reconnection delay sent to subscribers ("retry:"),
+	// jittered by ±25% per connection so that reconnections spread out.
+	// Zero means 3s.
+	Retry time.Duration
+
+	// CloseEvent is the type of the event that ends a stream whose topics
+	// are all closed. Zero means "close". Publishing an event of this
+	// type, or of type "gap", is refused.
+	CloseEvent string
+
+	// MaxEventSize caps a published event's data, in bytes. Zero means
+	// 1 MiB.
+	MaxEventSize int
+
+	// MaxPublishTopics caps the topics of one publish; MaxSubscribeTopics
+	// those of one subscription. Zero means 32 for each.
+	MaxPublishTopics   int
+	MaxSubscribeTopics int
+
+	// QueueLength and QueueBytes bound each subscriber's queue of events
+	// not yet written. A subscriber whose queue would exceed either is
+	// disconnected as slow; it can resume with Last-Event-ID. Zero means
+	// 1024 events and 1 MiB.
+	QueueLength int
+	QueueBytes  int
+
+	// PublishKey, if set, is required as "Authorization: Bearer <key>" to
+	// publish. If empty, only loopback clients may publish.
+	PublishKey string
+
+	// ShutdownWindow spreads the end of open streams when the hub closes,
+	// so that clients reconnect elsewhere spread out. Zero means 5s.
+	ShutdownWindow time.Duration
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	if out.Store == nil {
+		return out, errors.New("hub: Config.Store is required")
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	setDefault(&out.Heartbeat, 15*time.Second)
+	setDefault(&out.WriteTimeout, 10*time.Second)
+	setDefault(&out.Retry, 3*time.Second)
+	setDefault(&out.ShutdownWindow, 5*time.Second)
+	setDefault(&out.CloseEvent, "close")
+	setDefault(&out.MaxEventSize, 1<<20)
+	setDefault(&out.MaxPublishTopics, 32)
+	setDefault(&out.MaxSubscribeTopics, 32)
+	setDefault(&out.QueueLength, 1024)
+	setDefault(&out.QueueBytes, 1<<20)
+	if err := (sse.Event{Type: out.CloseEvent}).Validate(); err != nil {
+		return out, fmt.Errorf("hub: CloseEvent %q: %w", out.CloseEvent, err)
+	}
+	if out.CloseEvent == GapEvent || out.CloseEvent == "message" {
+		return out, fmt.Errorf("hub: CloseEvent %q is taken", out.CloseEvent)
+	}
+	for name, v := range map[string]int{"MaxEventSize": out.MaxEventSize, "MaxPublishTopics": out.MaxPublishTopics,
+		"MaxSubscribeTopics": out.MaxSubscribeTopics, "QueueLength": out.QueueLength, "QueueBytes": out.QueueBytes} {
+		if v < 0 {
+			return out, fmt.Errorf("hub: Config.%s must not be negative", name)
+		}
+	}
+	for name, v := range map[string]time.Duration{"Heartbeat": out.Heartbeat, "WriteTimeout": out.WriteTimeout,
+		"Retry": out.Retry, "ShutdownWindow": out.ShutdownWindow} {
+		if v < 0 {
+			return out, fmt.Errorf("hub: Config.%s must not be negative", name)
+		}
+	}
+	return out, nil
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}

@@ -1,0 +1,78 @@
+package hub
+
+import (
+	"encoding/json"
+
+	"github.com/herd-sse/herd/sse"
+)
+
+// A frame is one event as the dispatcher hands it to subscribers: encoded
+// once, shared by all of them, never changed.
+type frame struct {
+	ev    Event
+	wire  sse.Frame // the event on the wire; empty for a message without data
+	close sse.Frame // the close event, for a Close message
+	size  int       // bytes a queue is charged for holding it
+}
+
+// newFrame encodes e for delivery. Messages were validated when published,
+// so encoding cannot fail; an event read back from a store that somehow
+// holds an invalid one is sent without its bad fields rather than dropped.
+func (h *Hub) newFrame(e Event) *frame {
+	f := &frame{ev: e}
+	if !e.NoData {
+		f.wire = mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data, Retry: e.Retry})
+	}
+	if e.Close {
+		f.close = h.closeFrame(e.ID, e.Topics)
+	}
+	f.size = f.wire.Len() + f.close.Len() + 64
+	return f
+}
+
+func mustFrame(e sse.Event) sse.Frame {
+	f, err := sse.NewFrame(e)
+	if err != nil {
+		e.Type = ""
+		f, _ = sse.NewFrame(sse.Event{ID: validOr(e.ID), Data: e.Data, Retry: max(e.Retry, 0)})
+	}
+	return f
+}
+
+func validOr(id string) string {
+	if (sse.Event{ID: id}).Validate() != nil {
+		return ""
+	}
+	return id
+}
+
+// closeFrame is the event that ends a stream whose topics are all closed.
+// It carries the id of the closing publish, so that a client resuming from
+// it is answered 204, and a data line, so that browsers dispatch it.
+func (h *Hub) closeFrame(id string, topics []string) sse.Frame {
+	e := h.closeEvent(id, topics)
+	return mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data})
+}
+
+// closeEvent is the close as an in-process subscriber receives it.
+func (h *Hub) closeEvent(id string, topics []string) Event {
+	data, _ := json.Marshal(struct {
+		Topics []string `json:"topics"`
+	}{topics})
+	return Event{ID: id, Type: h.cfg.CloseEvent, Data: string(data), Topics: topics}
+}
+
+// gapEvent is sent before a replay that cannot start where the client asked:
+// its data names the requested id and the oldest id still held ("" if
+// none). It carries no id of its own, so a client cut off during the
+// replay asks again from the same point.
+func gapEvent(requested, oldest string) Event {
+	data, _ := json.Marshal(struct {
+		Requested string `json:"requested"`
+		Oldest    string `json:"oldest"`
+	}{requested, oldest})
+	return Event{Type: GapEvent, Data: string(data)}
+}
+
+// GapEvent is the type of the event that reports a replay gap.
+const GapEvent = "gap"

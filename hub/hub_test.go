@@ -1,0 +1,471 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd/memory"
+)
+
+func newHub(t *testing.T, cfg hub.Config, retention hub.Retention) *hub.Hub {
+	t.Helper()
+	if cfg.Store == nil {
+		store := memory.New(memory.Options{Retention: retention})
+		t.Cleanup(func() { store.Close() })
+		cfg.Store = store
+	}
+	h, err := hub.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // end subscriptions at once
+		h.Close(ctx)
+	})
+	return h
+}
+
+func publish(t *testing.T, h *hub.Hub, m hub.Message) hub.Event {
+	t.Helper()
+	e, _, err := h.Publish(t.Context(), m)
+	if err != nil {
+		t.Fatalf("Publish(%+v): %v", m, err)
+	}
+	return e
+}
+
+func msg(data string, topics ...string) hub.Message {
+	return hub.Message{Topics: topics, Data: data}
+}
+
+func subscribe(t *testing.T, h *hub.Hub, lastID string, selectors ...string) *hub.Subscription {
+	t.Helper()
+	s, err := h.Subscribe(t.Context(), selectors, lastID)
+	if err != nil {
+		t.Fatalf("Subscribe(%q, %q): %v", selectors, lastID, err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func next(t *testing.T, s *hub.Subscription) hub.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	e, err := s.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return e
+}
+
+// expect checks the next events' data (a close event is "<close>", a gap
+// "<gap>").
+func expect(t *testing.T, s *hub.Subscription, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		e := next(t, s)
+		got := e.Data
+		switch e.Type {
+		case "close":
+			got = "<close>"
+		case hub.GapEvent:
+			got = "<gap>"
+		}
+		if got != w {
+			t.Fatalf("got %q (%+v), want %q", got, e, w)
+		}
+	}
+}
+
+func expectEnd(t *testing.T, s *hub.Subscription, want error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Next(ctx); !errors.Is(err, want) {
+		t.Fatalf("Next = %v, want %v", err, want)
+	}
+}
+
+// expectNothing checks nothing more is delivered for a moment.
+func expectNothing(t *testing.T, s *hub.Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if e, err := s.Next(ctx); err == nil {
+		t.Fatalf("unexpected event %+v", e)
+	}
+}
+
+func TestLive(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	s := subscribe(t, h, "", "a")
+	e := publish(t, h, hub.Message{Topics: []string{"a"}, Type: "greet", Data: "hi\nthere", Retry: time.Second})
+	publish(t, h, msg("not for us", "b"))
+	got := next(t, s)
+	if got.ID != e.ID || got.Type != "greet" || got.Data != "hi\nthere" || got.Retry != time.Second || !slices.Equal(got.Topics, []string{"a"}) {
+		t.Errorf("got %+v, published %+v", got, e)
+	}
+	expectNothing(t, s)
+}
+
+func TestMultiTopicDeliveredOnce(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	s := subscribe(t, h, "", "a", "b", "*", "**")
+	publish(t, h, msg("both", "a", "b"))
+	publish(t, h, msg("one", "b"))
+	expect(t, s, "both", "one")
+	expectNothing(t, s)
+}
+
+func TestWildcards(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	one := subscribe(t, h, "", "chat/*")
+	rest := subscribe(t, h, "", "chat/**")
+	for _, topic := range []string{"chat", "chat/x", "chat/x/y", "other/x"} {
+		publish(t, h, msg(topic, topic))
+	}
+	expect(t, one, "chat/x")
+	expectNothing(t, one)
+	expect(t, rest, "chat/x", "chat/x/y")
+	expectNothing(t, rest)
+}
+
+func TestResume(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, publish(t, h, msg(fmt.Sprint(i), "a")).ID)
+	}
+	publish(t, h, msg("other topic", "b"))
+	s := subscribe(t, h, ids[1], "a")
+	expect(t, s, "2", "3", "4")
+	publish(t, h, msg("live", "a"))
+	expect(t, s, "live")
+
+	all := subscribe(t, h, "earliest", "a")
+	expect(t, all, "0", "1", "2", "3", "4", "live")
+
+	last := subscribe(t, h, ids[4], "a", "b")
+	expect(t, last, "other topic", "live")
+	expectNothing(t, last)
+}
+
+func TestGap(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{MaxEvents: 3})
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, publish(t, h, msg(fmt.Sprint(i), "a")).ID)
+	}
+	s := subscribe(t, h, ids[0], "a")
+	gap := next(t, s)
+	var info struct{ Requested, Oldest string }
+	if err := json.Unmarshal([]byte(gap.Data), &info); err != nil || gap.Type != hub.GapEvent || gap.ID != "" {
+		t.Fatalf("first event %+v (%v), want a gap notice without id", gap, err)
+	}
+	if info.Requested != ids[0] || info.Oldest != ids[3] {
+		t.Errorf("gap %+v, want requested %s oldest %s", info, ids[0], ids[3])
+	}
+	expect(t, s, "3", "4", "5")
+
+	// Resuming right after the newest trimmed event misses nothing.
+	edge := subscribe(t, h, ids[2], "a")
+	expect(t, edge, "3", "4", "5")
+
+	for _, bad := range []string{"not-an-id", ids[0] + "9999"} {
+		u := subscribe(t, h, bad, "a")
+		g := next(t, u)
+		json.Unmarshal([]byte(g.Data), &info)
+		if g.Type != hub.GapEvent || info.Requested != bad || info.Oldest != ids[3] {
+			t.Errorf("unknown id %q: first event %+v", bad, g)
+		}
+		expect(t, u, "3", "4", "5")
+	}
+}
+
+func TestClose(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	s := subscribe(t, h, "", "job/1")
+	first := publish(t, h, msg("working", "job/1"))
+	end := publish(t, h, hub.Message{Topics: []string{"job/1"}, Data: "done", Close: true})
+	expect(t, s, "working", "done")
+	c := next(t, s)
+	if c.Type != "close" || c.ID != end.ID || c.Data != `{"topics":["job/1"]}` {
+		t.Errorf("close event %+v", c)
+	}
+	expectEnd(t, s, io.EOF)
+
+	// Resuming at or after the close: nothing more will come (HTTP 204).
+	if _, err := h.Subscribe(t.Context(), []string{"job/1"}, end.ID); !errors.Is(err, hub.ErrTopicsClosed) {
+		t.Errorf("resume after close = %v, want ErrTopicsClosed", err)
+	}
+	// Resuming before it replays the rest, then the close.
+	r := subscribe(t, h, first.ID, "job/1")
+	expect(t, r, "done", "<close>")
+	expectEnd(t, r, io.EOF)
+	// A late subscriber gets the history, then the close.
+	late := subscribe(t, h, "", "job/1")
+	expect(t, late, "working", "done", "<close>")
+	expectEnd(t, late, io.EOF)
+	// Publishing to a closed topic still works; a wildcard subscriber sees it.
+	w := subscribe(t, h, "", "job/*")
+	publish(t, h, msg("after", "job/1"))
+	expect(t, w, "after")
+}
+
+func TestCloseOnly(t *testing.T) {
+	h := newHub(t, hub.Config{CloseEvent: "done"}, hub.Retention{})
+	s := subscribe(t, h, "", "x")
+	w := subscribe(t, h, "", "*")
+	e := publish(t, h, hub.Message{Topics: []string{"x"}, NoData: true, Close: true})
+	c := next(t, s)
+	if c.Type != "done" || c.ID != e.ID {
+		t.Errorf("close event %+v, want type done with id %s", c, e.ID)
+	}
+	expectEnd(t, s, io.EOF)
+	expectNothing(t, w) // a close without data is nothing to a wildcard subscriber
+}
+
+func TestCloseMultiTopic(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	s := subscribe(t, h, "", "a", "b")
+	publish(t, h, hub.Message{Topics: []string{"a"}, Data: "a ends", Close: true})
+	publish(t, h, msg("b goes on", "b"))
+	expect(t, s, "a ends", "b goes on")
+	publish(t, h, hub.Message{Topics: []string{"b"}, NoData: true, Close: true})
+	expect(t, s, "<close>")
+	expectEnd(t, s, io.EOF)
+	// A new subscriber to a and b: history, then the close.
+	late := subscribe(t, h, "", "b", "a")
+	expect(t, late, "a ends", "b goes on", "<close>")
+}
+
+// TestCloseTrimmed checks that a close whose event retention removed still
+// ends a resuming stream.
+func TestCloseTrimmed(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{MaxEvents: 2})
+	start := publish(t, h, msg("1", "job"))
+	end := publish(t, h, hub.Message{Topics: []string{"job"}, Data: "bye", Close: true})
+	publish(t, h, msg("x", "other"))
+	publish(t, h, msg("y", "other"))
+	s := subscribe(t, h, start.ID, "job")
+	expect(t, s, "<gap>")
+	c := next(t, s)
+	if c.Type != "close" || c.ID != end.ID {
+		t.Errorf("got %+v, want the close with id %s", c, end.ID)
+	}
+	expectEnd(t, s, io.EOF)
+}
+
+func TestIdempotency(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	s := subscribe(t, h, "", "a")
+	m := msg("pay", "a")
+	m.IdempotencyKey = "invoice-7"
+	e1, dup1, _ := h.Publish(t.Context(), m)
+	e2, dup2, _ := h.Publish(t.Context(), m)
+	if e1.ID != e2.ID || dup1 || !dup2 {
+		t.Errorf("ids %s %s, dup %v %v", e1.ID, e2.ID, dup1, dup2)
+	}
+	expect(t, s, "pay")
+	expectNothing(t, s)
+}
+
+// TestSlowSubscriber checks that a subscriber that does not read is cut off
+// once its queue is full, without delaying the publisher or the others.
+func TestSlowSubscriber(t *testing.T) {
+	h := newHub(t, hub.Config{QueueLength: 4}, hub.Retention{})
+	slow := subscribe(t, h, "", "a")
+	healthy := subscribe(t, h, "", "a")
+	for i := range 50 {
+		publish(t, h, msg(fmt.Sprint(i), "a"))
+		expect(t, healthy, fmt.Sprint(i)) // it keeps up; the slow one reads nothing
+	}
+	expectEnd(t, slow, hub.ErrSlowSubscriber)
+}
+
+func TestQueueBytes(t *testing.T) {
+	h := newHub(t, hub.Config{QueueBytes: 10 << 10}, hub.Retention{})
+	s := subscribe(t, h, "", "a")
+	for range 5 {
+		publish(t, h, msg(string(make([]byte, 4<<10)), "a"))
+	}
+	expectEnd(t, s, hub.ErrSlowSubscriber)
+}
+
+func TestPublishValidation(t *testing.T) {
+	h := newHub(t, hub.Config{MaxEventSize: 100, MaxPublishTopics: 2}, hub.Retention{})
+	tests := []struct {
+		m    hub.Message
+		code hub.ErrorCode
+	}{
+		{hub.Message{Data: "x"}, hub.EInvalid},
+		{msg("x", "a/*"), hub.EInvalid},
+		{msg("x", ""), hub.EInvalid},
+		{msg("x", "a", "b", "c"), hub.EInvalid},
+		{hub.Message{Topics: []string{"a"}, Type: "x\r\nevent: evil", Data: "x"}, hub.EInvalid},
+		{hub.Message{Topics: []string{"a"}, Type: "close", Data: "x"}, hub.EInvalid},
+		{hub.Message{Topics: []string{"a"}, Type: "gap", Data: "x"}, hub.EInvalid},
+		{msg(string(make([]byte, 101)), "a"), hub.ETooLarge},
+		{msg("\xff", "a"), hub.EInvalid},
+		{hub.Message{Topics: []string{"a"}, NoData: true}, hub.EInvalid},
+		{hub.Message{Topics: []string{"a"}, Data: "x", Retry: -1}, hub.EInvalid},
+		{hub.Message{Topics: []string{"a"}, Data: "x", IdempotencyKey: "has space"}, hub.EInvalid},
+	}
+	for _, tc := range tests {
+		_, _, err := h.Publish(t.Context(), tc.m)
+		if hub.CodeOf(err) != tc.code {
+			t.Errorf("Publish(%+v) = %v (%s), want %s", tc.m, err, hub.CodeOf(err), tc.code)
+		}
+	}
+	if e := publish(t, h, msg("ok", "a", "a", "b")); !slices.Equal(e.Topics, []string{"a", "b"}) {
+		t.Errorf("duplicate topics kept: %v", e.Topics)
+	}
+}
+
+func TestSubscribeValidation(t *testing.T) {
+	h := newHub(t, hub.Config{MaxSubscribeTopics: 2}, hub.Retention{})
+	for _, sels := range [][]string{nil, {"a**"}, {"a", "b", "c"}, {""}} {
+		if _, err := h.Subscribe(t.Context(), sels, ""); hub.CodeOf(err) != hub.EInvalid {
+			t.Errorf("Subscribe(%q) = %v, want EInvalid", sels, err)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	store := memory.New(memory.Options{})
+	for _, cfg := range []hub.Config{
+		{},
+		{Store: store, CloseEvent: "bad\nname"},
+		{Store: store, CloseEvent: "gap"},
+		{Store: store, QueueLength: -1},
+		{Store: store, Heartbeat: -time.Second},
+	} {
+		if _, err := hub.New(cfg); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+}
+
+func TestHubClose(t *testing.T) {
+	store := memory.New(memory.Options{})
+	defer store.Close()
+	h := newHub(t, hub.Config{Store: store, ShutdownWindow: 50 * time.Millisecond}, hub.Retention{})
+	s := subscribe(t, h, "", "a")
+	if err := h.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	expectEnd(t, s, hub.ErrShuttingDown)
+	if _, _, err := h.Publish(t.Context(), msg("x", "a")); hub.CodeOf(err) != hub.EUnavailable {
+		t.Errorf("Publish after Close = %v", err)
+	}
+	if _, err := h.Subscribe(t.Context(), []string{"a"}, ""); hub.CodeOf(err) != hub.EUnavailable {
+		t.Errorf("Subscribe after Close = %v", err)
+	}
+	h.Close(t.Context()) // idempotent
+}
+
+// TestHandover publishes from several goroutines while subscribers join at
+// random moments, resuming from random earlier events: each must see
+// exactly the events of its topics after its resume point, once each, in
+// order, through the hand-over from replay to live delivery.
+func TestHandover(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel()
+			testHandover(t, seed)
+		})
+	}
+}
+
+func testHandover(t *testing.T, seed uint64) {
+	rnd := rand.New(rand.NewPCG(seed, 99))
+	h := newHub(t, hub.Config{QueueLength: 100_000, QueueBytes: 1 << 30}, hub.Retention{})
+	topics := []string{"a", "b", "c"}
+	const publishers, each = 3, 300
+
+	var mu sync.Mutex
+	var published []hub.Event // in position order once sorted
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				m := msg(fmt.Sprintf("%d/%d", p, i), topics[(p+i)%3])
+				if i%10 == 0 {
+					m.Topics = append(m.Topics, topics[(p+i+1)%3])
+				}
+				e := publish(t, h, m)
+				mu.Lock()
+				published = append(published, e)
+				mu.Unlock()
+			}
+		})
+	}
+	type sub struct {
+		s      *hub.Subscription
+		sels   []string
+		cursor hub.Event
+	}
+	var subs []sub
+	for range 12 {
+		time.Sleep(time.Duration(rnd.IntN(3)) * time.Millisecond)
+		mu.Lock()
+		var cursor hub.Event
+		if len(published) > 0 && rnd.IntN(4) != 0 {
+			cursor = published[rnd.IntN(len(published))]
+		}
+		mu.Unlock()
+		sels := []string{topics[rnd.IntN(3)]}
+		if rnd.IntN(2) == 0 {
+			sels = append(sels, topics[rnd.IntN(3)])
+		}
+		if rnd.IntN(5) == 0 {
+			sels = []string{"*"}
+		}
+		id := cursor.ID
+		if id == "" {
+			id = "earliest"
+		}
+		subs = append(subs, sub{subscribe(t, h, id, sels...), sels, cursor})
+	}
+	wg.Wait()
+	slices.SortFunc(published, func(a, b hub.Event) int { return int(a.Pos) - int(b.Pos) })
+	for i, sb := range subs {
+		var want []string
+		for _, e := range published {
+			if e.Pos > sb.cursor.Pos && matchesAny(sb.sels, e.Topics) {
+				want = append(want, e.ID)
+			}
+		}
+		for j, w := range want {
+			if got := next(t, sb.s); got.ID != w {
+				t.Fatalf("subscriber %d (%v after %q): event %d is %s, want %s", i, sb.sels, sb.cursor.ID, j, got.ID, w)
+			}
+		}
+		expectNothing(t, sb.s)
+	}
+}
+
+func matchesAny(sels, topics []string) bool {
+	for _, s := range sels {
+		for _, t := range topics {
+			if hub.Match(s, t) {
+				return true
+			}
+		}
+	}
+	return false
+}

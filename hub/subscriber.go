@@ -1,0 +1,314 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/herd-sse/herd/sse"
+)
+
+// A CloseReason says why the hub ended a subscription. Every disconnect
+// has one; they are counted in the hub's stats.
+type CloseReason int
+
+// The reasons.
+const (
+	ReasonClient     CloseReason = iota + 1 // the client went away
+	ReasonSlow                              // its queue filled: it could not keep up
+	ReasonTopicClose                        // all its topics were closed
+	ReasonShutdown                          // the hub is shutting down
+	ReasonLagged                            // the hub fell behind the store's retention
+	ReasonWrite                             // a write to the client failed or timed out
+	ReasonStore                             // the store failed during replay
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"", "client", "slow", "topic_closed", "shutdown", "lagged", "write_failed", "store_error"}
+
+func (r CloseReason) String() string {
+	if r > 0 && r < numReasons {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("CloseReason(%d)", int(r))
+}
+
+// Errors a Subscription ends with.
+var (
+	ErrSlowSubscriber = errors.New("hub: subscriber could not keep up (queue full)")
+	ErrShuttingDown   = errors.New("hub: shutting down")
+	// ErrTopicsClosed is returned by Subscribe when every topic asked for
+	// is closed and the cursor is at or after the close (HTTP 204).
+	ErrTopicsClosed = errors.New("hub: topics closed")
+)
+
+func (r CloseReason) err() error {
+	switch r {
+	case ReasonSlow:
+		return ErrSlowSubscriber
+	case ReasonShutdown:
+		return ErrShuttingDown
+	case ReasonLagged:
+		return ErrLagged
+	}
+	return fmt.Errorf("hub: subscription ended (%s)", r)
+}
+
+// An item is one thing to deliver: an event, a gap notice or a close.
+type item struct {
+	ev   Event
+	wire sse.Frame
+}
+
+// A subscriber is one subscription's state, shared between the dispatcher,
+// which offers it frames, and its consumer (an HTTP stream or an in-process
+// Subscription), which takes them.
+type subscriber struct {
+	hub       *Hub
+	selectors []string
+	topics    []string // the topics, if every selector is concrete; else nil
+
+	mu      sync.Mutex
+	queue   []*frame
+	head    int
+	bytes   int
+	lastPos Pos // newest position queued: a frame matched twice is queued once
+	ended   bool
+	reason  CloseReason
+	wake    chan struct{} // signalled when frames arrive or the subscriber ends
+	done    chan struct{} // closed when it ends
+
+	// Owned by the consumer.
+	replaying bool
+	cursor    Pos    // replay reads after this
+	requested string // the id the client resumed from, for gap notices
+	earliest  bool   // replaying all history: a first gap is expected
+	unknown   bool   // the cursor was not an id of this store
+	closed    map[string]Pos
+	finished  bool // the close was delivered
+}
+
+func (h *Hub) newSubscriber(selectors []string) *subscriber {
+	s := &subscriber{hub: h, selectors: selectors, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	concrete := true
+	for _, sel := range selectors {
+		concrete = concrete && isConcrete(sel)
+	}
+	if concrete {
+		s.topics = selectors
+	}
+	return s
+}
+
+// matches reports whether an event of the given topics is for s.
+func (s *subscriber) matches(topics []string) bool {
+	for _, t := range topics {
+		for _, sel := range s.selectors {
+			if Match(sel, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// offer queues f unless s has it already. It never blocks: a full queue
+// ends the subscriber as slow.
+func (s *subscriber) offer(f *frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || f.ev.Pos <= s.lastPos {
+		return
+	}
+	s.lastPos = f.ev.Pos
+	cfg := &s.hub.cfg
+	if len(s.queue)-s.head >= cfg.QueueLength || s.bytes+f.size > cfg.QueueBytes {
+		s.endLocked(ReasonSlow)
+		return
+	}
+	s.queue = append(s.queue, f)
+	s.bytes += f.size
+	s.signal()
+}
+
+func (s *subscriber) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// end ends the subscriber for reason, unless it has ended already.
+func (s *subscriber) end(reason CloseReason) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(reason)
+}
+
+func (s *subscriber) endLocked(reason CloseReason) {
+	if s.ended {
+		return
+	}
+	s.ended, s.reason = true, reason
+	clear(s.queue)
+	s.queue, s.head, s.bytes = nil, 0, 0
+	close(s.done)
+	s.signal()
+	s.hub.ended(s, reason)
+}
+
+// take moves the queued frames into dst.
+func (s *subscriber) take(dst []*frame) ([]*frame, CloseReason) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return dst, s.reason
+	}
+	dst = append(dst, s.queue[s.head:]...)
+	clear(s.queue)
+	s.queue, s.head, s.bytes = s.queue[:0], 0, 0
+	return dst, 0
+}
+
+// handOver ends the replay at position upTo: frames the dispatcher queued
+// meanwhile that the replay already delivered are dropped.
+func (s *subscriber) handOver(upTo Pos) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.head < len(s.queue) && s.queue[s.head].ev.Pos <= upTo {
+		s.bytes -= s.queue[s.head].size
+		s.queue[s.head] = nil
+		s.head++
+	}
+	s.lastPos = max(s.lastPos, upTo)
+}
+
+// next returns the next items to deliver, appended to dst. It blocks until
+// there are some, the subscription ends, ctx is done or stop is closed.
+// After the close item it returns io.EOF; when the hub ended the
+// subscription it returns the reason's error.
+func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item) ([]item, error) {
+	if s.finished {
+		return dst, io.EOF
+	}
+	if s.replaying {
+		return s.replay(ctx, dst)
+	}
+	var frames []*frame
+	for {
+		var reason CloseReason
+		frames, reason = s.take(frames[:0])
+		if reason != 0 {
+			return dst, reason.err()
+		}
+		if len(frames) > 0 {
+			break
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		case <-stop:
+			return dst, io.ErrClosedPipe
+		}
+	}
+	for _, f := range frames {
+		if dst = s.deliver(dst, f.ev, f.wire); s.finishIfClosed(f.ev) {
+			dst = append(dst, item{ev: s.hub.closeEvent(f.ev.ID, f.ev.Topics), wire: f.close})
+			break
+		}
+	}
+	return dst, nil
+}
+
+// deliver appends e unless it has no data.
+func (s *subscriber) deliver(dst []item, e Event, wire sse.Frame) []item {
+	if e.NoData {
+		return dst
+	}
+	return append(dst, item{ev: e, wire: wire})
+}
+
+// finishIfClosed records the topics e closes and reports whether every
+// topic of s is now closed, ending the subscription.
+func (s *subscriber) finishIfClosed(e Event) bool {
+	if !e.Close || s.topics == nil {
+		return false
+	}
+	for _, t := range e.Topics {
+		if contains(s.topics, t) {
+			s.closed[t] = e.Pos
+		}
+	}
+	if len(s.closed) < len(s.topics) {
+		return false
+	}
+	s.finished = true
+	return true
+}
+
+const replayBatch = 512
+
+// replay reads one batch of history after s.cursor.
+func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
+	h := s.hub
+	events, gap, err := h.cfg.Store.Read(ctx, s.cursor, replayBatch)
+	if err != nil {
+		s.end(ReasonStore)
+		return dst, fmt.Errorf("hub: replay: %w", err)
+	}
+	if (gap && !s.earliest) || s.unknown {
+		oldest := ""
+		if len(events) > 0 {
+			oldest = events[0].ID
+		}
+		g := gapEvent(s.requested, oldest)
+		dst = append(dst, item{ev: g, wire: mustFrame(sse.Event{Type: g.Type, Data: g.Data})})
+		s.unknown = false
+	}
+	s.earliest = false // a gap later in the replay is a real one
+	for _, e := range events {
+		s.cursor = e.Pos
+		if !s.matches(e.Topics) {
+			continue
+		}
+		if !e.NoData {
+			dst = append(dst, item{ev: e, wire: mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data, Retry: e.Retry})})
+		}
+		if e.Close && s.topics != nil {
+			for _, t := range e.Topics {
+				if contains(s.topics, t) {
+					s.closed[t] = e.Pos
+				}
+			}
+		}
+	}
+	if len(events) == replayBatch {
+		return dst, nil
+	}
+	// Caught up: go live, and if every topic is closed (perhaps by events
+	// retention has since removed), deliver the close now.
+	s.replaying = false
+	s.handOver(s.cursor)
+	if s.topics != nil && len(s.closed) == len(s.topics) {
+		var last Pos
+		for _, p := range s.closed {
+			last = max(last, p)
+		}
+		s.finished = true
+		id := h.cfg.Store.ID(last)
+		dst = append(dst, item{ev: h.closeEvent(id, s.topics), wire: h.closeFrame(id, s.topics)})
+	}
+	return dst, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

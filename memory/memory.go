@@ -1,0 +1,289 @@
+// Package memory is a hub.Store that keeps the log in memory: fast, and
+// gone when the process ends. Ids carry a random epoch, so ids from an
+// earlier process are recognised as unknown (and resuming from one gets a
+// gap event) rather than mistaken for new ones.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Retention bounds the log. A zero MaxEvents means 100,000 and a zero
+	// MaxAge 24h; negative values mean no limit.
+	Retention hub.Retention
+	// IdempotencyTTL is how long an idempotency key is remembered. Zero
+	// means 24h.
+	IdempotencyTTL time.Duration
+	// Now returns the current time; nil means time.Now. Tests use it.
+	Now func() time.Time
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxEvents      = 100_000
+	DefaultMaxAge         = 24 * time.Hour
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
+// A Store is an in-memory hub.Store. Create it with New.
+type Store struct {
+	hub.EpochIDs // ID and ParseID
+	opts         Options
+
+	mu      sync.Mutex
+	events  []hub.Event // retained, in order; events[i].Pos == first+i
+	last    hub.Pos
+	trimmed hub.Pos
+	closed  map[string]hub.Pos
+	keys    map[string]keyEntry
+	keyLog  []string // keys in the order stored, for expiry
+	notify  chan struct{}
+	shut    bool
+}
+
+type keyEntry struct {
+	pos hub.Pos
+	at  time.Time
+}
+
+var _ hub.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New(opts Options) *Store {
+	if opts.Retention.MaxEvents == 0 {
+		opts.Retention.MaxEvents = DefaultMaxEvents
+	}
+	if opts.Retention.MaxAge == 0 {
+		opts.Retention.MaxAge = DefaultMaxAge
+	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{
+		opts:     opts,
+		EpochIDs: hub.NewEpoch(),
+		closed:   make(map[string]hub.Pos),
+		keys:     make(map[string]keyEntry),
+		notify:   make(chan struct{}),
+	}
+}
+
+// Append implements hub.Store.
+func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return hub.Event{}, false, hub.ErrStoreClosed
+	}
+	now := s.opts.Now()
+	s.expireKeys(now)
+	if m.IdempotencyKey != "" {
+		if k, ok := s.keys[m.IdempotencyKey]; ok {
+			return s.eventAt(k.pos), true, nil
+		}
+	}
+	s.last++
+	e := hub.Event{
+		Pos: s.last, ID: s.ID(s.last), Time: now,
+		Topics: append([]string(nil), m.Topics...),
+		Type:   m.Type, Data: m.Data, Retry: m.Retry, NoData: m.NoData, Close: m.Close,
+	}
+	s.events = append(s.events, e)
+	if m.Close {
+		for _, t := range m.Topics {
+			s.closed[t] = e.Pos
+		}
+	}
+	if m.IdempotencyKey != "" {
+		s.keys[m.IdempotencyKey] = keyEntry{e.Pos, now}
+		s.keyLog = append(s.keyLog, m.IdempotencyKey)
+	}
+	s.trim(now)
+	close(s.notify)
+	s.notify = make(chan struct{})
+	return e, false, nil
+}
+
+// eventAt returns the event at p, or just its position and id if it is no
+// longer retained.
+func (s *Store) eventAt(p hub.Pos) hub.Event {
+	if i := s.index(p); i >= 0 {
+		return s.events[i]
+	}
+	return hub.Event{Pos: p, ID: s.ID(p)}
+}
+
+// index returns the slice index of p, or -1 if it is not retained.
+func (s *Store) index(p hub.Pos) int {
+	if len(s.events) == 0 {
+		return -1
+	}
+	i := int(p - s.events[0].Pos)
+	if p < s.events[0].Pos || i >= len(s.events) {
+		return -1
+	}
+	return i
+}
+
+// trim applies retention.
+func (s *Store) trim(now time.Time) {
+	n := 0
+	if max := s.opts.Retention.MaxEvents; max > 0 && len(s.events) > max {
+		n = len(s.events) - max
+	}
+	if age := s.opts.Retention.MaxAge; age > 0 {
+		for n < len(s.events) && now.Sub(s.events[n].Time) > age {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	s.trimmed = s.events[n-1].Pos
+	clear(s.events[:n]) // drop references for the GC
+	s.events = s.events[n:]
+	if cap(s.events) > 2*len(s.events)+1024 {
+		s.events = append([]hub.Event(nil), s.events...)
+	}
+}
+
+func (s *Store) expireKeys(now time.Time) {
+	n := 0
+	for n < len(s.keyLog) {
+		k := s.keys[s.keyLog[n]]
+		if now.Sub(k.at) <= s.opts.IdempotencyTTL {
+			break
+		}
+		delete(s.keys, s.keyLog[n])
+		n++
+	}
+	if n > 0 {
+		s.keyLog = s.keyLog[n:]
+	}
+}
+
+// Read implements hub.Store.
+func (s *Store) Read(ctx context.Context, after hub.Pos, max int) ([]hub.Event, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return nil, false, hub.ErrStoreClosed
+	}
+	s.trim(s.opts.Now())
+	return s.readLocked(after, max), after < s.trimmed, nil
+}
+
+func (s *Store) readLocked(after hub.Pos, max int) []hub.Event {
+	if len(s.events) == 0 || after >= s.last {
+		return nil
+	}
+	start := 0
+	if after >= s.events[0].Pos {
+		start = int(after-s.events[0].Pos) + 1
+	}
+	end := min(len(s.events), start+max)
+	return append([]hub.Event(nil), s.events[start:end]...)
+}
+
+// Follow implements hub.Store.
+func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+	for {
+		s.mu.Lock()
+		if s.shut {
+			s.mu.Unlock()
+			return hub.ErrStoreClosed
+		}
+		if after < s.trimmed {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: events after %d were trimmed (up to %d)", hub.ErrLagged, after, s.trimmed)
+		}
+		batch := s.readLocked(after, 1024)
+		wait := s.notify
+		s.mu.Unlock()
+		if len(batch) > 0 {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			after = batch[len(batch)-1].Pos
+			continue
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Bounds implements hub.Store.
+func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return hub.Bounds{}, hub.ErrStoreClosed
+	}
+	s.trim(s.opts.Now())
+	b := hub.Bounds{Last: s.last, Trimmed: s.trimmed}
+	if len(s.events) > 0 {
+		b.First = s.events[0].Pos
+	}
+	return b, nil
+}
+
+// Closed implements hub.Store.
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return nil, hub.ErrStoreClosed
+	}
+	out := make(map[string]hub.Pos)
+	for _, t := range topics {
+		if p, ok := s.closed[t]; ok {
+			out[t] = p
+		}
+	}
+	return out, nil
+}
+
+// Stats implements hub.Store.
+func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return nil, hub.ErrStoreClosed
+	}
+	s.trim(s.opts.Now())
+	return hub.CountTopics(s.events, s.closed, s.ID), nil
+}
+
+// Ping implements hub.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return hub.ErrStoreClosed
+	}
+	return nil
+}
+
+// Close implements hub.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.shut {
+		s.shut = true
+		close(s.notify)
+	}
+	return nil
+}
