@@ -109,18 +109,31 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 
+	var pending sync.WaitGroup
 	timers := make([]*time.Timer, len(subs))
 	for i, s := range subs {
-		timers[i] = time.AfterFunc(rand.N(h.cfg.ShutdownWindow), func() { s.end(ReasonShutdown) })
+		pending.Add(1)
+		timers[i] = time.AfterFunc(rand.N(h.cfg.ShutdownWindow), func() {
+			defer pending.Done()
+			s.end(ReasonShutdown)
+		})
 	}
+	allEnded := make(chan struct{})
+	go func() {
+		pending.Wait()
+		close(allEnded)
+	}()
 	select {
-	case <-time.After(h.cfg.ShutdownWindow):
+	case <-allEnded:
 	case <-ctx.Done():
 	}
 	for i, s := range subs {
-		timers[i].Stop()
+		if timers[i].Stop() {
+			pending.Done()
+		}
 		s.end(ReasonShutdown)
 	}
+	<-allEnded
 	h.cancel()
 	h.follower.Wait()
 	h.mu.Lock()

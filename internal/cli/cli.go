@@ -38,6 +38,7 @@ type command struct {
 
 var commands = []command{
 	{"serve", "run the hub (the default command)", runServe},
+	{"pub", "publish an event to a hub", runPub},
 	{"sub", "subscribe to hub topics or to any SSE URL", runSub},
 }
 

@@ -3,64 +3,227 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/demo"
 	"github.com/herd-sse/herd/internal/web"
 )
 
-const serveSynopsis = "[--addr HOST:PORT]"
+const serveSynopsis = "[--addr HOST:PORT] [--store bolt:PATH|memory] [flags]"
+
+// serveFlags are herd serve's settings; each flag also reads HERD_<NAME>.
+type serveFlags struct {
+	addr           string
+	store          string
+	maxEvents      int
+	maxAge         time.Duration
+	idempotencyTTL time.Duration
+	heartbeat      time.Duration
+	retry          time.Duration
+	writeTimeout   time.Duration
+	shutdownWindow time.Duration
+	closeEvent     string
+	maxEventSize   byteSize
+	queueLength    int
+	queueBytes     byteSize
+	maxTopics      int
+	publishKey     string
+	demo           bool
+	logLevel       string
+	logFormat      string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.addr, "addr", "localhost:8080", "address to listen on; the default accepts local connections only")
+	fs.StringVar(&f.store, "store", "bolt:herd.db", "where history is kept: bolt:PATH (a file, durable) or memory")
+	fs.IntVar(&f.maxEvents, "history-max-events", 100_000, "keep at most this many events (all topics together); -1: no limit")
+	fs.DurationVar(&f.maxAge, "history-max-age", 24*time.Hour, "drop events older than this; -1s: no limit")
+	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key is remembered")
+	fs.DurationVar(&f.heartbeat, "heartbeat", 15*time.Second, "keep-alive comment interval on idle streams")
+	fs.DurationVar(&f.retry, "retry", 3*time.Second, "reconnection delay sent to subscribers (jittered ±25%)")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "drop a subscriber that does not take a write within this")
+	fs.DurationVar(&f.shutdownWindow, "shutdown-window", 5*time.Second, "on shutdown, end streams spread over this window")
+	fs.StringVar(&f.closeEvent, "close-event", "close", "event type that ends a stream when its topics are closed")
+	f.maxEventSize = 1 << 20
+	fs.Var(&f.maxEventSize, "max-event-size", "largest event data accepted, like 64KiB or 1MiB")
+	fs.IntVar(&f.queueLength, "queue-length", 1024, "events a subscriber may have waiting before it is dropped as slow")
+	f.queueBytes = 1 << 20
+	fs.Var(&f.queueBytes, "queue-bytes", "bytes a subscriber may have waiting before it is dropped as slow")
+	fs.IntVar(&f.maxTopics, "max-topics", 32, "topics per publish and per subscription")
+	fs.StringVar(&f.publishKey, "publish-key", "", "require Authorization: Bearer KEY to publish (without it, only this machine may publish)")
+	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes to topic demo/cowsay/N, one run after another")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+}
+
+// serveEnv maps each flag to its environment variable.
+var serveEnv = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{"addr", "store", "history-max-events", "history-max-age", "idempotency-ttl",
+		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
+		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "log-level", "log-format"} {
+		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	}
+	return m
+}()
+
+// check validates the values flags cannot check by type.
+func (f *serveFlags) check() error {
+	const hint = "herd serve -h"
+	switch {
+	case f.maxEvents < -1 || f.maxEvents == 0:
+		return usagef(hint, "--history-max-events must be positive, or -1 for no limit")
+	case f.maxAge < -time.Second || f.maxAge == 0:
+		return usagef(hint, "--history-max-age must be positive, or -1s for no limit")
+	case f.idempotencyTTL <= 0:
+		return usagef(hint, "--idempotency-ttl must be positive")
+	case f.heartbeat <= 0, f.retry <= 0, f.writeTimeout <= 0, f.shutdownWindow <= 0:
+		return usagef(hint, "--heartbeat, --retry, --write-timeout and --shutdown-window must be positive")
+	case f.queueLength <= 0 || f.queueBytes <= 0 || f.maxEventSize <= 0 || f.maxTopics <= 0:
+		return usagef(hint, "--queue-length, --queue-bytes, --max-event-size and --max-topics must be positive")
+	case f.maxEventSize > f.queueBytes:
+		return usagef(hint, "--max-event-size (%d) must not exceed --queue-bytes (%d): such an event could never be queued", f.maxEventSize, f.queueBytes)
+	case f.logFormat != "text" && f.logFormat != "json":
+		return usagef(hint, "--log-format must be text or json")
+	}
+	if _, err := parseLevel(f.logLevel); err != nil {
+		return usagef(hint, "%v", err)
+	}
+	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+		return usagef("herd serve --addr localhost:8080", "--addr %q: %v", f.addr, err)
+	}
+	return checkStoreSpec(f.store)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}
 
 // runServe is herd serve.
 func runServe(ctx context.Context, args []string, io IO) error {
 	fs := newFlagSet("serve", serveSynopsis, io)
-	addr := fs.String("addr", "localhost:8080", "address to listen on; the default accepts local connections only (env HERD_ADDR)")
-	rest, err := parseFlags(fs, args, io, map[string]string{"addr": "HERD_ADDR"})
+	var f serveFlags
+	f.register(fs)
+	rest, err := parseFlags(fs, args, io, serveEnv)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return usagef("herd serve --addr localhost:8080", "serve takes no arguments, got %q", rest[0])
 	}
+	if err := f.check(); err != nil {
+		return err
+	}
+	logger := newLogger(io.Stderr, f.logLevel, f.logFormat)
 
-	ln, err := net.Listen("tcp", *addr)
+	retention := hub.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
+	if f.maxAge < 0 {
+		retention.MaxAge = -1
+	}
+	store, described, err := openStore(f.store, storeOptions{retention, f.idempotencyTTL})
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
+		return err
+	}
+	defer store.Close()
+	h, err := hub.New(hub.Config{
+		Store: store, Logger: logger,
+		Heartbeat: f.heartbeat, Retry: f.retry, WriteTimeout: f.writeTimeout, ShutdownWindow: f.shutdownWindow,
+		CloseEvent: f.closeEvent, MaxEventSize: int(f.maxEventSize),
+		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
+		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
+		PublishKey: f.publishKey,
+	})
+	if err != nil {
+		return usagef("herd serve -h", "%v", err)
+	}
+	if err := h.Open(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		h.Close(context.Background())
+		return fmt.Errorf("cannot listen on %s: %w", f.addr, err)
+	}
+	var pub *demo.Publisher
+	if f.demo {
+		pub = &demo.Publisher{Hub: h, Interval: time.Second, Logger: logger}
 	}
 	srv := &http.Server{
-		Handler:           routes(),
+		Handler:           routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	base := "http://" + displayAddr(ln.Addr(), *addr)
+	base := "http://" + displayAddr(ln.Addr(), f.addr)
 	fmt.Fprintf(io.Stdout, "herd listening on %s\n", base)
 	fmt.Fprintf(io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
-	return serveUntilDone(ctx, srv, ln)
+	logger.Info("herd started", "addr", ln.Addr().String(), "store", described, "publish", publishPolicy(f.publishKey))
+
+	demoCtx, stopDemo := context.WithCancel(context.Background())
+	demoDone := make(chan struct{})
+	go func() {
+		defer close(demoDone)
+		if pub != nil {
+			pub.Run(demoCtx)
+		}
+	}()
+	err = serveUntilDone(ctx, srv, ln, f.shutdownWindow)
+	stopDemo()
+	<-demoDone
+	closeCtx, cancel := context.WithTimeout(context.Background(), f.shutdownWindow)
+	defer cancel()
+	h.Close(closeCtx)
+	logger.Info("herd stopped")
+	return err
+}
+
+func publishPolicy(key string) string {
+	if key == "" {
+		return "from this machine only (no --publish-key)"
+	}
+	return "with the publish key"
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	l, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // routes is the HTTP API of herd serve.
-func routes() http.Handler {
+func routes(h *hub.Hub, d *demo.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /demo/cowsay", demo.Page)
+	for _, path := range []string{"/events", "/topics", "/healthz", "/readyz"} {
+		mux.Handle(path, h)
+	}
+	mux.HandleFunc("GET /demo/cowsay", d.Page)
 	mux.HandleFunc("GET /demo/cowsay/events", demo.Events)
 	mux.Handle("GET /static/", web.Static())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/demo/cowsay", http.StatusFound)
-	})
+	mux.Handle("GET /{$}", web.Index())
 	return mux
 }
 
-// serveUntilDone serves on ln until ctx is done, then shuts down: streams
-// end spread over their drain window, and the server stops within a bound
-// even if a connection never goes idle.
-func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) error {
+// serveUntilDone serves on ln until ctx is done, then shuts down: no new
+// connections, open streams end spread over the drain window (each stream
+// ends itself when the server shuts down), and the server stops within a
+// bound even if a connection never goes idle.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, window time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -68,10 +231,12 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) erro
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), window+10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
 	if errors.Is(err, context.DeadlineExceeded) {
+		// A connection that never goes idle: Go's HTTP/2 server misses
+		// connections whose handshake ends during Shutdown.
 		err = srv.Close()
 	}
 	<-errc
@@ -90,4 +255,29 @@ func displayAddr(got net.Addr, asked string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// byteSize is a flag for sizes like 512, 64KiB, 1MiB or 1MB.
+type byteSize int
+
+func (b *byteSize) String() string { return strconv.Itoa(int(*b)) }
+
+func (b *byteSize) Set(s string) error {
+	units := []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}}
+	mult := 1
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return fmt.Errorf("want a size like 65536, 64KiB or 1MiB")
+	}
+	*b = byteSize(n * mult)
+	return nil
 }

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,9 @@ func startServe(t *testing.T, args ...string) (string, func() int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
+	if !slices.Contains(args, "--store") {
+		args = append(args, "--store", "memory")
+	}
 	go func() {
 		done <- Main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), IO{Stdout: pw, Stderr: io.Discard})
 		pw.Close()
@@ -95,8 +100,8 @@ func TestServe_badAddr(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"serve", "--addr", ln.Addr().String()}, 1, "cannot listen on " + ln.Addr().String()},
-		{[]string{"serve", "--addr", "nonsense"}, 1, "cannot listen on nonsense"},
+		{[]string{"serve", "--store", "memory", "--addr", ln.Addr().String()}, 1, "cannot listen on " + ln.Addr().String()},
+		{[]string{"serve", "--addr", "nonsense"}, 2, "missing port in address"},
 		{[]string{"serve", "extra"}, 2, "serve takes no arguments"},
 		{[]string{"--addr"}, 2, "flag needs an argument"},
 	} {
@@ -105,8 +110,123 @@ func TestServe_badAddr(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want %d with %q", tc.args, code, errOut, tc.code, tc.want)
 		}
 	}
-	code, _, errOut := runCLI(t, t.Context(), map[string]string{"HERD_ADDR": ln.Addr().String()})
+	code, _, errOut := runCLI(t, t.Context(), map[string]string{"HERD_ADDR": ln.Addr().String(), "HERD_STORE": "memory"})
 	if code != 1 || !strings.Contains(errOut, "cannot listen") {
 		t.Errorf("HERD_ADDR in use: exit %d, %q", code, errOut)
+	}
+}
+
+func TestServe_flagErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{[]string{"--store", "postgres://x"}, nil, 2, `unknown store "postgres://x": use bolt:PATH or memory`},
+		{[]string{"--store", "bolt:"}, nil, 2, "needs a file path"},
+		{[]string{"--store", "bolt:" + dir + "/no/such/dir/herd.db"}, nil, 1, "store bolt:"},
+		{[]string{"--store", "bolt:" + dir}, nil, 1, "store bolt:"}, // a directory, not a file
+		{[]string{"--history-max-events", "0"}, nil, 2, "--history-max-events must be positive"},
+		{[]string{"--history-max-age", "0s"}, nil, 2, "--history-max-age must be positive"},
+		{[]string{"--heartbeat", "-1s"}, nil, 2, "must be positive"},
+		{[]string{"--max-event-size", "lots"}, nil, 2, "want a size like 65536, 64KiB or 1MiB"},
+		{[]string{"--max-event-size", "2MiB"}, nil, 2, "must not exceed --queue-bytes"},
+		{[]string{"--queue-length", "0"}, nil, 2, "must be positive"},
+		{[]string{"--close-event", "bad name\n"}, nil, 2, "CloseEvent"},
+		{[]string{"--close-event", "gap"}, nil, 2, "is taken"},
+		{[]string{"--log-level", "loud"}, nil, 2, "--log-level must be"},
+		{[]string{"--log-format", "xml"}, nil, 2, "--log-format must be"},
+		{[]string{"--demo=maybe"}, nil, 2, "invalid boolean"},
+		{nil, map[string]string{"HERD_QUEUE_LENGTH": "many"}, 2, `HERD_QUEUE_LENGTH="many"`},
+		{nil, map[string]string{"HERD_STORE": "s3://bucket"}, 2, "unknown store"},
+	}
+	for _, tc := range tests {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...)
+		code, _, errOut := runCLI(t, t.Context(), tc.env, args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q %v: exit %d, stderr %q; want %d with %q", tc.args, tc.env, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+// TestServe_hub runs herd serve on a bolt file and uses it through herd pub
+// and herd sub: publish, subscribe, resume, close.
+func TestServe_hub(t *testing.T) {
+	dbPath := t.TempDir() + "/herd.db"
+	base, stop := startServeStore(t, "bolt:"+dbPath)
+	defer stop()
+
+	var ids []string
+	for _, data := range []string{"one", "two"} {
+		code, out, errOut := runCLI(t, t.Context(), map[string]string{"HERD_HUB": base}, "pub", "news", data)
+		if code != 0 {
+			t.Fatalf("pub: exit %d %s", code, errOut)
+		}
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	// Data from stdin, an event type, a second topic.
+	var out bytes.Buffer
+	code := Main(t.Context(), []string{"pub", "--hub", base, "--event", "note", "--topic", "sport", "news", "-"},
+		IO{Stdin: strings.NewReader("from stdin\nsecond line"), Stdout: &out, Stderr: io.Discard})
+	if code != 0 {
+		t.Fatalf("pub from stdin: exit %d", code)
+	}
+	// Close the topic without data.
+	if code, _, errOut := runCLI(t, t.Context(), nil, "pub", "--hub", base, "--close", "news"); code != 0 {
+		t.Fatalf("pub --close: exit %d %s", code, errOut)
+	}
+	// A resuming subscriber gets what followed, then the close: exit 0.
+	code, got, errOut := runCLI(t, t.Context(), nil, "sub", "--hub", base, "--json", "--last-event-id", ids[0], "news")
+	if code != 0 {
+		t.Fatalf("sub: exit %d %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], `"data":"two"`) || !strings.Contains(lines[1], `"event":"note","data":"from stdin\nsecond line"`) ||
+		!strings.Contains(lines[2], `"event":"close"`) {
+		t.Errorf("sub --json:\n%s", got)
+	}
+	// The hub's errors reach the user as one line, exit 1.
+	code, _, errOut = runCLI(t, t.Context(), nil, "pub", "--hub", base, "a/*", "x")
+	if code != 1 || !strings.Contains(errOut, "400 Bad Request: topic \"a/*\": wildcards are for subscribing") {
+		t.Errorf("pub to a wildcard: exit %d, %q", code, errOut)
+	}
+	// Resuming at the close: 204, exit 0 at once.
+	if code, _, _ := runCLI(t, t.Context(), nil, "sub", "--hub", base, "--last-event-id", "earliest", "news"); code != 0 {
+		t.Errorf("sub of a closed topic: exit %d", code)
+	}
+}
+
+func startServeStore(t *testing.T, store string) (string, func() int) {
+	base, stop := startServe(t, "--store", store)
+	return base, stop
+}
+
+func TestPub_usage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pub"}, "pub takes a topic"},
+		{[]string{"pub", "a", "b", "c"}, "pub takes a topic"},
+		{[]string{"pub", "--hub", "localhost:8080", "a", "x"}, "bad hub URL"},
+		{[]string{"pub", "--attempts", "0", "a", "x"}, "--attempts must be at least 1"},
+		{[]string{"pub", "--retry-hint", "-1s", "a", "x"}, "--retry-hint must not be negative"},
+	} {
+		code, _, errOut := runCLI(t, t.Context(), nil, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, %q; want 2 with %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestPub_unreachable(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	code, _, errOut := runCLI(t, t.Context(), nil, "pub", "--attempts", "2", "--hub", "http://"+addr, "a", "x")
+	if code != 1 || !strings.Contains(errOut, "cannot reach the hub") {
+		t.Errorf("exit %d, %q", code, errOut)
 	}
 }

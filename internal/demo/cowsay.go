@@ -9,9 +9,13 @@ import (
 	"html"
 	"html/template"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -38,7 +42,7 @@ const CloseEvent = "closeStream"
 const Retry = time.Second
 
 // Clients are the page variants, by the value of ?client=.
-var Clients = []string{"eventsource", "htmx2", "htmx4"}
+var Clients = []string{"eventsource", "htmx2", "htmx4", "hub", "hub-htmx2"}
 
 const maxInterval = time.Minute
 
@@ -97,23 +101,40 @@ var pageFiles embed.FS
 
 var page = template.Must(template.ParseFS(pageFiles, "cowsay.html"))
 
-// Page serves the demo page: GET /demo/cowsay[?client=eventsource|htmx2|htmx4][&interval=1s].
-func Page(w http.ResponseWriter, r *http.Request) {
+// Handler serves the demo page. Its zero value serves the variants that
+// stream from /demo/cowsay/events; the hub variants need a hub around it.
+type Handler struct {
+	// Publisher is the --demo publisher, if one runs: the hub variants
+	// then show its current run.
+	Publisher *Publisher
+	// CloseEvent is the hub's close event. Empty means "close".
+	CloseEvent string
+}
+
+// DefaultTopic is the topic the hub variants show when neither ?topic= nor
+// a running publisher names one.
+const DefaultTopic = "demo/cowsay"
+
+// Page serves the demo page:
+//
+//	GET /demo/cowsay[?client=eventsource|htmx2|htmx4|hub|hub-htmx2][&interval=1s][&topic=T]
+//
+// eventsource, htmx2 and htmx4 stream from /demo/cowsay/events; hub and
+// hub-htmx2 subscribe to a hub topic, from its earliest retained event, and
+// stop at the hub's close event.
+func (d *Handler) Page(w http.ResponseWriter, r *http.Request) {
 	interval, err := parseInterval(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	client := r.URL.Query().Get("client")
+	q := r.URL.Query()
+	client := q.Get("client")
 	if client == "" {
 		client = "eventsource"
 	}
-	known := false
-	for _, c := range Clients {
-		known = known || c == client
-	}
-	if !known {
-		http.Error(w, fmt.Sprintf("unknown client %q: use eventsource, htmx2 or htmx4", client), http.StatusBadRequest)
+	if !slices.Contains(Clients, client) {
+		http.Error(w, fmt.Sprintf("unknown client %q: use one of %s", client, strings.Join(Clients, ", ")), http.StatusBadRequest)
 		return
 	}
 	data := map[string]any{
@@ -122,6 +143,27 @@ func Page(w http.ResponseWriter, r *http.Request) {
 		"CloseEvent": CloseEvent,
 		"Stream":     "/demo/cowsay/events?interval=" + interval.String(),
 		"Interval":   interval.String(),
+	}
+	if strings.HasPrefix(client, "hub") {
+		topic := q.Get("topic")
+		if topic == "" && d.Publisher != nil {
+			topic = d.Publisher.Current()
+		}
+		if topic == "" {
+			topic = DefaultTopic
+		}
+		if err := hub.ValidateTopic(topic); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		closeEvent := d.CloseEvent
+		if closeEvent == "" {
+			closeEvent = "close"
+		}
+		data["Topic"] = topic
+		data["CloseEvent"] = closeEvent
+		data["Stream"] = "/events?" + url.Values{"topic": {topic}, "last_event_id": {"earliest"}}.Encode()
+		data["Publishing"] = d.Publisher != nil
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := page.Execute(w, data); err != nil {

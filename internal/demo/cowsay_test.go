@@ -14,7 +14,7 @@ import (
 
 func newServer(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /demo/cowsay", demo.Page)
+	mux.HandleFunc("GET /demo/cowsay", (&demo.Handler{}).Page)
 	mux.HandleFunc("GET /demo/cowsay/events", demo.Events)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

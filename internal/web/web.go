@@ -25,3 +25,12 @@ func Static() http.Handler {
 		fileServer.ServeHTTP(w, r)
 	})
 }
+
+// Index serves the home page: demos, a subscribe and publish playground,
+// live topic stats and the API in brief.
+func Index() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		http.ServeFileFS(w, r, files, "static/index.html")
+	})
+}

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const pubSynopsis = "[--hub URL] [--event TYPE] [--close] [--idempotency-key K] [--topic T]... TOPIC [DATA|-]"
+
+// runPub is herd pub: publish one event and print its id.
+func runPub(ctx context.Context, args []string, io IO) error {
+	fs := newFlagSet("pub", pubSynopsis, io)
+	hubURL := fs.String("hub", "http://localhost:8080", "hub URL (env HERD_HUB)")
+	event := fs.String("event", "", "event type (default: message)")
+	closeTopics := fs.Bool("close", false, "close the topics: subscribers get the event (if any data), then the close")
+	key := fs.String("idempotency-key", "", "publishing again with this key is answered with the first id (default: a random key, so that retries are safe)")
+	publishKey := fs.String("key", "", "the hub's publish key (env HERD_PUBLISH_KEY)")
+	retry := fs.Duration("retry-hint", 0, "send this reconnection delay with the event (retry:)")
+	attempts := fs.Int("attempts", 3, "tries before giving up when the hub is unreachable or unavailable")
+	var more stringList
+	fs.Var(&more, "topic", "another topic to publish to (repeatable)")
+	rest, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_HUB", "key": "HERD_PUBLISH_KEY"})
+	if err != nil {
+		return err
+	}
+	const hint = `herd pub news "hello"   or   echo hello | herd pub news`
+	if len(rest) == 0 || len(rest) > 2 {
+		return usagef(hint, "pub takes a topic and, optionally, the data (or - for stdin)")
+	}
+	if *attempts < 1 {
+		return usagef(hint, "--attempts must be at least 1")
+	}
+	if *retry < 0 {
+		return usagef(hint, "--retry-hint must not be negative")
+	}
+	u, err := url.Parse(*hubURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("herd pub --hub http://localhost:8080 news hi", "bad hub URL %q: want http(s)://host[:port]", *hubURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/events"
+
+	req := map[string]any{"topic": append([]string{rest[0]}, more...)}
+	switch {
+	case len(rest) == 2 && rest[1] != "-":
+		req["data"] = rest[1]
+	case len(rest) == 2 || !*closeTopics: // "-", or no data and not a close-only publish
+		data, err := readAll(io.Stdin)
+		if err != nil {
+			return fmt.Errorf("reading data from stdin: %w", err)
+		}
+		req["data"] = data
+	}
+	if *event != "" {
+		req["event"] = *event
+	}
+	if *closeTopics {
+		req["close"] = true
+	}
+	if *retry > 0 {
+		req["retry"] = retry.Milliseconds()
+	}
+	body, _ := json.Marshal(req)
+	idem := *key
+	if idem == "" {
+		idem = randomKey()
+	}
+
+	var lastErr error
+	for attempt := range *attempts {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		id, retryable, err := post(ctx, u.String(), body, idem, *publishKey)
+		if err == nil {
+			fmt.Fprintln(io.Stdout, id)
+			return nil
+		}
+		if !retryable {
+			return err
+		}
+		lastErr = err
+	}
+	return lastErr
+}
+
+// post publishes once; retryable reports whether trying again may help.
+func post(ctx context.Context, target string, body []byte, idem, key string) (id string, retryable bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", target, bytes.NewReader(body))
+	if err != nil {
+		return "", false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", idem)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", ctx.Err() == nil, fmt.Errorf("cannot reach the hub: %w", err)
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		ID    string `json:"id"`
+		Error string `json:"error"`
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return "", false, fmt.Errorf("hub answered %s with %q", resp.Status, strings.TrimSpace(string(raw)))
+	}
+	if resp.StatusCode != http.StatusOK {
+		retryable = resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests
+		return "", retryable, fmt.Errorf("hub answered %s: %s", resp.Status, answer.Error)
+	}
+	if answer.ID == "" {
+		return "", false, errors.New("hub answered without an id")
+	}
+	return answer.ID, false, nil
+}
+
+func readAll(r io.Reader) (string, error) {
+	if r == nil {
+		return "", nil
+	}
+	b, err := io.ReadAll(r)
+	return string(b), err
+}
+
+func randomKey() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "herd-pub-" + hex.EncodeToString(b)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
