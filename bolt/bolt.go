@@ -14,6 +14,7 @@ import (
 
 	"github.com/herd-sse/herd/hub"
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Options configure a Store. The zero value is ready to use.
@@ -93,7 +94,7 @@ func Open(path string, opts Options) (*Store, error) {
 		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: 64 << 20, // so that commits rarely wait for readers to remap
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: %s is in use by another process", path)
 	}
 	if err != nil {
@@ -327,7 +328,7 @@ func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
 		return hub.ErrStoreClosed
 	}
 	err := s.db.View(fn)
-	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return hub.ErrStoreClosed
 	}
 	return err

@@ -81,6 +81,7 @@ type subscriber struct {
 	done    chan struct{} // closed when it ends
 
 	// Owned by the consumer.
+	batch     []*frame // reused by next
 	replaying bool
 	cursor    Pos    // replay reads after this
 	requested string // the id the client resumed from, for gap notices
@@ -196,7 +197,11 @@ func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item)
 	if s.replaying {
 		return s.replay(ctx, dst)
 	}
-	var frames []*frame
+	frames := s.batch[:0]
+	defer func() {
+		clear(frames) // let the GC have frames the queue no longer holds
+		s.batch = frames[:0]
+	}()
 	for {
 		var reason CloseReason
 		frames, reason = s.take(frames[:0])
