@@ -17,24 +17,9 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Options configure a Store. The zero value is ready to use.
-type Options struct {
-	// Retention bounds the log. A zero MaxEvents means 100,000 and a zero
-	// MaxAge 24h; negative values mean no limit.
-	Retention hub.Retention
-	// IdempotencyTTL is how long an idempotency key is remembered. Zero
-	// means 24h.
-	IdempotencyTTL time.Duration
-	// Now returns the current time; nil means time.Now. Tests use it.
-	Now func() time.Time
-}
-
-// Defaults for Options.
-const (
-	DefaultMaxEvents      = 100_000
-	DefaultMaxAge         = 24 * time.Hour
-	DefaultIdempotencyTTL = 24 * time.Hour
-)
+// Options configure a Store: retention, idempotency window and clock, as
+// documented on hub.StoreOptions. The zero value is ready to use.
+type Options = hub.StoreOptions
 
 // maxBatch caps the publishes committed in one transaction.
 const maxBatch = 1024
@@ -76,18 +61,7 @@ var _ hub.Store = (*Store)(nil)
 // at once if the file cannot be created, is not a herd store, or is in use
 // by another process.
 func Open(path string, opts Options) (*Store, error) {
-	if opts.Retention.MaxEvents == 0 {
-		opts.Retention.MaxEvents = DefaultMaxEvents
-	}
-	if opts.Retention.MaxAge == 0 {
-		opts.Retention.MaxAge = DefaultMaxAge
-	}
-	if opts.IdempotencyTTL <= 0 {
-		opts.IdempotencyTTL = DefaultIdempotencyTTL
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = opts.WithDefaults()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:         time.Second,
 		NoFreelistSync:  true, // fewer pages written per commit; rebuilt on open

@@ -129,3 +129,40 @@ type Retention struct {
 	MaxEvents int           // keep at most this many events; 0: no limit
 	MaxAge    time.Duration // drop events older than this; 0: no limit
 }
+
+// StoreOptions are the settings herd's own stores share. The zero value is
+// ready to use; WithDefaults fills in the documented defaults.
+type StoreOptions struct {
+	// Retention bounds the log. A zero MaxEvents means 100,000 and a zero
+	// MaxAge 24h; negative values mean no limit.
+	Retention Retention
+	// IdempotencyTTL is how long an idempotency key is remembered. Zero
+	// means 24h.
+	IdempotencyTTL time.Duration
+	// Now returns the current time; nil means time.Now. Tests use it.
+	Now func() time.Time
+}
+
+// Defaults for StoreOptions.
+const (
+	DefaultMaxEvents      = 100_000
+	DefaultMaxAge         = 24 * time.Hour
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
+// WithDefaults returns o with its zero fields set to their defaults.
+func (o StoreOptions) WithDefaults() StoreOptions {
+	if o.Retention.MaxEvents == 0 {
+		o.Retention.MaxEvents = DefaultMaxEvents
+	}
+	if o.Retention.MaxAge == 0 {
+		o.Retention.MaxAge = DefaultMaxAge
+	}
+	if o.IdempotencyTTL <= 0 {
+		o.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}

@@ -13,24 +13,9 @@ import (
 	"github.com/herd-sse/herd/hub"
 )
 
-// Options configure a Store. The zero value is ready to use.
-type Options struct {
-	// Retention bounds the log. A zero MaxEvents means 100,000 and a zero
-	// MaxAge 24h; negative values mean no limit.
-	Retention hub.Retention
-	// IdempotencyTTL is how long an idempotency key is remembered. Zero
-	// means 24h.
-	IdempotencyTTL time.Duration
-	// Now returns the current time; nil means time.Now. Tests use it.
-	Now func() time.Time
-}
-
-// Defaults for Options.
-const (
-	DefaultMaxEvents      = 100_000
-	DefaultMaxAge         = 24 * time.Hour
-	DefaultIdempotencyTTL = 24 * time.Hour
-)
+// Options configure a Store: retention, idempotency window and clock, as
+// documented on hub.StoreOptions. The zero value is ready to use.
+type Options = hub.StoreOptions
 
 // A Store is an in-memory hub.Store. Create it with New.
 type Store struct {
@@ -57,18 +42,7 @@ var _ hub.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New(opts Options) *Store {
-	if opts.Retention.MaxEvents == 0 {
-		opts.Retention.MaxEvents = DefaultMaxEvents
-	}
-	if opts.Retention.MaxAge == 0 {
-		opts.Retention.MaxAge = DefaultMaxAge
-	}
-	if opts.IdempotencyTTL <= 0 {
-		opts.IdempotencyTTL = DefaultIdempotencyTTL
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = opts.WithDefaults()
 	return &Store{
 		opts:     opts,
 		EpochIDs: hub.NewEpoch(),

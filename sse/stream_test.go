@@ -25,6 +25,13 @@ var protocols = []string{"http1", "http2-tls", "h2c"}
 // its URL and a client that speaks the same protocol.
 func newServer(t *testing.T, proto string, h http.Handler) (string, *http.Client) {
 	t.Helper()
+	srv, client := startServer(t, proto, h)
+	return srv.URL, client
+}
+
+// startServer is newServer returning the server itself.
+func startServer(t *testing.T, proto string, h http.Handler) (*httptest.Server, *http.Client) {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	switch proto {
 	case "http1":
@@ -47,7 +54,7 @@ func newServer(t *testing.T, proto string, h http.Handler) (string, *http.Client
 		client = &http.Client{Transport: tr}
 		t.Cleanup(tr.CloseIdleConnections)
 	}
-	return srv.URL, client
+	return srv, client
 }
 
 func wantProto(proto string) int {
@@ -543,7 +550,7 @@ func TestStream_gracefulShutdown(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			var started sync.WaitGroup
-			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv, client := startServer(t, proto, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/warm" {
 					return
 				}
@@ -557,24 +564,6 @@ func TestStream_gracefulShutdown(t *testing.T) {
 				started.Done()
 				<-s.Done()
 			}))
-			switch proto {
-			case "http2-tls":
-				srv.EnableHTTP2 = true
-				srv.StartTLS()
-			case "h2c":
-				srv.Config.Protocols = new(http.Protocols)
-				srv.Config.Protocols.SetUnencryptedHTTP2(true)
-				srv.Start()
-			default:
-				srv.Start()
-			}
-			defer srv.Close()
-			client := srv.Client()
-			if proto == "h2c" {
-				tr := &http.Transport{Protocols: new(http.Protocols)}
-				tr.Protocols.SetUnencryptedHTTP2(true)
-				client = &http.Client{Transport: tr}
-			}
 			// Warm the client's connection first. Concurrent first requests
 			// make the transport dial extra connections; one whose handshake
 			// ends after Shutdown began never gets a GOAWAY from Go's HTTP/2
