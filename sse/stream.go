@@ -111,9 +111,10 @@ type Stream struct {
 // Cache-Control no-cache, X-Accel-Buffering no), then the Retry line if
 // set, and flushes them at once.
 //
-// It returns an error wrapping [ErrStreamingUnsupported], having written
-// nothing, when w cannot set write deadlines (check this before relying on
-// the response), and an error if the first flush fails.
+// It returns an error wrapping [ErrStreamingUnsupported] when w cannot set
+// write deadlines (having written nothing, so the handler can still answer)
+// or cannot flush. If the client leaves before the headers are out, the
+// returned stream has already ended: Done is closed and Err says why.
 func NewStream(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, error) {
 	rc := http.NewResponseController(w)
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
@@ -148,11 +149,13 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, 
 		s.drainStop = drainerFor(srv).add(s)
 	}
 	if err := s.writeLocked(s.buf); err != nil {
-		s.finishLocked(err)
 		if errors.Is(err, http.ErrNotSupported) {
-			err = fmt.Errorf("%w: cannot flush: %v", ErrStreamingUnsupported, err)
+			return nil, fmt.Errorf("%w: cannot flush: %v", ErrStreamingUnsupported, err)
 		}
-		return nil, err
+		// The client left while the response started (on HTTP/2 it can
+		// act on the headers before the first data is written). That is
+		// no error of the handler's: the stream has simply ended.
+		return s, nil
 	}
 	if s.opts.Heartbeat > 0 {
 		s.heartbeat = time.AfterFunc(s.opts.Heartbeat, s.beat)
