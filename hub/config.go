@@ -53,6 +53,13 @@ type Config struct {
 	QueueLength int
 	QueueBytes  int
 
+	// ReplayCache and ReplayCacheBytes bound the cache of recent events
+	// (already encoded) from which resuming subscribers are served without
+	// reading the store. Zero means 4096 events and 16 MiB; a negative
+	// ReplayCache disables it.
+	ReplayCache      int
+	ReplayCacheBytes int
+
 	// PublishKey, if set, is required as "Authorization: Bearer <key>" to
 	// publish. If empty, only loopback clients may publish.
 	PublishKey string
@@ -80,6 +87,8 @@ func (c *Config) withDefaults() (Config, error) {
 	setDefault(&out.MaxSubscribeTopics, 32)
 	setDefault(&out.QueueLength, 1024)
 	setDefault(&out.QueueBytes, 1<<20)
+	setDefault(&out.ReplayCache, 4096)
+	setDefault(&out.ReplayCacheBytes, 16<<20)
 	if err := (sse.Event{Type: out.CloseEvent}).Validate(); err != nil {
 		return out, fmt.Errorf("hub: CloseEvent %q: %w", out.CloseEvent, err)
 	}
@@ -87,7 +96,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, fmt.Errorf("hub: CloseEvent %q is taken", out.CloseEvent)
 	}
 	for name, v := range map[string]int{"MaxEventSize": out.MaxEventSize, "MaxPublishTopics": out.MaxPublishTopics,
-		"MaxSubscribeTopics": out.MaxSubscribeTopics, "QueueLength": out.QueueLength, "QueueBytes": out.QueueBytes} {
+		"MaxSubscribeTopics": out.MaxSubscribeTopics, "QueueLength": out.QueueLength, "QueueBytes": out.QueueBytes,
+		"ReplayCacheBytes": out.ReplayCacheBytes} {
 		if v < 0 {
 			return out, fmt.Errorf("hub: Config.%s must not be negative", name)
 		}

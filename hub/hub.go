@@ -43,6 +43,7 @@ type Hub struct {
 	index *index
 	subs  map[*subscriber]struct{}
 	state hubState
+	cache *replayCache // nil when disabled
 
 	cancel   context.CancelFunc
 	follower sync.WaitGroup
@@ -67,7 +68,8 @@ func New(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c, log: c.Logger, index: newIndex(), subs: make(map[*subscriber]struct{})}
+	h := &Hub{cfg: c, log: c.Logger, index: newIndex(), subs: make(map[*subscriber]struct{}),
+		cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes)}
 	h.mux = h.routes()
 	return h, nil
 }
@@ -153,6 +155,7 @@ func (h *Hub) isOpen() bool {
 // delivered, so that no event is skipped.
 func (h *Hub) follow(ctx context.Context, after Pos) {
 	defer h.follower.Done()
+	h.cache.reset(after)
 	backoff := 50 * time.Millisecond
 	for {
 		err := h.cfg.Store.Follow(ctx, after, func(events []Event) error {
@@ -175,6 +178,7 @@ func (h *Hub) follow(ctx context.Context, after Pos) {
 			if b, err := h.cfg.Store.Bounds(ctx); err == nil {
 				after = b.Last
 			}
+			h.cache.reset(after)
 			continue
 		}
 		h.log.Warn("store follow failed; retrying", "err", err, "in", backoff)
@@ -190,6 +194,7 @@ func (h *Hub) follow(ctx context.Context, after Pos) {
 // dispatch offers e to every subscriber that wants it.
 func (h *Hub) dispatch(e Event) {
 	f := h.newFrame(e)
+	h.cache.add(f)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, t := range e.Topics {

@@ -165,11 +165,8 @@ func TestResume(t *testing.T) {
 }
 
 func TestGap(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{MaxEvents: 3})
-	var ids []string
-	for i := range 6 {
-		ids = append(ids, publish(t, h, msg(fmt.Sprint(i), "a")).ID)
-	}
+	h := newHub(t, hub.Config{ReplayCache: -1}, hub.Retention{MaxEvents: 3})
+	ids := publishInStep(t, h, 6, "a")
 	s := subscribe(t, h, ids[0], "a")
 	gap := next(t, s)
 	var info struct{ Requested, Oldest string }
@@ -194,6 +191,36 @@ func TestGap(t *testing.T) {
 		}
 		expect(t, u, "3", "4", "5")
 	}
+}
+
+// publishInStep publishes n events to topic, waiting for the hub's
+// follower to deliver each before the next: with a very short retention a
+// burst would (rightly) make it lag and disconnect every subscriber.
+func publishInStep(t *testing.T, h *hub.Hub, n int, topic string) []string {
+	t.Helper()
+	all := subscribe(t, h, "", "**")
+	var ids []string
+	for i := range n {
+		ids = append(ids, publish(t, h, msg(fmt.Sprint(i), topic)).ID)
+		expect(t, all, fmt.Sprint(i))
+	}
+	all.Close()
+	return ids
+}
+
+// TestReplayCache checks that a resume the store can no longer serve, but
+// the replay cache can, gets every event and no gap notice: the client
+// really missed nothing.
+func TestReplayCache(t *testing.T) {
+	h := newHub(t, hub.Config{ReplayCache: 100}, hub.Retention{MaxEvents: 3})
+	ids := publishInStep(t, h, 6, "a")
+	s := subscribe(t, h, ids[0], "a")
+	expect(t, s, "1", "2", "3", "4", "5")
+	// Beyond the cache, the store answers, with the gap.
+	small := newHub(t, hub.Config{ReplayCache: 2}, hub.Retention{MaxEvents: 3})
+	ids = publishInStep(t, small, 6, "a")
+	g := subscribe(t, small, ids[0], "a")
+	expect(t, g, "<gap>", "3", "4", "5")
 }
 
 func TestClose(t *testing.T) {
@@ -256,11 +283,18 @@ func TestCloseMultiTopic(t *testing.T) {
 // TestCloseTrimmed checks that a close whose event retention removed still
 // ends a resuming stream.
 func TestCloseTrimmed(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{MaxEvents: 2})
+	h := newHub(t, hub.Config{ReplayCache: -1}, hub.Retention{MaxEvents: 2})
+	// With retention this short the follower must keep up, or it would
+	// (rightly) disconnect everyone as lagged: step with each event.
+	all := subscribe(t, h, "", "**")
 	start := publish(t, h, msg("1", "job"))
+	expect(t, all, "1")
 	end := publish(t, h, hub.Message{Topics: []string{"job"}, Data: "bye", Close: true})
+	expect(t, all, "bye")
 	publish(t, h, msg("x", "other"))
+	expect(t, all, "x")
 	publish(t, h, msg("y", "other"))
+	expect(t, all, "y")
 	s := subscribe(t, h, start.ID, "job")
 	expect(t, s, "<gap>")
 	c := next(t, s)
@@ -300,8 +334,11 @@ func TestSlowSubscriber(t *testing.T) {
 func TestQueueBytes(t *testing.T) {
 	h := newHub(t, hub.Config{QueueBytes: 10 << 10}, hub.Retention{})
 	s := subscribe(t, h, "", "a")
+	keepsUp := subscribe(t, h, "", "a")
+	payload := string(make([]byte, 4<<10))
 	for range 5 {
-		publish(t, h, msg(string(make([]byte, 4<<10)), "a"))
+		publish(t, h, msg(payload, "a"))
+		expect(t, keepsUp, payload) // the event has been queued for s too
 	}
 	expectEnd(t, s, hub.ErrSlowSubscriber)
 }
@@ -383,17 +420,19 @@ func TestHubClose(t *testing.T) {
 // exactly the events of its topics after its resume point, once each, in
 // order, through the hand-over from replay to live delivery.
 func TestHandover(t *testing.T) {
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			t.Parallel()
-			testHandover(t, seed)
-		})
+	for _, cache := range []int{0, -1} { // replays from the cache, and from the store only
+		for seed := range uint64(4) {
+			t.Run(fmt.Sprintf("cache%d/seed%d", cache, seed), func(t *testing.T) {
+				t.Parallel()
+				testHandover(t, seed, cache)
+			})
+		}
 	}
 }
 
-func testHandover(t *testing.T, seed uint64) {
+func testHandover(t *testing.T, seed uint64, cache int) {
 	rnd := rand.New(rand.NewPCG(seed, 99))
-	h := newHub(t, hub.Config{QueueLength: 100_000, QueueBytes: 1 << 30}, hub.Retention{})
+	h := newHub(t, hub.Config{QueueLength: 100_000, QueueBytes: 1 << 30, ReplayCache: cache}, hub.Retention{})
 	topics := []string{"a", "b", "c"}
 	const publishers, each = 3, 300
 

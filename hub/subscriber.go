@@ -247,7 +247,15 @@ func (s *subscriber) finishIfClosed(e Event) bool {
 			s.closed[t] = e.Pos
 		}
 	}
-	if len(s.closed) < len(s.topics) {
+	return s.allClosedBy(e.Pos)
+}
+
+// allClosedBy reports whether every topic of s is closed at or before p,
+// the position delivered so far, and if so marks s finished. A close the
+// store reported but that has not reached s yet keeps it open: its event
+// (and data) will still come.
+func (s *subscriber) allClosedBy(p Pos) bool {
+	if s.topics == nil || len(s.closed) < len(s.topics) || maxPos(s.closed) > p {
 		return false
 	}
 	s.finished = true
@@ -256,32 +264,43 @@ func (s *subscriber) finishIfClosed(e Event) bool {
 
 const replayBatch = 512
 
-// replay reads one batch of history after s.cursor.
+// replay delivers one batch of history after s.cursor: from the replay
+// cache when it reaches back that far, else from the store.
 func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 	h := s.hub
-	events, gap, err := h.cfg.Store.Read(ctx, s.cursor, replayBatch)
-	if err != nil {
-		s.end(ReasonStore)
-		return dst, fmt.Errorf("hub: replay: %w", err)
+	var frames []*frame
+	cached := false
+	if !s.unknown {
+		frames, cached = h.cache.after(s.cursor, replayBatch)
 	}
-	if (gap && !s.earliest) || s.unknown {
-		oldest := ""
-		if len(events) > 0 {
-			oldest = events[0].ID
+	if !cached {
+		events, gap, err := h.cfg.Store.Read(ctx, s.cursor, replayBatch)
+		if err != nil {
+			s.end(ReasonStore)
+			return dst, fmt.Errorf("hub: replay: %w", err)
 		}
-		g := gapEvent(s.requested, oldest)
-		dst = append(dst, item{ev: g, wire: mustFrame(sse.Event{Type: g.Type, Data: g.Data})})
-		s.unknown = false
+		if (gap && !s.earliest) || s.unknown {
+			oldest := ""
+			if len(events) > 0 {
+				oldest = events[0].ID
+			}
+			g := gapEvent(s.requested, oldest)
+			dst = append(dst, item{ev: g, wire: mustFrame(sse.Event{Type: g.Type, Data: g.Data})})
+			s.unknown = false
+		}
+		frames = make([]*frame, len(events))
+		for i, e := range events {
+			frames[i] = h.newFrame(e)
+		}
 	}
 	s.earliest = false // a gap later in the replay is a real one
-	for _, e := range events {
+	for _, f := range frames {
+		e := f.ev
 		s.cursor = e.Pos
 		if !s.matches(e.Topics) {
 			continue
 		}
-		if !e.NoData {
-			dst = append(dst, item{ev: e, wire: mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data, Retry: e.Retry})})
-		}
+		dst = s.deliver(dst, e, f.wire)
 		if e.Close && s.topics != nil {
 			for _, t := range e.Topics {
 				if contains(s.topics, t) {
@@ -290,20 +309,15 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 			}
 		}
 	}
-	if len(events) == replayBatch {
+	if len(frames) == replayBatch {
 		return dst, nil
 	}
 	// Caught up: go live, and if every topic is closed (perhaps by events
 	// retention has since removed), deliver the close now.
 	s.replaying = false
 	s.handOver(s.cursor)
-	if s.topics != nil && len(s.closed) == len(s.topics) {
-		var last Pos
-		for _, p := range s.closed {
-			last = max(last, p)
-		}
-		s.finished = true
-		id := h.cfg.Store.ID(last)
+	if s.allClosedBy(s.cursor) {
+		id := h.cfg.Store.ID(maxPos(s.closed))
 		dst = append(dst, item{ev: h.closeEvent(id, s.topics), wire: h.closeFrame(id, s.topics)})
 	}
 	return dst, nil

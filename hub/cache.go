@@ -1,0 +1,91 @@
+package hub
+
+import "sync"
+
+// A replayCache holds the newest frames the follower dispatched: a
+// contiguous stretch of the store's log, already encoded. Resumes from a
+// point inside it are served from memory, so a reconnect storm costs no
+// store reads and no encoding.
+//
+// Contiguity is what makes it safe: the follower receives every event of
+// the log in order, so the cache holds every event after base, up to the
+// newest it dispatched. Events stored but not yet dispatched are not in it;
+// a subscriber replaying from the cache is registered already, so it gets
+// them live, and the hand-over drops what it saw twice.
+type replayCache struct {
+	mu      sync.RWMutex
+	frames  []*frame // ring; frames[head] is the oldest
+	head    int
+	n       int
+	base    Pos // the cache holds every event after base
+	bytes   int
+	maxN    int
+	maxSize int
+}
+
+func newReplayCache(events, bytes int) *replayCache {
+	if events <= 0 {
+		return nil
+	}
+	return &replayCache{frames: make([]*frame, events), maxN: events, maxSize: bytes}
+}
+
+// reset empties the cache and makes it hold the events after base: the
+// follower is about to deliver from there.
+func (c *replayCache) reset(base Pos) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.frames)
+	c.head, c.n, c.bytes, c.base = 0, 0, 0, base
+}
+
+// add appends the next frame of the log.
+func (c *replayCache) add(f *frame) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.n > 0 && (c.n == c.maxN || c.bytes+f.size > c.maxSize) {
+		old := c.frames[c.head]
+		c.frames[c.head] = nil
+		c.head = (c.head + 1) % c.maxN
+		c.n--
+		c.bytes -= old.size
+		c.base = old.ev.Pos
+	}
+	c.frames[(c.head+c.n)%c.maxN] = f
+	c.n++
+	c.bytes += f.size
+}
+
+// after returns up to max frames after position p, and whether the cache
+// covers p (if not, the caller reads the store).
+func (c *replayCache) after(p Pos, max int) ([]*frame, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if p < c.base {
+		return nil, false
+	}
+	// Find the first frame after p: positions increase along the ring.
+	lo, hi := 0, c.n
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if c.frames[(c.head+mid)%c.maxN].ev.Pos <= p {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	out := make([]*frame, 0, min(max, c.n-lo))
+	for i := lo; i < c.n && len(out) < max; i++ {
+		out = append(out, c.frames[(c.head+i)%c.maxN])
+	}
+	return out, true
+}
