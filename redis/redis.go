@@ -1,0 +1,457 @@
+// Package redis is a hub.Store on Redis Streams (github.com/redis/go-redis/v9),
+// for running several hub nodes as one: they share one stream, so event
+// order, ids, resume points, closed topics and idempotency keys are the
+// same on every node.
+//
+// Keys, all under one hash tag so that Redis Cluster keeps them together:
+//
+//	{P}:log      the stream of events (one entry per publish)
+//	{P}:closed   hash: topic → id of the event that closed it
+//	{P}:count    hash: topic → events retained
+//	{P}:last     hash: topic → id of its newest event
+//	{P}:trimmed  id of the newest event retention removed
+//	{P}:idem:K   idempotency key K → id, expiring after the TTL
+//	{P}:epoch    a random string, part of every id
+//
+// Publishing is one Lua script, so an event, its closed topics, its
+// counters and its idempotency key are stored together or not at all.
+// Retention trims the stream exactly (MAXLEN and MINID), keeping the
+// counters right. Event times and age retention use Redis's clock.
+//
+// Durability is Redis's: herd acknowledges a publish once Redis has
+// executed it. Run Redis with appendonly yes (and appendfsync always for
+// no loss even on a power cut) if acknowledged events must survive a Redis
+// restart.
+package redis
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Retention and IdempotencyTTL as documented on hub.StoreOptions.
+	// StoreOptions.Now is ignored: Redis's clock is used.
+	hub.StoreOptions
+	// Prefix names the keys; nodes sharing a prefix form one hub. Empty
+	// means the URL's prefix query parameter, or "herd".
+	Prefix string
+}
+
+// A Store is a hub.Store on Redis. Create it with Open.
+type Store struct {
+	hub.EpochIDs
+	client   *goredis.Client
+	opts     Options
+	keys     keys
+	stop     chan struct{}
+	sweeping chan struct{} // closed when the retention sweeper has exited
+}
+
+type keys struct{ log, closed, count, last, trimmed, epoch, idemPrefix string }
+
+var _ hub.Store = (*Store)(nil)
+
+var (
+	//go:embed retention.lua
+	retentionLua string
+	//go:embed append.lua
+	appendLua string
+
+	appendScript = goredis.NewScript(retentionLua + appendLua)
+	// trimScript applies retention alone. KEYS: log, count, trimmed. ARGV:
+	// max events, max age in ms.
+	trimScript = goredis.NewScript(retentionLua + "trim(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]))\nreturn 0\n")
+)
+
+// Open connects to the Redis at rawURL (redis://[user:password@]host:port/db
+// or rediss:// for TLS; a "prefix" query parameter names the keys) and
+// checks that it can serve as a store (Redis 7 or newer).
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis: bad URL: %w", err)
+	}
+	q := u.Query()
+	if opts.Prefix == "" {
+		opts.Prefix = q.Get("prefix")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "herd"
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("redis: prefix %q must not contain { or }", opts.Prefix)
+	}
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	ropts, err := goredis.ParseURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	opts.StoreOptions = opts.StoreOptions.WithDefaults()
+	p := "{" + opts.Prefix + "}:"
+	s := &Store{
+		client: goredis.NewClient(ropts),
+		opts:   opts,
+		keys: keys{log: p + "log", closed: p + "closed", count: p + "count", last: p + "last", trimmed: p + "trimmed",
+			epoch: p + "epoch", idemPrefix: p + "idem:"},
+		stop: make(chan struct{}), sweeping: make(chan struct{}),
+	}
+	if err := s.init(ctx); err != nil {
+		s.client.Close()
+		return nil, err
+	}
+	go s.sweep()
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	info, err := s.client.Info(ctx, "server").Result()
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if v := infoField(info, "redis_version"); v == "" || versionBelow(v, 7) {
+		return fmt.Errorf("redis: server %s is too old: herd needs Redis 7.0 or newer (stream trimming metadata)", v)
+	}
+	if err := s.client.SetNX(ctx, s.keys.epoch, string(hub.NewEpoch()), 0).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	epoch, err := s.client.Get(ctx, s.keys.epoch).Result()
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	s.EpochIDs = hub.EpochIDs(epoch)
+	return nil
+}
+
+func infoField(info, name string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func versionBelow(v string, major int) bool {
+	n, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	return err != nil || n < major
+}
+
+// Positions pack a stream entry id "ms-seq": milliseconds since 2020 in
+// the high 40 bits (enough until 2054), the sequence in the low 24.
+const (
+	epochMS = 1577836800000 // 2020-01-01T00:00:00Z
+	seqBits = 24
+)
+
+func posOf(id string) (hub.Pos, error) {
+	msPart, seqPart, ok := strings.Cut(id, "-")
+	ms, err1 := strconv.ParseUint(msPart, 10, 64)
+	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
+	if !ok || err1 != nil || err2 != nil || ms < epochMS || seq >= 1<<seqBits || ms-epochMS >= 1<<(64-seqBits) {
+		return 0, fmt.Errorf("redis: stream id %q out of range", id)
+	}
+	return hub.Pos((ms-epochMS)<<seqBits | seq), nil
+}
+
+func streamID(p hub.Pos) string {
+	return strconv.FormatUint(uint64(p>>seqBits)+epochMS, 10) + "-" + strconv.FormatUint(uint64(p&(1<<seqBits-1)), 10)
+}
+
+// retentionArgs are the trimming arguments both scripts take.
+func (s *Store) retentionArgs() []any {
+	maxLen := max(s.opts.Retention.MaxEvents, 0)
+	maxAge := max(s.opts.Retention.MaxAge.Milliseconds(), 0)
+	return []any{maxLen, maxAge}
+}
+
+// Append implements hub.Store.
+func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+	var flags int
+	if m.Close {
+		flags |= 1
+	}
+	if m.NoData {
+		flags |= 2
+	}
+	idemKey := s.keys.epoch // a placeholder key when there is none
+	useIdem := "0"
+	if m.IdempotencyKey != "" {
+		idemKey, useIdem = s.keys.idemPrefix+m.IdempotencyKey, "1"
+	}
+	args := append([]any{strings.Join(m.Topics, " "), m.Type, m.Data, m.Retry.Milliseconds(), flags,
+		useIdem, s.opts.IdempotencyTTL.Milliseconds()}, s.retentionArgs()...)
+	res, err := appendScript.Run(ctx, s.client,
+		[]string{s.keys.log, s.keys.closed, s.keys.count, s.keys.last, s.keys.trimmed, idemKey}, args...).Slice()
+	if err != nil {
+		return hub.Event{}, false, wrap("append", err)
+	}
+	if len(res) != 2 {
+		return hub.Event{}, false, fmt.Errorf("redis: append: unexpected reply %v", res)
+	}
+	dup := res[0] == int64(1)
+	id, _ := res[1].(string)
+	p, err := posOf(id)
+	if err != nil {
+		return hub.Event{}, false, err
+	}
+	if dup {
+		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
+	}
+	return hub.Event{Pos: p, ID: s.ID(p), Time: timeOf(p), Topics: m.Topics, Type: m.Type, Data: m.Data,
+		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close}, false, nil
+}
+
+func timeOf(p hub.Pos) time.Time {
+	return time.UnixMilli(int64(p>>seqBits) + epochMS).UTC()
+}
+
+// event decodes a stream entry.
+func (s *Store) event(msg goredis.XMessage) (hub.Event, error) {
+	p, err := posOf(msg.ID)
+	if err != nil {
+		return hub.Event{}, err
+	}
+	e := hub.Event{Pos: p, ID: s.ID(p), Time: timeOf(p)}
+	str := func(k string) string { v, _ := msg.Values[k].(string); return v }
+	e.Topics = strings.Fields(str("t"))
+	e.Type, e.Data = str("e"), str("d")
+	if ms, err := strconv.ParseInt(str("r"), 10, 64); err == nil {
+		e.Retry = time.Duration(ms) * time.Millisecond
+	}
+	flags, _ := strconv.Atoi(str("f"))
+	e.Close, e.NoData = flags&1 != 0, flags&2 != 0
+	return e, nil
+}
+
+// Read implements hub.Store. The range and the stream's trimming marker are
+// read in one transaction, so the gap flag is exact.
+func (s *Store) Read(ctx context.Context, after hub.Pos, max int) ([]hub.Event, bool, error) {
+	start := "-"
+	if after > 0 {
+		start = "(" + streamID(after)
+	}
+	var rng *goredis.XMessageSliceCmd
+	var trimmed *goredis.StringCmd
+	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		rng = p.XRangeN(ctx, s.keys.log, start, "+", int64(max))
+		trimmed = p.Get(ctx, s.keys.trimmed)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, false, wrap("read", err)
+	}
+	gap := false
+	if id := trimmed.Val(); id != "" {
+		if p, err := posOf(id); err == nil && after < p {
+			gap = true
+		}
+	}
+	events := make([]hub.Event, 0, len(rng.Val()))
+	for _, msg := range rng.Val() {
+		e, err := s.event(msg)
+		if err != nil {
+			return nil, false, err
+		}
+		events = append(events, e)
+	}
+	return events, gap, nil
+}
+
+// wrap names the failing operation, and reports a closed client as
+// hub.ErrStoreClosed.
+func wrap(op string, err error) error {
+	if errors.Is(err, goredis.ErrClosed) {
+		return hub.ErrStoreClosed
+	}
+	return fmt.Errorf("redis: %s: %w", op, err)
+}
+
+func isNoStream(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
+}
+
+// Follow implements hub.Store: it reads what is there, then waits for more
+// with a blocking XREAD (bounded, so that cancellation is noticed).
+func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		events, gap, err := s.Read(ctx, after, 1024)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if gap {
+			return fmt.Errorf("%w: events after %s were trimmed", hub.ErrLagged, streamID(after))
+		}
+		if len(events) > 0 {
+			if err := fn(events); err != nil {
+				return err
+			}
+			after = events[len(events)-1].Pos
+			continue
+		}
+		start := "0-0"
+		if after > 0 {
+			start = streamID(after)
+		}
+		err = s.client.XRead(ctx, &goredis.XReadArgs{Streams: []string{s.keys.log, start}, Count: 1, Block: time.Second}).Err()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return wrap("follow", err)
+		}
+	}
+}
+
+// Bounds implements hub.Store.
+func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
+	var info *goredis.XInfoStreamCmd
+	var trimmed *goredis.StringCmd
+	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		info = p.XInfoStream(ctx, s.keys.log)
+		trimmed = p.Get(ctx, s.keys.trimmed)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) && !isNoStream(err) {
+		return hub.Bounds{}, wrap("bounds", err)
+	}
+	var b hub.Bounds
+	if in := info.Val(); in != nil {
+		if in.Length > 0 {
+			b.First, _ = posOf(in.FirstEntry.ID)
+		}
+		if in.LastGeneratedID != "" && in.LastGeneratedID != "0-0" {
+			b.Last, _ = posOf(in.LastGeneratedID)
+		}
+	}
+	if id := trimmed.Val(); id != "" {
+		b.Trimmed, _ = posOf(id)
+	}
+	return b, nil
+}
+
+// Closed implements hub.Store.
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
+	out := map[string]hub.Pos{}
+	if len(topics) == 0 {
+		return out, nil
+	}
+	vals, err := s.client.HMGet(ctx, s.keys.closed, topics...).Result()
+	if err != nil {
+		return nil, wrap("closed", err)
+	}
+	for i, v := range vals {
+		if id, ok := v.(string); ok {
+			if p, err := posOf(id); err == nil {
+				out[topics[i]] = p
+			}
+		}
+	}
+	return out, nil
+}
+
+// Stats implements hub.Store, from the counters the scripts keep.
+func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
+	var count, last, closed *goredis.MapStringStringCmd
+	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		count = p.HGetAll(ctx, s.keys.count)
+		last = p.HGetAll(ctx, s.keys.last)
+		closed = p.HGetAll(ctx, s.keys.closed)
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("stats", err)
+	}
+	stats := map[string]*hub.TopicStats{}
+	get := func(t string) *hub.TopicStats {
+		if stats[t] == nil {
+			stats[t] = &hub.TopicStats{Topic: t}
+		}
+		return stats[t]
+	}
+	for t, id := range last.Val() {
+		if p, err := posOf(id); err == nil {
+			ts := get(t)
+			ts.LastPos, ts.LastID = p, s.ID(p)
+			ts.Retained, _ = strconv.Atoi(count.Val()[t])
+		}
+	}
+	for t, id := range closed.Val() {
+		if p, err := posOf(id); err == nil {
+			ts := get(t)
+			ts.Closed = true
+			if p > ts.LastPos {
+				ts.LastPos, ts.LastID = p, s.ID(p)
+			}
+		}
+	}
+	out := make([]hub.TopicStats, 0, len(stats))
+	for _, ts := range stats {
+		out = append(out, *ts)
+	}
+	slices.SortFunc(out, func(a, b hub.TopicStats) int { return strings.Compare(a.Topic, b.Topic) })
+	return out, nil
+}
+
+// ID implements hub.Store.
+func (s *Store) ID(p hub.Pos) string { return s.EpochIDs.ID(p) }
+
+// Ping implements hub.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return wrap("ping", err)
+	}
+	return nil
+}
+
+// sweep applies age retention while nothing is published (publishing
+// applies it too).
+func (s *Store) sweep() {
+	defer close(s.sweeping)
+	if s.opts.Retention.MaxAge <= 0 {
+		<-s.stop
+		return
+	}
+	t := time.NewTicker(min(time.Minute, max(s.opts.Retention.MaxAge/10, time.Second)))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			trimScript.Run(ctx, s.client, []string{s.keys.log, s.keys.count, s.keys.trimmed}, s.retentionArgs()...)
+			cancel()
+		}
+	}
+}
+
+// Close implements hub.Store.
+func (s *Store) Close() error {
+	select {
+	case <-s.stop:
+		return nil
+	default:
+	}
+	close(s.stop)
+	<-s.sweeping
+	return s.client.Close()
+}

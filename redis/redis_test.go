@@ -1,0 +1,99 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd/hub/storetest"
+	"github.com/herd-sse/herd/internal/services"
+	"github.com/herd-sse/herd/redis"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+var seq atomic.Int64
+
+// prefix returns fresh key names for one test, removed when it ends.
+func prefix(t *testing.T, url string) string {
+	p := fmt.Sprintf("herdtest-%d-%d", time.Now().UnixNano(), seq.Add(1))
+	t.Cleanup(func() {
+		opts, _ := goredis.ParseURL(url)
+		c := goredis.NewClient(opts)
+		defer c.Close()
+		ctx := context.Background()
+		keys, _ := c.Keys(ctx, "{"+p+"}:*").Result()
+		if len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
+	return p
+}
+
+func TestConformance(t *testing.T) {
+	url := services.RedisURL(t)
+	storetest.Run(t, storetest.Config{
+		Open: func(t *testing.T, opts storetest.Options) hub.Store {
+			s, err := redis.Open(t.Context(), url, redis.Options{
+				StoreOptions: hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL},
+				Prefix:       prefix(t, url),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	})
+}
+
+// TestSharedPrefix checks that two stores on one prefix are one log: what
+// one appends, the other reads and follows, with the same ids.
+func TestSharedPrefix(t *testing.T) {
+	url := services.RedisURL(t)
+	p := prefix(t, url)
+	a, err := redis.Open(t.Context(), url+"?prefix="+p, redis.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := redis.Open(t.Context(), url, redis.Options{Prefix: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	e, _, err := a.Append(t.Context(), hub.Message{Topics: []string{"x"}, Data: "from a", Close: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := b.Read(t.Context(), 0, 10)
+	if err != nil || len(got) != 1 || got[0].ID != e.ID || got[0].Data != "from a" {
+		t.Fatalf("b read %+v, %v", got, err)
+	}
+	if p, err := b.ParseID(e.ID); err != nil || p != e.Pos {
+		t.Errorf("b parses a's id: %d, %v", p, err)
+	}
+	if closed, _ := b.Closed(t.Context(), []string{"x"}); closed["x"] != e.Pos {
+		t.Errorf("b does not see the close: %v", closed)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, url := range []string{"redis://127.0.0.1:1/0", "redis://:wrongpass@127.0.0.1:6379/0", "redis://127.0.0.1:6379/0?bogus=1", "http://x"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		s, err := redis.Open(ctx, url, redis.Options{})
+		cancel()
+		if err == nil {
+			s.Close()
+			if strings.Contains(url, "wrongpass") {
+				continue // the shared Redis has no password: AUTH is not required
+			}
+			t.Errorf("Open(%q) succeeded", url)
+		}
+	}
+	if _, err := redis.Open(t.Context(), "redis://127.0.0.1:6379/0", redis.Options{Prefix: "a{b}"}); err == nil {
+		t.Error("a prefix with braces accepted")
+	}
+}
