@@ -29,6 +29,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
@@ -47,6 +48,19 @@ type Options struct {
 	// Prefix names the keys; nodes sharing a prefix form one hub. Empty
 	// means the URL's prefix query parameter, or "herd".
 	Prefix string
+	// Logger receives the Redis client's own messages (connection
+	// failures and the like), at warning level. Nil means none. The
+	// client's logger is global: the last Open sets it.
+	Logger *slog.Logger
+}
+
+// clientLogger adapts slog to the Redis client's logging interface.
+type clientLogger struct{ l *slog.Logger }
+
+func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
+	if c.l != nil {
+		c.l.Warn("redis client: " + fmt.Sprintf(format, v...))
+	}
 }
 
 // A Store is a hub.Store on Redis. Create it with Open.
@@ -100,6 +114,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	opts.StoreOptions = opts.StoreOptions.WithDefaults()
+	goredis.SetLogger(clientLogger{opts.Logger})
 	p := "{" + opts.Prefix + "}:"
 	s := &Store{
 		client: goredis.NewClient(ropts),

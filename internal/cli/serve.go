@@ -44,7 +44,7 @@ type serveFlags struct {
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "localhost:8080", "address to listen on; the default accepts local connections only")
-	fs.StringVar(&f.store, "store", "bolt:herd.db", "where history is kept: bolt:PATH (a file, durable) or memory")
+	fs.StringVar(&f.store, "store", "bolt:herd.db", "where history is kept: bolt:PATH (a durable file), memory, or redis://HOST:PORT/DB or nats://HOST:PORT to run several nodes as one hub")
 	fs.IntVar(&f.maxEvents, "history-max-events", 100_000, "keep at most this many events (all topics together); -1: no limit")
 	fs.DurationVar(&f.maxAge, "history-max-age", 24*time.Hour, "drop events older than this; -1s: no limit")
 	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key is remembered")
@@ -133,7 +133,7 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	if f.maxAge < 0 {
 		retention.MaxAge = -1
 	}
-	store, described, err := openStore(f.store, storeOptions{retention, f.idempotencyTTL})
+	store, described, err := openStore(f.store, storeOptions{retention, f.idempotencyTTL, logger})
 	if err != nil {
 		return err
 	}

@@ -124,7 +124,11 @@ func TestServe_flagErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--store", "postgres://x"}, nil, 2, `unknown store "postgres://x": use bolt:PATH or memory`},
+		{[]string{"--store", "postgres://x"}, nil, 2, `unknown store "postgres://x": use bolt:PATH, memory, redis://HOST:PORT/DB or nats://HOST:PORT`},
+		{[]string{"--store", "redis://"}, nil, 2, "want redis://HOST:PORT"},
+		{[]string{"--store", "nats:"}, nil, 2, "want nats://HOST:PORT"},
+		{[]string{"--store", "redis://127.0.0.1:1/0"}, nil, 1, "store redis://127.0.0.1:1/0: redis:"},
+		{[]string{"--store", "nats://127.0.0.1:1"}, nil, 1, "store nats://127.0.0.1:1: nats:"},
 		{[]string{"--store", "bolt:"}, nil, 2, "needs a file path"},
 		{[]string{"--store", "bolt:" + dir + "/no/such/dir/herd.db"}, nil, 1, "store bolt:"},
 		{[]string{"--store", "bolt:" + dir}, nil, 1, "store bolt:"}, // a directory, not a file
@@ -148,6 +152,11 @@ func TestServe_flagErrors(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q %v: exit %d, stderr %q; want %d with %q", tc.args, tc.env, code, errOut, tc.code, tc.want)
 		}
+	}
+	// A password in a store URL stays out of errors.
+	code, _, errOut := runCLI(t, t.Context(), nil, "serve", "--addr", "127.0.0.1:0", "--store", "redis://:hunter2@127.0.0.1:1/0")
+	if code != 1 || strings.Contains(errOut, "hunter2") || !strings.Contains(errOut, "xxxxx") {
+		t.Errorf("exit %d, stderr %q: want the password redacted", code, errOut)
 	}
 }
 

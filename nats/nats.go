@@ -1,0 +1,478 @@
+// Package nats is a hub.Store on NATS JetStream (github.com/nats-io/nats.go),
+// for running several hub nodes as one: they share one stream, so event
+// order, ids, resume points, closed topics and idempotency keys are the
+// same on every node. It needs nats-server 2.9 or newer with JetStream.
+//
+// For a prefix P it uses:
+//
+//	stream HERD_P, subject herd.P.log   every event, one message each; the
+//	                                    stream sequence is the position
+//	KV bucket HERD_P_closed             topic → sequence of its close
+//
+// Retention is the stream's own (MaxMsgs, MaxAge, discarding the oldest);
+// idempotency keys are JetStream's message ids, deduplicated within the
+// stream's duplicate window (the idempotency TTL, at most MaxAge). Ids
+// carry the stream's creation time, so ids from a stream that was deleted
+// and created again are unknown rather than mistaken for new ones.
+//
+// A close is recorded in the KV bucket after its event is stored and
+// before the publish is acknowledged; every node's follower records again
+// each close it sees, so a node that dies in between cannot leave a topic
+// open. Durability is JetStream's: a publish is acknowledged once the
+// stream has it (configure the server's sync_interval, or sync_always,
+// for what "has" means on disk).
+package nats
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Retention and IdempotencyTTL as documented on hub.StoreOptions.
+	// StoreOptions.Now is ignored: the server's clock is used.
+	hub.StoreOptions
+	// Prefix names the stream; nodes sharing a prefix form one hub. Empty
+	// means the URL's prefix query parameter, or "herd".
+	Prefix string
+	// Replicas is the stream's replica count on a JetStream cluster. Zero
+	// means 1.
+	Replicas int
+}
+
+// A Store is a hub.Store on JetStream. Create it with Open.
+type Store struct {
+	hub.EpochIDs
+	nc      *natsgo.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	closed  jetstream.KeyValue
+	subject string
+	opts    Options
+
+	statsMu    sync.Mutex
+	statsAt    time.Time
+	statsCache []hub.TopicStats
+}
+
+var _ hub.Store = (*Store)(nil)
+
+var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Open connects to the NATS server(s) at rawURL (nats://[user:pass@]host:port,
+// comma-separated for several; a "prefix" query parameter names the
+// stream), and creates the stream and bucket, or updates them to opts.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("nats: bad URL: %w", err)
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = u.Query().Get("prefix")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "herd"
+	}
+	if !validPrefix.MatchString(opts.Prefix) {
+		return nil, fmt.Errorf("nats: prefix %q: use letters, digits, _ and - only", opts.Prefix)
+	}
+	u.RawQuery = ""
+	opts.StoreOptions = opts.StoreOptions.WithDefaults()
+	nc, err := natsgo.Connect(u.String(),
+		natsgo.Name("herd"),
+		natsgo.MaxReconnects(-1),                    // keep trying, with backoff and jitter
+		natsgo.ReconnectWait(500*time.Millisecond),  // between attempts
+		natsgo.ReconnectJitter(250*time.Millisecond, time.Second),
+		natsgo.ReconnectBufSize(-1), // publishing while disconnected fails at once (503), it is not queued
+		natsgo.Timeout(5*time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	s := &Store{nc: nc, subject: "herd." + opts.Prefix + ".log", opts: opts}
+	if err := s.init(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	js, err := jetstream.New(s.nc, jetstream.WithDefaultTimeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	s.js = js
+	name := "HERD_" + s.opts.Prefix
+	r := s.opts.Retention
+	cfg := jetstream.StreamConfig{
+		Name:        name,
+		Description: "herd hub event log",
+		Subjects:    []string{s.subject},
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+		MaxMsgs:     -1,
+		AllowDirect: true,
+		Replicas:    max(s.opts.Replicas, 1),
+	}
+	if r.MaxEvents > 0 {
+		cfg.MaxMsgs = int64(r.MaxEvents)
+	}
+	cfg.Duplicates = s.opts.IdempotencyTTL
+	if r.MaxAge > 0 {
+		cfg.MaxAge = r.MaxAge
+		cfg.Duplicates = min(cfg.Duplicates, r.MaxAge) // JetStream requires it
+	}
+	s.stream, err = js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("nats: stream %s: %w", name, err)
+	}
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("nats: stream %s: %w", name, err)
+	}
+	s.EpochIDs = hub.EpochIDs(strconv.FormatInt(info.Created.UnixNano(), 36))
+	s.closed, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: name + "_closed", History: 1, Storage: jetstream.FileStorage, Replicas: max(s.opts.Replicas, 1),
+	})
+	if err != nil {
+		return fmt.Errorf("nats: closed-topics bucket: %w", err)
+	}
+	return nil
+}
+
+// Message headers; the data is the payload.
+const (
+	hTopics = "Herd-Topics" // space-separated
+	hType   = "Herd-Type"
+	hRetry  = "Herd-Retry" // milliseconds
+	hFlags  = "Herd-Flags" // c: close, n: no data
+	hTime   = "Herd-Time"  // publish time, Unix nanoseconds (JetStream's own timestamp drives MaxAge)
+)
+
+// Append implements hub.Store.
+func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+	now := time.Now().UTC()
+	msg := natsgo.NewMsg(s.subject)
+	msg.Data = []byte(m.Data)
+	msg.Header.Set(hTime, strconv.FormatInt(now.UnixNano(), 10))
+	msg.Header.Set(hTopics, strings.Join(m.Topics, " "))
+	if m.Type != "" {
+		msg.Header.Set(hType, m.Type)
+	}
+	if m.Retry > 0 {
+		msg.Header.Set(hRetry, strconv.FormatInt(m.Retry.Milliseconds(), 10))
+	}
+	var flags string
+	if m.Close {
+		flags += "c"
+	}
+	if m.NoData {
+		flags += "n"
+	}
+	if flags != "" {
+		msg.Header.Set(hFlags, flags)
+	}
+	var opts []jetstream.PublishOpt
+	if m.IdempotencyKey != "" {
+		opts = append(opts, jetstream.WithMsgID(m.IdempotencyKey))
+	}
+	ack, err := s.js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		return hub.Event{}, false, s.wrap("publish", err)
+	}
+	p := hub.Pos(ack.Sequence)
+	if m.Close {
+		// Record the close before acknowledging: on a duplicate too, as
+		// the first attempt may have died right after storing.
+		if err := s.recordClose(ctx, m.Topics, p); err != nil {
+			return hub.Event{}, false, err
+		}
+	}
+	if ack.Duplicate {
+		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
+	}
+	return hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
+		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close}, false, nil
+}
+
+func closedKey(topic string) string { return base64.RawURLEncoding.EncodeToString([]byte(topic)) }
+
+// recordClose stores that topics were closed at p (unless a later close is
+// there already).
+func (s *Store) recordClose(ctx context.Context, topics []string, p hub.Pos) error {
+	for _, t := range topics {
+		if e, err := s.closed.Get(ctx, closedKey(t)); err == nil {
+			if old, _ := strconv.ParseUint(string(e.Value()), 10, 64); hub.Pos(old) >= p {
+				continue
+			}
+		}
+		if _, err := s.closed.Put(ctx, closedKey(t), []byte(strconv.FormatUint(uint64(p), 10))); err != nil {
+			return s.wrap("record close", err)
+		}
+	}
+	return nil
+}
+
+// event decodes a stream message.
+func (s *Store) event(msg jetstream.Msg) (hub.Event, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return hub.Event{}, s.wrap("message metadata", err)
+	}
+	p := hub.Pos(md.Sequence.Stream)
+	h := msg.Headers()
+	e := hub.Event{Pos: p, ID: s.ID(p), Time: md.Timestamp.UTC(), Topics: strings.Fields(h.Get(hTopics)),
+		Type: h.Get(hType), Data: string(msg.Data())}
+	if ms, err := strconv.ParseInt(h.Get(hRetry), 10, 64); err == nil {
+		e.Retry = time.Duration(ms) * time.Millisecond
+	}
+	if ns, err := strconv.ParseInt(h.Get(hTime), 10, 64); err == nil {
+		e.Time = time.Unix(0, ns).UTC()
+	}
+	flags := h.Get(hFlags)
+	e.Close, e.NoData = strings.Contains(flags, "c"), strings.Contains(flags, "n")
+	return e, nil
+}
+
+// state returns the stream's sequence bounds.
+func (s *Store) state(ctx context.Context) (jetstream.StreamState, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return jetstream.StreamState{}, s.wrap("stream info", err)
+	}
+	return info.State, nil
+}
+
+// trimmed is the newest sequence retention removed: the stream's
+// sequences are contiguous and only the oldest are removed.
+func trimmed(st jetstream.StreamState) hub.Pos {
+	if st.FirstSeq <= 1 {
+		return 0
+	}
+	return hub.Pos(st.FirstSeq - 1)
+}
+
+// Read implements hub.Store, with an ordered consumer from after.
+func (s *Store) Read(ctx context.Context, after hub.Pos, max int) ([]hub.Event, bool, error) {
+	st, err := s.state(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	gap := after < trimmed(st)
+	from := hub.Pos(st.FirstSeq)
+	if after >= from {
+		from = after + 1
+	}
+	if st.Msgs == 0 || uint64(from) > st.LastSeq {
+		return nil, gap, nil
+	}
+	want := min(max, int(st.LastSeq-uint64(from)+1))
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: uint64(from),
+	})
+	if err != nil {
+		return nil, false, s.wrap("read", err)
+	}
+	defer s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+	batch, err := cons.Fetch(want, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		return nil, false, s.wrap("read", err)
+	}
+	events := make([]hub.Event, 0, want)
+	for msg := range batch.Messages() {
+		e, err := s.event(msg)
+		if err != nil {
+			return nil, false, err
+		}
+		events = append(events, e)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(events) < want {
+		return nil, false, s.wrap("read", err)
+	}
+	return events, gap, nil
+}
+
+// Follow implements hub.Store with an ordered consumer. Sequences are
+// contiguous, so a message that is not the next one means the ones between
+// were removed by retention before being delivered: ErrLagged.
+func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+	st, err := s.state(ctx)
+	if err != nil {
+		return err
+	}
+	if after < trimmed(st) {
+		return fmt.Errorf("%w: events after %d were removed (the stream starts at %d)", hub.ErrLagged, after, st.FirstSeq)
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: uint64(after) + 1,
+	})
+	if err != nil {
+		return s.wrap("follow", err)
+	}
+	defer s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+	it, err := cons.Messages()
+	if err != nil {
+		return s.wrap("follow", err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return s.wrap("follow", err)
+		}
+		e, err := s.event(msg)
+		if err != nil {
+			return err
+		}
+		if e.Pos != after+1 {
+			return fmt.Errorf("%w: expected event %d, the stream went on at %d", hub.ErrLagged, after+1, e.Pos)
+		}
+		if e.Close {
+			_ = s.recordClose(ctx, e.Topics, e.Pos) // repair a close whose publisher died before recording it
+		}
+		if err := fn([]hub.Event{e}); err != nil {
+			return err
+		}
+		after = e.Pos
+	}
+}
+
+// Bounds implements hub.Store.
+func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
+	st, err := s.state(ctx)
+	if err != nil {
+		return hub.Bounds{}, err
+	}
+	b := hub.Bounds{Last: hub.Pos(st.LastSeq), Trimmed: trimmed(st)}
+	if st.Msgs > 0 {
+		b.First = hub.Pos(st.FirstSeq)
+	}
+	return b, nil
+}
+
+// Closed implements hub.Store.
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
+	out := map[string]hub.Pos{}
+	for _, t := range topics {
+		e, err := s.closed.Get(ctx, closedKey(t))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, s.wrap("closed", err)
+		}
+		if p, err := strconv.ParseUint(string(e.Value()), 10, 64); err == nil {
+			out[t] = hub.Pos(p)
+		}
+	}
+	return out, nil
+}
+
+// Stats implements hub.Store. JetStream keeps no per-topic counts, so the
+// retained stream's headers are scanned; the result is cached for five
+// seconds, so that a dashboard polling /topics costs little.
+func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if time.Since(s.statsAt) < 5*time.Second {
+		return s.statsCache, nil
+	}
+	var c hub.TopicCounter
+	st, err := s.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.Msgs > 0 {
+		cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
+		if err != nil {
+			return nil, s.wrap("stats", err)
+		}
+		defer s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+		it, err := cons.Messages()
+		if err != nil {
+			return nil, s.wrap("stats", err)
+		}
+		defer it.Stop()
+		scanCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for {
+			msg, err := it.Next(jetstream.NextContext(scanCtx))
+			if err != nil {
+				return nil, s.wrap("stats", err)
+			}
+			md, err := msg.Metadata()
+			if err != nil {
+				return nil, s.wrap("stats", err)
+			}
+			p := hub.Pos(md.Sequence.Stream)
+			c.Add(hub.Event{Pos: p, ID: s.ID(p), Topics: strings.Fields(msg.Headers().Get(hTopics))})
+			if md.NumPending == 0 || uint64(p) >= st.LastSeq {
+				break
+			}
+		}
+	}
+	keys, err := s.closed.ListKeys(ctx)
+	if err != nil {
+		return nil, s.wrap("stats", err)
+	}
+	for k := range keys.Keys() {
+		topic, err := base64.RawURLEncoding.DecodeString(k)
+		if err != nil {
+			continue
+		}
+		if e, err := s.closed.Get(ctx, k); err == nil {
+			if p, err := strconv.ParseUint(string(e.Value()), 10, 64); err == nil {
+				c.Closed(string(topic), hub.Pos(p), s.ID(hub.Pos(p)))
+			}
+		}
+	}
+	s.statsCache, s.statsAt = c.Stats(), time.Now()
+	return s.statsCache, nil
+}
+
+// ID implements hub.Store.
+func (s *Store) ID(p hub.Pos) string { return s.EpochIDs.ID(p) }
+
+// Ping implements hub.Store: the connection is up and JetStream answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		return s.wrap("ping", fmt.Errorf("not connected (%s)", s.nc.Status()))
+	}
+	_, err := s.stream.Info(ctx)
+	return s.wrap("ping", err)
+}
+
+// Close implements hub.Store.
+func (s *Store) Close() error {
+	s.nc.Close()
+	return nil
+}
+
+// wrap names the failing operation, and reports a closed connection as
+// hub.ErrStoreClosed.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, natsgo.ErrConnectionClosed) || s.nc.IsClosed() {
+		return hub.ErrStoreClosed
+	}
+	return fmt.Errorf("nats: %s: %w", op, err)
+}
