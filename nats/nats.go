@@ -93,8 +93,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	opts.StoreOptions = opts.StoreOptions.WithDefaults()
 	nc, err := natsgo.Connect(u.String(),
 		natsgo.Name("herd"),
-		natsgo.MaxReconnects(-1),                    // keep trying, with backoff and jitter
-		natsgo.ReconnectWait(500*time.Millisecond),  // between attempts
+		natsgo.MaxReconnects(-1),                   // keep trying, with backoff and jitter
+		natsgo.ReconnectWait(500*time.Millisecond), // between attempts
 		natsgo.ReconnectJitter(250*time.Millisecond, time.Second),
 		natsgo.ReconnectBufSize(-1), // publishing while disconnected fails at once (503), it is not queued
 		natsgo.Timeout(5*time.Second),
