@@ -66,6 +66,13 @@ func CodeOf(err error) ErrorCode {
 	return EInternal
 }
 
+// unavailable reports a store that failed or timed out. For a publish
+// that is not the same as "not stored": a broker that timed out may still
+// store the event, so the message says what to do to publish exactly once.
 func unavailable(what string, err error) *Error {
-	return &Error{Code: EUnavailable, Message: what + ": store unavailable, nothing was done; retry later", Err: err}
+	msg := what + ": store unavailable; retry later"
+	if what == "publish" {
+		msg = "publish: store unavailable, event not acknowledged; retry with the same Idempotency-Key to publish it exactly once"
+	}
+	return &Error{Code: EUnavailable, Message: msg, Err: err}
 }

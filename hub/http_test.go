@@ -394,7 +394,7 @@ func TestHTTP_readyz(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(body["error"], "store unavailable") {
 		t.Errorf("readyz with the store down: %d %v", resp.StatusCode, body)
 	}
-	if a := postForm(t, srv.URL, url.Values{"topic": {"a"}, "data": {"x"}}); a.status != 503 || !strings.Contains(a.body["error"], "nothing was done") {
+	if a := postForm(t, srv.URL, url.Values{"topic": {"a"}, "data": {"x"}}); a.status != 503 || !strings.Contains(a.body["error"], "event not acknowledged") {
 		t.Errorf("publish with the store down: %d %v", a.status, a.body)
 	}
 	if resp := get(t, srv.URL+"/healthz"); resp.StatusCode != 200 {

@@ -2,9 +2,7 @@ package redis_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,26 +10,7 @@ import (
 	"github.com/herd-sse/herd/hub/storetest"
 	"github.com/herd-sse/herd/internal/services"
 	"github.com/herd-sse/herd/redis"
-	goredis "github.com/redis/go-redis/v9"
 )
-
-var seq atomic.Int64
-
-// prefix returns fresh key names for one test, removed when it ends.
-func prefix(t *testing.T, url string) string {
-	p := fmt.Sprintf("herdtest-%d-%d", time.Now().UnixNano(), seq.Add(1))
-	t.Cleanup(func() {
-		opts, _ := goredis.ParseURL(url)
-		c := goredis.NewClient(opts)
-		defer c.Close()
-		ctx := context.Background()
-		keys, _ := c.Keys(ctx, "{"+p+"}:*").Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return p
-}
 
 func TestConformance(t *testing.T) {
 	url := services.RedisURL(t)
@@ -39,7 +18,7 @@ func TestConformance(t *testing.T) {
 		Open: func(t *testing.T, opts storetest.Options) hub.Store {
 			s, err := redis.Open(t.Context(), url, redis.Options{
 				StoreOptions: hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL},
-				Prefix:       prefix(t, url),
+				Prefix:       services.RedisPrefix(t, url),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -53,7 +32,7 @@ func TestConformance(t *testing.T) {
 // one appends, the other reads and follows, with the same ids.
 func TestSharedPrefix(t *testing.T) {
 	url := services.RedisURL(t)
-	p := prefix(t, url)
+	p := services.RedisPrefix(t, url)
 	a, err := redis.Open(t.Context(), url+"?prefix="+p, redis.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,17 @@
 package services
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // RedisURL returns the shared Redis's URL ($HERD_TEST_REDIS, default
@@ -36,4 +43,46 @@ func reachable(t testing.TB, env, def, addr, name string) string {
 		t.Skipf("%s is not reachable at %s: start it or set %s", name, addr, env)
 	}
 	return url
+}
+
+var fresh atomic.Int64
+
+// RedisPrefix returns a key prefix no other test uses; its keys are
+// deleted when the test ends.
+func RedisPrefix(t testing.TB, url string) string {
+	p := fmt.Sprintf("herdtest-%d-%d", time.Now().UnixNano(), fresh.Add(1))
+	t.Cleanup(func() {
+		opts, err := goredis.ParseURL(url)
+		if err != nil {
+			return
+		}
+		c := goredis.NewClient(opts)
+		defer c.Close()
+		ctx := context.Background()
+		if keys, _ := c.Keys(ctx, "{"+p+"}:*").Result(); len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
+	return p
+}
+
+// NATSPrefix returns a stream prefix no other test uses; its stream and
+// bucket are deleted when the test ends.
+func NATSPrefix(t testing.TB, url string) string {
+	p := fmt.Sprintf("t%d_%d", time.Now().UnixNano(), fresh.Add(1))
+	t.Cleanup(func() {
+		nc, err := natsgo.Connect(url)
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return
+		}
+		ctx := context.Background()
+		js.DeleteStream(ctx, "HERD_"+p)
+		js.DeleteKeyValue(ctx, "HERD_"+p+"_closed")
+	})
+	return p
 }

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A broker is a redis-server or nats-server this test runs itself, on a
+// free port with its own data directory, so that it may stop, pause and
+// restart it without touching the machine's shared servers.
+type broker struct {
+	t    *testing.T
+	kind string // "redis" or "nats"
+	port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startBroker starts a private broker of kind.
+func startBroker(t *testing.T, kind string) *broker {
+	b := &broker{t: t, kind: kind, port: freePort(t), dir: t.TempDir()}
+	b.start()
+	t.Cleanup(func() { b.kill() })
+	return b
+}
+
+func (b *broker) URL() string {
+	if b.kind == "redis" {
+		return fmt.Sprintf("redis://127.0.0.1:%d/0", b.port)
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", b.port)
+}
+
+func (b *broker) start() {
+	b.t.Helper()
+	port := strconv.Itoa(b.port)
+	switch b.kind {
+	case "redis":
+		// Every acknowledged write is on disk before Redis answers, so a
+		// restart loses nothing herd acknowledged.
+		b.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", b.dir,
+			"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no")
+	case "nats":
+		b.cmd = exec.Command("nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", filepath.Join(b.dir, "js"))
+	}
+	if err := b.cmd.Start(); err != nil {
+		b.t.Skipf("cannot start %s: %v", b.kind, err)
+	}
+	b.done = make(chan struct{})
+	go func() { b.cmd.Wait(); close(b.done) }()
+	for range 200 {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	b.t.Fatalf("%s did not listen on %s", b.kind, port)
+}
+
+// stop shuts the broker down cleanly (SIGTERM) and waits for it.
+func (b *broker) stop() {
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(15 * time.Second):
+		b.t.Fatalf("%s did not stop", b.kind)
+	}
+}
+
+// restart starts it again on the same port and data.
+func (b *broker) restart() { b.start() }
+
+// pause and resume freeze and thaw it, like a network partition: clients
+// see nothing, not even a closed connection.
+func (b *broker) pause()  { b.cmd.Process.Signal(syscall.SIGSTOP) }
+func (b *broker) resume() { b.cmd.Process.Signal(syscall.SIGCONT) }
+
+func (b *broker) kill() {
+	select {
+	case <-b.done:
+	default:
+		b.cmd.Process.Signal(syscall.SIGCONT)
+		b.cmd.Process.Kill()
+		<-b.done
+	}
+}
