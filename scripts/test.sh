@@ -33,6 +33,27 @@ if [ -z "${HERD_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
 fi
 "${HERD_CHROMIUM:-chromium}" --version
 
+say "Brokers (Redis and NATS with JetStream, for the cluster tests)"
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+command -v redis-server >/dev/null || die "redis-server is not installed (apt-get install -y redis-server)"
+command -v nats-server >/dev/null || die "nats-server is not installed (apt-get install -y nats-server)"
+if ! listening 6379; then
+	echo "Redis is not running: starting it on 127.0.0.1:6379"
+	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+		--dir "${TMPDIR:-/tmp}" --logfile "${TMPDIR:-/tmp}/herd-test-redis.log"
+fi
+if ! listening 4222; then
+	echo "NATS is not running: starting it with JetStream on 127.0.0.1:4222"
+	mkdir -p "${TMPDIR:-/tmp}/herd-test-nats"
+	nohup nats-server -a 127.0.0.1 -p 4222 -js -sd "${TMPDIR:-/tmp}/herd-test-nats" \
+		>"${TMPDIR:-/tmp}/herd-test-nats.log" 2>&1 &
+fi
+for port in 6379 4222; do
+	for _ in $(seq 50); do listening "$port" && break; sleep 0.1; done
+	listening "$port" || die "nothing listens on 127.0.0.1:$port after starting it"
+done
+echo "Redis on 127.0.0.1:6379, NATS on 127.0.0.1:4222"
+
 say "Formatting, vet, staticcheck"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
