@@ -40,6 +40,8 @@ var commands = []command{
 	{"serve", "run the hub (the default command)", runServe},
 	{"pub", "publish an event to a hub", runPub},
 	{"sub", "subscribe to hub topics or to any SSE URL", runSub},
+	{"bench", "benchmark a hub (scenarios B1–B6)", runBench},
+	{"refhub", "", runRefHub}, // hidden: the naive hub herd bench compares with
 }
 
 const usage = `herd: a Server-Sent Events hub and toolkit
@@ -48,6 +50,7 @@ Usage:
   herd [serve] [flags]          run the hub (default: localhost:8080)
   herd pub [flags] TOPIC [DATA|-]
   herd sub [flags] TOPIC...|URL
+  herd bench [flags] SCENARIO...|all
   herd COMMAND -h               help for a command
 
 Exit status: 0 when done, 1 on an error, 2 on a usage error.

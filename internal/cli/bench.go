@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/herd-sse/herd/internal/bench"
+)
+
+const benchSynopsis = "[--hub URL --hub-pid PID] [--subs N] [--duration D] [--rate R] [--json] SCENARIO...|all"
+
+// runBench is herd bench.
+func runBench(ctx context.Context, args []string, io IO) error {
+	fs := newFlagSet("bench", benchSynopsis, io)
+	hubURL := fs.String("hub", "", "hub to benchmark (default: a fresh herd serve --store memory, started for the run)")
+	hubPID := fs.Int("hub-pid", 0, "the hub's process id, for its memory and CPU from /proc (known when bench starts it)")
+	baseline := fs.Bool("baseline", true, "run every scenario against the naive net/http hub too, and print ratios")
+	herdArgs := fs.String("herd-args", "", "extra flags for the herd serve bench starts, like '--store bolt:/tmp/b.db'")
+	subs := fs.Int("subs", 0, "subscribers (default: each scenario's own: 19,000 or 10,000)")
+	duration := fs.Duration("duration", 10*time.Second, "length of each publishing step")
+	rate := fs.Float64("rate", 0, "events per second (default: each scenario's own)")
+	payload := fs.Int("payload", 64, "event data bytes")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	subPath := fs.String("sub-path", "/events?topic={topic}", "subscription path; {topic} is replaced")
+	pubPath := fs.String("pub-path", "/events", "publish path (POST)")
+	pubBody := fs.String("pub-body", "topic={topic}&data={data}", "publish body; {topic} and {data} are replaced")
+	pubType := fs.String("pub-content-type", "application/x-www-form-urlencoded", "publish Content-Type")
+	var pubHeaders headerFlags
+	fs.Var(&pubHeaders, "pub-header", "a publish request header, 'Name: value' (repeatable)")
+	names, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_BENCH_HUB"})
+	if err != nil {
+		return err
+	}
+	const hint = "herd bench latency   or   herd bench all"
+	if len(names) == 0 {
+		return usagef(hint, "bench needs scenarios: B1..B6 (idle fanout latency accept topics slow) or all")
+	}
+	var scenarios []bench.Scenario
+	for _, n := range names {
+		if n == "all" {
+			scenarios = bench.Scenarios
+			break
+		}
+		s, ok := bench.Lookup(n)
+		if !ok {
+			return usagef(hint, "unknown scenario %q: use B1..B6, their names (idle fanout latency accept topics slow) or all", n)
+		}
+		scenarios = append(scenarios, s)
+	}
+	if *duration <= 0 || *payload < 32 || *subs < 0 || *rate < 0 {
+		return usagef(hint, "--duration must be positive, --payload at least 32 bytes, --subs and --rate not negative")
+	}
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("herd bench needs Linux (raw sockets and epoll)")
+	}
+	limit := bench.RaiseFileLimit()
+
+	header := make(http.Header)
+	for _, h := range pubHeaders {
+		header.Add(h.name, h.value)
+	}
+	body := func(topic, data string) []byte {
+		return []byte(strings.NewReplacer("{topic}", topic, "{data}", data).Replace(*pubBody))
+	}
+	target := func(name, base string, pid int, resume bool) bench.Target {
+		return bench.Target{Name: name, Base: base, PID: pid, SubPath: *subPath, PubURL: base + *pubPath,
+			Body: body, ContentType: *pubType, Header: header, Resume: resume}
+	}
+	var targets []bench.Target
+	if *hubURL == "" {
+		h, err := startProcess(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--store", "memory", "--log-level", "error"}, strings.Fields(*herdArgs)...))
+		if err != nil {
+			return fmt.Errorf("starting herd: %w", err)
+		}
+		defer h.stop()
+		targets = append(targets, target("herd", h.url, h.pid, true))
+	} else {
+		targets = append(targets, target("hub", strings.TrimSuffix(*hubURL, "/"), *hubPID, false))
+	}
+	if *baseline {
+		b, err := startProcess(ctx, []string{"refhub", "--addr", "127.0.0.1:0"})
+		if err != nil {
+			return fmt.Errorf("starting the baseline hub: %w", err)
+		}
+		defer b.stop()
+		targets = append(targets, target("baseline", b.url, b.pid, false))
+	}
+
+	cfg := bench.Config{Subs: *subs, Duration: *duration, Payload: *payload, Rate: *rate, Progress: io.Stderr}
+	if *asJSON {
+		cfg.Progress = nil
+	}
+	var reports []bench.Report
+	for _, s := range scenarios {
+		for _, t := range targets {
+			if cfg.Progress != nil {
+				fmt.Fprintf(io.Stderr, "%s (%s) on %s...\n", s.Name, s.Title, t.Name)
+			}
+			reps, err := s.Run(ctx, cfg, t)
+			reports = append(reports, reps...)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", s.Name, t.Name, err)
+			}
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(io.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{
+			"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "open_file_limit": limit},
+			"time":    time.Now().UTC().Format(time.RFC3339),
+			"reports": reports,
+		})
+	}
+	printTable(io.Stdout, reports)
+	return nil
+}
+
+// printTable prints each scenario step with herd's figures, the baseline's
+// and the ratio (how many times better herd is; above 1 is better).
+func printTable(w io.Writer, reports []bench.Report) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	key := func(r bench.Report) string { return r.Scenario + "|" + r.Params }
+	other := map[string]bench.Report{}
+	for _, r := range reports {
+		if r.Target == "baseline" {
+			other[key(r)] = r
+		}
+	}
+	for _, r := range reports {
+		if r.Target == "baseline" {
+			continue
+		}
+		base, hasBase := other[key(r)]
+		fmt.Fprintf(tw, "\n%s\t%s\t\t\t\n", r.Scenario, r.Params)
+		fmt.Fprintf(tw, "\tmetric\t%s\tbaseline\tratio\n", r.Target)
+		for _, m := range r.Metrics {
+			b, ratio := "—", "—"
+			if hasBase {
+				for _, bm := range base.Metrics {
+					if bm.Name == m.Name {
+						b = format(bm.Value, bm.Unit)
+						ratio = ratioOf(m, bm)
+					}
+				}
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\n", m.Name, format(m.Value, m.Unit), b, ratio)
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(tw, "\tnote: %s\t\t\t\n", n)
+		}
+		if hasBase {
+			for _, n := range base.Notes {
+				fmt.Fprintf(tw, "\tbaseline note: %s\t\t\t\n", n)
+			}
+		}
+	}
+}
+
+func format(v float64, unit string) string {
+	switch {
+	case unit == "" || unit == "events" || unit == "requests":
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 100:
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+	return fmt.Sprintf("%.3g %s", v, unit)
+}
+
+func ratioOf(m, base bench.Metric) string {
+	if m.Value == 0 || base.Value == 0 {
+		return "—"
+	}
+	r := m.Value / base.Value
+	if !m.Higher {
+		r = base.Value / m.Value
+	}
+	return fmt.Sprintf("×%.2f", r)
+}
+
+// A process is a hub bench started.
+type process struct {
+	cmd *exec.Cmd
+	url string
+	pid int
+}
+
+func startProcess(ctx context.Context, args []string) (*process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s did not start: %w", args[0], err)
+	}
+	go io.Copy(io.Discard, out)
+	p := &process{cmd: cmd, pid: cmd.Process.Pid}
+	p.url = strings.TrimSpace(line[strings.Index(line, "http://"):])
+	return p, nil
+}
+
+func (p *process) stop() {
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// runRefHub is the hidden herd refhub: the naive baseline hub herd bench
+// compares with.
+func runRefHub(ctx context.Context, args []string, io IO) error {
+	fs := newFlagSet("refhub", "[--addr HOST:PORT]", io)
+	addr := fs.String("addr", "127.0.0.1:8090", "address to listen on")
+	if _, err := parseFlags(fs, args, io, nil); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
+	}
+	fmt.Fprintf(io.Stdout, "refhub listening on http://%s\n", ln.Addr())
+	srv := &http.Server{Handler: bench.NewRefHub(), ReadHeaderTimeout: 10 * time.Second}
+	return serveUntilDone(ctx, srv, ln, time.Second)
+}
