@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -50,28 +53,57 @@ func (b *broker) URL() string {
 func (b *broker) start() {
 	b.t.Helper()
 	port := strconv.Itoa(b.port)
+	var ready string // the line the broker logs once it listens
 	switch b.kind {
 	case "redis":
 		// Every acknowledged write is on disk before Redis answers, so a
 		// restart loses nothing herd acknowledged.
 		b.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", b.dir,
 			"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no")
+		ready = "Ready to accept connections"
 	case "nats":
 		b.cmd = exec.Command("nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", filepath.Join(b.dir, "js"))
+		ready = "Server is ready"
 	}
+	// Waiting for the broker's own word, not for the port to answer: the
+	// port was free when chosen, but something else may have taken it
+	// since, and a test talking to the wrong server proves nothing.
+	out, err := b.cmd.StdoutPipe()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.cmd.Stderr = b.cmd.Stdout
 	if err := b.cmd.Start(); err != nil {
+		if os.Getenv("CI") != "" {
+			b.t.Fatalf("cannot start %s: %v", b.kind, err)
+		}
 		b.t.Skipf("cannot start %s: %v", b.kind, err)
 	}
 	b.done = make(chan struct{})
-	go func() { b.cmd.Wait(); close(b.done) }()
-	for range 200 {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
-			c.Close()
-			return
+	up := make(chan struct{})
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(out)
+		announced := false
+		for sc.Scan() {
+			if log.Len() < 1<<16 {
+				log.WriteString(sc.Text() + "\n")
+			}
+			if !announced && strings.Contains(sc.Text(), ready) {
+				close(up)
+				announced = true
+			}
 		}
-		time.Sleep(25 * time.Millisecond)
+		b.cmd.Wait()
+		close(b.done)
+	}()
+	select {
+	case <-up:
+	case <-b.done:
+		b.t.Fatalf("%s on port %s exited before it was ready:\n%s", b.kind, port, log.String())
+	case <-time.After(30 * time.Second):
+		b.t.Fatalf("%s did not get ready on port %s", b.kind, port)
 	}
-	b.t.Fatalf("%s did not listen on %s", b.kind, port)
 }
 
 // stop shuts the broker down cleanly (SIGTERM) and waits for it.

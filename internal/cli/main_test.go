@@ -1,0 +1,25 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain runs the tests in a scratch directory, so that a serve whose
+// flags name no store (and so open the default bolt:herd.db) never leaves a
+// file in the source tree.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "herd-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.Chdir(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
