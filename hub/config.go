@@ -60,6 +60,12 @@ type Config struct {
 	ReplayCache      int
 	ReplayCacheBytes int
 
+	// NoEngine turns the connection engine off. With it on (the default,
+	// on Linux), plain HTTP/1.x subscribers are taken over from net/http
+	// once subscribed and held with no goroutine or buffer of their own;
+	// TLS and HTTP/2 subscribers keep net/http's goroutine per stream.
+	NoEngine bool
+
 	// PublishKey, if set, is required as "Authorization: Bearer <key>" to
 	// publish. If empty, only loopback clients may publish.
 	PublishKey string

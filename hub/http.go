@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -94,6 +95,13 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.log.Debug("subscriber started", "topics", s.selectors, "last_event_id", lastID, "remote", r.RemoteAddr)
+	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			h.serveHijacked(conn, s)
+			return
+		}
+	}
 	reason := ReasonClient
 	defer func() { h.unsubscribe(s, reason) }()
 	stream, err := sse.NewStream(w, r, &sse.Options{
@@ -108,7 +116,6 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer stream.Close()
-	h.log.Debug("subscriber started", "topics", s.selectors, "last_event_id", lastID, "remote", r.RemoteAddr)
 
 	var items []item
 	var wires []sse.Frame
@@ -137,6 +144,53 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 			reason = ReasonWrite
 		}
 		return
+	}
+}
+
+// serveHijacked serves s on a connection taken over from net/http: it
+// writes the response head and the history (on this goroutine, which ends
+// afterwards), then hands the connection to the engine. The response has
+// no length and no chunking: it ends when the connection closes.
+func (h *Hub) serveHijacked(conn net.Conn, s *subscriber) {
+	conn.SetDeadline(time.Time{}) // the server's deadlines no longer apply
+	write := func(b []byte) error {
+		conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+		_, err := conn.Write(b)
+		conn.SetWriteDeadline(time.Time{})
+		return err
+	}
+	head := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"+
+		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", jitter(h.cfg.Retry).Milliseconds())
+	if err := write(head); err != nil {
+		conn.Close()
+		h.unsubscribe(s, ReasonClient)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var items []item
+	var buf []byte
+	for s.replaying {
+		var err error
+		items, err = s.next(ctx, nil, items[:0])
+		buf = buf[:0]
+		for _, it := range items {
+			buf = it.wire.AppendTo(buf)
+		}
+		if werr := write(buf); werr != nil || err != nil {
+			conn.Close()
+			h.unsubscribe(s, ReasonWrite)
+			return
+		}
+	}
+	if s.finished { // the replay ended with the close
+		conn.Close()
+		h.unsubscribe(s, ReasonTopicClose)
+		return
+	}
+	if err := h.engine.adopt(conn, s); err != nil {
+		conn.Close()
+		h.unsubscribe(s, ReasonShutdown)
 	}
 }
 

@@ -275,7 +275,13 @@ func TestHTTP_subscribeErrors(t *testing.T) {
 // TestHTTP_stream follows a stream with the sse client: retry hint,
 // events with ids, the close ending it, and 204 on a resume after it.
 func TestHTTP_stream(t *testing.T) {
-	h, srv := newServer(t, hub.Config{Retry: 2 * time.Second})
+	for _, engine := range []bool{true, false} {
+		t.Run(map[bool]string{true: "engine", false: "net/http"}[engine], func(t *testing.T) { testHTTP_stream(t, engine) })
+	}
+}
+
+func testHTTP_stream(t *testing.T, engine bool) {
+	h, srv := newServer(t, hub.Config{Retry: 2 * time.Second, NoEngine: !engine})
 	resp := get(t, srv.URL+"/events?topic=job/7")
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
 		t.Fatalf("subscribe: %d %q", resp.StatusCode, ct)
@@ -323,7 +329,13 @@ func TestHTTP_stream(t *testing.T) {
 }
 
 func TestHTTP_headerBeatsQuery(t *testing.T) {
-	h, srv := newServer(t, hub.Config{})
+	for _, engine := range []bool{true, false} {
+		t.Run(map[bool]string{true: "engine", false: "net/http"}[engine], func(t *testing.T) { testHTTP_headerBeatsQuery(t, engine) })
+	}
+}
+
+func testHTTP_headerBeatsQuery(t *testing.T, engine bool) {
+	h, srv := newServer(t, hub.Config{NoEngine: !engine})
 	a := publish(t, h, msg("a", "t"))
 	b := publish(t, h, msg("b", "t"))
 	publish(t, h, msg("c", "t"))
@@ -335,7 +347,13 @@ func TestHTTP_headerBeatsQuery(t *testing.T) {
 }
 
 func TestHTTP_heartbeat(t *testing.T) {
-	_, srv := newServer(t, hub.Config{Heartbeat: 20 * time.Millisecond})
+	for _, engine := range []bool{true, false} {
+		t.Run(map[bool]string{true: "engine", false: "net/http"}[engine], func(t *testing.T) { testHTTP_heartbeat(t, engine) })
+	}
+}
+
+func testHTTP_heartbeat(t *testing.T, engine bool) {
+	_, srv := newServer(t, hub.Config{Heartbeat: 20 * time.Millisecond, NoEngine: !engine})
 	resp := get(t, srv.URL+"/events?topic=quiet")
 	r := sse.NewReader(resp.Body)
 	beats := make(chan string, 10)
@@ -409,7 +427,13 @@ func TestHTTP_readyz(t *testing.T) {
 // TestHTTP_stuckReaders checks that clients that never read are cut off
 // with their memory bounded, while a healthy client gets every event.
 func TestHTTP_stuckReaders(t *testing.T) {
-	h, srv := newServer(t, hub.Config{QueueBytes: 256 << 10, WriteTimeout: 500 * time.Millisecond})
+	for _, engine := range []bool{true, false} {
+		t.Run(map[bool]string{true: "engine", false: "net/http"}[engine], func(t *testing.T) { testHTTP_stuckReaders(t, engine) })
+	}
+}
+
+func testHTTP_stuckReaders(t *testing.T, engine bool) {
+	h, srv := newServer(t, hub.Config{QueueBytes: 256 << 10, WriteTimeout: 500 * time.Millisecond, NoEngine: !engine})
 	const stuck = 20
 	addr := srv.Listener.Addr().String()
 	for range stuck {

@@ -39,11 +39,12 @@ type Hub struct {
 	log *slog.Logger
 	mux *http.ServeMux
 
-	mu    sync.RWMutex
-	index *index
-	subs  map[*subscriber]struct{}
-	state hubState
-	cache *replayCache // nil when disabled
+	mu     sync.RWMutex
+	index  *index
+	subs   map[*subscriber]struct{}
+	state  hubState
+	cache  *replayCache // nil when disabled
+	engine *connEngine  // nil when off or unavailable
 
 	cancel   context.CancelFunc
 	follower sync.WaitGroup
@@ -85,6 +86,11 @@ func (h *Hub) Open(ctx context.Context) error {
 	b, err := h.cfg.Store.Bounds(ctx)
 	if err != nil {
 		return fmt.Errorf("hub: store unavailable: %w", err)
+	}
+	if !h.cfg.NoEngine {
+		if h.engine, err = newEngine(h); err != nil {
+			h.log.Warn("connection engine unavailable; every subscriber gets a goroutine", "err", err)
+		}
 	}
 	ctx, h.cancel = context.WithCancel(context.Background())
 	h.follower.Add(1)
@@ -136,6 +142,9 @@ func (h *Hub) Close(ctx context.Context) error {
 		s.end(ReasonShutdown)
 	}
 	<-allEnded
+	if h.engine != nil {
+		h.engine.close()
+	}
 	h.cancel()
 	h.follower.Wait()
 	h.mu.Lock()

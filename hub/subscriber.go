@@ -79,6 +79,7 @@ type subscriber struct {
 	reason  CloseReason
 	wake    chan struct{} // signalled when frames arrive or the subscriber ends
 	done    chan struct{} // closed when it ends
+	eng     *engineSub    // set when the connection engine serves it
 
 	// Owned by the consumer.
 	batch     []*frame // reused by next
@@ -131,6 +132,16 @@ func (s *subscriber) offer(f *frame) {
 	}
 	s.queue = append(s.queue, f)
 	s.bytes += f.size
+	s.notifyLocked()
+}
+
+// notifyLocked tells s's consumer there is something to do: the engine's
+// writers, or the goroutine waiting in next. s.mu must be held.
+func (s *subscriber) notifyLocked() {
+	if s.eng != nil {
+		s.eng.scheduleLocked(s)
+		return
+	}
 	s.signal()
 }
 
@@ -156,7 +167,7 @@ func (s *subscriber) endLocked(reason CloseReason) {
 	clear(s.queue)
 	s.queue, s.head, s.bytes = nil, 0, 0
 	close(s.done)
-	s.signal()
+	s.notifyLocked()
 	s.hub.ended(s, reason)
 }
 
@@ -191,25 +202,14 @@ func (s *subscriber) handOver(upTo Pos) {
 // After the close item it returns io.EOF; when the hub ended the
 // subscription it returns the reason's error.
 func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item) ([]item, error) {
-	if s.finished {
-		return dst, io.EOF
-	}
 	if s.replaying {
 		return s.replay(ctx, dst)
 	}
-	frames := s.batch[:0]
-	defer func() {
-		clear(frames) // let the GC have frames the queue no longer holds
-		s.batch = frames[:0]
-	}()
 	for {
-		var reason CloseReason
-		frames, reason = s.take(frames[:0])
-		if reason != 0 {
-			return dst, reason.err()
-		}
-		if len(frames) > 0 {
-			break
+		n := len(dst)
+		var err error
+		if dst, err = s.ready(dst); len(dst) > n || err != nil {
+			return dst, err
 		}
 		select {
 		case <-s.wake:
@@ -218,6 +218,23 @@ func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item)
 		case <-stop:
 			return dst, io.ErrClosedPipe
 		}
+	}
+}
+
+// ready appends the live items queued now, without waiting: the core of
+// next, and what the connection engine calls. It must not be called while
+// replaying.
+func (s *subscriber) ready(dst []item) ([]item, error) {
+	if s.finished {
+		return dst, io.EOF
+	}
+	frames, reason := s.take(s.batch[:0])
+	defer func() {
+		clear(frames) // let the GC have frames the queue no longer holds
+		s.batch = frames[:0]
+	}()
+	if reason != 0 {
+		return dst, reason.err()
 	}
 	for _, f := range frames {
 		if dst = s.deliver(dst, f.ev, f.wire); s.finishIfClosed(f.ev) {

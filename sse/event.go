@@ -155,6 +155,10 @@ func CommentFrame(text string) Frame {
 	return Frame{b: AppendComment(nil, text)}
 }
 
+// Bytes returns the frame's wire form, without copying. The slice is the
+// frame's own: the caller must not modify it.
+func (f Frame) Bytes() []byte { return f.b }
+
 // Len returns the frame's size in bytes.
 func (f Frame) Len() int { return len(f.b) }
 

@@ -250,5 +250,5 @@ func runRefHub(ctx context.Context, args []string, io IO) error {
 	}
 	fmt.Fprintf(io.Stdout, "refhub listening on http://%s\n", ln.Addr())
 	srv := &http.Server{Handler: bench.NewRefHub(), ReadHeaderTimeout: 10 * time.Second}
-	return serveUntilDone(ctx, srv, ln, time.Second)
+	return serveUntilDone(ctx, srv, ln, time.Second, nil)
 }

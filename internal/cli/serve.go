@@ -38,6 +38,7 @@ type serveFlags struct {
 	maxTopics      int
 	publishKey     string
 	demo           bool
+	engine         bool
 	logLevel       string
 	logFormat      string
 }
@@ -60,6 +61,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.queueBytes, "queue-bytes", "bytes a subscriber may have waiting before it is dropped as slow")
 	fs.IntVar(&f.maxTopics, "max-topics", 32, "topics per publish and per subscription")
 	fs.StringVar(&f.publishKey, "publish-key", "", "require Authorization: Bearer KEY to publish (without it, only this machine may publish)")
+	fs.BoolVar(&f.engine, "engine", true, "hold plain HTTP/1.x subscribers without a goroutine or buffers each (Linux); false: net/http's goroutine per stream")
 	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes to topic demo/cowsay/N, one run after another")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -70,7 +72,7 @@ var serveEnv = func() map[string]string {
 	m := map[string]string{}
 	for _, name := range []string{"addr", "store", "history-max-events", "history-max-age", "idempotency-ttl",
 		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
-		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "log-level", "log-format"} {
+		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "engine", "log-level", "log-format"} {
 		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	}
 	return m
@@ -144,7 +146,7 @@ func runServe(ctx context.Context, args []string, io IO) error {
 		CloseEvent: f.closeEvent, MaxEventSize: int(f.maxEventSize),
 		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
 		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
-		PublishKey: f.publishKey,
+		PublishKey: f.publishKey, NoEngine: !f.engine,
 	})
 	if err != nil {
 		return usagef("herd serve -h", "%v", err)
@@ -180,12 +182,16 @@ func runServe(ctx context.Context, args []string, io IO) error {
 			pub.Run(demoCtx)
 		}
 	}()
-	err = serveUntilDone(ctx, srv, ln, f.shutdownWindow)
-	stopDemo()
+	// On shutdown the hub drains its own streams (those the engine holds
+	// are invisible to http.Server) while the server drains the others:
+	// both spread over the same window.
+	err = serveUntilDone(ctx, srv, ln, f.shutdownWindow, func() {
+		stopDemo()
+		closeCtx, cancel := context.WithTimeout(context.Background(), f.shutdownWindow+time.Second)
+		defer cancel()
+		h.Close(closeCtx)
+	})
 	<-demoDone
-	closeCtx, cancel := context.WithTimeout(context.Background(), f.shutdownWindow)
-	defer cancel()
-	h.Close(closeCtx)
 	logger.Info("herd stopped")
 	return err
 }
@@ -223,7 +229,7 @@ func routes(h *hub.Hub, d *demo.Handler) http.Handler {
 // connections, open streams end spread over the drain window (each stream
 // ends itself when the server shuts down), and the server stops within a
 // bound even if a connection never goes idle.
-func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, window time.Duration) error {
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, window time.Duration, alongside func()) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -231,6 +237,14 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, wind
 		return err
 	case <-ctx.Done():
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if alongside != nil {
+			alongside()
+		}
+	}()
+	defer func() { <-done }()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), window+10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)

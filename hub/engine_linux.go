@@ -1,0 +1,429 @@
+//go:build linux
+
+package hub
+
+import (
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// The connection engine holds subscribers whose connections the hub took
+// over from net/http (plain HTTP/1.x) with no goroutine and no buffer of
+// their own: a parked subscriber costs its socket, its subscriber record and
+// its epoll registration.
+//
+//   - One epoll loop watches every socket for the client leaving, and for
+//     writability after a write hit EAGAIN.
+//   - Writer goroutines (one per CPU, at least two) take subscribers from a ready queue
+//     and write everything queued for each with one writev: under load,
+//     many events go out in one system call.
+//   - A sweeper, once a second, sends heartbeats to idle subscribers and
+//     drops those stuck on a full socket for longer than the write timeout.
+//
+// Epoll registrations carry a token, never the file descriptor: tokens are
+// never reused, so an event that arrives after its connection was closed
+// cannot reach another connection that got the same descriptor.
+//
+// Lock order: Hub.mu, then subscriber.mu, then connEngine.mu.
+type connEngine struct {
+	h       *Hub
+	epfd    int
+	writers int
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []*subscriber // ready to write
+	subs   map[uint64]*subscriber
+	token  uint64
+	closed bool
+
+	wg   sync.WaitGroup
+	stop chan struct{}
+}
+
+// engineSub is a subscriber's state in the engine. scheduled and
+// waitingOut are guarded by the subscriber's mutex; out and finish belong
+// to the writer that holds the subscriber (scheduled is true then).
+type engineSub struct {
+	e          *connEngine
+	token      uint64
+	conn       net.Conn
+	fd         int
+	scheduled  bool     // in the ready queue, or being written
+	waitingOut bool     // the socket was full: waiting for EPOLLOUT
+	out        [][]byte // taken from the queue, not written yet
+	finish     bool     // the close was taken: end the stream once out is written
+	lastWrite  atomic.Int64
+	waitSince  atomic.Int64 // when the socket filled up; 0 if it is not full
+	needBeat   atomic.Bool
+}
+
+func newEngine(h *Hub) (*connEngine, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	e := &connEngine{h: h, epfd: epfd, writers: max(2, runtime.GOMAXPROCS(0)), subs: map[uint64]*subscriber{}, stop: make(chan struct{})}
+	e.cond = sync.NewCond(&e.mu)
+	e.wg.Add(2 + e.writers)
+	go e.poll()
+	go e.sweep()
+	for range e.writers {
+		go e.write()
+	}
+	return e, nil
+}
+
+// adopt takes over conn for s, whose replay is done. From here on the
+// engine writes to the connection and closes it.
+func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return errors.New("hub: connection has no file descriptor")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	raw.Control(func(f uintptr) { fd = int(f) })
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrShuttingDown
+	}
+	e.token++
+	token := e.token
+	e.mu.Unlock()
+	// Until its epoll registration exists, s is held as if scheduled, so
+	// that no writer can release it first.
+	es := &engineSub{e: e, token: token, conn: conn, fd: fd, scheduled: true}
+	es.lastWrite.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	s.eng = es
+	s.mu.Unlock()
+	e.mu.Lock()
+	e.subs[token] = s
+	e.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
+	setToken(&ev, token)
+	err = syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+	if err != nil {
+		s.end(ReasonWrite)
+	}
+	s.mu.Lock()
+	es.scheduled = false
+	if s.ended || len(s.queue) > s.head {
+		es.scheduleLocked(s)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func setToken(ev *syscall.EpollEvent, t uint64) {
+	*(*uint64)(unsafe.Pointer(&ev.Fd)) = t
+}
+
+func tokenOf(ev *syscall.EpollEvent) uint64 {
+	return *(*uint64)(unsafe.Pointer(&ev.Fd))
+}
+
+// scheduleLocked puts s in the ready queue unless it is there already or
+// waits for its socket to drain (an ended subscriber goes anyway, to be
+// closed). s.mu must be held.
+func (es *engineSub) scheduleLocked(s *subscriber) {
+	if es.scheduled || (es.waitingOut && !s.ended) {
+		return
+	}
+	es.scheduled = true
+	e := es.e
+	e.mu.Lock()
+	e.queue = append(e.queue, s)
+	if len(e.queue) == 1 {
+		e.cond.Signal()
+	}
+	e.mu.Unlock()
+}
+
+// next waits for a subscriber to write, or returns nil when stopping.
+func (e *connEngine) next() *subscriber {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.queue) == 0 && !e.closed {
+		e.cond.Wait()
+	}
+	if len(e.queue) == 0 {
+		return nil
+	}
+	s := e.queue[0]
+	e.queue[0] = nil
+	e.queue = e.queue[1:]
+	if len(e.queue) > 0 {
+		e.cond.Signal() // another writer can take the next one
+	}
+	return s
+}
+
+var heartbeat = []byte(":\n")
+
+// write is a writer goroutine.
+func (e *connEngine) write() {
+	defer e.wg.Done()
+	var items []item
+	iov := make([]syscall.Iovec, 0, 64)
+	for {
+		s := e.next()
+		if s == nil {
+			return
+		}
+		items, iov = e.serve(s, items, iov)
+	}
+}
+
+// serve writes what is queued for s, until its queue is empty, its socket
+// is full, or it ends.
+func (e *connEngine) serve(s *subscriber, items []item, iov []syscall.Iovec) ([]item, []syscall.Iovec) {
+	es := s.eng
+	for {
+		// An ended subscriber goes at once, whatever is still pending: a
+		// slow one may never drain, and a resuming client loses nothing.
+		s.mu.Lock()
+		ended, reason := s.ended, s.reason
+		s.mu.Unlock()
+		if ended {
+			e.release(s, reason)
+			return items, iov
+		}
+		if len(es.out) == 0 && !es.finish {
+			var err error
+			items, err = s.ready(items[:0])
+			for i, it := range items {
+				es.out = append(es.out, it.wire.Bytes())
+				items[i] = item{}
+			}
+			switch {
+			case err == io.EOF:
+				es.finish = true
+			case err != nil: // ended meanwhile: released on the next turn
+				continue
+			}
+			if len(es.out) == 0 && es.needBeat.Swap(false) {
+				es.out = append(es.out, heartbeat)
+			}
+		}
+		if len(es.out) == 0 {
+			if es.finish {
+				e.release(s, ReasonTopicClose)
+				return items, iov
+			}
+			s.mu.Lock()
+			if s.ended || len(s.queue) > s.head {
+				s.mu.Unlock()
+				continue
+			}
+			es.scheduled = false
+			s.mu.Unlock()
+			return items, iov
+		}
+		var n int
+		var err error
+		n, iov, err = writev(es.fd, es.out, iov)
+		es.out = advance(es.out, n)
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			es.waitSince.Store(time.Now().UnixNano())
+			s.mu.Lock()
+			es.waitingOut, es.scheduled = true, false
+			s.mu.Unlock()
+			ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLOUT}
+			setToken(&ev, es.token)
+			syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_MOD, es.fd, &ev)
+			return items, iov
+		case err != nil:
+			s.end(ReasonWrite)
+			e.release(s, ReasonWrite)
+			return items, iov
+		}
+		es.lastWrite.Store(time.Now().UnixNano())
+		es.waitSince.Store(0)
+	}
+}
+
+// writev writes bufs with one system call (at most 1024 of them).
+func writev(fd int, bufs [][]byte, iov []syscall.Iovec) (int, []syscall.Iovec, error) {
+	iov = iov[:0]
+	for _, b := range bufs[:min(len(bufs), 1024)] {
+		if len(b) > 0 {
+			v := syscall.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+		}
+	}
+	for {
+		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, iov, errno
+		}
+		return int(n), iov, nil
+	}
+}
+
+// advance drops the first n bytes of bufs.
+func advance(bufs [][]byte, n int) [][]byte {
+	for n > 0 && len(bufs) > 0 {
+		if n < len(bufs[0]) {
+			bufs[0] = bufs[0][n:]
+			return bufs
+		}
+		n -= len(bufs[0])
+		bufs[0] = nil
+		bufs = bufs[1:]
+	}
+	if len(bufs) == 0 {
+		return bufs[:0]
+	}
+	return bufs
+}
+
+// release closes s's connection and removes it. A stream that ended
+// normally (its topics closed, the hub shutting down, the client gone) is
+// closed gracefully, so that the client sees a clean end and resumes; one
+// cut off (slow, failed writes) is reset, freeing its socket buffers.
+func (e *connEngine) release(s *subscriber, reason CloseReason) {
+	es := s.eng
+	e.mu.Lock()
+	delete(e.subs, es.token)
+	e.mu.Unlock()
+	syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_DEL, es.fd, nil)
+	if reason == ReasonSlow || reason == ReasonWrite {
+		if tc, ok := es.conn.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+	}
+	es.conn.Close()
+	es.out = nil
+	e.h.unsubscribe(s, reason)
+}
+
+// poll is the epoll loop.
+func (e *connEngine) poll() {
+	defer e.wg.Done()
+	events := make([]syscall.EpollEvent, 256)
+	var discard [512]byte
+	for {
+		n, err := syscall.EpollWait(e.epfd, events, 500)
+		select {
+		case <-e.stop:
+			return
+		default:
+		}
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			e.h.log.Error("connection engine: epoll", "err", err)
+			return
+		}
+		for i := range max(n, 0) {
+			ev := &events[i]
+			e.mu.Lock()
+			s := e.subs[tokenOf(ev)]
+			e.mu.Unlock()
+			if s == nil {
+				continue
+			}
+			es := s.eng
+			gone := ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP|syscall.EPOLLRDHUP) != 0
+			if !gone && ev.Events&syscall.EPOLLIN != 0 {
+				// A subscriber has nothing to say; a read returning 0 is its end.
+				if k, err := syscall.Read(es.fd, discard[:]); k == 0 || (err != nil && !errors.Is(err, syscall.EAGAIN)) {
+					gone = true
+				}
+			}
+			if gone {
+				s.end(ReasonClient)
+				continue
+			}
+			if ev.Events&syscall.EPOLLOUT != 0 {
+				mod := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
+				setToken(&mod, es.token)
+				syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_MOD, es.fd, &mod)
+				es.waitSince.Store(0)
+				s.mu.Lock()
+				es.waitingOut = false
+				es.scheduleLocked(s)
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
+// sweep sends heartbeats and enforces the write timeout, once a second.
+func (e *connEngine) sweep() {
+	defer e.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var subs []*subscriber
+	for {
+		select {
+		case <-e.stop:
+			return
+		case now := <-t.C:
+			subs = subs[:0]
+			e.mu.Lock()
+			for _, s := range e.subs {
+				subs = append(subs, s)
+			}
+			e.mu.Unlock()
+			beat := e.h.cfg.Heartbeat.Nanoseconds()
+			deadline := e.h.cfg.WriteTimeout.Nanoseconds()
+			ns := now.UnixNano()
+			for i, s := range subs {
+				es := s.eng
+				if ws := es.waitSince.Load(); ws != 0 && ns-ws > deadline {
+					s.end(ReasonWrite)
+				} else if ns-es.lastWrite.Load() >= beat {
+					es.needBeat.Store(true)
+					s.mu.Lock()
+					es.scheduleLocked(s)
+					s.mu.Unlock()
+				}
+				subs[i] = nil
+			}
+		}
+	}
+}
+
+// close stops the engine once its subscribers are gone (the hub ended
+// them): connections still held are closed.
+func (e *connEngine) close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	e.cond.Broadcast()
+	e.mu.Unlock()
+	close(e.stop)
+	e.wg.Wait() // the writers first release every subscriber left in the queue
+	e.mu.Lock()
+	left := make([]*subscriber, 0, len(e.subs))
+	for _, s := range e.subs {
+		left = append(left, s)
+	}
+	e.mu.Unlock()
+	for _, s := range left {
+		s.end(ReasonShutdown)
+		s.eng.conn.Close()
+		e.h.unsubscribe(s, ReasonShutdown)
+	}
+	syscall.Close(e.epfd)
+}
