@@ -401,6 +401,16 @@ func (e *connEngine) sweep() {
 	}
 }
 
+// parked returns how many subscribers the engine holds; e may be nil.
+func (e *connEngine) parked() int {
+	if e == nil {
+		return 0
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.subs)
+}
+
 // close stops the engine once its subscribers are gone (the hub ended
 // them): connections still held are closed.
 func (e *connEngine) close() {

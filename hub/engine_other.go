@@ -22,3 +22,5 @@ func (e *connEngine) adopt(net.Conn, *subscriber) error {
 func (e *connEngine) close() {}
 
 func (es *engineSub) scheduleLocked(*subscriber) {}
+
+func (e *connEngine) parked() int { return 0 }

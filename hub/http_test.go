@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -487,4 +488,32 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 20s")
+}
+
+// TestStats counts open subscriptions, those the engine holds, publishes
+// and why subscriptions ended.
+func TestStats(t *testing.T) {
+	for _, engine := range []bool{true, false} {
+		t.Run(map[bool]string{true: "engine", false: "net/http"}[engine], func(t *testing.T) {
+			h, srv := newServer(t, hub.Config{NoEngine: !engine})
+			a := get(t, srv.URL+"/events?topic=a")
+			b := get(t, srv.URL+"/events?topic=b")
+			waitFor(t, func() bool { return h.Stats().Subscribers == 2 })
+			parked := 0
+			if engine && runtime.GOOS == "linux" {
+				parked = 2
+			}
+			// The engine adopts a stream after its headers are out.
+			waitFor(t, func() bool { return h.Stats().Parked == parked })
+			publish(t, h, hub.Message{Topics: []string{"b"}, Data: "x", Close: true})
+			for range sse.Read(b.Body) {
+			}
+			a.Body.Close()
+			waitFor(t, func() bool { return h.Stats().Subscribers == 0 })
+			st := h.Stats()
+			if st.Parked != 0 || st.Published != 1 || st.Ended["client"] != 1 || st.Ended["topic_closed"] != 1 || st.Ended["slow"] != 0 {
+				t.Errorf("stats %+v: want nothing parked, 1 published, 1 ended by the client, 1 by a close", st)
+			}
+		})
+	}
 }

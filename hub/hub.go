@@ -363,14 +363,15 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	h.register(s)
 	// Read the closed topics after registering: a close stored later is
 	// then sure to reach s live or in its replay.
-	s.closed = map[string]Pos{}
 	if s.topics != nil {
 		closed, err := store.Closed(ctx, s.topics)
 		if err != nil {
 			h.unsubscribe(s, ReasonStore)
 			return nil, unavailable("subscribe", err)
 		}
-		s.closed = closed
+		if len(closed) > 0 {
+			s.closed = closed
+		}
 		if mode == live && len(closed) == len(s.topics) {
 			mode = earliest // a late subscriber of closed topics gets their history, then the close
 		}

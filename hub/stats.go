@@ -60,3 +60,25 @@ func CountTopics(events []Event, closed map[string]Pos, id func(Pos) string) []T
 	}
 	return c.Stats()
 }
+
+// Stats are a hub's own counters, for monitoring: figures of this node
+// only, where TopicStats are the store's and so shared by all nodes.
+type Stats struct {
+	Subscribers int // subscriptions open now
+	Parked      int // of which the connection engine holds (no goroutine each)
+	Published   int64
+	// Ended counts subscriptions ended since Open, by CloseReason.String.
+	Ended map[string]int64
+}
+
+// Stats returns the hub's counters. It is cheap enough to call often.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	st := Stats{Subscribers: len(h.subs), Published: h.published.Load(), Ended: make(map[string]int64, numReasons)}
+	h.mu.RUnlock()
+	st.Parked = h.engine.parked()
+	for r := CloseReason(1); r < numReasons; r++ {
+		st.Ended[r.String()] = h.disconnected[r].Load()
+	}
+	return st
+}

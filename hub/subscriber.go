@@ -78,22 +78,21 @@ type subscriber struct {
 	ended   bool
 	reason  CloseReason
 	wake    chan struct{} // signalled when frames arrive or the subscriber ends
-	done    chan struct{} // closed when it ends
 	eng     *engineSub    // set when the connection engine serves it
 
 	// Owned by the consumer.
 	batch     []*frame // reused by next
 	replaying bool
-	cursor    Pos    // replay reads after this
-	requested string // the id the client resumed from, for gap notices
-	earliest  bool   // replaying all history: a first gap is expected
-	unknown   bool   // the cursor was not an id of this store
-	closed    map[string]Pos
-	finished  bool // the close was delivered
+	cursor    Pos            // replay reads after this
+	requested string         // the id the client resumed from, for gap notices
+	earliest  bool           // replaying all history: a first gap is expected
+	unknown   bool           // the cursor was not an id of this store
+	closed    map[string]Pos // nil until a topic of s is closed
+	finished  bool           // the close was delivered
 }
 
 func (h *Hub) newSubscriber(selectors []string) *subscriber {
-	s := &subscriber{hub: h, selectors: selectors, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &subscriber{hub: h, selectors: selectors, wake: make(chan struct{}, 1)}
 	concrete := true
 	for _, sel := range selectors {
 		concrete = concrete && isConcrete(sel)
@@ -166,7 +165,6 @@ func (s *subscriber) endLocked(reason CloseReason) {
 	s.ended, s.reason = true, reason
 	clear(s.queue)
 	s.queue, s.head, s.bytes = nil, 0, 0
-	close(s.done)
 	s.notifyLocked()
 	s.hub.ended(s, reason)
 }
@@ -259,12 +257,22 @@ func (s *subscriber) finishIfClosed(e Event) bool {
 	if !e.Close || s.topics == nil {
 		return false
 	}
+	s.recordClose(e)
+	return s.allClosedBy(e.Pos)
+}
+
+// recordClose notes which of s's topics e closes. The map is made on the
+// first close: most subscribers never see one, and an empty map costs a
+// hundred bytes each.
+func (s *subscriber) recordClose(e Event) {
 	for _, t := range e.Topics {
 		if contains(s.topics, t) {
+			if s.closed == nil {
+				s.closed = map[string]Pos{}
+			}
 			s.closed[t] = e.Pos
 		}
 	}
-	return s.allClosedBy(e.Pos)
 }
 
 // allClosedBy reports whether every topic of s is closed at or before p,
@@ -319,11 +327,7 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		}
 		dst = s.deliver(dst, e, f.wire)
 		if e.Close && s.topics != nil {
-			for _, t := range e.Topics {
-				if contains(s.topics, t) {
-					s.closed[t] = e.Pos
-				}
-			}
+			s.recordClose(e)
 		}
 	}
 	if len(frames) == replayBatch {

@@ -41,6 +41,7 @@ type serveFlags struct {
 	engine         bool
 	logLevel       string
 	logFormat      string
+	debugAddr      string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -65,6 +66,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes to topic demo/cowsay/N, one run after another")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this address, like localhost:6060; off when empty")
 }
 
 // serveEnv maps each flag to its environment variable.
@@ -72,7 +74,7 @@ var serveEnv = func() map[string]string {
 	m := map[string]string{}
 	for _, name := range []string{"addr", "store", "history-max-events", "history-max-age", "idempotency-ttl",
 		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
-		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "engine", "log-level", "log-format"} {
+		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "engine", "log-level", "log-format", "debug-addr"} {
 		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	}
 	return m
@@ -102,6 +104,11 @@ func (f *serveFlags) check() error {
 	}
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return usagef("herd serve --addr localhost:8080", "--addr %q: %v", f.addr, err)
+	}
+	if f.debugAddr != "" {
+		if _, _, err := net.SplitHostPort(f.debugAddr); err != nil {
+			return usagef("herd serve --debug-addr localhost:6060", "--debug-addr %q: %v", f.debugAddr, err)
+		}
 	}
 	return checkStoreSpec(f.store)
 }
@@ -159,6 +166,15 @@ func runServe(ctx context.Context, args []string, io IO) error {
 		h.Close(context.Background())
 		return fmt.Errorf("cannot listen on %s: %w", f.addr, err)
 	}
+	if f.debugAddr != "" {
+		dbg, err := startDebug(f.debugAddr, logger)
+		if err != nil {
+			ln.Close()
+			h.Close(context.Background())
+			return err
+		}
+		defer dbg.Close()
+	}
 	var pub *demo.Publisher
 	if f.demo {
 		pub = &demo.Publisher{Hub: h, Interval: time.Second, Logger: logger}
@@ -173,6 +189,11 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	fmt.Fprintf(io.Stdout, "herd listening on %s\n", base)
 	fmt.Fprintf(io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
 	logger.Info("herd started", "addr", ln.Addr().String(), "store", described, "publish", publishPolicy(f.publishKey))
+
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	trimDone := make(chan struct{})
+	go func() { defer close(trimDone); returnMemory(trimCtx, h, 2*time.Second, logger) }()
+	defer func() { stopTrim(); <-trimDone }()
 
 	demoCtx, stopDemo := context.WithCancel(context.Background())
 	demoDone := make(chan struct{})

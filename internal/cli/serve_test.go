@@ -239,3 +239,48 @@ func TestPub_unreachable(t *testing.T) {
 		t.Errorf("exit %d, %q", code, errOut)
 	}
 }
+
+func TestServe_debugAddr(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	base, stop := startServe(t, "--debug-addr", addr)
+	defer stop()
+	get := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("http://" + addr + "/debug/pprof/heap?debug=1"); code != 200 {
+		t.Errorf("profiler: %d", code)
+	}
+	if code := get(base + "/debug/pprof/"); code != 404 {
+		t.Errorf("the public address serves the profiler: %d, want 404", code)
+	}
+
+	// Errors: a malformed address is a usage error; a taken one fails.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct {
+		addr string
+		code int
+		want string
+	}{
+		{"6060", 2, `--debug-addr "6060": address 6060: missing port in address`},
+		{taken.Addr().String(), 1, "--debug-addr: cannot listen on " + taken.Addr().String()},
+	} {
+		code, _, errOut := runCLI(t, t.Context(), nil, "serve", "--store", "memory", "--addr", "127.0.0.1:0", "--debug-addr", tc.addr)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("--debug-addr %s: exit %d, %q; want %d with %q", tc.addr, code, errOut, tc.code, tc.want)
+		}
+	}
+}
