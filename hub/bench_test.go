@@ -174,3 +174,45 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplay measures a resume: a subscriber that comes back 1,000
+// events behind and reads them all, served from the replay cache (events
+// encoded once when published) and, as the baseline, from the store (each
+// event read and encoded again for this subscriber).
+func BenchmarkReplay(b *testing.B) {
+	const behind = 1000
+	for _, cached := range []bool{true, false} {
+		name := map[bool]string{true: "cache", false: "store"}[cached]
+		b.Run(name, func(b *testing.B) {
+			cfg := hub.Config{}
+			if !cached {
+				cfg.ReplayCache = -1
+			}
+			h := newHub(b, cfg, hub.Retention{MaxEvents: 1 << 20})
+			m := hub.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
+			first, _, err := h.Publish(context.Background(), m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range behind {
+				if _, _, err := h.Publish(context.Background(), m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := h.Subscribe(context.Background(), []string{"bench"}, first.ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range behind {
+					if _, err := s.Next(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*behind), "ns/event")
+		})
+	}
+}

@@ -267,7 +267,13 @@ func writev(fd int, bufs [][]byte, iov []syscall.Iovec) (int, []syscall.Iovec, e
 		}
 	}
 	for {
-		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		var n uintptr
+		var errno syscall.Errno
+		if len(iov) == 1 {
+			n, _, errno = syscall.Syscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
+		} else {
+			n, _, errno = syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		}
 		if errno == syscall.EINTR {
 			continue
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/herd-sse/herd/memory"
 )
 
-func newHub(t *testing.T, cfg hub.Config, retention hub.Retention) *hub.Hub {
+func newHub(t testing.TB, cfg hub.Config, retention hub.Retention) *hub.Hub {
 	t.Helper()
 	if cfg.Store == nil {
 		store := memory.New(memory.Options{Retention: retention})

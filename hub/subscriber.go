@@ -129,9 +129,16 @@ func (s *subscriber) offer(f *frame) {
 		s.endLocked(ReasonSlow)
 		return
 	}
+	// The consumer always takes the whole queue, so it needs waking only
+	// when the queue stops being empty: while frames wait, a wake-up is
+	// pending or the consumer is at work. Under load this spares most
+	// offers a touch of the consumer's state, a cache miss each.
+	wasEmpty := len(s.queue) == s.head
 	s.queue = append(s.queue, f)
 	s.bytes += f.size
-	s.notifyLocked()
+	if wasEmpty {
+		s.notifyLocked()
+	}
 }
 
 // notifyLocked tells s's consumer there is something to do: the engine's

@@ -143,11 +143,20 @@ type Frame struct {
 // NewFrame encodes e once. It returns an error from [Event.Validate] if e is
 // invalid.
 func NewFrame(e Event) (Frame, error) {
-	b, err := AppendEvent(nil, e)
+	b, err := AppendEvent(make([]byte, 0, encodedLenBound(e)), e)
 	if err != nil {
 		return Frame{}, err
 	}
 	return Frame{b: b}, nil
+}
+
+// encodedLenBound is at least the length of e's wire form, so that a
+// frame is built with one allocation: every CR or LF in the data may start
+// a line of its own, costing up to "data: " and a newline.
+func encodedLenBound(e Event) int {
+	lines := 1 + strings.Count(e.Data, "\n") + strings.Count(e.Data, "\r")
+	return len("event: \n") + len(e.Type) + len("id: \n") + len(e.ID) + len("retry: 9223372036854\n") +
+		len(e.Data) + lines*len("data: \n") + 1
 }
 
 // CommentFrame returns a frame holding text as comment lines.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,14 +78,26 @@ func (p *Publisher) Run(ctx context.Context, rate float64, d time.Duration, burs
 	res := PubResult{PerTopic: make([]int, n)}
 	var mu sync.Mutex
 	var acked, failed atomic.Int64
+	u, _ := url.Parse(p.URL)
+	raw := u != nil && u.Scheme == "http"
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			var resp, late Hist
+			var rp *rawPoster
+			if raw {
+				rp = newRawPoster(u, p.ContentType, p.Header)
+				defer rp.close()
+			}
 			for j := range jobs {
 				start := time.Now()
 				late.Record(start.Sub(j.sched))
-				err := p.post(ctx, strconv.Itoa(j.topic), Payload(j.seq, j.sched, size))
+				var err error
+				if rp != nil {
+					err = rp.post(p.Body(topicName(strconv.Itoa(j.topic)), Payload(j.seq, j.sched, size)))
+				} else {
+					err = p.post(ctx, strconv.Itoa(j.topic), Payload(j.seq, j.sched, size))
+				}
 				resp.Record(time.Since(start))
 				mu.Lock()
 				if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,9 +116,14 @@ var Scenarios = []Scenario{
 	{"B6", "slow", "slow consumers among healthy ones", runSlow},
 }
 
+// Curve is the scenario behind the plot in BENCHMARKS.md: memory per
+// subscriber and latency at growing subscriber counts. It is not part of
+// "all".
+var Curve = Scenario{"curve", "", "memory per subscriber and latency against subscriber count", runCurve}
+
 // Lookup finds a scenario by name or alias.
 func Lookup(name string) (Scenario, bool) {
-	for _, s := range Scenarios {
+	for _, s := range append(Scenarios, Curve) {
 		if strings.EqualFold(s.Name, name) || strings.EqualFold(s.Alias, name) {
 			return s, true
 		}
@@ -254,6 +260,8 @@ type step struct {
 	rate    float64
 	burst   int
 	slow    func(i int) bool
+	// opened, if set, runs once everyone is subscribed, before publishing.
+	opened func()
 }
 
 func runStep(ctx context.Context, c Config, t Target, scenario string, st step) (Report, error) {
@@ -265,6 +273,9 @@ func runStep(ctx context.Context, c Config, t Target, scenario string, st step) 
 	sess, err := open(ctx, c, t, fmt.Sprintf("%s %s %s", scenario, t.Name, st.name), st.subs, st.topicOf, st.slow, "")
 	if err != nil {
 		return rep, err
+	}
+	if st.opened != nil {
+		st.opened()
 	}
 	before, cpu0 := sess.gen.Counters(), sample(t)
 	pick := func(int) int { return 0 }
@@ -357,6 +368,38 @@ func runIdle(ctx context.Context, c Config, t Target) ([]Report, error) {
 	return []Report{rep}, nil
 }
 
+// runCurve subscribes 1,000 to 19,000 subscribers to one topic and, at
+// each count, measures the hub's memory per subscriber (its RSS above the
+// empty hub's, divided by the count) and the latency of events published
+// at a fixed rate (so deliveries grow with the count).
+func runCurve(ctx context.Context, c Config, t Target) ([]Report, error) {
+	counts := []int{1000, 2500, 5000, 10_000, 19_000}
+	if c.Subs > 0 {
+		counts = slices.DeleteFunc(counts, func(n int) bool { return n >= c.Subs })
+		counts = append(counts, c.Subs)
+	}
+	rate := cmp(c.Rate, 5)
+	var reps []Report
+	// Memory is measured from the empty hub's: a hub that keeps what the
+	// previous (smaller) crowd freed would otherwise look cheaper than it is.
+	s0 := sample(t)
+	for _, n := range counts {
+		time.Sleep(3 * time.Second) // the previous crowd leaves
+		var s1 ProcSample
+		rep, err := runStep(ctx, c, t, "curve", step{name: fmt.Sprintf("%d subscribers", n), subs: n, topics: 1, rate: rate,
+			opened: func() { time.Sleep(2 * time.Second); s1 = sample(t) }})
+		if err != nil {
+			return reps, err
+		}
+		rep.add("subscribers", "", float64(n), true)
+		if t.PID != 0 {
+			rep.add("hub RSS per subscriber", "bytes", float64(s1.RSS-s0.RSS)/float64(n), false)
+		}
+		reps = append(reps, rep)
+	}
+	return reps, nil
+}
+
 func runFanout(ctx context.Context, c Config, t Target) ([]Report, error) {
 	n := c.subs(10_000)
 	var reps []Report
@@ -400,13 +443,14 @@ func runLatency(ctx context.Context, c Config, t Target) ([]Report, error) {
 func runTopics(ctx context.Context, c Config, t Target) ([]Report, error) {
 	n := c.subs(19_000)
 	rep, err := runStep(ctx, c, t, "B5", step{name: "one topic per subscriber", subs: n, topics: n,
-		topicOf: func(i int) int { return i }, rate: cmp(c.Rate, 20_000)})
+		topicOf: func(i int) int { return i }, rate: cmp(c.Rate, 40_000)})
 	if err != nil {
 		return nil, err
 	}
 	// Idle topics: create many, each with one event and no subscriber.
 	if t.PID != 0 {
-		const idle, first = 50_000, 1_000_000
+		const idle, first = 100_000, 1_000_000
+		time.Sleep(5 * time.Second) // herd serve gives back the subscribers' memory first
 		s0 := sample(t)
 		t.publisher().Run(ctx, 1e6, idle*time.Microsecond, 1, first+idle,
 			func(i int) int { return first + i }, c.payload())

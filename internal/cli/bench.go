@@ -45,7 +45,7 @@ func runBench(ctx context.Context, args []string, io IO) error {
 	}
 	const hint = "herd bench latency   or   herd bench all"
 	if len(names) == 0 {
-		return usagef(hint, "bench needs scenarios: B1..B6 (idle fanout latency accept topics slow) or all")
+		return usagef(hint, "bench needs scenarios: B1..B6 (idle fanout latency accept topics slow), all, or curve")
 	}
 	var scenarios []bench.Scenario
 	for _, n := range names {
@@ -55,7 +55,7 @@ func runBench(ctx context.Context, args []string, io IO) error {
 		}
 		s, ok := bench.Lookup(n)
 		if !ok {
-			return usagef(hint, "unknown scenario %q: use B1..B6, their names (idle fanout latency accept topics slow) or all", n)
+			return usagef(hint, "unknown scenario %q: use B1..B6, their names (idle fanout latency accept topics slow), all, or curve", n)
 		}
 		scenarios = append(scenarios, s)
 	}
