@@ -53,8 +53,8 @@ func TestGenerator(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer tc.server.Close()
-			tgt := Target{Name: tc.name, Base: tc.server.URL, SubPath: "/events?topic={topic}",
-				PubURL: tc.server.URL + "/events", Body: FormBody, ContentType: "application/x-www-form-urlencoded"}
+			tgt := Target{Name: tc.name, Nodes: []Node{{Base: tc.server.URL}}, SubPath: "/events?topic={topic}",
+				PubPath: "/events", Body: FormBody, ContentType: "application/x-www-form-urlencoded"}
 			rep, err := runStep(t.Context(), Config{Duration: time.Second}, tgt, "T", step{name: "t", subs: 50, topics: 5,
 				topicOf: func(i int) int { return i % 5 }, rate: 200})
 			if err != nil {

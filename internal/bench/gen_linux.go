@@ -24,7 +24,7 @@ import (
 // the scheduled publish time stamped in its data, and counts losses and
 // duplicates per subscriber.
 type Gen struct {
-	Hub     netip.AddrPort     // where to connect
+	Hubs    []netip.AddrPort   // where to connect: subscriber i to Hubs[i%len(Hubs)]
 	Request func(i int) []byte // subscriber i's HTTP request
 	Topic   func(i int) int    // subscriber i's topic, for expectations
 	Slow    func(i int) bool   // subscriber i never reads (nil: none)
@@ -175,7 +175,8 @@ func (g *Gen) dial(i int) error {
 		syscall.Close(fd)
 		return fmt.Errorf("bind %v:%d: %w", ip, port, err)
 	}
-	hub := &syscall.SockaddrInet4{Addr: g.Hub.Addr().As4(), Port: int(g.Hub.Port())}
+	to := g.Hubs[i%len(g.Hubs)]
+	hub := &syscall.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())}
 	if err := syscall.Connect(fd, hub); err != nil && !errors.Is(err, syscall.EINPROGRESS) {
 		syscall.Close(fd)
 		return fmt.Errorf("connect: %w", err)

@@ -19,7 +19,7 @@ import (
 // without waiting for earlier ones. A hub that falls behind shows up as
 // latency, not as a lower publish rate (no coordinated omission).
 type Publisher struct {
-	URL         string      // where to POST
+	URLs        []string    // where to POST: worker w to URLs[w%len(URLs)]
 	Body        BodyFunc    // the request body of an event
 	ContentType string      // e.g. application/x-www-form-urlencoded
 	Header      http.Header // extra request headers
@@ -78,14 +78,13 @@ func (p *Publisher) Run(ctx context.Context, rate float64, d time.Duration, burs
 	res := PubResult{PerTopic: make([]int, n)}
 	var mu sync.Mutex
 	var acked, failed atomic.Int64
-	u, _ := url.Parse(p.URL)
-	raw := u != nil && u.Scheme == "http"
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
 			var resp, late Hist
+			target := p.URLs[w%len(p.URLs)]
 			var rp *rawPoster
-			if raw {
+			if u, err := url.Parse(target); err == nil && u.Scheme == "http" {
 				rp = newRawPoster(u, p.ContentType, p.Header)
 				defer rp.close()
 			}
@@ -96,7 +95,7 @@ func (p *Publisher) Run(ctx context.Context, rate float64, d time.Duration, burs
 				if rp != nil {
 					err = rp.post(p.Body(topicName(strconv.Itoa(j.topic)), Payload(j.seq, j.sched, size)))
 				} else {
-					err = p.post(ctx, strconv.Itoa(j.topic), Payload(j.seq, j.sched, size))
+					err = p.post(ctx, target, strconv.Itoa(j.topic), Payload(j.seq, j.sched, size))
 				}
 				resp.Record(time.Since(start))
 				mu.Lock()
@@ -139,8 +138,8 @@ func (p *Publisher) Run(ctx context.Context, rate float64, d time.Duration, burs
 	return res
 }
 
-func (p *Publisher) post(ctx context.Context, topic, data string) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", p.URL, bytes.NewReader(p.Body(topicName(topic), data)))
+func (p *Publisher) post(ctx context.Context, url, topic, data string) error {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(p.Body(topicName(topic), data)))
 	if err != nil {
 		return err
 	}

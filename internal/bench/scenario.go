@@ -15,16 +15,15 @@ import (
 	"time"
 )
 
-// A Target is a hub under test.
+// A Target is a hub under test: one node, or several sharing a store.
 type Target struct {
-	Name string
-	Base string // http://host:port
-	PID  int    // for /proc figures; 0 if unknown
+	Name  string
+	Nodes []Node
 
 	// SubPath is the subscription path for a topic: "{topic}" is replaced.
 	SubPath string
-	// PubURL, Body and ContentType make a publish request.
-	PubURL      string
+	// PubPath, Body and ContentType make a publish request (POST).
+	PubPath     string
 	Body        BodyFunc
 	ContentType string
 	Header      http.Header
@@ -32,16 +31,48 @@ type Target struct {
 	Resume bool
 }
 
-func (t Target) addr() (netip.AddrPort, error) {
-	u, err := url.Parse(t.Base)
-	if err != nil {
-		return netip.AddrPort{}, err
+// A Node is one hub process. Subscribers and publishers are spread over a
+// target's nodes round robin; /proc figures are summed over them.
+type Node struct {
+	Base string // http://host:port
+	PID  int    // for /proc figures; 0 if unknown
+}
+
+func (t Target) addrs() ([]netip.AddrPort, error) {
+	var aps []netip.AddrPort
+	for _, n := range t.Nodes {
+		u, err := url.Parse(n.Base)
+		if err != nil {
+			return nil, err
+		}
+		ap, err := netip.ParseAddrPort(u.Host)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the generator connects to an IPv4 address:port, like http://127.0.0.1:8080 (%v)", n.Base, err)
+		}
+		aps = append(aps, ap)
 	}
-	ap, err := netip.ParseAddrPort(u.Host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%s: the generator connects to an IPv4 address:port, like http://127.0.0.1:8080 (%v)", t.Base, err)
+	if len(aps) == 0 {
+		return nil, fmt.Errorf("target %s has no nodes", t.Name)
 	}
-	return ap, nil
+	return aps, nil
+}
+
+// measured reports whether /proc figures are known for every node.
+func (t Target) measured() bool {
+	for _, n := range t.Nodes {
+		if n.PID == 0 {
+			return false
+		}
+	}
+	return len(t.Nodes) > 0
+}
+
+func (t Target) pubURLs() []string {
+	var urls []string
+	for _, n := range t.Nodes {
+		urls = append(urls, n.Base+t.PubPath)
+	}
+	return urls
 }
 
 func (t Target) request(topic string, header string) []byte {
@@ -141,11 +172,11 @@ type session struct {
 }
 
 func open(ctx context.Context, c Config, t Target, label string, n int, topic func(i int) int, slow func(i int) bool, header string) (*session, error) {
-	ap, err := t.addr()
+	aps, err := t.addrs()
 	if err != nil {
 		return nil, err
 	}
-	g := &Gen{Hub: ap, Topic: topic, Slow: slow, RcvBuf: 16 << 10,
+	g := &Gen{Hubs: aps, Topic: topic, Slow: slow, RcvBuf: 16 << 10,
 		Request: func(i int) []byte { return t.request(strconv.Itoa(topic(i)), header) }}
 	if err := g.Start(); err != nil {
 		return nil, err
@@ -214,16 +245,23 @@ func (s *session) stop() Result {
 	return s.gen.Stop()
 }
 
+// sample sums the /proc figures of t's nodes.
 func sample(t Target) ProcSample {
-	if t.PID == 0 {
-		return ProcSample{}
+	var sum ProcSample
+	if !t.measured() {
+		return sum
 	}
-	s, _ := Sample(t.PID)
-	return s
+	for _, n := range t.Nodes {
+		s, _ := Sample(n.PID)
+		sum.RSS += s.RSS
+		sum.CPU += s.CPU
+		sum.Threads += s.Threads
+	}
+	return sum
 }
 
 func (t Target) publisher() *Publisher {
-	return &Publisher{URL: t.PubURL, Body: t.Body, ContentType: t.ContentType, Header: t.Header}
+	return &Publisher{URLs: t.pubURLs(), Body: t.Body, ContentType: t.ContentType, Header: t.Header}
 }
 
 // missing counts the acknowledged events that healthy subscribers did not
@@ -306,7 +344,7 @@ func runStep(ctx context.Context, c Config, t Target, scenario string, st step) 
 	rep.add("lost (acked, not received)", "events", float64(missing(res, pub)), false)
 	rep.add("duplicates", "events", float64(res.Dups), false)
 	rep.add("publish errors", "requests", float64(pub.Failed), false)
-	if t.PID != 0 && delivered > 0 {
+	if t.measured() && delivered > 0 {
 		rep.add("hub CPU per delivery", "µs", float64((cpu1.CPU-cpu0.CPU).Microseconds())/float64(delivered), false)
 	}
 	latencyMetrics(&rep, &res.Latency)
@@ -357,7 +395,7 @@ func runIdle(ctx context.Context, c Config, t Target) ([]Report, error) {
 	}
 	rep.add("subscribers", "", float64(n), true)
 	rep.add("connect rate", "1/s", float64(n)/connect.Seconds(), true)
-	if t.PID != 0 {
+	if t.measured() {
 		rep.add("hub RSS per subscriber, first fill", "bytes", perSub[0], false)
 		rep.add("hub RSS per subscriber, second fill", "bytes", perSub[1], false)
 		rep.add("hub threads", "", float64(s1.Threads), false)
@@ -392,7 +430,7 @@ func runCurve(ctx context.Context, c Config, t Target) ([]Report, error) {
 			return reps, err
 		}
 		rep.add("subscribers", "", float64(n), true)
-		if t.PID != 0 {
+		if t.measured() {
 			rep.add("hub RSS per subscriber", "bytes", float64(s1.RSS-s0.RSS)/float64(n), false)
 		}
 		reps = append(reps, rep)
@@ -448,7 +486,7 @@ func runTopics(ctx context.Context, c Config, t Target) ([]Report, error) {
 		return nil, err
 	}
 	// Idle topics: create many, each with one event and no subscriber.
-	if t.PID != 0 {
+	if t.measured() {
 		const idle, first = 100_000, 1_000_000
 		time.Sleep(5 * time.Second) // herd serve gives back the subscribers' memory first
 		s0 := sample(t)
@@ -476,7 +514,7 @@ func runSlow(ctx context.Context, c Config, t Target) ([]Report, error) {
 		return nil, err
 	}
 	s1 := sample(t)
-	if t.PID != 0 {
+	if t.measured() {
 		rep.add("hub RSS change during the slow run", "MB", float64(s1.RSS-s0.RSS)/1e6, false)
 	}
 	return []Report{base, rep}, nil
@@ -485,11 +523,11 @@ func runSlow(ctx context.Context, c Config, t Target) ([]Report, error) {
 func runAccept(ctx context.Context, c Config, t Target) ([]Report, error) {
 	n := c.subs(19_000)
 	rep := Report{Scenario: "B4", Target: t.Name, Params: fmt.Sprintf("%d subscriptions opened as fast as possible, 64 connecting at once", n)}
-	ap, err := t.addr()
+	aps, err := t.addrs()
 	if err != nil {
 		return nil, err
 	}
-	g := &Gen{Hub: ap, Topic: func(i int) int { return 0 }, Request: func(i int) []byte { return t.request("0", "") }}
+	g := &Gen{Hubs: aps, Topic: func(i int) int { return 0 }, Request: func(i int) []byte { return t.request("0", "") }}
 	if err := g.Start(); err != nil {
 		return nil, err
 	}
@@ -510,7 +548,7 @@ func runAccept(ctx context.Context, c Config, t Target) ([]Report, error) {
 	}
 	rep.add("accept rate", "conn/s", float64(n)/elapsed.Seconds(), true)
 	rep.add("time to first byte p99", "ms", float64(ms(res.FirstByte.Quantile(.99))), false)
-	if t.PID != 0 {
+	if t.measured() {
 		rep.add("hub CPU per connection", "µs", float64((cpu1.CPU-cpu0.CPU).Microseconds())/float64(n), false)
 	}
 	reps := []Report{rep}
@@ -539,10 +577,10 @@ func runStorm(ctx context.Context, c Config, t Target, n int) (Report, error) {
 			resumeFrom = id
 		}
 	}
-	ap, _ := t.addr()
+	aps, _ := t.addrs()
 	path := strings.ReplaceAll(t.SubPath, "{topic}", url.QueryEscape(topicName(topic)))
 	req := []byte("GET " + path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\nLast-Event-ID: " + resumeFrom + "\r\n\r\n")
-	g := &Gen{Hub: ap, Topic: func(int) int { return 0 }, Request: func(int) []byte { return req }}
+	g := &Gen{Hubs: aps, Topic: func(int) int { return 0 }, Request: func(int) []byte { return req }}
 	if err := g.Start(); err != nil {
 		return rep, err
 	}
@@ -570,7 +608,7 @@ func runStorm(ctx context.Context, c Config, t Target, n int) (Report, error) {
 
 // publishOne publishes one event and returns the id the hub answered.
 func publishOne(ctx context.Context, t Target, topic, data string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", t.PubURL, strings.NewReader(string(t.Body(topicName(topic), data))))
+	req, err := http.NewRequestWithContext(ctx, "POST", t.pubURLs()[0], strings.NewReader(string(t.Body(topicName(topic), data))))
 	if err != nil {
 		return "", err
 	}

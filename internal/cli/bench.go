@@ -9,9 +9,11 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +21,7 @@ import (
 	"github.com/herd-sse/herd/internal/bench"
 )
 
-const benchSynopsis = "[--hub URL --hub-pid PID] [--subs N] [--duration D] [--rate R] [--json] SCENARIO...|all"
+const benchSynopsis = "[--hub URL --hub-pid PID | --store URL --nodes N] [--subs N] [--duration D] [--rate R] [--json] SCENARIO...|all"
 
 // runBench is herd bench.
 func runBench(ctx context.Context, args []string, io IO) error {
@@ -27,7 +29,9 @@ func runBench(ctx context.Context, args []string, io IO) error {
 	hubURL := fs.String("hub", "", "hub to benchmark (default: a fresh herd serve --store memory, started for the run)")
 	hubPID := fs.Int("hub-pid", 0, "the hub's process id, for its memory and CPU from /proc (known when bench starts it)")
 	baseline := fs.Bool("baseline", true, "run every scenario against the naive net/http hub too, and print ratios")
-	herdArgs := fs.String("herd-args", "", "extra flags for the herd serve bench starts, like '--store bolt:/tmp/b.db'")
+	herdArgs := fs.String("herd-args", "", "extra flags for the herd serve bench starts, like '--queue-length 64'")
+	store := fs.String("store", "memory", "store of the herd nodes bench starts: memory, bolt:PATH, or redis://… or nats://… (each run gets fresh keys)")
+	nodes := fs.Int("nodes", 1, "herd nodes sharing --store (redis:// or nats://); with more than one, the baseline is one node on the same store")
 	subs := fs.Int("subs", 0, "subscribers (default: each scenario's own: 19,000 or 10,000)")
 	duration := fs.Duration("duration", 10*time.Second, "length of each publishing step")
 	rate := fs.Float64("rate", 0, "events per second (default: each scenario's own)")
@@ -74,28 +78,72 @@ func runBench(ctx context.Context, args []string, io IO) error {
 	body := func(topic, data string) []byte {
 		return []byte(strings.NewReplacer("{topic}", topic, "{data}", data).Replace(*pubBody))
 	}
-	target := func(name, base string, pid int, resume bool) bench.Target {
-		return bench.Target{Name: name, Base: base, PID: pid, SubPath: *subPath, PubURL: base + *pubPath,
+	target := func(name string, nodes []bench.Node, resume bool) bench.Target {
+		return bench.Target{Name: name, Nodes: nodes, SubPath: *subPath, PubPath: *pubPath,
 			Body: body, ContentType: *pubType, Header: header, Resume: resume}
 	}
-	var targets []bench.Target
-	if *hubURL == "" {
-		h, err := startProcess(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--store", "memory", "--log-level", "error"}, strings.Fields(*herdArgs)...))
-		if err != nil {
-			return fmt.Errorf("starting herd: %w", err)
-		}
-		defer h.stop()
-		targets = append(targets, target("herd", h.url, h.pid, true))
-	} else {
-		targets = append(targets, target("hub", strings.TrimSuffix(*hubURL, "/"), *hubPID, false))
+	var stops []func()
+	if *nodes < 1 {
+		return usagef("herd bench --store redis://127.0.0.1:6379/0 --nodes 3 fanout", "--nodes must be at least 1")
 	}
-	if *baseline {
+	if *nodes > 1 && !strings.HasPrefix(*store, "redis") && !strings.HasPrefix(*store, "nats") {
+		return usagef("herd bench --store redis://127.0.0.1:6379/0 --nodes 3 fanout", "--nodes %d needs a shared store: --store redis://… or nats://…, not %q", *nodes, *store)
+	}
+	if *hubURL != "" && *nodes > 1 {
+		return usagef(hint, "--hub benchmarks a running hub; --nodes starts herd nodes: use one or the other")
+	}
+	if err := checkStoreSpec(*store); err != nil {
+		return err
+	}
+	var targets []bench.Target
+	var described []string
+	// startHerd starts n herd nodes sharing one fresh copy of the store.
+	startHerd := func(name string, n int) (bench.Target, error) {
+		t := target(name, nil, true)
+		spec := freshStore(*store)
+		for range n {
+			h, err := startProcess(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--store", spec, "--log-level", "error"}, strings.Fields(*herdArgs)...))
+			if err != nil {
+				return t, fmt.Errorf("starting herd: %w", err)
+			}
+			stops = append(stops, h.stop)
+			t.Nodes = append(t.Nodes, bench.Node{Base: h.url, PID: h.pid})
+		}
+		described = append(described, fmt.Sprintf("%s: %d herd node(s) on %s", name, n, redact(spec)))
+		return t, nil
+	}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	switch {
+	case *hubURL != "":
+		targets = append(targets, target("hub", []bench.Node{{Base: strings.TrimSuffix(*hubURL, "/"), PID: *hubPID}}, false))
+		described = append(described, "hub: "+*hubURL)
+	default:
+		t, err := startHerd("herd", *nodes)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+	}
+	switch {
+	case !*baseline:
+	case *nodes > 1:
+		t, err := startHerd("baseline", 1)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+	default:
 		b, err := startProcess(ctx, []string{"refhub", "--addr", "127.0.0.1:0"})
 		if err != nil {
 			return fmt.Errorf("starting the baseline hub: %w", err)
 		}
-		defer b.stop()
-		targets = append(targets, target("baseline", b.url, b.pid, false))
+		stops = append(stops, b.stop)
+		targets = append(targets, target("baseline", []bench.Node{{Base: b.url, PID: b.pid}}, false))
+		described = append(described, "baseline: a naive net/http hub (a goroutine and channel per subscriber, no store)")
 	}
 
 	cfg := bench.Config{Subs: *subs, Duration: *duration, Payload: *payload, Rate: *rate, Progress: io.Stderr}
@@ -120,12 +168,32 @@ func runBench(ctx context.Context, args []string, io IO) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{
 			"machine": map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "open_file_limit": limit},
+			"targets": described,
 			"time":    time.Now().UTC().Format(time.RFC3339),
 			"reports": reports,
 		})
 	}
+	for _, d := range described {
+		fmt.Fprintln(io.Stdout, d)
+	}
 	printTable(io.Stdout, reports)
 	return nil
+}
+
+// freshStore gives a shared store spec keys of its own, so that runs (and
+// the targets of one run) never see each other's events.
+func freshStore(spec string) string {
+	if !strings.HasPrefix(spec, "redis") && !strings.HasPrefix(spec, "nats") {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return spec // checkStoreSpec reports it
+	}
+	q := u.Query()
+	q.Set("prefix", "bench"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // printTable prints each scenario step with herd's figures, the baseline's
