@@ -83,12 +83,11 @@ func countEvents(b *testing.B, r *bufio.Reader, want int) {
 	seen := -1 // the retry hint's blank line comes first
 	prevNL := false
 	for seen < want {
-		chunk, err := r.Peek(1)
-		if err != nil {
+		if _, err := r.Peek(1); err != nil { // wait for bytes
 			b.Error(err)
 			return
 		}
-		chunk, _ = r.Peek(r.Buffered())
+		chunk, _ := r.Peek(r.Buffered())
 		for _, c := range chunk {
 			if c == '\n' {
 				if prevNL {
