@@ -20,6 +20,9 @@ type IO struct {
 	Stderr io.Writer
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
+	// Reload receives when files named by flags (certificates, keys)
+	// should be read again: cmd/herd sends on SIGHUP. nil means never.
+	Reload <-chan struct{}
 }
 
 func (io IO) getenv(name string) string {

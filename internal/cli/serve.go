@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/herd-sse/herd/hub"
@@ -42,6 +43,8 @@ type serveFlags struct {
 	logLevel       string
 	logFormat      string
 	debugAddr      string
+	transport      transportFlags
+	storeDescribed string // the store, for the log (set once opened)
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -66,6 +69,12 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes to topic demo/cowsay/N, one run after another")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.transport.tlsCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain; reread on SIGHUP")
+	fs.StringVar(&f.transport.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.StringVar(&f.transport.tlsMode, "tls", "", "self-signed: serve HTTPS with a certificate made at start, for local development")
+	fs.BoolVar(&f.transport.h2c, "h2c", false, "also accept HTTP/2 without TLS (prior knowledge), e.g. behind a proxy that speaks it")
+	fs.BoolVar(&f.transport.http3, "http3", false, "also serve HTTP/3 (QUIC) on the same port over UDP, advertised with Alt-Svc; needs TLS")
+	fs.IntVar(&f.transport.h2MaxStreams, "h2-max-streams", 250, "concurrent HTTP/2 and HTTP/3 streams per connection (a browser queues the ones past it)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this address, like localhost:6060; off when empty")
 }
 
@@ -74,7 +83,8 @@ var serveEnv = func() map[string]string {
 	m := map[string]string{}
 	for _, name := range []string{"addr", "store", "history-max-events", "history-max-age", "idempotency-ttl",
 		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
-		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "engine", "log-level", "log-format", "debug-addr"} {
+		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "engine", "log-level", "log-format", "debug-addr",
+		"tls-cert", "tls-key", "tls", "h2c", "http3", "h2-max-streams"} {
 		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	}
 	return m
@@ -104,6 +114,9 @@ func (f *serveFlags) check() error {
 	}
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return usagef("herd serve --addr localhost:8080", "--addr %q: %v", f.addr, err)
+	}
+	if err := f.transport.check(); err != nil {
+		return err
 	}
 	if f.debugAddr != "" {
 		if _, _, err := net.SplitHostPort(f.debugAddr); err != nil {
@@ -137,6 +150,13 @@ func runServe(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	logger := newLogger(io.Stderr, f.logLevel, f.logFormat)
+	cert := &certificate{flags: &f.transport}
+	if f.transport.tls() {
+		host, _, _ := net.SplitHostPort(f.addr)
+		if err := cert.load(host); err != nil {
+			return err
+		}
+	}
 
 	retention := hub.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
 	if f.maxAge < 0 {
@@ -146,6 +166,7 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
+	f.storeDescribed = described
 	defer store.Close()
 	h, err := hub.New(hub.Config{
 		Store: store, Logger: logger,
@@ -161,16 +182,40 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	if err := h.Open(ctx); err != nil {
 		return err
 	}
+	n := &node{flags: &f, hub: h, cert: cert, logger: logger, io: io}
+	err = n.run(ctx)
+	logger.Info("herd stopped")
+	return err
+}
+
+// A node is a running herd serve: the hub behind its listeners.
+type node struct {
+	flags  *serveFlags
+	hub    *hub.Hub
+	cert   *certificate
+	logger *slog.Logger
+	io     IO
+}
+
+// run listens and serves until ctx is done, then drains and closes the
+// hub. It closes the hub whatever happens.
+func (n *node) run(ctx context.Context) error {
+	f, h, logger := n.flags, n.hub, n.logger
+	closeHub := func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), f.shutdownWindow+time.Second)
+		defer cancel()
+		h.Close(closeCtx)
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
-		h.Close(context.Background())
+		closeHub()
 		return fmt.Errorf("cannot listen on %s: %w", f.addr, err)
 	}
 	if f.debugAddr != "" {
 		dbg, err := startDebug(f.debugAddr, logger)
 		if err != nil {
 			ln.Close()
-			h.Close(context.Background())
+			closeHub()
 			return err
 		}
 		defer dbg.Close()
@@ -179,22 +224,39 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	if f.demo {
 		pub = &demo.Publisher{Hub: h, Interval: time.Second, Logger: logger}
 	}
+	handler := routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent})
+	var h3 *h3Server
+	if f.transport.http3 {
+		if h3, err = startHTTP3(ln.Addr().String(), handler, n.cert, f.transport.h2MaxStreams, logger); err != nil {
+			ln.Close()
+			closeHub()
+			return err
+		}
+		handler = h3.advertise(handler)
+	}
 	srv := &http.Server{
-		Handler:           routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	base := "http://" + displayAddr(ln.Addr(), f.addr)
-	fmt.Fprintf(io.Stdout, "herd listening on %s\n", base)
-	fmt.Fprintf(io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
-	logger.Info("herd started", "addr", ln.Addr().String(), "store", described, "publish", publishPolicy(f.publishKey))
+	f.transport.configure(srv, n.cert)
+	scheme := "http"
+	if f.transport.tls() {
+		scheme = "https"
+	}
+	base := scheme + "://" + displayAddr(ln.Addr(), f.addr)
+	fmt.Fprintf(n.io.Stdout, "herd listening on %s\n", base)
+	fmt.Fprintf(n.io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
+	logger.Info("herd started", "addr", ln.Addr().String(), "protocols", f.transport.describe(),
+		"store", f.storeDescribed, "publish", publishPolicy(f.publishKey))
 
-	trimCtx, stopTrim := context.WithCancel(ctx)
-	trimDone := make(chan struct{})
-	go func() { defer close(trimDone); returnMemory(trimCtx, h, 2*time.Second, logger) }()
-	defer func() { stopTrim(); <-trimDone }()
-
+	// Background work, each piece stopped and waited for on the way out.
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stopBG(); wg.Wait() }()
+	wg.Go(func() { returnMemory(bg, h, 2*time.Second, logger) })
+	wg.Go(func() { n.reloadOnSignal(bg) })
 	demoCtx, stopDemo := context.WithCancel(context.Background())
 	demoDone := make(chan struct{})
 	go func() {
@@ -203,18 +265,30 @@ func runServe(ctx context.Context, args []string, io IO) error {
 			pub.Run(demoCtx)
 		}
 	}()
+	defer func() { <-demoDone }()
 	// On shutdown the hub drains its own streams (those the engine holds
-	// are invisible to http.Server) while the server drains the others:
-	// both spread over the same window.
-	err = serveUntilDone(ctx, srv, ln, f.shutdownWindow, func() {
+	// are invisible to http.Server, and HTTP/3's to both) while the
+	// servers drain the others: all spread over the same window.
+	return serveUntilDone(ctx, srv, ln, f.shutdownWindow, func() {
 		stopDemo()
-		closeCtx, cancel := context.WithTimeout(context.Background(), f.shutdownWindow+time.Second)
+		closeHub()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		h.Close(closeCtx)
+		h3.shutdown(shutdownCtx)
 	})
-	<-demoDone
-	logger.Info("herd stopped")
-	return err
+}
+
+// reloadOnSignal rereads the certificate files each time n.io.Reload
+// fires (SIGHUP), until ctx is done.
+func (n *node) reloadOnSignal(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.io.Reload:
+			n.cert.reload(n.logger)
+		}
+	}
 }
 
 func publishPolicy(key string) string {
@@ -252,7 +326,13 @@ func routes(h *hub.Hub, d *demo.Handler) http.Handler {
 // bound even if a connection never goes idle.
 func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, window time.Duration, alongside func()) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	select {
 	case err := <-errc:
 		return err

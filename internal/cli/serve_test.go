@@ -19,6 +19,12 @@ import (
 // base URL and a function that stops it and returns its exit status.
 func startServe(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
+	return startServeReload(t, nil, args...)
+}
+
+// startServeReload is startServe with a channel standing in for SIGHUP.
+func startServeReload(t *testing.T, reload <-chan struct{}, args ...string) (string, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
@@ -26,7 +32,7 @@ func startServe(t *testing.T, args ...string) (string, func() int) {
 		args = append(args, "--store", "memory")
 	}
 	go func() {
-		done <- Main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), IO{Stdout: pw, Stderr: io.Discard})
+		done <- Main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), IO{Stdout: pw, Stderr: io.Discard, Reload: reload})
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
