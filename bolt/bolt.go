@@ -213,7 +213,7 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 	}
 	p := hub.Pos(seq)
 	e := hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close}
+		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close, Private: m.Private}
 	if err := log.Put(key(p), encode(e)); err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 // value:
 //
 //	version  byte (1)
-//	flags    byte (1: close, 2: no data)
+//	flags    byte (1: close, 2: no data, 4: private)
 //	time     uvarint, Unix nanoseconds
 //	retry    uvarint, milliseconds
 //	type     uvarint length, bytes
@@ -26,6 +26,7 @@ const (
 	codecVersion = 1
 	flagClose    = 1
 	flagNoData   = 2
+	flagPrivate  = 4
 )
 
 func key(p hub.Pos) []byte { return binary.BigEndian.AppendUint64(nil, uint64(p)) }
@@ -44,6 +45,9 @@ func encode(e hub.Event) []byte {
 	}
 	if e.NoData {
 		flags |= flagNoData
+	}
+	if e.Private {
+		flags |= flagPrivate
 	}
 	b = append(b, codecVersion, flags)
 	b = binary.AppendUvarint(b, uint64(e.Time.UnixNano()))
@@ -70,7 +74,7 @@ func decode(k, v []byte, withData bool) (hub.Event, error) {
 	if len(v) < 2 || v[0] != codecVersion {
 		return e, errCorrupt
 	}
-	e.Close, e.NoData = v[1]&flagClose != 0, v[1]&flagNoData != 0
+	e.Close, e.NoData, e.Private = v[1]&flagClose != 0, v[1]&flagNoData != 0, v[1]&flagPrivate != 0
 	r := reader{b: v[2:]}
 	e.Time = time.Unix(0, int64(r.uvarint())).UTC()
 	e.Retry = time.Duration(r.uvarint()) * time.Millisecond

@@ -66,9 +66,29 @@ type Config struct {
 	// TLS and HTTP/2 subscribers keep net/http's goroutine per stream.
 	NoEngine bool
 
-	// PublishKey, if set, is required as "Authorization: Bearer <key>" to
-	// publish. If empty, only loopback clients may publish.
+	// PublishKey, if set, is accepted as "Authorization: Bearer <key>" to
+	// publish to any topic. With neither PublishKey nor Auth, only
+	// loopback clients may publish.
 	PublishKey string
+
+	// Auth, if set, checks bearer tokens (see Grant). Publishing then needs
+	// a token granting every topic of the publish, or PublishKey.
+	// Subscriptions may carry a token: its grant decides which private
+	// events reach the stream, and the stream ends when it expires.
+	Auth Authenticator
+
+	// SubscribeAuth, with Auth, requires every subscription to carry a
+	// token whose subscribe grant covers each of its selectors.
+	SubscribeAuth bool
+
+	// TokenCookie names the cookie a token is read from when a request
+	// has no Authorization header (EventSource cannot set headers). Zero
+	// means DefaultTokenCookie.
+	TokenCookie string
+
+	// TokenQuery also accepts the token as an "authorization" query
+	// parameter. Off by default: URLs end up in logs and histories.
+	TokenQuery bool
 
 	// ShutdownWindow spreads the end of open streams when the hub closes,
 	// so that clients reconnect elsewhere spread out. Zero means 5s.
@@ -88,6 +108,10 @@ func (c *Config) withDefaults() (Config, error) {
 	setDefault(&out.Retry, 3*time.Second)
 	setDefault(&out.ShutdownWindow, 5*time.Second)
 	setDefault(&out.CloseEvent, "close")
+	setDefault(&out.TokenCookie, DefaultTokenCookie)
+	if out.SubscribeAuth && out.Auth == nil {
+		return out, errors.New("hub: Config.SubscribeAuth needs Config.Auth")
+	}
 	setDefault(&out.MaxEventSize, 1<<20)
 	setDefault(&out.MaxPublishTopics, 32)
 	setDefault(&out.MaxSubscribeTopics, 32)
@@ -98,7 +122,7 @@ func (c *Config) withDefaults() (Config, error) {
 	if err := (sse.Event{Type: out.CloseEvent}).Validate(); err != nil {
 		return out, fmt.Errorf("hub: CloseEvent %q: %w", out.CloseEvent, err)
 	}
-	if out.CloseEvent == GapEvent || out.CloseEvent == "message" {
+	if out.CloseEvent == GapEvent || out.CloseEvent == ExpiredEvent || out.CloseEvent == "message" {
 		return out, fmt.Errorf("hub: CloseEvent %q is taken", out.CloseEvent)
 	}
 	for name, v := range map[string]int{"MaxEventSize": out.MaxEventSize, "MaxPublishTopics": out.MaxPublishTopics,

@@ -220,7 +220,7 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []syscall.Iovec) ([]
 		}
 		if len(es.out) == 0 {
 			if es.finish {
-				e.release(s, ReasonTopicClose)
+				e.release(s, s.finished)
 				return items, iov
 			}
 			s.mu.Lock()

@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,7 +85,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	if lastID == "" {
 		lastID = q.Get("last_event_id")
 	}
-	s, err := h.subscribe(r.Context(), q["topic"], lastID)
+	g, err := h.authorizeSubscribe(r, q["topic"])
+	if err != nil {
+		h.refuse(w, r, err)
+		return
+	}
+	s, err := h.subscribe(r.Context(), q["topic"], lastID, g)
 	if errors.Is(err, ErrTopicsClosed) {
 		w.WriteHeader(http.StatusNoContent) // browsers stop reconnecting
 		return
@@ -96,6 +100,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Debug("subscriber started", "topics", s.selectors, "last_event_id", lastID, "remote", r.RemoteAddr)
+	if g != nil && !g.Expires.IsZero() {
+		s.expiry = time.AfterFunc(time.Until(g.Expires), s.expire)
+	}
 	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			h.serveHijacked(conn, s)
@@ -135,7 +142,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case err == io.EOF:
-			reason = ReasonTopicClose
+			reason = s.finished
 		case errors.Is(stream.Err(), sse.ErrShutdown):
 			reason = ReasonShutdown
 		case r.Context().Err() != nil:
@@ -183,9 +190,9 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber) {
 			return
 		}
 	}
-	if s.finished { // the replay ended with the close
+	if s.finished != 0 { // the replay ended with the close
 		conn.Close()
-		h.unsubscribe(s, ReasonTopicClose)
+		h.unsubscribe(s, s.finished)
 		return
 	}
 	if err := h.engine.adopt(conn, s); err != nil {
@@ -196,24 +203,28 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber) {
 
 // publishRequest is the JSON form of a publish.
 type publishRequest struct {
-	Topic json.RawMessage `json:"topic"` // a string or an array of strings
-	Data  json.RawMessage `json:"data"`  // a string, or any JSON value sent as its text
-	Event string          `json:"event"`
-	Retry *int64          `json:"retry"` // milliseconds
-	Close bool            `json:"close"`
+	Topic   json.RawMessage `json:"topic"` // a string or an array of strings
+	Data    json.RawMessage `json:"data"`  // a string, or any JSON value sent as its text
+	Event   string          `json:"event"`
+	Retry   *int64          `json:"retry"` // milliseconds
+	Close   bool            `json:"close"`
+	Private bool            `json:"private"`
 }
 
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
-	if err := h.authorizePublish(r); err != nil {
-		if CodeOf(err) == EUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="herd"`)
-		}
-		h.fail(w, r, err)
+	// Credentials are checked before the body is read, the topics after.
+	g, err := h.authorizePublish(r)
+	if err != nil {
+		h.refuse(w, r, err)
 		return
 	}
 	m, err := h.parsePublish(w, r)
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if err := g.allowsPublish(m.Topics); err != nil {
+		h.refuse(w, r, err)
 		return
 	}
 	m.IdempotencyKey = r.Header.Get("Idempotency-Key")
@@ -228,25 +239,12 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"id": e.ID})
 }
 
-// authorizePublish applies the publish policy: with a key, the key is
-// required; without one, only loopback clients may publish.
-func (h *Hub) authorizePublish(r *http.Request) error {
-	if h.cfg.PublishKey == "" {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			return Errorf(EForbidden, "publishing is allowed from this machine only; start the hub with --publish-key to publish from elsewhere")
-		}
-		return nil
+// refuse answers an authorization error, with the challenge a 401 needs.
+func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if CodeOf(err) == EUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herd"`)
 	}
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
-		return Errorf(EUnauthorized, "publishing needs Authorization: Bearer <publish key>")
-	}
-	key, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(key), []byte(h.cfg.PublishKey)) != 1 {
-		return Errorf(EUnauthorized, "wrong publish key")
-	}
-	return nil
+	h.fail(w, r, err)
 }
 
 // parsePublish reads a publish body: form-encoded, multipart or JSON.
@@ -293,7 +291,7 @@ func bodyError(err error, what string) error {
 }
 
 func (h *Hub) fromJSON(req publishRequest) (Message, error) {
-	m := Message{Type: req.Event, Close: req.Close}
+	m := Message{Type: req.Event, Close: req.Close, Private: req.Private}
 	switch t := strings.TrimSpace(string(req.Topic)); {
 	case t == "" || t == "null":
 	case strings.HasPrefix(t, "["):
@@ -345,17 +343,28 @@ func fromForm(f map[string][]string) (Message, error) {
 		}
 		m.Retry = time.Duration(ms) * time.Millisecond
 	}
-	if c, ok := f["close"]; ok {
-		v := strings.ToLower(first(c))
-		switch v {
-		case "", "1", "true", "on", "yes":
-			m.Close = true
-		case "0", "false", "off", "no":
-		default:
-			return m, Errorf(EInvalid, "close must be true or false, got %q", v)
-		}
+	var err error
+	if m.Close, err = formBool(f, "close"); err != nil {
+		return m, err
 	}
-	return m, nil
+	m.Private, err = formBool(f, "private")
+	return m, err
+}
+
+// formBool reads a boolean form field: present and empty means true.
+func formBool(f map[string][]string, name string) (bool, error) {
+	vs, ok := f[name]
+	if !ok {
+		return false, nil
+	}
+	switch v := strings.ToLower(first(vs)); v {
+	case "", "1", "true", "on", "yes":
+		return true, nil
+	case "0", "false", "off", "no":
+		return false, nil
+	default:
+		return false, Errorf(EInvalid, "%s must be true or false, got %q", name, v)
+	}
 }
 
 func first(vs []string) string {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -45,6 +46,9 @@ type Hub struct {
 	state  hubState
 	cache  *replayCache // nil when disabled
 	engine *connEngine  // nil when off or unavailable
+	// expired is queued to a subscriber whose token expired; its Pos is
+	// after every event's, so that a replay's hand-over never drops it.
+	expired *frame
 
 	cancel   context.CancelFunc
 	follower sync.WaitGroup
@@ -71,6 +75,8 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h := &Hub{cfg: c, log: c.Logger, index: newIndex(), subs: make(map[*subscriber]struct{}),
 		cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes)}
+	exp := Event{Pos: math.MaxUint64, Type: ExpiredEvent, Data: `{"reason":"token expired"}`}
+	h.expired = &frame{ev: exp, wire: mustFrame(sse.Event{Type: exp.Type, Data: exp.Data})}
 	h.mux = h.routes()
 	return h, nil
 }
@@ -273,7 +279,10 @@ func (h *Hub) validate(m *Message) error {
 	if len(m.Type) > 256 {
 		return Errorf(EInvalid, "event type: longer than 256 bytes")
 	}
-	if m.Type == h.cfg.CloseEvent || m.Type == GapEvent {
+	if m.Private && h.cfg.Auth == nil {
+		return Errorf(EInvalid, "private events need token auth (herd serve --jwt-key or --jwt-public-key): without it no subscriber could receive them")
+	}
+	if m.Type == h.cfg.CloseEvent || m.Type == GapEvent || m.Type == ExpiredEvent {
 		return Errorf(EInvalid, "event type %q is reserved by the hub (use close to end topics)", m.Type)
 	}
 	if len(m.Data) > h.cfg.MaxEventSize {
@@ -304,8 +313,9 @@ func printableASCII(s string) bool {
 }
 
 // subscribe registers a subscription to selectors, resuming after
-// lastEventID ("" for live events only, "earliest" for all history).
-func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID string) (*subscriber, error) {
+// lastEventID ("" for live events only, "earliest" for all history). The
+// grant, if any, decides which private events it receives.
+func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID string, g *Grant) (*subscriber, error) {
 	if len(selectors) == 0 {
 		return nil, Errorf(EInvalid, "topic is required: /events?topic=NAME (repeatable; * and ** select)")
 	}
@@ -326,6 +336,9 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	}
 	store := h.cfg.Store
 	s := h.newSubscriber(sels)
+	if g != nil {
+		s.private = g.Subscribe
+	}
 
 	const (
 		live = iota
@@ -407,6 +420,9 @@ func (h *Hub) register(s *subscriber) {
 // unsubscribe removes s, ending it for reason unless it ended already.
 func (h *Hub) unsubscribe(s *subscriber, reason CloseReason) {
 	s.end(reason)
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, sel := range s.selectors {

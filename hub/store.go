@@ -24,6 +24,9 @@ type Message struct {
 	// Close ends the topics: their subscribers get the event (if it has
 	// data), then the close event, and their streams end.
 	Close bool
+	// Private events reach only subscribers whose token grants one of
+	// their topics (Config.Auth); in-process subscriptions see them all.
+	Private bool
 	// IdempotencyKey, if set, makes publishing again with the same key
 	// return the first event instead of storing a new one.
 	IdempotencyKey string
@@ -31,15 +34,16 @@ type Message struct {
 
 // An Event is a stored message.
 type Event struct {
-	Pos    Pos
-	ID     string    // Pos as the store formats it: opaque to clients
-	Time   time.Time // when it was stored
-	Topics []string
-	Type   string
-	Data   string
-	Retry  time.Duration
-	NoData bool
-	Close  bool
+	Pos     Pos
+	ID      string    // Pos as the store formats it: opaque to clients
+	Time    time.Time // when it was stored
+	Topics  []string
+	Type    string
+	Data    string
+	Retry   time.Duration
+	NoData  bool
+	Close   bool
+	Private bool
 }
 
 // Bounds describe a store's log.

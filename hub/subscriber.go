@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/herd-sse/herd/sse"
 )
@@ -23,10 +24,11 @@ const (
 	ReasonLagged                            // the hub fell behind the store's retention
 	ReasonWrite                             // a write to the client failed or timed out
 	ReasonStore                             // the store failed during replay
+	ReasonExpired                           // its token expired
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"", "client", "slow", "topic_closed", "shutdown", "lagged", "write_failed", "store_error"}
+var reasonNames = [numReasons]string{"", "client", "slow", "topic_closed", "shutdown", "lagged", "write_failed", "store_error", "token_expired"}
 
 func (r CloseReason) String() string {
 	if r > 0 && r < numReasons {
@@ -69,6 +71,8 @@ type subscriber struct {
 	hub       *Hub
 	selectors []string
 	topics    []string // the topics, if every selector is concrete; else nil
+	private   []string // selectors whose private events s receives
+	expiry    *time.Timer
 
 	mu      sync.Mutex
 	queue   []*frame
@@ -88,7 +92,7 @@ type subscriber struct {
 	earliest  bool           // replaying all history: a first gap is expected
 	unknown   bool           // the cursor was not an id of this store
 	closed    map[string]Pos // nil until a topic of s is closed
-	finished  bool           // the close was delivered
+	finished  CloseReason    // the stream's last event was delivered: why it ends
 }
 
 func (h *Hub) newSubscriber(selectors []string) *subscriber {
@@ -230,7 +234,7 @@ func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item)
 // next, and what the connection engine calls. It must not be called while
 // replaying.
 func (s *subscriber) ready(dst []item) ([]item, error) {
-	if s.finished {
+	if s.finished != 0 {
 		return dst, io.EOF
 	}
 	frames, reason := s.take(s.batch[:0])
@@ -242,7 +246,17 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 		return dst, reason.err()
 	}
 	for _, f := range frames {
+		if f == s.hub.expired {
+			dst = append(dst, item{ev: f.ev, wire: f.wire})
+			s.finished = ReasonExpired
+			break
+		}
 		if dst = s.deliver(dst, f.ev, f.wire); s.finishIfClosed(f.ev) {
+			if f.ev.Private && !s.mayRead(f.ev) {
+				// Name only s's own topics: the others are not its to know.
+				dst = append(dst, item{ev: s.hub.closeEvent(f.ev.ID, s.topics), wire: s.hub.closeFrame(f.ev.ID, s.topics)})
+				break
+			}
 			dst = append(dst, item{ev: s.hub.closeEvent(f.ev.ID, f.ev.Topics), wire: f.close})
 			break
 		}
@@ -250,12 +264,39 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 	return dst, nil
 }
 
-// deliver appends e unless it has no data.
+// deliver appends e unless it has no data or is private and not for s.
+// Every event reaches a consumer through here.
 func (s *subscriber) deliver(dst []item, e Event, wire sse.Frame) []item {
-	if e.NoData {
+	if e.NoData || !s.mayRead(e) {
 		return dst
 	}
 	return append(dst, item{ev: e, wire: wire})
+}
+
+// mayRead reports whether s may receive e: a public event, or a private
+// one with a topic that s's grant matches.
+func (s *subscriber) mayRead(e Event) bool {
+	if !e.Private {
+		return true
+	}
+	for _, t := range e.Topics {
+		if anyMatch(s.private, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// expire ends s because its token expired: the expired event is queued
+// after what is queued already, and the stream ends once it is written.
+func (s *subscriber) expire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.queue = append(s.queue, s.hub.expired)
+	s.notifyLocked()
 }
 
 // finishIfClosed records the topics e closes and reports whether every
@@ -290,7 +331,7 @@ func (s *subscriber) allClosedBy(p Pos) bool {
 	if s.topics == nil || len(s.closed) < len(s.topics) || maxPos(s.closed) > p {
 		return false
 	}
-	s.finished = true
+	s.finished = ReasonTopicClose
 	return true
 }
 

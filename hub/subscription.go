@@ -4,6 +4,9 @@ import (
 	"context"
 )
 
+// trusted is the grant of in-process subscriptions: every private event.
+var trusted = &Grant{Subscribe: []string{"**"}}
+
 // A Subscription receives a hub's events in-process, exactly as an HTTP
 // subscriber would: history first when resuming, then live events, a gap
 // event if history no longer reaches the resume point, and a close event
@@ -22,9 +25,10 @@ type Subscription struct {
 // Subscribe subscribes to the topics the selectors match, resuming after
 // lastEventID: "" for live events only, "earliest" for all the history
 // held, or an event id. It returns ErrTopicsClosed if every topic is
-// closed and the id is at or after the close.
+// closed and the id is at or after the close. In-process subscriptions
+// are trusted: they receive private events too.
 func (h *Hub) Subscribe(ctx context.Context, selectors []string, lastEventID string) (*Subscription, error) {
-	s, err := h.subscribe(ctx, selectors, lastEventID)
+	s, err := h.subscribe(ctx, selectors, lastEventID, trusted)
 	if err != nil {
 		return nil, err
 	}

@@ -183,6 +183,9 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	if m.NoData {
 		flags += "n"
 	}
+	if m.Private {
+		flags += "p"
+	}
 	if flags != "" {
 		msg.Header.Set(hFlags, flags)
 	}
@@ -206,7 +209,7 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
 	return hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close}, false, nil
+		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
 }
 
 func closedKey(topic string) string { return base64.RawURLEncoding.EncodeToString([]byte(topic)) }
@@ -244,7 +247,7 @@ func (s *Store) event(msg jetstream.Msg) (hub.Event, error) {
 		e.Time = time.Unix(0, ns).UTC()
 	}
 	flags := h.Get(hFlags)
-	e.Close, e.NoData = strings.Contains(flags, "c"), strings.Contains(flags, "n")
+	e.Close, e.NoData, e.Private = strings.Contains(flags, "c"), strings.Contains(flags, "n"), strings.Contains(flags, "p")
 	return e, nil
 }
 

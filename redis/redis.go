@@ -201,6 +201,9 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	if m.NoData {
 		flags |= 2
 	}
+	if m.Private {
+		flags |= 4
+	}
 	idemKey := s.keys.epoch // a placeholder key when there is none
 	useIdem := "0"
 	if m.IdempotencyKey != "" {
@@ -226,7 +229,7 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
 	return hub.Event{Pos: p, ID: s.ID(p), Time: timeOf(p), Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close}, false, nil
+		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
 }
 
 func timeOf(p hub.Pos) time.Time {
@@ -247,7 +250,7 @@ func (s *Store) event(msg goredis.XMessage) (hub.Event, error) {
 		e.Retry = time.Duration(ms) * time.Millisecond
 	}
 	flags, _ := strconv.Atoi(str("f"))
-	e.Close, e.NoData = flags&1 != 0, flags&2 != 0
+	e.Close, e.NoData, e.Private = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	return e, nil
 }
 

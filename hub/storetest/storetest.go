@@ -139,7 +139,8 @@ func datas(events []hub.Event) []string {
 
 func sameEvent(a, b hub.Event) bool {
 	return a.Pos == b.Pos && a.ID == b.ID && a.Time.Equal(b.Time) && slices.Equal(a.Topics, b.Topics) &&
-		a.Type == b.Type && a.Data == b.Data && a.Retry == b.Retry && a.NoData == b.NoData && a.Close == b.Close
+		a.Type == b.Type && a.Data == b.Data && a.Retry == b.Retry && a.NoData == b.NoData && a.Close == b.Close &&
+		a.Private == b.Private
 }
 
 func testEmpty(t *testing.T, c Config) {
@@ -217,6 +218,8 @@ func testFields(t *testing.T, c Config) {
 		{Topics: []string{"a", "b/c", "d/e/f"}, Type: "update", Data: "line 1\nline 2\n\nünïcödé\x00nul", Retry: 1500 * time.Millisecond},
 		{Topics: []string{"a"}, Data: ""},
 		{Topics: []string{"z"}, NoData: true, Close: true},
+		{Topics: []string{"p/1", "p/2"}, Data: "secret", Private: true},
+		{Topics: []string{"p/3"}, Data: "secret close", Private: true, Close: true},
 		{Topics: []string{"big"}, Data: string(make([]byte, 256<<10))},
 	}
 	var stored []hub.Event
@@ -230,7 +233,7 @@ func testFields(t *testing.T, c Config) {
 	for i, m := range msgs {
 		e := got[i]
 		if !slices.Equal(e.Topics, m.Topics) || e.Type != m.Type || e.Data != m.Data || e.Retry != m.Retry ||
-			e.NoData != m.NoData || e.Close != m.Close {
+			e.NoData != m.NoData || e.Close != m.Close || e.Private != m.Private {
 			t.Errorf("message %d read back as %+v", i, e)
 		}
 		if !sameEvent(e, stored[i]) {

@@ -44,6 +44,7 @@ var commands = []command{
 	{"pub", "publish an event to a hub", runPub},
 	{"sub", "subscribe to hub topics or to any SSE URL", runSub},
 	{"bench", "benchmark a hub (scenarios B1–B6)", runBench},
+	{"token", "mint a token granting topics, for development and scripts", runToken},
 	{"refhub", "", runRefHub}, // hidden: the naive hub herd bench compares with
 }
 
@@ -54,6 +55,7 @@ Usage:
   herd pub [flags] TOPIC [DATA|-]
   herd sub [flags] TOPIC...|URL
   herd bench [flags] SCENARIO...|all
+  herd token [flags]            mint a token: --key SECRET --publish SEL --subscribe SEL
   herd COMMAND -h               help for a command
 
 Exit status: 0 when done, 1 on an error, 2 on a usage error.

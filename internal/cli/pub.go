@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-const pubSynopsis = "[--hub URL] [--event TYPE] [--close] [--idempotency-key K] [--topic T]... TOPIC [DATA|-]"
+const pubSynopsis = "[--hub URL] [--event TYPE] [--close] [--private] [--idempotency-key K] [--topic T]... TOPIC [DATA|-]"
 
 // runPub is herd pub: publish one event and print its id.
 func runPub(ctx context.Context, args []string, io IO) error {
@@ -24,7 +24,8 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	event := fs.String("event", "", "event type (default: message)")
 	closeTopics := fs.Bool("close", false, "close the topics: subscribers get the event (if any data), then the close")
 	key := fs.String("idempotency-key", "", "publishing again with this key is answered with the first id (default: a random key, so that retries are safe)")
-	publishKey := fs.String("key", "", "the hub's publish key (env HERD_PUBLISH_KEY)")
+	publishKey := fs.String("key", "", "the hub's publish key, or a token from herd token (env HERD_PUBLISH_KEY)")
+	private := fs.Bool("private", false, "only subscribers whose token grants one of the topics receive it")
 	retry := fs.Duration("retry-hint", 0, "send this reconnection delay with the event (retry:)")
 	attempts := fs.Int("attempts", 3, "tries before giving up when the hub is unreachable or unavailable")
 	var more stringList
@@ -62,6 +63,9 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	}
 	if *event != "" {
 		req["event"] = *event
+	}
+	if *private {
+		req["private"] = true
 	}
 	if *closeTopics {
 		req["close"] = true

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/demo"
+	"github.com/herd-sse/herd/internal/jwt"
 	"github.com/herd-sse/herd/internal/web"
 )
 
@@ -44,6 +45,7 @@ type serveFlags struct {
 	logFormat      string
 	debugAddr      string
 	transport      transportFlags
+	auth           authFlags
 	storeDescribed string // the store, for the log (set once opened)
 }
 
@@ -75,6 +77,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.transport.h2c, "h2c", false, "also accept HTTP/2 without TLS (prior knowledge), e.g. behind a proxy that speaks it")
 	fs.BoolVar(&f.transport.http3, "http3", false, "also serve HTTP/3 (QUIC) on the same port over UDP, advertised with Alt-Svc; needs TLS")
 	fs.IntVar(&f.transport.h2MaxStreams, "h2-max-streams", 250, "concurrent HTTP/2 and HTTP/3 streams per connection (a browser queues the ones past it)")
+	f.auth.register(fs)
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this address, like localhost:6060; off when empty")
 }
 
@@ -85,6 +88,9 @@ var serveEnv = func() map[string]string {
 		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
 		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "engine", "log-level", "log-format", "debug-addr",
 		"tls-cert", "tls-key", "tls", "h2c", "http3", "h2-max-streams"} {
+		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	}
+	for _, name := range authEnv {
 		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	}
 	return m
@@ -116,6 +122,9 @@ func (f *serveFlags) check() error {
 		return usagef("herd serve --addr localhost:8080", "--addr %q: %v", f.addr, err)
 	}
 	if err := f.transport.check(); err != nil {
+		return err
+	}
+	if err := f.auth.check(); err != nil {
 		return err
 	}
 	if f.debugAddr != "" {
@@ -158,6 +167,11 @@ func runServe(ctx context.Context, args []string, io IO) error {
 		}
 	}
 
+	auth, err := f.auth.authenticator()
+	if err != nil {
+		return err
+	}
+
 	retention := hub.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
 	if f.maxAge < 0 {
 		retention.MaxAge = -1
@@ -168,21 +182,23 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	}
 	f.storeDescribed = described
 	defer store.Close()
-	h, err := hub.New(hub.Config{
+	cfg := hub.Config{
 		Store: store, Logger: logger,
 		Heartbeat: f.heartbeat, Retry: f.retry, WriteTimeout: f.writeTimeout, ShutdownWindow: f.shutdownWindow,
 		CloseEvent: f.closeEvent, MaxEventSize: int(f.maxEventSize),
 		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
 		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
 		PublishKey: f.publishKey, NoEngine: !f.engine,
-	})
+	}
+	f.auth.hubConfig(&cfg, auth)
+	h, err := hub.New(cfg)
 	if err != nil {
 		return usagef("herd serve -h", "%v", err)
 	}
 	if err := h.Open(ctx); err != nil {
 		return err
 	}
-	n := &node{flags: &f, hub: h, cert: cert, logger: logger, io: io}
+	n := &node{flags: &f, hub: h, cert: cert, auth: auth, logger: logger, io: io}
 	err = n.run(ctx)
 	logger.Info("herd stopped")
 	return err
@@ -193,6 +209,7 @@ type node struct {
 	flags  *serveFlags
 	hub    *hub.Hub
 	cert   *certificate
+	auth   *jwt.Authenticator // nil without token auth
 	logger *slog.Logger
 	io     IO
 }
@@ -249,7 +266,7 @@ func (n *node) run(ctx context.Context) error {
 	fmt.Fprintf(n.io.Stdout, "herd listening on %s\n", base)
 	fmt.Fprintf(n.io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
 	logger.Info("herd started", "addr", ln.Addr().String(), "protocols", f.transport.describe(),
-		"store", f.storeDescribed, "publish", publishPolicy(f.publishKey))
+		"store", f.storeDescribed, "publish", publishPolicy(f), "subscribe", subscribePolicy(f))
 
 	// Background work, each piece stopped and waited for on the way out.
 	bg, stopBG := context.WithCancel(ctx)
@@ -278,8 +295,8 @@ func (n *node) run(ctx context.Context) error {
 	})
 }
 
-// reloadOnSignal rereads the certificate files each time n.io.Reload
-// fires (SIGHUP), until ctx is done.
+// reloadOnSignal rereads the certificate and key files each time
+// n.io.Reload fires (SIGHUP), until ctx is done.
 func (n *node) reloadOnSignal(ctx context.Context) {
 	for {
 		select {
@@ -287,15 +304,31 @@ func (n *node) reloadOnSignal(ctx context.Context) {
 			return
 		case <-n.io.Reload:
 			n.cert.reload(n.logger)
+			n.flags.auth.reload(n.auth, n.logger)
 		}
 	}
 }
 
-func publishPolicy(key string) string {
-	if key == "" {
-		return "from this machine only (no --publish-key)"
+func publishPolicy(f *serveFlags) string {
+	switch {
+	case f.auth.on() && f.publishKey != "":
+		return "with a token granting the topics, or the publish key"
+	case f.auth.on():
+		return "with a token granting the topics"
+	case f.publishKey != "":
+		return "with the publish key"
 	}
-	return "with the publish key"
+	return "from this machine only (no --publish-key or --jwt-key)"
+}
+
+func subscribePolicy(f *serveFlags) string {
+	switch {
+	case f.auth.subscribeAuth:
+		return "with a token granting the topics"
+	case f.auth.on():
+		return "open; private events with a token granting them"
+	}
+	return "open"
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {

@@ -25,6 +25,12 @@ func startServe(t *testing.T, args ...string) (string, func() int) {
 // startServeReload is startServe with a channel standing in for SIGHUP.
 func startServeReload(t *testing.T, reload <-chan struct{}, args ...string) (string, func() int) {
 	t.Helper()
+	return startServeWith(t, reload, io.Discard, args...)
+}
+
+// startServeWith is startServeReload with the log written to stderr.
+func startServeWith(t *testing.T, reload <-chan struct{}, stderr io.Writer, args ...string) (string, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
@@ -32,7 +38,7 @@ func startServeReload(t *testing.T, reload <-chan struct{}, args ...string) (str
 		args = append(args, "--store", "memory")
 	}
 	go func() {
-		done <- Main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), IO{Stdout: pw, Stderr: io.Discard, Reload: reload})
+		done <- Main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), IO{Stdout: pw, Stderr: stderr, Reload: reload})
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')

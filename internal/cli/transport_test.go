@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -68,6 +69,8 @@ func (p *protoRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+var streams atomic.Int64
+
 // streamOver subscribes with the sse client over rt, publishes two events
 // and a close, and checks they arrive, and over which HTTP version.
 func streamOver(t *testing.T, base string, rt http.RoundTripper, wantMajor int) {
@@ -76,14 +79,16 @@ func streamOver(t *testing.T, base string, rt http.RoundTripper, wantMajor int) 
 	hc := &http.Client{Transport: rec}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/events?topic=tls", nil)
+	topic := fmt.Sprintf("tls/%d", streams.Add(1)) // a fresh topic: each call closes its own
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/events?topic="+topic, nil)
 	sub := (&sse.Client{HTTPClient: hc}).Subscribe(ctx, req)
 	defer sub.Close()
 	published := make(chan error, 1)
 	go func() {
 		// Published before or after the subscription is live, the events
 		// arrive: a subscriber of closed topics gets their history.
-		for _, body := range []string{"topic=tls&data=one", "topic=tls&data=two", "topic=tls&close=true"} {
+		for _, body := range []string{"data=one", "data=two", "close=true"} {
+			body += "&topic=" + topic
 			resp, err := hc.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader(body))
 			if err != nil {
 				published <- err

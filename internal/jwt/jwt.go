@@ -121,13 +121,28 @@ func Verify(token string, keys *KeySet, now time.Time) (Claims, error) {
 			return c, fmt.Errorf("%w: not before %s", ErrNotYet, c.NotBefore.UTC().Format(time.RFC3339))
 		}
 	}
-	for _, g := range []*grants{p.Herd, p.Mercure} {
-		if g != nil {
-			c.Publish = append(c.Publish, g.Publish...)
-			c.Subscribe = append(c.Subscribe, g.Subscribe...)
-		}
+	if g := p.Herd; g != nil {
+		c.Publish = append(c.Publish, g.Publish...)
+		c.Subscribe = append(c.Subscribe, g.Subscribe...)
+	}
+	if g := p.Mercure; g != nil {
+		c.Publish = append(c.Publish, fromMercure(g.Publish)...)
+		c.Subscribe = append(c.Subscribe, fromMercure(g.Subscribe)...)
 	}
 	return c, nil
+}
+
+// fromMercure maps Mercure's selectors onto herd's: "*", every topic to
+// Mercure, is "**" to herd. Others are taken as they are.
+func fromMercure(sels []string) []string {
+	out := make([]string, len(sels))
+	for i, s := range sels {
+		if s == "*" {
+			s = "**"
+		}
+		out[i] = s
+	}
+	return out
 }
 
 func decodeJSON(s string, v any) error {

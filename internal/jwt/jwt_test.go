@@ -146,8 +146,31 @@ func TestVerify_mercure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Publish, []string{"*"}) || !slices.Equal(c.Subscribe, []string{"books/1", "https://example.com/books/1"}) {
+	// Mercure's "*" is every topic: herd's "**".
+	if !slices.Equal(c.Publish, []string{"**"}) || !slices.Equal(c.Subscribe, []string{"books/1", "https://example.com/books/1"}) {
 		t.Errorf("claims %+v", c)
+	}
+}
+
+// TestAuthenticator: grants carry valid selectors only and expire when
+// the token stops being accepted; replaced keys apply at once.
+func TestAuthenticator(t *testing.T) {
+	hs := signers(t)["HS256"]
+	a := NewAuthenticator(hs.PublicKeys())
+	a.now = func() time.Time { return now }
+	tok, _ := hs.Sign(Claims{Expires: now.Add(time.Minute), Publish: []string{"a/*", "https://x/{id}"}, Subscribe: []string{"**"}})
+	g, err := a.Authenticate(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(g.Publish, []string{"a/*"}) || !slices.Equal(g.Subscribe, []string{"**"}) ||
+		!g.Expires.Equal(now.Add(time.Minute+Leeway).Truncate(time.Second)) {
+		t.Errorf("grant %+v", g)
+	}
+	other, _ := HMACSigner(strings.Repeat("k", 40))
+	a.SetKeys(other.PublicKeys())
+	if _, err := a.Authenticate(tok); err == nil || strings.HasPrefix(err.Error(), "jwt:") {
+		t.Errorf("old key after rotation: %v", err)
 	}
 }
 
