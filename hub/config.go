@@ -86,6 +86,14 @@ type Config struct {
 	// means DefaultTokenCookie.
 	TokenCookie string
 
+	// AllowedOrigins lists the origins (scheme://host[:port]) whose pages
+	// may use the hub from another origin, with credentials (cookies,
+	// Authorization): subscribe, and publish with a token or key. "*" lets
+	// pages of any origin subscribe, without credentials. When set, other
+	// origins' requests are refused with 403; when empty, browsers keep
+	// pages of other origins out by themselves.
+	AllowedOrigins []string
+
 	// TokenQuery also accepts the token as an "authorization" query
 	// parameter. Off by default: URLs end up in logs and histories.
 	TokenQuery bool
@@ -109,6 +117,9 @@ func (c *Config) withDefaults() (Config, error) {
 	setDefault(&out.ShutdownWindow, 5*time.Second)
 	setDefault(&out.CloseEvent, "close")
 	setDefault(&out.TokenCookie, DefaultTokenCookie)
+	if _, err := checkOrigins(out.AllowedOrigins); err != nil {
+		return out, err
+	}
 	if out.SubscribeAuth && out.Auth == nil {
 		return out, errors.New("hub: Config.SubscribeAuth needs Config.Auth")
 	}

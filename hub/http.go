@@ -27,11 +27,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-func (h *Hub) routes() *http.ServeMux {
+func (h *Hub) routes() http.Handler {
 	mux := http.NewServeMux()
-	// Publishing from a browser page of another origin is refused, so
-	// that a page cannot publish through a hub that trusts loopback.
+	// Publishing from a browser page of another origin is refused unless
+	// the origin is allowed, so that a page cannot publish through a hub
+	// that trusts loopback.
 	csrf := http.NewCrossOriginProtection()
+	for _, o := range h.cors.exact {
+		csrf.AddTrustedOrigin(o)
+	}
 	publish := csrf.Handler(http.HandlerFunc(h.servePublish))
 	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -49,7 +53,11 @@ func (h *Hub) routes() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", h.serveReady)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.cors.handle(w, r) {
+			mux.ServeHTTP(w, r)
+		}
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -104,8 +112,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.expiry = time.AfterFunc(time.Until(g.Expires), s.expire)
 	}
 	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
+		extra := w.Header().Clone() // set so far: CORS
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			h.serveHijacked(conn, s)
+			h.serveHijacked(conn, s, extra)
 			return
 		}
 	}
@@ -157,8 +166,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 // serveHijacked serves s on a connection taken over from net/http: it
 // writes the response head and the history (on this goroutine, which ends
 // afterwards), then hands the connection to the engine. The response has
-// no length and no chunking: it ends when the connection closes.
-func (h *Hub) serveHijacked(conn net.Conn, s *subscriber) {
+// no length and no chunking: it ends when the connection closes. extra
+// holds headers to send besides the stream's own.
+func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header) {
 	conn.SetDeadline(time.Time{}) // the server's deadlines no longer apply
 	write := func(b []byte) error {
 		conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
@@ -166,9 +176,12 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber) {
 		conn.SetWriteDeadline(time.Time{})
 		return err
 	}
-	head := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"+
-		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", jitter(h.cfg.Retry).Milliseconds())
-	if err := write(head); err != nil {
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
+		"X-Accel-Buffering: no\r\nConnection: close\r\n")
+	extra.Write(&head)
+	fmt.Fprintf(&head, "\r\nretry: %d\n\n", jitter(h.cfg.Retry).Milliseconds())
+	if err := write(head.Bytes()); err != nil {
 		conn.Close()
 		h.unsubscribe(s, ReasonClient)
 		return

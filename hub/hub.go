@@ -36,9 +36,10 @@ import (
 // start it with Open, stop it with Close. Its methods are safe for
 // concurrent use.
 type Hub struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg  Config
+	log  *slog.Logger
+	mux  http.Handler
+	cors corsPolicy
 
 	mu     sync.RWMutex
 	index  *index
@@ -77,6 +78,7 @@ func New(cfg Config) (*Hub, error) {
 		cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes)}
 	exp := Event{Pos: math.MaxUint64, Type: ExpiredEvent, Data: `{"reason":"token expired"}`}
 	h.expired = &frame{ev: exp, wire: mustFrame(sse.Event{Type: exp.Type, Data: exp.Data})}
+	h.cors, _ = checkOrigins(c.AllowedOrigins) // checked by withDefaults
 	h.mux = h.routes()
 	return h, nil
 }

@@ -390,6 +390,8 @@ func TestConfigErrors(t *testing.T) {
 		{Store: store, CloseEvent: "gap"},
 		{Store: store, QueueLength: -1},
 		{Store: store, Heartbeat: -time.Second},
+		{Store: store, CloseEvent: hub.ExpiredEvent},
+		{Store: store, SubscribeAuth: true},
 	} {
 		if _, err := hub.New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)

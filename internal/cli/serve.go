@@ -39,6 +39,7 @@ type serveFlags struct {
 	queueBytes     byteSize
 	maxTopics      int
 	publishKey     string
+	corsOrigins    string
 	demo           bool
 	engine         bool
 	logLevel       string
@@ -67,6 +68,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.queueBytes, "queue-bytes", "bytes a subscriber may have waiting before it is dropped as slow")
 	fs.IntVar(&f.maxTopics, "max-topics", 32, "topics per publish and per subscription")
 	fs.StringVar(&f.publishKey, "publish-key", "", "require Authorization: Bearer KEY to publish (without it, only this machine may publish)")
+	fs.StringVar(&f.corsOrigins, "cors-origins", "", "comma-separated origins whose pages may use the hub with cookies (https://app.example.com), or * for any page to subscribe without credentials")
 	fs.BoolVar(&f.engine, "engine", true, "hold plain HTTP/1.x subscribers without a goroutine or buffers each (Linux); false: net/http's goroutine per stream")
 	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes to topic demo/cowsay/N, one run after another")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -86,7 +88,7 @@ var serveEnv = func() map[string]string {
 	m := map[string]string{}
 	for _, name := range []string{"addr", "store", "history-max-events", "history-max-age", "idempotency-ttl",
 		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
-		"queue-length", "queue-bytes", "max-topics", "publish-key", "demo", "engine", "log-level", "log-format", "debug-addr",
+		"queue-length", "queue-bytes", "max-topics", "publish-key", "cors-origins", "demo", "engine", "log-level", "log-format", "debug-addr",
 		"tls-cert", "tls-key", "tls", "h2c", "http3", "h2-max-streams"} {
 		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	}
@@ -133,6 +135,17 @@ func (f *serveFlags) check() error {
 		}
 	}
 	return checkStoreSpec(f.store)
+}
+
+// origins splits --cors-origins.
+func (f *serveFlags) origins() []string {
+	var out []string
+	for _, o := range strings.Split(f.corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, strings.TrimSuffix(o, "/"))
+		}
+	}
+	return out
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -188,7 +201,7 @@ func runServe(ctx context.Context, args []string, io IO) error {
 		CloseEvent: f.closeEvent, MaxEventSize: int(f.maxEventSize),
 		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
 		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
-		PublishKey: f.publishKey, NoEngine: !f.engine,
+		PublishKey: f.publishKey, NoEngine: !f.engine, AllowedOrigins: f.origins(),
 	}
 	f.auth.hubConfig(&cfg, auth)
 	h, err := hub.New(cfg)

@@ -1,0 +1,119 @@
+package hub
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// corsPolicy answers browsers that use the hub from pages of other
+// origins (Config.AllowedOrigins). Listed origins get credentialed access
+// (cookies, Authorization) to subscribe and publish; "*" lets any page
+// subscribe without credentials. A request from any other origin is
+// refused with 403 before it costs a stream.
+type corsPolicy struct {
+	exact []string // origins allowed with credentials
+	any   bool     // "*": any origin may subscribe, without credentials
+}
+
+// checkOrigins validates Config.AllowedOrigins.
+func checkOrigins(origins []string) (corsPolicy, error) {
+	var p corsPolicy
+	for _, o := range origins {
+		if o == "*" {
+			p.any = true
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return p, fmt.Errorf("hub: allowed origin %q: want scheme://host[:port], like https://app.example.com, or *", o)
+		}
+		p.exact = append(p.exact, strings.ToLower(o))
+	}
+	return p, nil
+}
+
+func (p corsPolicy) on() bool { return p.any || len(p.exact) > 0 }
+
+// handle applies the policy. It reports whether the request goes on to
+// the API; if not, it has answered (a preflight, or a refusal).
+func (p corsPolicy) handle(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if !p.on() || origin == "" || sameOrigin(r, origin) {
+		return true
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	method := r.Method
+	if preflight {
+		h.Add("Vary", "Access-Control-Request-Method")
+		h.Add("Vary", "Access-Control-Request-Headers")
+		method = r.Header.Get("Access-Control-Request-Method")
+	}
+	exact := slices.Contains(p.exact, strings.ToLower(origin))
+	reading := method == http.MethodGet || method == http.MethodHead
+	switch {
+	case exact:
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	case p.any && reading:
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
+		what := "this hub"
+		if p.any {
+			what = "publishing (* allows subscribing only)"
+		}
+		writeError(w, Errorf(EForbidden, "origin %s may not use %s: list it in --cors-origins", origin, what))
+		return false
+	}
+	if !preflight {
+		h.Set("Access-Control-Expose-Headers", "Idempotent-Replayed")
+		return true
+	}
+	if !reading && method != http.MethodPost {
+		writeError(w, Errorf(EMethod, "method %s not allowed: GET subscribes, POST publishes", method))
+		return false
+	}
+	if exact {
+		h.Set("Access-Control-Allow-Methods", "GET, POST")
+	} else {
+		h.Set("Access-Control-Allow-Methods", "GET")
+	}
+	// Any request header may be sent: the API ignores those it does not
+	// know, and who may do what is decided by origin and token.
+	if reqHeaders := r.Header.Get("Access-Control-Request-Headers"); reqHeaders != "" && isTokenList(reqHeaders) {
+		h.Set("Access-Control-Allow-Headers", reqHeaders)
+	}
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return false
+}
+
+// sameOrigin reports whether a request comes from a page of the hub's own
+// origin, by the browser's word (Sec-Fetch-Site) or by the Host header.
+func sameOrigin(r *http.Request, origin string) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func isTokenList(s string) bool {
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
+}
