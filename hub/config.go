@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/herd-sse/herd/sse"
@@ -98,6 +99,24 @@ type Config struct {
 	// parameter. Off by default: URLs end up in logs and histories.
 	TokenQuery bool
 
+	// MaxSubscribers caps the subscriptions open at once; past it new ones
+	// are refused with 429 and Retry-After, and open ones are unaffected.
+	// Zero means no limit.
+	MaxSubscribers int
+
+	// MaxSubscribersPerAddr caps the streams open from one client address
+	// (429 past it). Loopback clients are exempt: this machine is trusted,
+	// as for publishing; behind a reverse proxy on the same machine, limit
+	// there. Zero means no limit.
+	MaxSubscribersPerAddr int
+
+	// PublishRate caps publishes per second per sender: its key or token
+	// if it sends one, else its address. PublishBurst publishes may come
+	// at once (zero means PublishRate, rounded up). Past it: 429 with
+	// Retry-After. Zero means no limit.
+	PublishRate  float64
+	PublishBurst int
+
 	// ShutdownWindow spreads the end of open streams when the hub closes,
 	// so that clients reconnect elsewhere spread out. Zero means 5s.
 	ShutdownWindow time.Duration
@@ -117,6 +136,9 @@ func (c *Config) withDefaults() (Config, error) {
 	setDefault(&out.ShutdownWindow, 5*time.Second)
 	setDefault(&out.CloseEvent, "close")
 	setDefault(&out.TokenCookie, DefaultTokenCookie)
+	if out.PublishRate < 0 || math.IsNaN(out.PublishRate) || math.IsInf(out.PublishRate, 0) {
+		return out, errors.New("hub: Config.PublishRate must be a non-negative number")
+	}
 	if _, err := checkOrigins(out.AllowedOrigins); err != nil {
 		return out, err
 	}
@@ -138,7 +160,8 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	for name, v := range map[string]int{"MaxEventSize": out.MaxEventSize, "MaxPublishTopics": out.MaxPublishTopics,
 		"MaxSubscribeTopics": out.MaxSubscribeTopics, "QueueLength": out.QueueLength, "QueueBytes": out.QueueBytes,
-		"ReplayCacheBytes": out.ReplayCacheBytes} {
+		"ReplayCacheBytes": out.ReplayCacheBytes, "MaxSubscribers": out.MaxSubscribers,
+		"MaxSubscribersPerAddr": out.MaxSubscribersPerAddr, "PublishBurst": out.PublishBurst} {
 		if v < 0 {
 			return out, fmt.Errorf("hub: Config.%s must not be negative", name)
 		}

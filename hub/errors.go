@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // An ErrorCode classifies the errors the hub reports to clients. The HTTP
@@ -42,6 +43,8 @@ type Error struct {
 	Code    ErrorCode
 	Message string
 	Err     error // the cause, logged but not shown, if any
+	// RetryAfter, if positive, is sent as Retry-After: when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

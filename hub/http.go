@@ -72,6 +72,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError answers {"error": message} with the status of err's code.
 // Internal errors are not detailed to the client.
 func writeError(w http.ResponseWriter, err error) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
 	code := CodeOf(err)
 	msg := err.Error()
 	if code == EInternal {
@@ -98,7 +102,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	s, err := h.subscribe(r.Context(), q["topic"], lastID, g)
+	s, err := h.subscribe(r.Context(), q["topic"], lastID, g, clientAddr(r))
 	if errors.Is(err, ErrTopicsClosed) {
 		w.WriteHeader(http.StatusNoContent) // browsers stop reconnecting
 		return
@@ -229,6 +233,10 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	g, err := h.authorizePublish(r)
 	if err != nil {
 		h.refuse(w, r, err)
+		return
+	}
+	if err := h.limits.publish(r, time.Now()); err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	m, err := h.parsePublish(w, r)

@@ -23,6 +23,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,10 +37,11 @@ import (
 // start it with Open, stop it with Close. Its methods are safe for
 // concurrent use.
 type Hub struct {
-	cfg  Config
-	log  *slog.Logger
-	mux  http.Handler
-	cors corsPolicy
+	cfg    Config
+	log    *slog.Logger
+	mux    http.Handler
+	cors   corsPolicy
+	limits *limits
 
 	mu     sync.RWMutex
 	index  *index
@@ -79,6 +81,7 @@ func New(cfg Config) (*Hub, error) {
 	exp := Event{Pos: math.MaxUint64, Type: ExpiredEvent, Data: `{"reason":"token expired"}`}
 	h.expired = &frame{ev: exp, wire: mustFrame(sse.Event{Type: exp.Type, Data: exp.Data})}
 	h.cors, _ = checkOrigins(c.AllowedOrigins) // checked by withDefaults
+	h.limits = newLimits(&h.cfg)
 	h.mux = h.routes()
 	return h, nil
 }
@@ -317,7 +320,7 @@ func printableASCII(s string) bool {
 // subscribe registers a subscription to selectors, resuming after
 // lastEventID ("" for live events only, "earliest" for all history). The
 // grant, if any, decides which private events it receives.
-func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID string, g *Grant) (*subscriber, error) {
+func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID string, g *Grant, addr netip.Addr) (*subscriber, error) {
 	if len(selectors) == 0 {
 		return nil, Errorf(EInvalid, "topic is required: /events?topic=NAME (repeatable; * and ** select)")
 	}
@@ -338,6 +341,7 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	}
 	store := h.cfg.Store
 	s := h.newSubscriber(sels)
+	s.addr = addr
 	if g != nil {
 		s.private = g.Subscribe
 	}
@@ -375,7 +379,9 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 		}
 	}
 
-	h.register(s)
+	if err := h.register(s); err != nil {
+		return nil, err
+	}
 	// Read the closed topics after registering: a close stored later is
 	// then sure to reach s live or in its replay.
 	if s.topics != nil {
@@ -410,13 +416,18 @@ func maxPos(m map[string]Pos) Pos {
 	return p
 }
 
-func (h *Hub) register(s *subscriber) {
+// register adds s, unless the subscriber limits refuse it.
+func (h *Hub) register(s *subscriber) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.limits.join(s.addr, len(h.subs)); err != nil {
+		return err
+	}
 	for _, sel := range s.selectors {
 		h.index.add(sel, s)
 	}
 	h.subs[s] = struct{}{}
+	return nil
 }
 
 // unsubscribe removes s, ending it for reason unless it ended already.
@@ -427,10 +438,14 @@ func (h *Hub) unsubscribe(s *subscriber, reason CloseReason) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; !ok {
+		return // removed already
+	}
 	for _, sel := range s.selectors {
 		h.index.remove(sel, s)
 	}
 	delete(h.subs, s)
+	h.limits.leave(s.addr)
 }
 
 // jitter returns d changed by a random amount of up to ±25%.

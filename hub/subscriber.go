@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -70,8 +71,9 @@ type item struct {
 type subscriber struct {
 	hub       *Hub
 	selectors []string
-	topics    []string // the topics, if every selector is concrete; else nil
-	private   []string // selectors whose private events s receives
+	topics    []string   // the topics, if every selector is concrete; else nil
+	private   []string   // selectors whose private events s receives
+	addr      netip.Addr // the client's, for the per-address limit
 	expiry    *time.Timer
 
 	mu      sync.Mutex

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"net/netip"
 )
 
 // trusted is the grant of in-process subscriptions: every private event.
@@ -28,7 +29,7 @@ type Subscription struct {
 // closed and the id is at or after the close. In-process subscriptions
 // are trusted: they receive private events too.
 func (h *Hub) Subscribe(ctx context.Context, selectors []string, lastEventID string) (*Subscription, error) {
-	s, err := h.subscribe(ctx, selectors, lastEventID, trusted)
+	s, err := h.subscribe(ctx, selectors, lastEventID, trusted, netip.Addr{})
 	if err != nil {
 		return nil, err
 	}

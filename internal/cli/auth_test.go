@@ -195,3 +195,34 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestServe_limits: the limit flags reach the hub, and an oversize header
+// is refused by the server.
+func TestServe_limits(t *testing.T) {
+	base, stop := startServe(t, "--publish-rate", "0.01", "--publish-burst", "1")
+	defer stop()
+	post := func() *http.Response {
+		resp, err := http.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=a&data=x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post(); resp.StatusCode != 200 {
+		t.Fatalf("first publish: %d", resp.StatusCode)
+	}
+	if resp := post(); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("second publish: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	req, _ := http.NewRequest("GET", base+"/healthz", nil)
+	req.Header.Set("Cookie", "big="+strings.Repeat("x", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("100 KiB of headers: %d", resp.StatusCode)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -40,6 +41,10 @@ type serveFlags struct {
 	maxTopics      int
 	publishKey     string
 	corsOrigins    string
+	maxSubs        int
+	maxSubsPerIP   int
+	publishRate    float64
+	publishBurst   int
 	demo           bool
 	engine         bool
 	logLevel       string
@@ -68,6 +73,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.queueBytes, "queue-bytes", "bytes a subscriber may have waiting before it is dropped as slow")
 	fs.IntVar(&f.maxTopics, "max-topics", 32, "topics per publish and per subscription")
 	fs.StringVar(&f.publishKey, "publish-key", "", "require Authorization: Bearer KEY to publish (without it, only this machine may publish)")
+	fs.IntVar(&f.maxSubs, "max-subscribers", 0, "refuse new subscriptions (429) past this many open; 0: no limit but the process's file limit")
+	fs.IntVar(&f.maxSubsPerIP, "max-subscribers-per-ip", 256, "refuse new subscriptions (429) past this many open from one client address (loopback exempt); 0: no limit")
+	fs.Float64Var(&f.publishRate, "publish-rate", 0, "publishes per second per sender (key, token or address), 429 past it; 0: no limit")
+	fs.IntVar(&f.publishBurst, "publish-burst", 0, "publishes a sender may make at once within --publish-rate (default: the rate, rounded up)")
 	fs.StringVar(&f.corsOrigins, "cors-origins", "", "comma-separated origins whose pages may use the hub with cookies (https://app.example.com), or * for any page to subscribe without credentials")
 	fs.BoolVar(&f.engine, "engine", true, "hold plain HTTP/1.x subscribers without a goroutine or buffers each (Linux); false: net/http's goroutine per stream")
 	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes to topic demo/cowsay/N, one run after another")
@@ -88,7 +97,8 @@ var serveEnv = func() map[string]string {
 	m := map[string]string{}
 	for _, name := range []string{"addr", "store", "history-max-events", "history-max-age", "idempotency-ttl",
 		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
-		"queue-length", "queue-bytes", "max-topics", "publish-key", "cors-origins", "demo", "engine", "log-level", "log-format", "debug-addr",
+		"queue-length", "queue-bytes", "max-topics", "publish-key", "cors-origins", "demo",
+		"max-subscribers", "max-subscribers-per-ip", "publish-rate", "publish-burst", "engine", "log-level", "log-format", "debug-addr",
 		"tls-cert", "tls-key", "tls", "h2c", "http3", "h2-max-streams"} {
 		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 	}
@@ -112,6 +122,10 @@ func (f *serveFlags) check() error {
 		return usagef(hint, "--heartbeat, --retry, --write-timeout and --shutdown-window must be positive")
 	case f.queueLength <= 0 || f.queueBytes <= 0 || f.maxEventSize <= 0 || f.maxTopics <= 0:
 		return usagef(hint, "--queue-length, --queue-bytes, --max-event-size and --max-topics must be positive")
+	case f.maxSubs < 0 || f.maxSubsPerIP < 0 || f.publishBurst < 0:
+		return usagef(hint, "--max-subscribers, --max-subscribers-per-ip and --publish-burst must not be negative (0: no limit)")
+	case f.publishRate < 0 || math.IsNaN(f.publishRate) || math.IsInf(f.publishRate, 0):
+		return usagef("herd serve --publish-rate 100", "--publish-rate must be a non-negative number of publishes per second (0: no limit)")
 	case f.maxEventSize > f.queueBytes:
 		return usagef(hint, "--max-event-size (%d) must not exceed --queue-bytes (%d): such an event could never be queued", f.maxEventSize, f.queueBytes)
 	case f.logFormat != "text" && f.logFormat != "json":
@@ -202,6 +216,8 @@ func runServe(ctx context.Context, args []string, io IO) error {
 		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
 		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
 		PublishKey: f.publishKey, NoEngine: !f.engine, AllowedOrigins: f.origins(),
+		MaxSubscribers: f.maxSubs, MaxSubscribersPerAddr: f.maxSubsPerIP,
+		PublishRate: f.publishRate, PublishBurst: f.publishBurst,
 	}
 	f.auth.hubConfig(&cfg, auth)
 	h, err := hub.New(cfg)
@@ -267,6 +283,7 @@ func (n *node) run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10, // 431 past it: ample for cookies and tokens
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

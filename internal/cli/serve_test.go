@@ -155,6 +155,13 @@ func TestServe_flagErrors(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, 2, "--log-level must be"},
 		{[]string{"--log-format", "xml"}, nil, 2, "--log-format must be"},
 		{[]string{"--demo=maybe"}, nil, 2, "invalid boolean"},
+		{[]string{"--max-subscribers", "-1"}, nil, 2, "must not be negative"},
+		{[]string{"--max-subscribers-per-ip", "-5"}, nil, 2, "must not be negative"},
+		{[]string{"--publish-rate", "-1"}, nil, 2, "--publish-rate must be a non-negative number"},
+		{[]string{"--publish-rate", "NaN"}, nil, 2, "--publish-rate must be a non-negative number"},
+		{[]string{"--publish-burst", "-1"}, nil, 2, "must not be negative"},
+		{[]string{"--cors-origins", "app.example.com"}, nil, 2, "want scheme://host[:port]"},
+		{nil, map[string]string{"HERD_PUBLISH_RATE": "fast"}, 2, `HERD_PUBLISH_RATE="fast"`},
 		{nil, map[string]string{"HERD_QUEUE_LENGTH": "many"}, 2, `HERD_QUEUE_LENGTH="many"`},
 		{nil, map[string]string{"HERD_STORE": "s3://bucket"}, 2, "unknown store"},
 	}

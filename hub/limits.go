@@ -1,0 +1,128 @@
+package hub
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// limits refuses work past Config's limits before it costs anything: a
+// subscription past the total or its address's share, a publish past its
+// sender's rate. Open streams are never touched: under overload the hub
+// sheds new work only.
+type limits struct {
+	maxSubs    int     // in all; 0 for no limit
+	maxPerAddr int     // per client address (loopback exempt); 0 for no limit
+	rate       float64 // publishes per second per sender; 0 for no limit
+	burst      float64
+
+	mu      sync.Mutex
+	perAddr map[netip.Addr]int
+	buckets map[string]*bucket
+}
+
+// subscribeRetry is the Retry-After of a refused subscription: a guess
+// at when others will have left, jittered by the clients' own backoff.
+const subscribeRetry = 5 * time.Second
+
+func newLimits(c *Config) *limits {
+	l := &limits{maxSubs: c.MaxSubscribers, maxPerAddr: c.MaxSubscribersPerAddr, rate: c.PublishRate,
+		burst: float64(c.PublishBurst), perAddr: map[netip.Addr]int{}, buckets: map[string]*bucket{}}
+	if l.burst < 1 {
+		l.burst = max(1, math.Ceil(l.rate))
+	}
+	return l
+}
+
+// clientAddr is the address a request comes from; the zero Addr if
+// unknown (in-process subscriptions).
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// join admits a subscriber from addr, given the number open now. h.mu is
+// held by the caller, so the count cannot change meanwhile.
+func (l *limits) join(addr netip.Addr, open int) error {
+	if l.maxSubs > 0 && open >= l.maxSubs {
+		return &Error{Code: ELimit, Message: "the hub is at its subscriber limit; try again later", RetryAfter: subscribeRetry}
+	}
+	if l.maxPerAddr <= 0 || !addr.IsValid() || addr.IsLoopback() {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perAddr[addr] >= l.maxPerAddr {
+		return &Error{Code: ELimit, Message: fmt.Sprintf("too many streams from this address (at most %d); close some or try again later", l.maxPerAddr), RetryAfter: subscribeRetry}
+	}
+	l.perAddr[addr]++
+	return nil
+}
+
+// leave is join's undo, when the subscriber goes.
+func (l *limits) leave(addr netip.Addr) {
+	if l.maxPerAddr <= 0 || !addr.IsValid() || addr.IsLoopback() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.perAddr[addr] - 1; n > 0 {
+		l.perAddr[addr] = n
+	} else {
+		delete(l.perAddr, addr)
+	}
+}
+
+// A bucket is a token bucket: tokens refill at the rate up to the burst.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// publish charges one publish to the request's sender: its credential
+// if it sends one (a key or token, hashed), else its address.
+func (l *limits) publish(r *http.Request, now time.Time) error {
+	if l.rate <= 0 {
+		return nil
+	}
+	sender := clientAddr(r).String()
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		sum := sha256.Sum256([]byte(auth))
+		sender = "key:" + string(sum[:16])
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[sender]
+	if b == nil {
+		if len(l.buckets) >= 100_000 {
+			l.forgetFull(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[sender] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+		return &Error{Code: ELimit, Message: fmt.Sprintf("publish rate limit: at most %g events per second per sender (burst %g)", l.rate, l.burst), RetryAfter: wait}
+	}
+	b.tokens--
+	return nil
+}
+
+// forgetFull drops the buckets that have refilled: their senders are as
+// new ones. It bounds the memory of many one-off senders.
+func (l *limits) forgetFull(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+}
