@@ -191,6 +191,8 @@ func (e *connEngine) write() {
 // is full, or it ends.
 func (e *connEngine) serve(s *subscriber, items []item, iov []syscall.Iovec) ([]item, []syscall.Iovec) {
 	es := s.eng
+	written := 0
+	defer func() { e.h.bytesWritten.Add(int64(written)) }()
 	for {
 		// An ended subscriber goes at once, whatever is still pending: a
 		// slow one may never drain, and a resuming client loses nothing.
@@ -235,6 +237,7 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []syscall.Iovec) ([]
 		var n int
 		var err error
 		n, iov, err = writev(es.fd, es.out, iov)
+		written += n
 		es.out = advance(es.out, n)
 		switch {
 		case errors.Is(err, syscall.EAGAIN):

@@ -148,6 +148,8 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		if len(wires) > 0 {
 			if werr := stream.SendFrames(wires...); werr != nil {
 				err = werr
+			} else {
+				h.countWritten(wires)
 			}
 		}
 		if err == nil {
@@ -201,7 +203,11 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header) {
 		for _, it := range items {
 			buf = it.wire.AppendTo(buf)
 		}
-		if werr := write(buf); werr != nil || err != nil {
+		werr := write(buf)
+		if werr == nil {
+			h.bytesWritten.Add(int64(len(buf)))
+		}
+		if werr != nil || err != nil {
 			conn.Close()
 			h.unsubscribe(s, ReasonWrite)
 			return
@@ -216,6 +222,15 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header) {
 		conn.Close()
 		h.unsubscribe(s, ReasonShutdown)
 	}
+}
+
+// countWritten adds the frames' bytes to the bytes written.
+func (h *Hub) countWritten(frames []sse.Frame) {
+	n := 0
+	for _, f := range frames {
+		n += f.Len()
+	}
+	h.bytesWritten.Add(int64(n))
 }
 
 // publishRequest is the JSON form of a publish.

@@ -514,6 +514,20 @@ func TestStats(t *testing.T) {
 			if st.Parked != 0 || st.Published != 1 || st.Ended["client"] != 1 || st.Ended["topic_closed"] != 1 || st.Ended["slow"] != 0 {
 				t.Errorf("stats %+v: want nothing parked, 1 published, 1 ended by the client, 1 by a close", st)
 			}
+			// b got the event and the close; a resumed stream replays both.
+			// The event is 'id: …\ndata: x\n\n', the close carries data too.
+			if st.Delivered != 2 || st.Replayed != 0 || st.BytesWritten < 20 || st.QueueHighWater < 1 {
+				t.Errorf("stats %+v: want 2 delivered, none replayed, some bytes, a queue of 1", st)
+			}
+			if l := st.PublishLatency; l.Count != 1 || l.Buckets[len(l.Buckets)-1] != 1 || l.Sum <= 0 {
+				t.Errorf("publish latency %+v: want one observation", l)
+			}
+			r := get(t, srv.URL+"/events?topic=b&last_event_id=earliest")
+			for range sse.Read(r.Body) {
+			}
+			if st := h.Stats(); st.Replayed != 2 || st.Delivered != 4 {
+				t.Errorf("after a replay: %+v", st)
+			}
 		})
 	}
 }

@@ -57,6 +57,12 @@ type Hub struct {
 	follower sync.WaitGroup
 
 	published    atomic.Int64
+	delivered    atomic.Int64 // events handed to subscribers, replays included
+	replayed     atomic.Int64
+	bytesWritten atomic.Int64
+	storeErrors  atomic.Int64
+	queueHigh    atomic.Int64 // the most frames any subscriber had queued
+	publishTime  histogram    // Store.Append's latency
 	disconnected [numReasons]atomic.Int64
 }
 
@@ -201,6 +207,7 @@ func (h *Hub) follow(ctx context.Context, after Pos) {
 			h.cache.reset(after)
 			continue
 		}
+		h.storeErrors.Add(1)
 		h.log.Warn("store follow failed; retrying", "err", err, "in", backoff)
 		select {
 		case <-time.After(backoff):
@@ -250,8 +257,11 @@ func (h *Hub) Publish(ctx context.Context, m Message) (e Event, dup bool, err er
 	if !h.isOpen() {
 		return Event{}, false, &Error{Code: EUnavailable, Message: "hub is shutting down", Err: ErrShuttingDown}
 	}
+	start := time.Now()
 	e, dup, err = h.cfg.Store.Append(ctx, m)
+	h.publishTime.observe(time.Since(start))
 	if err != nil {
+		h.storeErrors.Add(1)
 		return Event{}, false, unavailable("publish", err)
 	}
 	if !dup {
@@ -446,6 +456,16 @@ func (h *Hub) unsubscribe(s *subscriber, reason CloseReason) {
 	}
 	delete(h.subs, s)
 	h.limits.leave(s.addr)
+}
+
+// raiseQueueHigh raises the queue high-water mark to n.
+func (h *Hub) raiseQueueHigh(n int64) {
+	for {
+		old := h.queueHigh.Load()
+		if n <= old || h.queueHigh.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 // jitter returns d changed by a random amount of up to ±25%.

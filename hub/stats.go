@@ -67,6 +67,18 @@ type Stats struct {
 	Subscribers int // subscriptions open now
 	Parked      int // of which the connection engine holds (no goroutine each)
 	Published   int64
+	// Delivered counts events handed to subscribers (each subscriber's
+	// copy counts), Replayed those of them from history.
+	Delivered, Replayed int64
+	// BytesWritten counts the bytes of events written to HTTP streams
+	// (heartbeats and response heads not included).
+	BytesWritten int64
+	// StoreErrors counts failed store calls: publishes, reads, follows.
+	StoreErrors int64
+	// QueueHighWater is the most events any subscriber had waiting.
+	QueueHighWater int64
+	// PublishLatency is the time stores took to acknowledge publishes.
+	PublishLatency Histogram
 	// Ended counts subscriptions ended since Open, by CloseReason.String.
 	Ended map[string]int64
 }
@@ -76,6 +88,10 @@ func (h *Hub) Stats() Stats {
 	h.mu.RLock()
 	st := Stats{Subscribers: len(h.subs), Published: h.published.Load(), Ended: make(map[string]int64, numReasons)}
 	h.mu.RUnlock()
+	st.Delivered, st.Replayed = h.delivered.Load(), h.replayed.Load()
+	st.BytesWritten, st.StoreErrors = h.bytesWritten.Load(), h.storeErrors.Load()
+	st.QueueHighWater = h.queueHigh.Load()
+	st.PublishLatency = h.publishTime.snapshot()
 	st.Parked = h.engine.parked()
 	for r := CloseReason(1); r < numReasons; r++ {
 		st.Ended[r.String()] = h.disconnected[r].Load()

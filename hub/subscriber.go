@@ -142,6 +142,9 @@ func (s *subscriber) offer(f *frame) {
 	wasEmpty := len(s.queue) == s.head
 	s.queue = append(s.queue, f)
 	s.bytes += f.size
+	if n := int64(len(s.queue) - s.head); n > s.hub.queueHigh.Load() {
+		s.hub.raiseQueueHigh(n) // rarely: the mark only rises
+	}
 	if wasEmpty {
 		s.notifyLocked()
 	}
@@ -247,6 +250,8 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 	if reason != 0 {
 		return dst, reason.err()
 	}
+	n := len(dst)
+	defer func() { s.hub.delivered.Add(int64(len(dst) - n)) }()
 	for _, f := range frames {
 		if f == s.hub.expired {
 			dst = append(dst, item{ev: f.ev, wire: f.wire})
@@ -343,6 +348,11 @@ const replayBatch = 512
 // cache when it reaches back that far, else from the store.
 func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 	h := s.hub
+	n := len(dst)
+	defer func() {
+		h.delivered.Add(int64(len(dst) - n))
+		h.replayed.Add(int64(len(dst) - n))
+	}()
 	var frames []*frame
 	cached := false
 	if !s.unknown {
@@ -351,6 +361,7 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 	if !cached {
 		events, gap, err := h.cfg.Store.Read(ctx, s.cursor, replayBatch)
 		if err != nil {
+			h.storeErrors.Add(1)
 			s.end(ReasonStore)
 			return dst, fmt.Errorf("hub: replay: %w", err)
 		}

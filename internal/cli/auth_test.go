@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,5 +226,42 @@ func TestServe_limits(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("100 KiB of headers: %d", resp.StatusCode)
+	}
+}
+
+// TestServe_metrics: /metrics answers this machine, and others only with
+// the publish key.
+func TestServe_metrics(t *testing.T) {
+	base, stop := startServe(t)
+	defer stop()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "herd_subscribers 0") || !strings.Contains(string(body), "herd_http_connections 1") {
+		t.Errorf("local scrape: %d\n%s", resp.StatusCode, body)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	for _, tc := range []struct {
+		remote, auth string
+		want         int
+	}{
+		{"192.0.2.1:1", "", 403},
+		{"192.0.2.1:1", "Bearer wrong", 403},
+		{"192.0.2.1:1", "Bearer key", 200},
+		{"[::1]:1", "", 200},
+	} {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.RemoteAddr = tc.remote
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		onlyLocal(ok, "key").ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%+v: %d", tc, rec.Code)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,14 +11,17 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/demo"
 	"github.com/herd-sse/herd/internal/jwt"
+	"github.com/herd-sse/herd/internal/metrics"
 	"github.com/herd-sse/herd/internal/web"
 )
 
@@ -270,7 +274,9 @@ func (n *node) run(ctx context.Context) error {
 	if f.demo {
 		pub = &demo.Publisher{Hub: h, Interval: time.Second, Logger: logger}
 	}
-	handler := routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent})
+	var conns atomic.Int64
+	handler := routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent},
+		onlyLocal(metrics.Handler(h, func() int { return int(conns.Load()) }), f.publishKey))
 	var h3 *h3Server
 	if f.transport.http3 {
 		if h3, err = startHTTP3(ln.Addr().String(), handler, n.cert, f.transport.h2MaxStreams, logger); err != nil {
@@ -284,8 +290,16 @@ func (n *node) run(ctx context.Context) error {
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10, // 431 past it: ample for cookies and tokens
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				conns.Add(1)
+			case http.StateHijacked, http.StateClosed: // the engine counts its own
+				conns.Add(-1)
+			}
+		},
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	f.transport.configure(srv, n.cert)
 	scheme := "http"
@@ -371,8 +385,9 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 // routes is the HTTP API of herd serve.
-func routes(h *hub.Hub, d *demo.Handler) http.Handler {
+func routes(h *hub.Hub, d *demo.Handler, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	for _, path := range []string{"/events", "/topics", "/healthz", "/readyz"} {
 		mux.Handle(path, h)
 	}
@@ -381,6 +396,25 @@ func routes(h *hub.Hub, d *demo.Handler) http.Handler {
 	mux.Handle("GET /static/", web.Static())
 	mux.Handle("GET /{$}", web.Index())
 	return mux
+}
+
+// onlyLocal serves next to clients on this machine, or sending the
+// publish key: metrics tell a stranger too much about a hub.
+func onlyLocal(next http.Handler, key string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		keyed := key != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(key)) == 1
+		if !keyed && !isLoopback(r.RemoteAddr) {
+			http.Error(w, "metrics are served to this machine only, or with Authorization: Bearer <publish key>", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // serveUntilDone serves on ln until ctx is done, then shuts down: no new
