@@ -44,6 +44,7 @@ var commands = []command{
 	{"pub", "publish an event to a hub", runPub},
 	{"sub", "subscribe to hub topics or to any SSE URL", runSub},
 	{"bench", "benchmark a hub (scenarios B1–B6)", runBench},
+	{"check", "validate herd serve's settings (flags, environment, --config file) and print them", runCheck},
 	{"token", "mint a token granting topics, for development and scripts", runToken},
 	{"refhub", "", runRefHub}, // hidden: the naive hub herd bench compares with
 }
@@ -55,6 +56,7 @@ Usage:
   herd pub [flags] TOPIC [DATA|-]
   herd sub [flags] TOPIC...|URL
   herd bench [flags] SCENARIO...|all
+  herd check [--config FILE] [flags]   validate settings, print the effective ones
   herd token [flags]            mint a token: --key SECRET --publish SEL --subscribe SEL
   herd COMMAND -h               help for a command
 

@@ -155,6 +155,22 @@ func (f *serveFlags) check() error {
 	return checkStoreSpec(f.store)
 }
 
+// hubConfig is the hub's configuration for these settings.
+func (f *serveFlags) hubConfig(store hub.Store, auth *jwt.Authenticator) hub.Config {
+	cfg := hub.Config{
+		Store:     store,
+		Heartbeat: f.heartbeat, Retry: f.retry, WriteTimeout: f.writeTimeout, ShutdownWindow: f.shutdownWindow,
+		CloseEvent: f.closeEvent, MaxEventSize: int(f.maxEventSize),
+		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
+		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
+		PublishKey: f.publishKey, NoEngine: !f.engine, AllowedOrigins: f.origins(),
+		MaxSubscribers: f.maxSubs, MaxSubscribersPerAddr: f.maxSubsPerIP,
+		PublishRate: f.publishRate, PublishBurst: f.publishBurst,
+	}
+	f.auth.hubConfig(&cfg, auth)
+	return cfg
+}
+
 // origins splits --cors-origins.
 func (f *serveFlags) origins() []string {
 	var out []string
@@ -176,17 +192,8 @@ func parseLevel(s string) (slog.Level, error) {
 
 // runServe is herd serve.
 func runServe(ctx context.Context, args []string, io IO) error {
-	fs := newFlagSet("serve", serveSynopsis, io)
-	var f serveFlags
-	f.register(fs)
-	rest, err := parseFlags(fs, args, io, serveEnv)
+	f, _, _, err := loadServe("serve", serveSynopsis, args, io)
 	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usagef("herd serve --addr localhost:8080", "serve takes no arguments, got %q", rest[0])
-	}
-	if err := f.check(); err != nil {
 		return err
 	}
 	logger := newLogger(io.Stderr, f.logLevel, f.logFormat)
@@ -213,17 +220,8 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	}
 	f.storeDescribed = described
 	defer store.Close()
-	cfg := hub.Config{
-		Store: store, Logger: logger,
-		Heartbeat: f.heartbeat, Retry: f.retry, WriteTimeout: f.writeTimeout, ShutdownWindow: f.shutdownWindow,
-		CloseEvent: f.closeEvent, MaxEventSize: int(f.maxEventSize),
-		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
-		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
-		PublishKey: f.publishKey, NoEngine: !f.engine, AllowedOrigins: f.origins(),
-		MaxSubscribers: f.maxSubs, MaxSubscribersPerAddr: f.maxSubsPerIP,
-		PublishRate: f.publishRate, PublishBurst: f.publishBurst,
-	}
-	f.auth.hubConfig(&cfg, auth)
+	cfg := f.hubConfig(store, auth)
+	cfg.Logger = logger
 	h, err := hub.New(cfg)
 	if err != nil {
 		return usagef("herd serve -h", "%v", err)
@@ -231,7 +229,7 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	if err := h.Open(ctx); err != nil {
 		return err
 	}
-	n := &node{flags: &f, hub: h, cert: cert, auth: auth, logger: logger, io: io}
+	n := &node{flags: f, hub: h, cert: cert, auth: auth, logger: logger, io: io}
 	err = n.run(ctx)
 	logger.Info("herd stopped")
 	return err

@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd/memory"
+)
+
+// A config file mirrors herd serve's flags in TOML, one key per flag:
+//
+//	addr = ":8080"
+//	store = "redis://10.0.0.5:6379/0"
+//	cors-origins = ["https://app.example.com"]
+//	max-event-size = "64KiB"
+//
+// Flags win over environment variables, which win over the file.
+
+// loadServe reads herd serve's settings from args, the environment and
+// the config file (--config or HERD_CONFIG), and checks them. It returns
+// where each setting came from: "flag", "env", "file" or "default".
+func loadServe(command, synopsis string, args []string, io IO) (*serveFlags, *flag.FlagSet, map[string]string, error) {
+	fs := newFlagSet(command, synopsis, io)
+	f := &serveFlags{}
+	f.register(fs)
+	config := fs.String("config", "", "read settings from this TOML file (keys are flag names); flags and HERD_* variables win (env HERD_CONFIG)")
+	explicit := map[string]bool{}
+	rest, err := parseFlags(fs, args, io, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fs.Visit(func(fl *flag.Flag) { explicit[fl.Name] = true })
+	if len(rest) > 0 {
+		return nil, nil, nil, usagef("herd "+command+" --addr localhost:8080", "%s takes no arguments, got %q", command, rest[0])
+	}
+	source := map[string]string{}
+	fs.VisitAll(func(fl *flag.Flag) { source[fl.Name] = "default" })
+	for name := range explicit {
+		source[name] = "flag"
+	}
+	env := maps(serveEnv, map[string]string{"config": "HERD_CONFIG"})
+	for name, variable := range env {
+		if explicit[name] {
+			continue
+		}
+		if v := io.getenv(variable); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return nil, nil, nil, usagef("unset "+variable, "%s=%q: %v", variable, v, err)
+			}
+			source[name] = "env"
+		}
+	}
+	if *config != "" {
+		if err := applyConfig(fs, *config, source); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if err := f.check(); err != nil {
+		return nil, nil, nil, err
+	}
+	return f, fs, source, nil
+}
+
+func maps(a, b map[string]string) map[string]string {
+	out := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+// applyConfig sets the flags the file names, unless a flag or variable
+// set them already.
+func applyConfig(fs *flag.FlagSet, path string, source map[string]string) error {
+	hint := "herd check --config " + path
+	var values map[string]any
+	md, err := toml.DecodeFile(path, &values)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return usagef(hint, "config %s: line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	keys := md.Keys()
+	for _, k := range keys {
+		name := k.String()
+		fl := fs.Lookup(name)
+		if fl == nil || name == "config" || len(k) > 1 {
+			return usagef(hint, "config %s: unknown setting %q (keys are herd serve's flag names, like addr or max-event-size)", path, name)
+		}
+		if source[name] != "default" {
+			continue // a flag or variable wins
+		}
+		v, err := configValue(values[name])
+		if err == nil {
+			err = fs.Set(name, v)
+		}
+		if err != nil {
+			return usagef(hint, "config %s: %s: %v", path, name, err)
+		}
+		source[name] = "file"
+	}
+	return nil
+}
+
+// configValue turns a TOML value into a flag's text.
+func configValue(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64), nil
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			s, ok := x.(string)
+			if !ok {
+				return "", fmt.Errorf("want a list of strings")
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return "", fmt.Errorf("unsupported value %v (%T)", v, v)
+}
+
+// secrets are the settings check never prints.
+var secrets = []string{"publish-key", "jwt-key"}
+
+const checkSynopsis = "[--config FILE] [herd serve flags]"
+
+// runCheck is herd check: validate a configuration as herd serve would,
+// and print the effective settings as a config file, with where each
+// comes from. It opens no store and listens on nothing.
+func runCheck(ctx context.Context, args []string, io IO) error {
+	f, fs, source, err := loadServe("check", checkSynopsis, args, io)
+	if err != nil {
+		return err
+	}
+	// What serve checks only when it starts: files, keys and the hub's
+	// own configuration.
+	if f.transport.tls() {
+		if err := (&certificate{flags: &f.transport}).load("localhost"); err != nil {
+			return err
+		}
+	}
+	if _, err := f.auth.authenticator(); err != nil {
+		return err
+	}
+	cfg := f.hubConfig(memory.New(memory.Options{}), nil)
+	if _, err := hub.New(cfg); err != nil {
+		return usagef("herd check -h", "%v", err)
+	}
+	return printSettings(io.Stdout, fs, source)
+}
+
+// printSettings writes the flags' values as a config file, secrets
+// hidden, each with where it came from.
+func printSettings(w io.Writer, fs *flag.FlagSet, source map[string]string) error {
+	fmt.Fprintln(w, "# herd serve: effective settings (checked; the store was not contacted)")
+	var err error
+	fs.VisitAll(func(fl *flag.Flag) {
+		name, value := fl.Name, fl.Value.String()
+		if name == "config" {
+			return
+		}
+		switch {
+		case slices.Contains(secrets, name) && value != "":
+			_, err = fmt.Fprintf(w, "# %-22s = (set, not shown)%19s # %s\n", name, "", source[name])
+			return
+		case name == "store":
+			value = strconv.Quote(redact(value))
+		default:
+			value = tomlValue(fl, value)
+		}
+		if _, werr := fmt.Fprintf(w, "%-24s = %-34s # %s\n", name, value, source[name]); werr != nil {
+			err = werr
+		}
+	})
+	return err
+}
+
+// tomlValue writes a flag's value as TOML: booleans and numbers bare,
+// everything else quoted.
+func tomlValue(fl *flag.Flag, v string) string {
+	if g, ok := fl.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case bool, int, float64:
+			return v
+		}
+	}
+	return strconv.Quote(v)
+}

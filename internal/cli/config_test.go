@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	path := filepath.Join(t.TempDir(), "herd.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCheck: flags win over the environment, which wins over the file;
+// the output says where each setting came from and hides secrets.
+func TestCheck(t *testing.T) {
+	path := writeConfig(t, `
+# comments are fine
+addr = "127.0.0.1:9000"
+heartbeat = "20s"
+retry = "2s"
+cors-origins = ["https://a.example", "https://b.example"]
+max-event-size = "64KiB"
+publish-rate = 12.5
+publish-key = "do-not-print-me"
+store = "redis://:hunter2@127.0.0.1:6379/0"
+`)
+	env := map[string]string{"HERD_RETRY": "4s", "HERD_JWT_KEY": strings.Repeat("j", 40)}
+	code, out, errOut := runCLI(t, t.Context(), env, "check", "--config", path, "--heartbeat", "30s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		`addr                     = "127.0.0.1:9000"                   # file`,
+		`heartbeat                = "30s"                              # flag`,
+		`retry                    = "4s"                               # env`,
+		`cors-origins             = "https://a.example,https://b.example" # file`,
+		`max-event-size           = "65536"                            # file`,
+		`publish-rate             = 12.5                               # file`,
+		`# publish-key`,
+		`# jwt-key`,
+		`redis://:xxxxx@127.0.0.1:6379/0`,
+		`write-timeout            = "10s"                              # default`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"do-not-print-me", "hunter2", "jjjjjjjj"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("check printed a secret %q", secret)
+		}
+	}
+	// The config file may come from HERD_CONFIG.
+	code, out, _ = runCLI(t, t.Context(), map[string]string{"HERD_CONFIG": path}, "check")
+	if code != 0 || !strings.Contains(out, `"127.0.0.1:9000"`) {
+		t.Errorf("HERD_CONFIG: exit %d\n%s", code, out)
+	}
+}
+
+func TestCheck_errors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		config string
+		args   []string
+		code   int
+		want   string
+	}{
+		{"adr = \"x:1\"\n", nil, 2, `unknown setting "adr"`},
+		{"[serve]\naddr = \"x:1\"\n", nil, 2, `unknown setting "serve"`},
+		{"addr = \n", nil, 2, "line 1"},
+		{"heartbeat = 15\n", nil, 2, "heartbeat: "},
+		{"max-event-size = \"lots\"\n", nil, 2, "want a size like"},
+		{"cors-origins = [1, 2]\n", nil, 2, "want a list of strings"},
+		{"history-max-events = 0\n", nil, 2, "--history-max-events must be positive"},
+		{"cors-origins = \"app.example.com\"\n", nil, 2, "want scheme://host"},
+		{"jwt-key = \"short\"\n", nil, 2, "at least 32"},
+		{"tls-cert = \"" + dir + "/none.pem\"\ntls-key = \"" + dir + "/none.key\"\n", nil, 1, "no such file"},
+		{"", []string{"--config", dir + "/missing.toml"}, 1, "no such file"},
+	} {
+		args := tc.args
+		if args == nil {
+			args = []string{"--config", writeConfig(t, tc.config)}
+		}
+		code, _, errOut := runCLI(t, t.Context(), nil, append([]string{"check"}, args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d %q, want %d with %q", tc.config, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+// TestServe_config: herd serve runs on the file's settings.
+func TestServe_config(t *testing.T) {
+	path := writeConfig(t, "publish-key = \"from-the-file\"\nstore = \"memory\"\n")
+	base, stop := startServe(t, "--config", path)
+	defer stop()
+	resp, err := http.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=a&data=x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("publish without the file's key: %d", resp.StatusCode)
+	}
+}
