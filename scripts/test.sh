@@ -18,20 +18,31 @@ go version
 go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
 [ "$go_minor" -ge 26 ] || die "Go 1.26 or newer is needed, found $(go env GOVERSION)"
 
+# install PACKAGE...: Debian's packages, as root or with sudo.
+install() {
+	echo "missing: installing Debian's $*"
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || die "cannot install $* without root: apt-get install -y $*"
+		sudo=sudo
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
+		|| { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } \
+		|| die "could not install $*"
+}
+
 say "Chromium (for the browser tests)"
 if [ -z "${HERD_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
-	echo "chromium is missing: installing Debian's package"
-	if [ "$(id -u)" -eq 0 ]; then
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-			|| die "could not install chromium"
-	elif command -v sudo >/dev/null; then
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-			|| die "could not install chromium"
-	else
-		die "chromium is missing and cannot be installed without root: apt-get install -y chromium"
-	fi
+	install chromium
 fi
 "${HERD_CHROMIUM:-chromium}" --version
+
+say "Reverse proxies (nginx, HAProxy, Caddy, for the proxy tests)"
+command -v nginx >/dev/null || install nginx-light
+command -v haproxy >/dev/null || install haproxy
+command -v caddy >/dev/null || install caddy
+# The tests run their own, on free ports: a system daemon is left alone.
+nginx -v 2>&1; haproxy -v | head -1; caddy version
 
 say "Brokers (Redis and NATS with JetStream, for the cluster tests)"
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
