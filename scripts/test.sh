@@ -75,8 +75,8 @@ say "Tests (race detector on)"
 go test -race -timeout 15m ./...
 
 say "Fuzzing (${FUZZTIME:-10s} per target)"
-for target in FuzzReader FuzzRoundTrip; do
-	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 500x ./sse
+for target in sse:FuzzReader sse:FuzzRoundTrip internal/jwt:FuzzVerify; do
+	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 500x "./${target%%:*}"
 done
 
 say "All checks passed"

@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// These benchmarks measure what TLS and HTTP/2 cost herd, beside plain
+// HTTP/1.1 in the same run: memory per idle stream (B1's HTTP/2 target,
+// ≤ 8 KB) and new subscriptions per second (B4's TLS target, ≥ 1,800/s).
+// Run them alone, one at a time: they load both cores.
+//
+//	go test ./e2e -run '^$' -bench Transports -benchtime 1x
+
+// rssKB reads a process's resident set from /proc.
+func rssKB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
+}
+
+func BenchmarkTransports(b *testing.B) {
+	const streams = 4000
+	insecure := &tls.Config{InsecureSkipVerify: true}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		client *http.Transport
+		parked bool
+	}{
+		{"http1-engine", nil, &http.Transport{}, true},
+		{"http1-net-http(baseline)", []string{"--engine=false"}, &http.Transport{}, false},
+		{"http1-tls", []string{"--tls", "self-signed"}, &http.Transport{TLSClientConfig: insecure, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}, false},
+		{"http2-tls", []string{"--tls", "self-signed"}, &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}, false},
+	} {
+		b.Run("memory/"+tc.name, func(b *testing.B) {
+			for range b.N {
+				h := startHerd(b, append([]string{"--store", "memory", "--heartbeat", "1h", "--max-subscribers-per-ip", "0"}, tc.args...)...)
+				hc := &http.Client{Transport: tc.client}
+				time.Sleep(500 * time.Millisecond)
+				before := rssKB(h.cmd.Process.Pid)
+				var wg sync.WaitGroup
+				var opened atomic.Int64
+				bodies := make(chan io.Closer, streams)
+				// 32 at a time: a storm of thousands at once would measure
+				// its own transient peak, not what a stream costs.
+				gate := make(chan struct{}, 32)
+				for i := range streams {
+					gate <- struct{}{}
+					wg.Go(func() {
+						defer func() { <-gate }()
+						resp, err := hc.Get(fmt.Sprintf("%s/events?topic=idle/%d", h.URL, i%100))
+						if err != nil || resp.StatusCode != 200 {
+							return
+						}
+						opened.Add(1)
+						bodies <- resp.Body
+					})
+				}
+				wg.Wait()
+				if int(opened.Load()) != streams {
+					b.Fatalf("%d of %d streams opened", opened.Load(), streams)
+				}
+				name := "herd_subscribers"
+				if tc.parked {
+					name = "herd_subscribers_parked"
+				}
+				for metricVia(hc, h.URL, name) != streams {
+					time.Sleep(50 * time.Millisecond)
+				}
+				time.Sleep(3 * time.Second)
+				after := rssKB(h.cmd.Process.Pid)
+				b.ReportMetric(float64(after-before)/streams, "KB/stream")
+				close(bodies)
+				for body := range bodies {
+					body.Close()
+				}
+				tc.client.CloseIdleConnections()
+				h.kill9()
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		tls  bool
+	}{
+		{"plain(baseline)", nil, false},
+		{"tls", []string{"--tls", "self-signed"}, true},
+	} {
+		b.Run("accept/"+tc.name, func(b *testing.B) {
+			for range b.N {
+				h := startHerd(b, append([]string{"--store", "memory", "--max-subscribers-per-ip", "0"}, tc.args...)...)
+				addr := strings.TrimPrefix(strings.TrimPrefix(h.URL, "https://"), "http://")
+				const total, workers = 6000, 32
+				var next atomic.Int64
+				var failed atomic.Int64
+				start := time.Now()
+				cpu0 := cpuTime(h.cmd.Process.Pid)
+				var wg sync.WaitGroup
+				for range workers {
+					wg.Go(func() {
+						for next.Add(1) <= total {
+							if err := subscribeOnce(addr, tc.tls); err != nil {
+								failed.Add(1)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				if failed.Load() > 0 {
+					b.Fatalf("%d subscriptions failed", failed.Load())
+				}
+				b.ReportMetric(total/elapsed.Seconds(), "subscriptions/s")
+				// The client shares the two cores: what herd itself spends
+				// per subscription says what it could take alone.
+				perSub := (cpuTime(h.cmd.Process.Pid) - cpu0).Seconds() / total
+				b.ReportMetric(perSub*1e6, "herd-µs/subscription")
+				b.ReportMetric(2/perSub, "herd-capacity/s")
+				h.kill9()
+			}
+		})
+	}
+}
+
+// metricVia reads a figure through the benchmark's own client (which
+// speaks TLS when herd does).
+func metricVia(hc *http.Client, base, name string) int {
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	s := bufio.NewScanner(resp.Body)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), name+" "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return -1
+}
+
+// cpuTime reads a process's CPU time (user and system) from /proc.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command, which is in parentheses: utime is the
+	// 12th, stime the 13th, in clock ticks of 1/100 s.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// subscribeOnce opens a connection (a full TLS handshake with useTLS, no
+// session resumption), subscribes, reads the response head and leaves.
+func subscribeOnce(addr string, useTLS bool) error {
+	var conn net.Conn
+	var err error
+	if useTLS {
+		conn, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	} else {
+		conn, err = net.Dial("tcp", addr)
+	}
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /events?topic=accept HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
+		return err
+	}
+	r := bufio.NewReader(conn)
+	status, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 200 ") {
+		return fmt.Errorf("status %q: %v", status, err)
+	}
+	return nil
+}
