@@ -84,9 +84,15 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, statusOf[code], map[string]string{"error": msg})
 }
 
+// fail answers err and logs it: server-side failures as errors with their
+// cause, refusals (bad input, auth, limits) at debug. The query is never
+// logged: it may hold a token.
 func (h *Hub) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if c := CodeOf(err); c == EInternal || c == EUnavailable {
+	switch c := CodeOf(err); c {
+	case EInternal, EUnavailable:
 		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "cause", errors.Unwrap(err))
+	default:
+		h.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", statusOf[c], "err", err, "remote", r.RemoteAddr)
 	}
 	writeError(w, err)
 }

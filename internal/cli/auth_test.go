@@ -166,6 +166,9 @@ func TestServe_jwt(t *testing.T) {
 	if code, msg := subscribeStatus(t, base, mint(newKey, "--subscribe", "news/*")); code != 200 {
 		t.Errorf("after a bad reload: %d %q", code, msg)
 	}
+	if !strings.Contains(logs.String(), `msg="request refused" method=GET path=/events status=401 err="token refused: signature does not match any key"`) {
+		t.Errorf("no debug line for the refused subscription:\n%s", logs)
+	}
 	if strings.Contains(logs.String(), reader) || strings.Contains(logs.String(), publisher) {
 		t.Errorf("a token reached the log:\n%s", logs)
 	}
