@@ -57,6 +57,7 @@ http {
   maxconn 1000
 defaults
   mode http
+  option forwardfor
   timeout connect 5s
   timeout client 3s                   # typical: 30s-1m; the heartbeat keeps streams under it
   timeout server 3s
@@ -173,6 +174,16 @@ func TestProxies(t *testing.T) {
 				}
 				if n := streamRequests(h, "p"); n != 1 {
 					t.Errorf("%d subscriptions: the stream was cut and resumed", n)
+				}
+				// Through the proxy a client is not local: no publishing
+				// without a key, however local the proxy.
+				resp2, err := http.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=p&data=x"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp2.Body.Close()
+				if resp2.StatusCode != 403 {
+					t.Errorf("publish through %s without a key: %d, want 403", name, resp2.StatusCode)
 				}
 			})
 			t.Run("without heartbeats the proxy cuts idle streams", func(t *testing.T) {

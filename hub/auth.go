@@ -2,8 +2,8 @@ package hub
 
 import (
 	"crypto/subtle"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -114,11 +114,22 @@ func (h *Hub) authorizePublish(r *http.Request) (*Grant, error) {
 		}
 		return nil, nil
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+	if !IsLocalRequest(r) {
 		return nil, Errorf(EForbidden, "publishing is allowed from this machine only; start the hub with --publish-key or --jwt-key to publish from elsewhere")
 	}
 	return nil, nil
+}
+
+// IsLocalRequest reports whether r comes from this machine: from a
+// loopback address, and not forwarded by a proxy (no X-Forwarded-For or
+// Forwarded header), since a proxy on this machine makes every client
+// look local.
+func IsLocalRequest(r *http.Request) bool {
+	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // allowsPublish reports whether g allows publishing to every topic; a nil

@@ -75,3 +75,15 @@ func mustRead(resp *http.Response) string {
 		}
 	}
 }
+
+// A token's subscribe grant covers a selector when every topic the
+// selector matches is granted: that is what Config.SubscribeAuth checks.
+func ExampleCovers() {
+	fmt.Println(hub.Covers("orders/*", "orders/42"))
+	fmt.Println(hub.Covers("orders/*", "orders/**"))
+	fmt.Println(hub.Covers("orders/**", "orders/*/items"))
+	// Output:
+	// true
+	// false
+	// true
+}

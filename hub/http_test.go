@@ -213,6 +213,12 @@ func TestHTTP_publishPolicy(t *testing.T) {
 	if w := remote(h, "[::1]:1234"); w.Code != 200 {
 		t.Errorf("loopback publish: %d %s", w.Code, w.Body)
 	}
+	// Through a proxy on this machine, a client is not local.
+	for _, hdr := range []string{"X-Forwarded-For", "Forwarded"} {
+		if w := remote(h, "127.0.0.1:1234", hdr, "203.0.113.9"); w.Code != 403 {
+			t.Errorf("publish forwarded by a local proxy (%s): %d %s", hdr, w.Code, w.Body)
+		}
+	}
 	// A page of another origin cannot publish through a trusting hub.
 	if w := remote(h, "127.0.0.1:1", "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"); w.Code != 403 {
 		t.Errorf("cross-site browser publish: %d %s", w.Code, w.Body)

@@ -251,6 +251,7 @@ func TestServe_metrics(t *testing.T) {
 		remote, auth string
 		want         int
 	}{
+		{"127.0.0.1:1", "forwarded", 403},
 		{"192.0.2.1:1", "", 403},
 		{"192.0.2.1:1", "Bearer wrong", 403},
 		{"192.0.2.1:1", "Bearer key", 200},
@@ -258,7 +259,11 @@ func TestServe_metrics(t *testing.T) {
 	} {
 		req := httptest.NewRequest("GET", "/metrics", nil)
 		req.RemoteAddr = tc.remote
-		if tc.auth != "" {
+		switch tc.auth {
+		case "":
+		case "forwarded":
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		default:
 			req.Header.Set("Authorization", tc.auth)
 		}
 		rec := httptest.NewRecorder()

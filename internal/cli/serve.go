@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -402,17 +401,12 @@ func onlyLocal(next http.Handler, key string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		keyed := key != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(key)) == 1
-		if !keyed && !isLoopback(r.RemoteAddr) {
+		if !keyed && !hub.IsLocalRequest(r) {
 			http.Error(w, "metrics are served to this machine only, or with Authorization: Bearer <publish key>", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func isLoopback(remote string) bool {
-	ap, err := netip.ParseAddrPort(remote)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // serveUntilDone serves on ln until ctx is done, then shuts down: no new
