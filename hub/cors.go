@@ -38,11 +38,12 @@ func checkOrigins(origins []string) (corsPolicy, error) {
 func (p corsPolicy) on() bool { return p.any || len(p.exact) > 0 }
 
 // handle applies the policy. It reports whether the request goes on to
-// the API; if not, it has answered (a preflight, or a refusal).
-func (p corsPolicy) handle(w http.ResponseWriter, r *http.Request) bool {
+// the API; if not, it has answered a preflight, or returns why the request
+// is refused.
+func (p corsPolicy) handle(w http.ResponseWriter, r *http.Request) (bool, error) {
 	origin := r.Header.Get("Origin")
 	if !p.on() || origin == "" || sameOrigin(r, origin) {
-		return true
+		return true, nil
 	}
 	h := w.Header()
 	h.Add("Vary", "Origin")
@@ -66,16 +67,14 @@ func (p corsPolicy) handle(w http.ResponseWriter, r *http.Request) bool {
 		if p.any {
 			what = "publishing (* allows subscribing only)"
 		}
-		writeError(w, Errorf(EForbidden, "origin %s may not use %s: list it in --cors-origins", origin, what))
-		return false
+		return false, Errorf(EForbidden, "origin %s may not use %s: list it in --cors-origins", origin, what)
 	}
 	if !preflight {
 		h.Set("Access-Control-Expose-Headers", "Idempotent-Replayed")
-		return true
+		return true, nil
 	}
 	if !reading && method != http.MethodPost {
-		writeError(w, Errorf(EMethod, "method %s not allowed: GET subscribes, POST publishes", method))
-		return false
+		return false, Errorf(EMethod, "method %s not allowed: GET subscribes, POST publishes", method)
 	}
 	if exact {
 		h.Set("Access-Control-Allow-Methods", "GET, POST")
@@ -89,7 +88,7 @@ func (p corsPolicy) handle(w http.ResponseWriter, r *http.Request) bool {
 	}
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
-	return false
+	return false, nil
 }
 
 // sameOrigin reports whether a request comes from a page of the hub's own

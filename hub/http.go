@@ -54,7 +54,10 @@ func (h *Hub) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", h.serveReady)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.cors.handle(w, r) {
+		switch next, err := h.cors.handle(w, r); {
+		case err != nil:
+			h.fail(w, r, err)
+		case next:
 			mux.ServeHTTP(w, r)
 		}
 	})
