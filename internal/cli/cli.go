@@ -56,8 +56,8 @@ Usage:
   herd pub [flags] TOPIC [DATA|-]
   herd sub [flags] TOPIC...|URL
   herd bench [flags] SCENARIO...|all
-  herd check [--config FILE] [flags]   validate settings, print the effective ones
-  herd token [flags]            mint a token: --key SECRET --publish SEL --subscribe SEL
+  herd check [--config FILE] [flags]
+  herd token [flags]            mint a token (--key SECRET --publish SEL --subscribe SEL)
   herd COMMAND -h               help for a command
 
 Exit status: 0 when done, 1 on an error, 2 on a usage error.
