@@ -128,7 +128,7 @@ func startProxy(t *testing.T, name string, herdURL string) string {
 	})
 	out := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for range 400 {
+	for range 1200 {
 		if resp, err := http.Get(base + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -137,7 +137,7 @@ func startProxy(t *testing.T, name string, herdURL string) string {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("%s did not come up in front of herd within 10s:\n%s", name, out())
+	t.Fatalf("%s did not come up in front of herd within 30s:\n%s", name, out())
 	return ""
 }
 

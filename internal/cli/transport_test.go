@@ -153,7 +153,9 @@ func TestServe_tls(t *testing.T) {
 	os.Rename(newKey, keyFile)
 	reload <- struct{}{}
 	var name string
-	for range 100 {
+	// The reload happens on herd's goroutine: poll, generously (a loaded
+	// machine may take a while; only a hang is a failure).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{RootCAs: newRoots})
 		if err == nil {
 			name = conn.ConnectionState().PeerCertificates[0].Subject.CommonName
