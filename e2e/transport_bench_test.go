@@ -7,13 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/herd-sse/herd/internal/bench"
 )
 
 // These benchmarks measure what TLS and HTTP/2 cost herd, beside plain
@@ -22,21 +23,6 @@ import (
 // Run them alone, one at a time: they load both cores.
 //
 //	go test ./e2e -run '^$' -bench Transports -benchtime 1x
-
-// rssKB reads a process's resident set from /proc.
-func rssKB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
 
 func BenchmarkTransports(b *testing.B) {
 	const streams = 4000
@@ -57,7 +43,7 @@ func BenchmarkTransports(b *testing.B) {
 				h := startHerd(b, append([]string{"--store", "memory", "--heartbeat", "1h", "--max-subscribers-per-ip", "0"}, tc.args...)...)
 				hc := &http.Client{Transport: tc.client}
 				time.Sleep(500 * time.Millisecond)
-				before := rssKB(h.cmd.Process.Pid)
+				before := sample(b, h)
 				var wg sync.WaitGroup
 				var opened atomic.Int64
 				bodies := make(chan io.Closer, streams)
@@ -88,8 +74,8 @@ func BenchmarkTransports(b *testing.B) {
 					time.Sleep(50 * time.Millisecond)
 				}
 				time.Sleep(3 * time.Second)
-				after := rssKB(h.cmd.Process.Pid)
-				b.ReportMetric(float64(after-before)/streams, "KB/stream")
+				after := sample(b, h)
+				b.ReportMetric(float64(after.RSS-before.RSS)/1024/streams, "KB/stream")
 				close(bodies)
 				for body := range bodies {
 					body.Close()
@@ -115,7 +101,7 @@ func BenchmarkTransports(b *testing.B) {
 				var next atomic.Int64
 				var failed atomic.Int64
 				start := time.Now()
-				cpu0 := cpuTime(h.cmd.Process.Pid)
+				before := sample(b, h)
 				var wg sync.WaitGroup
 				for range workers {
 					wg.Go(func() {
@@ -134,7 +120,7 @@ func BenchmarkTransports(b *testing.B) {
 				b.ReportMetric(total/elapsed.Seconds(), "subscriptions/s")
 				// The client shares the two cores: what herd itself spends
 				// per subscription says what it could take alone.
-				perSub := (cpuTime(h.cmd.Process.Pid) - cpu0).Seconds() / total
+				perSub := (sample(b, h).CPU - before.CPU).Seconds() / total
 				b.ReportMetric(perSub*1e6, "herd-µs/subscription")
 				b.ReportMetric(2/perSub, "herd-capacity/s")
 				h.kill9()
@@ -161,18 +147,13 @@ func metricVia(hc *http.Client, base, name string) int {
 	return -1
 }
 
-// cpuTime reads a process's CPU time (user and system) from /proc.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// sample reads herd's resource use from /proc.
+func sample(b *testing.B, h *herd) bench.ProcSample {
+	s, err := bench.Sample(h.cmd.Process.Pid)
 	if err != nil {
-		return 0
+		b.Fatal(err)
 	}
-	// Fields after the command, which is in parentheses: utime is the
-	// 12th, stime the 13th, in clock ticks of 1/100 s.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return s
 }
 
 // subscribeOnce opens a connection (a full TLS handshake with useTLS, no
