@@ -3,7 +3,6 @@ package hub
 import (
 	"crypto/subtle"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 )
@@ -128,8 +127,7 @@ func IsLocalRequest(r *http.Request) bool {
 	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
 		return false
 	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
+	return clientAddr(r).IsLoopback()
 }
 
 // allowsPublish reports whether g allows publishing to every topic; a nil

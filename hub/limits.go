@@ -54,7 +54,7 @@ func (l *limits) join(addr netip.Addr, open int) error {
 	if l.maxSubs > 0 && open >= l.maxSubs {
 		return &Error{Code: ELimit, Message: "the hub is at its subscriber limit; try again later", RetryAfter: subscribeRetry}
 	}
-	if l.maxPerAddr <= 0 || !addr.IsValid() || addr.IsLoopback() {
+	if !l.counts(addr) {
 		return nil
 	}
 	l.mu.Lock()
@@ -66,9 +66,16 @@ func (l *limits) join(addr netip.Addr, open int) error {
 	return nil
 }
 
+// counts reports whether streams from addr are counted against the
+// per-address limit: not without one, nor for in-process or loopback
+// subscribers.
+func (l *limits) counts(addr netip.Addr) bool {
+	return l.maxPerAddr > 0 && addr.IsValid() && !addr.IsLoopback()
+}
+
 // leave is join's undo, when the subscriber goes.
 func (l *limits) leave(addr netip.Addr) {
-	if l.maxPerAddr <= 0 || !addr.IsValid() || addr.IsLoopback() {
+	if !l.counts(addr) {
 		return
 	}
 	l.mu.Lock()
@@ -92,10 +99,12 @@ func (l *limits) publish(r *http.Request, now time.Time) error {
 	if l.rate <= 0 {
 		return nil
 	}
-	sender := clientAddr(r).String()
+	var sender string
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		sum := sha256.Sum256([]byte(auth))
 		sender = "key:" + string(sum[:16])
+	} else {
+		sender = clientAddr(r).String()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
