@@ -28,8 +28,6 @@ func (a *authFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&a.tokenQuery, "token-query", false, "also accept the token as ?authorization=… (URLs end up in logs: prefer the cookie)")
 }
 
-var authEnv = []string{"jwt-key", "jwt-public-key", "subscribe-auth", "token-cookie", "token-query"}
-
 func (a *authFlags) on() bool { return a.jwtKey != "" || a.jwtPublicKey != "" }
 
 func (a *authFlags) check() error {

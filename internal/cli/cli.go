@@ -147,6 +147,16 @@ func newFlagSet(name, synopsis string, io IO) *flag.FlagSet {
 // of flags not given on the command line are taken from the environment
 // variables in env (flag name → variable).
 func parseFlags(fs *flag.FlagSet, args []string, io IO, env map[string]string) ([]string, error) {
+	positional, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	_, err = applyEnv(fs, io, env)
+	return positional, err
+}
+
+// parseArgs parses the command line: parseFlags without the environment.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -166,8 +176,16 @@ func parseFlags(fs *flag.FlagSet, args []string, io IO, env map[string]string) (
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+	return positional, nil
+}
+
+// applyEnv sets the flags not given on the command line from the
+// environment variables in env (flag name → variable), and returns the
+// names of those it set.
+func applyEnv(fs *flag.FlagSet, io IO, env map[string]string) ([]string, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var fromEnv []string
 	for name, variable := range env {
 		if set[name] {
 			continue
@@ -176,7 +194,8 @@ func parseFlags(fs *flag.FlagSet, args []string, io IO, env map[string]string) (
 			if err := fs.Set(name, v); err != nil {
 				return nil, &usageError{msg: fmt.Sprintf("%s=%q: %v", variable, v, err), hint: "unset " + variable}
 			}
+			fromEnv = append(fromEnv, name)
 		}
 	}
-	return positional, nil
+	return fromEnv, nil
 }

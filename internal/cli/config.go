@@ -33,31 +33,27 @@ func loadServe(command, synopsis string, args []string, io IO) (*serveFlags, *fl
 	f := &serveFlags{}
 	f.register(fs)
 	config := fs.String("config", "", "read settings from this TOML file (keys are flag names); flags and HERD_* variables win (env HERD_CONFIG)")
-	explicit := map[string]bool{}
-	rest, err := parseFlags(fs, args, io, nil)
+	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	fs.Visit(func(fl *flag.Flag) { explicit[fl.Name] = true })
 	if len(rest) > 0 {
 		return nil, nil, nil, usagef("herd "+command+" --addr localhost:8080", "%s takes no arguments, got %q", command, rest[0])
 	}
+	// Every setting has a variable: HERD_ and its name in capitals.
 	source := map[string]string{}
-	fs.VisitAll(func(fl *flag.Flag) { source[fl.Name] = "default" })
-	for name := range explicit {
-		source[name] = "flag"
+	env := map[string]string{}
+	fs.VisitAll(func(fl *flag.Flag) {
+		source[fl.Name] = "default"
+		env[fl.Name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+	})
+	fs.Visit(func(fl *flag.Flag) { source[fl.Name] = "flag" })
+	fromEnv, err := applyEnv(fs, io, env)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	env := maps(serveEnv, map[string]string{"config": "HERD_CONFIG"})
-	for name, variable := range env {
-		if explicit[name] {
-			continue
-		}
-		if v := io.getenv(variable); v != "" {
-			if err := fs.Set(name, v); err != nil {
-				return nil, nil, nil, usagef("unset "+variable, "%s=%q: %v", variable, v, err)
-			}
-			source[name] = "env"
-		}
+	for _, name := range fromEnv {
+		source[name] = "env"
 	}
 	if *config != "" {
 		if err := applyConfig(fs, *config, source); err != nil {
@@ -68,17 +64,6 @@ func loadServe(command, synopsis string, args []string, io IO) (*serveFlags, *fl
 		return nil, nil, nil, err
 	}
 	return f, fs, source, nil
-}
-
-func maps(a, b map[string]string) map[string]string {
-	out := make(map[string]string, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
 }
 
 // applyConfig sets the flags the file names, unless a flag or variable

@@ -95,22 +95,6 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this address, like localhost:6060; off when empty")
 }
 
-// serveEnv maps each flag to its environment variable.
-var serveEnv = func() map[string]string {
-	m := map[string]string{}
-	for _, name := range []string{"addr", "store", "history-max-events", "history-max-age", "idempotency-ttl",
-		"heartbeat", "retry", "write-timeout", "shutdown-window", "close-event", "max-event-size",
-		"queue-length", "queue-bytes", "max-topics", "publish-key", "cors-origins", "demo",
-		"max-subscribers", "max-subscribers-per-ip", "publish-rate", "publish-burst", "engine", "log-level", "log-format", "debug-addr",
-		"tls-cert", "tls-key", "tls", "h2c", "http3", "h2-max-streams"} {
-		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	}
-	for _, name := range authEnv {
-		m[name] = "HERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	}
-	return m
-}()
-
 // check validates the values flags cannot check by type.
 func (f *serveFlags) check() error {
 	const hint = "herd serve -h"
