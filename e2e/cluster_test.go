@@ -79,23 +79,7 @@ func followVia(ctx context.Context, hc *http.Client, sels []string) *clusterFoll
 	req.Header.Set("Last-Event-ID", "earliest")
 	client := &sse.Client{HTTPClient: hc, Retry: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 		Reconnect: func(error, time.Duration) bool { f.reconnects.Add(1); return true }}
-	sub := client.Subscribe(ctx, req)
-	go func() {
-		defer close(f.done)
-		defer sub.Close()
-		for {
-			e, err := sub.Next()
-			if err != nil {
-				f.err = err
-				return
-			}
-			if e.Type == "close" {
-				return
-			}
-			f.ids = append(f.ids, e.ID)
-			f.datas = append(f.datas, e.Data)
-		}
-	}()
+	go f.read(client.Subscribe(ctx, req), nil)
 	return f
 }
 

@@ -117,27 +117,30 @@ func follow(ctx context.Context, base string, sels []string, restart float64, rn
 	req, _ := http.NewRequest("GET", base+"/events?"+q.Encode(), nil)
 	req.Header.Set("Last-Event-ID", "earliest")
 	client := &sse.Client{Retry: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
-	sub := client.Subscribe(ctx, req)
-	go func() {
-		defer close(f.done)
-		defer sub.Close()
-		for {
-			e, err := sub.Next()
-			if err != nil {
-				f.err = err
-				return
-			}
-			if e.Type == "close" {
-				return
-			}
-			f.ids = append(f.ids, e.ID)
-			f.datas = append(f.datas, e.Data)
-			if rnd != nil && rnd.Float64() < f.restart {
-				sub.Restart() // resume with Last-Event-ID mid-stream
-			}
-		}
-	}()
+	go f.read(client.Subscribe(ctx, req), rnd)
 	return f
+}
+
+// read records sub's events until the close event, then closes f.done.
+// With rnd, it forces a reconnection after an event at f.restart's odds.
+func (f *follower) read(sub *sse.Subscription, rnd *rand.Rand) {
+	defer close(f.done)
+	defer sub.Close()
+	for {
+		e, err := sub.Next()
+		if err != nil {
+			f.err = err
+			return
+		}
+		if e.Type == "close" {
+			return
+		}
+		f.ids = append(f.ids, e.ID)
+		f.datas = append(f.datas, e.Data)
+		if rnd != nil && rnd.Float64() < f.restart {
+			sub.Restart() // resume with Last-Event-ID mid-stream
+		}
+	}
 }
 
 func (f *follower) wait(t *testing.T) {
