@@ -251,7 +251,6 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 		return dst, reason.err()
 	}
 	n := len(dst)
-	defer func() { s.hub.delivered.Add(int64(len(dst) - n)) }()
 	for _, f := range frames {
 		if f == s.hub.expired {
 			dst = append(dst, item{ev: f.ev, wire: f.wire})
@@ -268,6 +267,7 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 			break
 		}
 	}
+	s.hub.delivered.Add(int64(len(dst) - n))
 	return dst, nil
 }
 
