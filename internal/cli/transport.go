@@ -172,9 +172,10 @@ func (t *transportFlags) configure(srv *http.Server, cert *certificate) {
 
 // h3Server is HTTP/3 beside the TCP server, on the same port over UDP.
 type h3Server struct {
-	srv  *http3.Server
-	conn net.PacketConn
-	port int
+	srv    *http3.Server
+	conn   net.PacketConn
+	port   int
+	served chan struct{} // closed when Serve has returned
 }
 
 // startHTTP3 listens on addr's UDP port. The keep-alive is kept below
@@ -184,7 +185,7 @@ func startHTTP3(addr string, h http.Handler, cert *certificate, maxStreams int, 
 	if err != nil {
 		return nil, fmt.Errorf("--http3: cannot listen on udp %s: %w", addr, err)
 	}
-	s := &h3Server{conn: conn, port: conn.LocalAddr().(*net.UDPAddr).Port}
+	s := &h3Server{conn: conn, port: conn.LocalAddr().(*net.UDPAddr).Port, served: make(chan struct{})}
 	s.srv = &http3.Server{
 		Handler:   h,
 		TLSConfig: http3.ConfigureTLSConfig(cert.tlsConfig()),
@@ -194,6 +195,7 @@ func startHTTP3(addr string, h http.Handler, cert *certificate, maxStreams int, 
 		},
 	}
 	go func() {
+		defer close(s.served)
 		if err := s.srv.Serve(conn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) {
 			logger.Error("HTTP/3 server stopped", "err", err)
 		}
@@ -221,4 +223,5 @@ func (s *h3Server) shutdown(ctx context.Context) {
 		s.srv.Close()
 	}
 	s.conn.Close()
+	<-s.served
 }
