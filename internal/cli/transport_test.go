@@ -81,12 +81,13 @@ func streamOver(t *testing.T, base string, rt http.RoundTripper, wantMajor int) 
 	defer cancel()
 	topic := fmt.Sprintf("tls/%d", streams.Add(1)) // a fresh topic: each call closes its own
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/events?topic="+topic, nil)
+	// From the earliest event: publishes that race ahead of the
+	// subscription are replayed, not missed.
+	req.Header.Set("Last-Event-ID", "earliest")
 	sub := (&sse.Client{HTTPClient: hc}).Subscribe(ctx, req)
 	defer sub.Close()
 	published := make(chan error, 1)
 	go func() {
-		// Published before or after the subscription is live, the events
-		// arrive: a subscriber of closed topics gets their history.
 		for _, body := range []string{"data=one", "data=two", "close=true"} {
 			body += "&topic=" + topic
 			resp, err := hc.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader(body))
