@@ -9,7 +9,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-sse/herd/hub"
@@ -17,9 +19,12 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Options configure a Store: retention, idempotency window and clock, as
-// documented on hub.StoreOptions. The zero value is ready to use.
-type Options = hub.StoreOptions
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Retention, the idempotency window and the clock, as documented on
+	// hub.StoreOptions.
+	hub.StoreOptions
+}
 
 // maxBatch caps the publishes committed in one transaction.
 const maxBatch = 1024
@@ -34,9 +39,11 @@ var (
 
 // A Store is a hub.Store in a bbolt file. Create it with Open.
 type Store struct {
-	hub.EpochIDs
-	db   *bbolt.DB
-	opts Options
+	ids     hub.EpochIDs
+	db      *bbolt.DB
+	path    string
+	opts    hub.StoreOptions
+	damaged atomic.Pointer[DamagedError] // set once a read or commit found the file damaged
 
 	reqs chan *request
 	quit chan struct{}
@@ -58,25 +65,41 @@ type request struct {
 var _ hub.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the store in the file at path. It fails
-// at once if the file cannot be created, is not a herd store, or is in use
-// by another process.
-func Open(path string, opts Options) (*Store, error) {
-	opts = opts.WithDefaults()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:         time.Second,
-		NoFreelistSync:  true, // fewer pages written per commit; rebuilt on open
-		FreelistType:    bbolt.FreelistMapType,
-		InitialMmapSize: 64 << 20, // so that commits rarely wait for readers to remap
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("bolt: %s is in use by another process", path)
+// at once if the file cannot be created, is in use by another process, or
+// is damaged or not a herd store (a *DamagedError): an existing file is
+// verified (see Check) before bbolt is let near it.
+func Open(path string, options Options) (*Store, error) {
+	opts := options.WithDefaults()
+	switch info, err := os.Stat(path); {
+	case err == nil && info.IsDir():
+		return nil, fmt.Errorf("bolt: %s is a directory, not a file", path)
+	case err == nil && info.Size() > 0:
+		if _, err := verify(path, false); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
+	var db *bbolt.DB
+	err := guard(path, func() (err error) {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+			Timeout:         time.Second,
+			NoFreelistSync:  true, // fewer pages written per commit; rebuilt on open
+			FreelistType:    bbolt.FreelistMapType,
+			InitialMmapSize: 64 << 20, // so that commits rarely wait for readers to remap
+		})
+		return err
+	})
+	var damaged *DamagedError
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("bolt: %s is in use by another process", path)
+	case errors.As(err, &damaged):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("bolt: %w", err)
 	}
-	s := &Store{db: db, opts: opts, reqs: make(chan *request, maxBatch),
+	s := &Store{db: db, path: path, opts: opts, reqs: make(chan *request, maxBatch),
 		quit: make(chan struct{}), done: make(chan struct{}), notify: make(chan struct{})}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketLog, bucketClosed, bucketKeys, bucketKeyLog} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -90,19 +113,49 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
-		s.EpochIDs = hub.EpochIDs(epoch)
+		s.ids = hub.EpochIDs(epoch)
 		return nil
 	})
 	if err != nil {
 		db.Close()
+		if errors.As(err, &damaged) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("bolt: %s: %w", path, err)
 	}
 	go s.commitLoop()
 	return s, nil
 }
 
+// update runs fn in a write transaction, guarded: a damaged file is
+// reported, and remembered.
+func (s *Store) update(fn func(tx *bbolt.Tx) error) error {
+	if d := s.damaged.Load(); d != nil {
+		return d
+	}
+	return s.noteDamage(guard(s.path, func() error { return s.db.Update(fn) }))
+}
+
+// noteDamage remembers err if it says the file is damaged: every later
+// call then fails at once, rather than reading the damage again.
+func (s *Store) noteDamage(err error) error {
+	var d *DamagedError
+	if errors.As(err, &d) {
+		s.damaged.CompareAndSwap(nil, d)
+	}
+	return err
+}
+
+// corrupt reports a record that does not decode: the file is damaged.
+func (s *Store) corrupt(p hub.Pos) error {
+	return &DamagedError{Path: s.path, Cause: fmt.Sprintf("the event at position %d does not decode", p)}
+}
+
 // Append implements hub.Store. The event is fsynced before Append returns.
 func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+	if d := s.damaged.Load(); d != nil {
+		return hub.Event{}, false, d
+	}
 	req := &request{m: m, ready: make(chan struct{})}
 	select {
 	case s.reqs <- req:
@@ -161,7 +214,7 @@ func (s *Store) commitLoop() {
 				}
 			}
 		}
-		err := s.db.Update(func(tx *bbolt.Tx) error {
+		err := s.update(func(tx *bbolt.Tx) error {
 			now := s.opts.Now()
 			if err := s.expireKeys(tx, now); err != nil {
 				return err
@@ -179,6 +232,12 @@ func (s *Store) commitLoop() {
 			}
 			close(req.ready)
 		}
+		if err != nil && s.damaged.Load() != nil {
+			s.mu.Lock() // wake followers: their next read fails with the damage
+			close(s.notify)
+			s.notify = make(chan struct{})
+			s.mu.Unlock()
+		}
 		if err == nil && len(batch) > 0 {
 			s.mu.Lock()
 			close(s.notify)
@@ -188,7 +247,7 @@ func (s *Store) commitLoop() {
 	}
 }
 
-func sweepInterval(o Options) time.Duration {
+func sweepInterval(o hub.StoreOptions) time.Duration {
 	if o.Retention.MaxAge <= 0 {
 		return time.Minute
 	}
@@ -206,6 +265,13 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 			return nil
 		}
 	}
+	closed := tx.Bucket(bucketClosed)
+	for _, t := range m.Topics {
+		if closed.Get([]byte(t)) != nil {
+			req.err = &hub.TopicClosedError{Topic: t}
+			return nil
+		}
+	}
 	log := tx.Bucket(bucketLog)
 	seq, err := log.NextSequence()
 	if err != nil {
@@ -218,7 +284,6 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 		return err
 	}
 	if m.Close {
-		closed := tx.Bucket(bucketClosed)
 		for _, t := range m.Topics {
 			if err := closed.Put([]byte(t), key(p)); err != nil {
 				return err
@@ -293,7 +358,8 @@ func (s *Store) expireKeys(tx *bbolt.Tx, now time.Time) error {
 	return nil
 }
 
-// view runs fn in a read transaction, or fails if the store is closed.
+// view runs fn in a read transaction, guarded against a damaged file
+// (see update), or fails if the store is closed.
 func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
 	s.mu.Lock()
 	shut := s.shut
@@ -301,7 +367,10 @@ func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
 	if shut {
 		return hub.ErrStoreClosed
 	}
-	err := s.db.View(fn)
+	if d := s.damaged.Load(); d != nil {
+		return d
+	}
+	err := s.noteDamage(guard(s.path, func() error { return s.db.View(fn) }))
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return hub.ErrStoreClosed
 	}
@@ -316,15 +385,20 @@ func trimmedIn(tx *bbolt.Tx) hub.Pos {
 }
 
 // Read implements hub.Store.
-func (s *Store) Read(ctx context.Context, after hub.Pos, max int) (events []hub.Event, gap bool, err error) {
+func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) (events []hub.Event, gap bool, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		gap = after < trimmedIn(tx)
 		c := tx.Bucket(bucketLog).Cursor()
-		for k, v := c.Seek(key(after + 1)); k != nil && len(events) < max; k, v = c.Next() {
+		bytes := 0
+		for k, v := c.Seek(key(after + 1)); k != nil; k, v = c.Next() {
 			e, err := decode(k, v, true)
 			if err != nil {
-				return fmt.Errorf("%w at position %d", err, posOf(k))
+				return s.corrupt(posOf(k))
 			}
+			if !lim.Fits(len(events), bytes, len(e.Data)) {
+				break
+			}
+			bytes += len(e.Data)
 			e.ID = s.ID(e.Pos)
 			events = append(events, e)
 		}
@@ -342,7 +416,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 		if shut {
 			return hub.ErrStoreClosed
 		}
-		events, gap, err := s.Read(ctx, after, 1024)
+		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
 		if err != nil {
 			return err
 		}
@@ -399,7 +473,7 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 		err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
 			e, err := decode(k, v, false)
 			if err != nil {
-				return err
+				return s.corrupt(posOf(k))
 			}
 			e.ID = s.ID(e.Pos)
 			c.Add(e)
@@ -418,6 +492,12 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 	}
 	return c.Stats(), nil
 }
+
+// ID implements hub.Store.
+func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+
+// ParseID implements hub.Store.
+func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
 
 // Ping implements hub.Store.
 func (s *Store) Ping(ctx context.Context) error {

@@ -16,8 +16,8 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Config{
 		FakeClock: true,
 		Open: func(t *testing.T, opts storetest.Options) hub.Store {
-			s, err := bolt.Open(filepath.Join(t.TempDir(), "herd.db"), bolt.Options{
-				Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL, Now: opts.Now})
+			s, err := bolt.Open(filepath.Join(t.TempDir(), "herd.db"), bolt.Options{StoreOptions: hub.StoreOptions{
+				Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL, Now: opts.Now}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 
 func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herd.db")
-	s, err := bolt.Open(path, bolt.Options{Retention: hub.Retention{MaxEvents: 3}})
+	s, err := bolt.Open(path, bolt.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxEvents: 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = bolt.Open(path, bolt.Options{Retention: hub.Retention{MaxEvents: 3}})
+	s, err = bolt.Open(path, bolt.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxEvents: 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestReopen(t *testing.T) {
 	if closed, _ := s.Closed(ctx, []string{"done"}); closed["done"] != closeEv.Pos {
 		t.Errorf("closed topic forgotten: %v", closed)
 	}
-	if _, gap, _ := s.Read(ctx, events[0].Pos, 10); !gap {
+	if _, gap, _ := s.Read(ctx, events[0].Pos, hub.Limit{Events: 10}); !gap {
 		t.Error("trimming forgotten: no gap reported after reopen")
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux && integration
+
 package e2e
 
 import (
@@ -75,7 +77,7 @@ type clusterFollower struct {
 
 func followVia(ctx context.Context, hc *http.Client, sels []string) *clusterFollower {
 	f := &clusterFollower{follower: follower{sels: sels, done: make(chan struct{})}}
-	req, _ := http.NewRequest("GET", "http://hub/events?"+url.Values{"topic": sels}.Encode(), nil)
+	req, _ := http.NewRequest("GET", "http://localhost/events?"+url.Values{"topic": sels}.Encode(), nil)
 	req.Header.Set("Last-Event-ID", "earliest")
 	client := &sse.Client{HTTPClient: hc, Retry: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 		Reconnect: func(error, time.Duration) bool { f.reconnects.Add(1); return true }}
@@ -89,7 +91,7 @@ func publishVia(t *testing.T, hc *http.Client, key string, body map[string]any) 
 	t.Helper()
 	b, _ := json.Marshal(body)
 	for attempt := range 400 {
-		req, _ := http.NewRequest("POST", "http://hub/events", strings.NewReader(string(b)))
+		req, _ := http.NewRequest("POST", "http://localhost/events", strings.NewReader(string(b)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", key)
 		resp, err := hc.Do(req)

@@ -1,3 +1,5 @@
+//go:build linux && integration
+
 // Package e2e tests herd as users run it: the real binary in its own
 // process, over real HTTP, with real files, signals and browsers.
 package e2e
@@ -104,6 +106,17 @@ func startHerd(t testing.TB, args ...string) *herd {
 	}
 	t.Fatalf("herd at %s not ready after 5s\n%s", h.URL, h.stderr)
 	return nil
+}
+
+// lacking stops a test whose dependency this machine lacks: it fails
+// under CI=true, where a missing dependency must not pass unnoticed, and
+// skips otherwise. remedy says how to get it.
+func lacking(t testing.TB, what, remedy string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s and CI=true: %s", what, remedy)
+	}
+	t.Skipf("%s: %s", what, remedy)
 }
 
 func contains(list []string, s string) bool {

@@ -1,3 +1,5 @@
+//go:build linux && integration
+
 package e2e
 
 import (
@@ -15,77 +17,92 @@ import (
 	"github.com/herd-sse/herd/sse"
 )
 
-// The reverse proxies' configurations, as the README gives them, with
-// their idle timeouts cut to 3s so that a test can outlast them.
+// The reverse proxies' configurations are read from docs/proxies.md, so
+// that what the page shows is what is tested. Each is rewritten for a
+// test: listen on a free loopback port without TLS, forward to the test's
+// herd, and cut the idle timeouts to 3s so that a test can outlast them.
+// Every rewrite must apply exactly once: a page that changed shape fails
+// the test instead of going untested.
 var proxies = map[string]struct {
-	binary string
-	config string // fmt: listen port, herd's port, the directory
-	args   func(dir, conf string) []string
+	binary   string
+	rewrites []rewrite // on the page's configuration; fmt: listen port, herd's port, the directory
+	wrap     string    // fmt: the configuration, listen port, herd's port, the directory
+	args     func(dir, conf string) []string
 }{
 	"nginx": {
 		binary: "nginx",
-		config: `worker_processes 1;
-pid %[3]s/nginx.pid;
-error_log %[3]s/error.log;
+		rewrites: []rewrite{
+			{"server 127.0.0.1:8080;", "server 127.0.0.1:%[2]d;"},
+			{"listen 443 ssl http2;", "listen 127.0.0.1:%[1]d;"},
+			{"  server_name hub.example.com;\n", ""},
+			{"  ssl_certificate     /etc/ssl/hub.example.com.pem;\n", ""},
+			{"  ssl_certificate_key /etc/ssl/hub.example.com.key;\n", ""},
+			{"proxy_read_timeout 60s;", "proxy_read_timeout 3s;"},
+		},
+		wrap: `worker_processes 1;
+pid %[4]s/nginx.pid;
+error_log %[4]s/error.log;
 events {}
 http {
-  access_log %[3]s/access.log;
-  client_body_temp_path %[3]s/body; proxy_temp_path %[3]s/proxy;
-  fastcgi_temp_path %[3]s/fastcgi; uwsgi_temp_path %[3]s/uwsgi; scgi_temp_path %[3]s/scgi;
-  upstream herd {
-    server 127.0.0.1:%[2]d;
-    keepalive 32;
-  }
-  server {
-    listen 127.0.0.1:%[1]d;
-    location / {
-      proxy_pass http://herd;
-      proxy_http_version 1.1;          # keep-alive to herd, and no chunk re-framing
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_read_timeout 3s;           # stock: 60s; herd's heartbeat (15s) keeps streams under it
-    }
-  }
-}
+  access_log %[4]s/access.log;
+  client_body_temp_path %[4]s/body; proxy_temp_path %[4]s/proxy;
+  fastcgi_temp_path %[4]s/fastcgi; uwsgi_temp_path %[4]s/uwsgi; scgi_temp_path %[4]s/scgi;
+%[1]s}
 `,
 		args: func(dir, conf string) []string { return []string{"-p", dir, "-c", conf, "-g", "daemon off;"} },
 	},
 	"haproxy": {
 		binary: "haproxy",
-		config: `global
-  maxconn 1000
-defaults
-  mode http
-  option forwardfor
-  timeout connect 5s
-  timeout client 3s                   # typical: 30s-1m; the heartbeat keeps streams under it
-  timeout server 3s
-frontend web
-  bind 127.0.0.1:%[1]d
-  default_backend herd
-backend herd
-  server herd1 127.0.0.1:%[2]d
-`,
+		rewrites: []rewrite{
+			{"server herd1 127.0.0.1:8080", "server herd1 127.0.0.1:%[2]d"},
+			{"bind :443 ssl crt /etc/haproxy/hub.example.com.pem alpn h2,http/1.1", "bind 127.0.0.1:%[1]d"},
+			{"timeout client 1m", "timeout client 3s"},
+			{"timeout server 1m", "timeout server 3s"},
+		},
+		wrap: "global\n  maxconn 1000\n%[1]s",
 		args: func(dir, conf string) []string { return []string{"-db", "-f", conf} },
 	},
 	"caddy": {
 		binary: "caddy",
-		config: `{
-	admin off
-	auto_https off
-	storage file_system %[3]s
-}
-http://127.0.0.1:%[1]d {
-	reverse_proxy 127.0.0.1:%[2]d {
-		transport http {
-			read_timeout 3s  # default: none; set one and the heartbeat keeps streams under it
-		}
-	}
-}
-`,
+		rewrites: []rewrite{
+			{"hub.example.com {", "http://127.0.0.1:%[1]d {"},
+			// Caddy has no read timeout by default: set one, so that the
+			// heartbeat has something to keep streams under.
+			{"reverse_proxy 127.0.0.1:8080", "reverse_proxy 127.0.0.1:%[2]d {\n\t\ttransport http {\n\t\t\tread_timeout 3s\n\t\t}\n\t}"},
+		},
+		wrap: "{\n\tadmin off\n\tauto_https off\n\tstorage file_system %[4]s\n}\n%[1]s",
 		args: func(dir, conf string) []string { return []string{"run", "--config", conf, "--adapter", "caddyfile"} },
 	},
+}
+
+// A rewrite replaces one text of a documented configuration.
+type rewrite struct{ from, to string }
+
+// proxyConfig is the proxy's configuration from docs/proxies.md, rewritten
+// for a test.
+func proxyConfig(t *testing.T, name string, port, herdPort int, dir string) string {
+	t.Helper()
+	page, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "proxies.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, conf, ok := strings.Cut(string(page), "\n```"+name+"\n")
+	if !ok {
+		t.Fatalf("docs/proxies.md has no %s block", name)
+	}
+	conf, _, _ = strings.Cut(conf, "```\n")
+	p := proxies[name]
+	for _, r := range p.rewrites {
+		if n := strings.Count(conf, r.from); n != 1 {
+			t.Fatalf("docs/proxies.md's %s configuration has %q %d times, want once: update the test's rewrites", name, r.from, n)
+		}
+		to := r.to
+		if strings.Contains(to, "%") { // a text without verbs would get %!(EXTRA …)
+			to = fmt.Sprintf(to, port, herdPort, dir)
+		}
+		conf = strings.Replace(conf, r.from, to, 1)
+	}
+	return fmt.Sprintf(p.wrap, conf, port, herdPort, dir)
 }
 
 // startProxy runs a proxy in front of herd and returns its base URL.
@@ -94,10 +111,7 @@ func startProxy(t *testing.T, name string, herdURL string) string {
 	p := proxies[name]
 	bin, err := exec.LookPath(p.binary)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found and CI=true: scripts/test.sh installs it (apt-get install -y nginx-light haproxy caddy)", p.binary)
-		}
-		t.Skipf("%s not found: run ./scripts/test.sh, which installs it", p.binary)
+		lacking(t, p.binary+" not found", "scripts/test.sh installs it (apt-get install -y nginx-light haproxy caddy)")
 	}
 	_, herdPort, _ := net.SplitHostPort(strings.TrimPrefix(herdURL, "http://"))
 	port := freePort(t)
@@ -105,7 +119,7 @@ func startProxy(t *testing.T, name string, herdURL string) string {
 	conf := filepath.Join(dir, name+".conf")
 	var hp int
 	fmt.Sscan(herdPort, &hp)
-	if err := os.WriteFile(conf, fmt.Appendf(nil, p.config, port, hp, dir), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(proxyConfig(t, name, port, hp, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, p.args(dir, conf)...)

@@ -1,3 +1,5 @@
+//go:build linux && integration
+
 package e2e
 
 import (
@@ -170,7 +172,7 @@ func subscribeOnce(addr string, useTLS bool) error {
 		return err
 	}
 	defer conn.Close()
-	if _, err := io.WriteString(conn, "GET /events?topic=accept HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "GET /events?topic=accept HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		return err
 	}
 	r := bufio.NewReader(conn)

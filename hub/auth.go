@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,99 +37,117 @@ type AuthenticatorFunc func(token string) (Grant, error)
 // Authenticate calls f(token).
 func (f AuthenticatorFunc) Authenticate(token string) (Grant, error) { return f(token) }
 
-// ExpiredEvent is the type of the event that ends a stream whose token
-// expired. It has no id, so the page can resume where it was once it has a
-// fresh token; a reconnection with the expired one is answered 401, which
-// stops EventSource instead of letting it retry.
-const ExpiredEvent = "token-expired"
+// access is the hub's access policy: who may publish, subscribe and list
+// topics, from the credentials a request carries. It is read-only after
+// New.
+type access struct {
+	auth          Authenticator // nil without token auth
+	publishKey    string
+	subscribeAuth bool
+	tokenCookie   string
+	tokenQuery    bool
+	allowedHosts  []string
+}
 
-// DefaultTokenCookie is the cookie a browser's token is read from unless
-// Config.TokenCookie names another.
-const DefaultTokenCookie = "herdAuthorization"
+func newAccess(c *Config) *access {
+	return &access{auth: c.Auth, publishKey: c.PublishKey, subscribeAuth: c.SubscribeAuth,
+		tokenCookie: c.TokenCookie, tokenQuery: c.TokenQuery, allowedHosts: c.AllowedHosts}
+}
 
 // token returns the token a request carries, from the Authorization
 // header, the token cookie or (if allowed) the authorization query
 // parameter, in that order; "" if none.
-func (h *Hub) token(r *http.Request) (string, error) {
+func (a *access) token(r *http.Request) (string, error) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok || tok == "" {
-			return "", Errorf(EUnauthorized, "Authorization header: want Bearer <token>")
+			return "", errorf(EUnauthorized, "Authorization header: want Bearer <token>")
 		}
 		return tok, nil
 	}
-	if c, err := r.Cookie(h.cfg.TokenCookie); err == nil && c.Value != "" {
+	if c, err := r.Cookie(a.tokenCookie); err == nil && c.Value != "" {
 		return c.Value, nil
 	}
 	if q := r.URL.Query(); q.Has("authorization") {
-		if !h.cfg.TokenQuery {
-			return "", Errorf(EInvalid, "the authorization query parameter is off (URLs end up in logs): send the token in an Authorization header or the %s cookie", h.cfg.TokenCookie)
+		if !a.tokenQuery {
+			return "", errorf(EInvalid, "the authorization query parameter is off (URLs end up in logs): send the token in an Authorization header or the %s cookie", a.tokenCookie)
 		}
 		return q.Get("authorization"), nil
 	}
 	return "", nil
 }
 
-// grant authenticates a request's token. It returns nil without a token.
-func (h *Hub) grant(r *http.Request) (*Grant, error) {
-	tok, err := h.token(r)
+// grant authenticates a request's token, and returns it with its grant;
+// a nil grant without a token.
+func (a *access) grant(r *http.Request) (string, *Grant, error) {
+	tok, err := a.token(r)
 	if err != nil || tok == "" {
-		return nil, err
+		return "", nil, err
 	}
-	g, err := h.cfg.Auth.Authenticate(tok)
+	g, err := a.auth.Authenticate(tok)
 	if err != nil {
-		return nil, Errorf(EUnauthorized, "token refused: %v", err)
+		return "", nil, errorf(EUnauthorized, "token refused: %v", err)
 	}
-	return &g, nil
+	return tok, &g, nil
 }
 
-// authorizePublish applies the publish policy to a request: with token
+// A publisher is who a publish comes from, as far as the hub checked it.
+type publisher struct {
+	// grant bounds the topics, nil for any topic (the publish key, or
+	// this machine without keys).
+	grant *Grant
+	// scope names the credential: idempotency keys are kept per scope,
+	// so that one publisher can neither take nor learn another's. A token
+	// is known by its publish grants, so that a fresh token for the same
+	// grants keeps its keys.
+	scope string
+	// sender is who the publish rate is charged to: the credential
+	// itself, or without one the client's address.
+	sender string
+}
+
+// publisherOf applies the publish policy to a request: with token
 // auth, a token or the publish key is required; with a publish key only,
-// the key; with neither, only loopback clients may publish. It returns the
-// token's grant, to check the topics against, or nil if any topic is
-// allowed.
-func (h *Hub) authorizePublish(r *http.Request) (*Grant, error) {
-	hasKey := func() bool {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		return ok && h.cfg.PublishKey != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(h.cfg.PublishKey)) == 1
-	}
+// the key; with neither, only this machine may publish. Only a
+// credential the hub has checked names the publisher.
+func (a *access) publisherOf(r *http.Request) (*publisher, error) {
+	hasKey := func() bool { return a.hasPublishKey(r) }
+	byKey := &publisher{scope: "key", sender: "key"}
 	switch {
-	case h.cfg.Auth != nil:
+	case a.auth != nil:
 		if hasKey() {
-			return nil, nil
+			return byKey, nil
 		}
-		g, err := h.grant(r)
+		tok, g, err := a.grant(r)
 		if err != nil {
 			return nil, err
 		}
 		if g == nil {
-			return nil, Errorf(EUnauthorized, "publishing needs a token: Authorization: Bearer <token> (herd token mints one)")
+			return nil, errorf(EUnauthorized, "publishing needs a token: Authorization: Bearer <token> (herd token mints one)")
 		}
-		return g, nil
-	case h.cfg.PublishKey != "":
+		grants := slices.Clone(g.Publish)
+		slices.Sort(grants)
+		return &publisher{grant: g, scope: "token\x00" + strings.Join(grants, "\x00"), sender: "token\x00" + hash(tok)}, nil
+	case a.publishKey != "":
 		if r.Header.Get("Authorization") == "" {
-			return nil, Errorf(EUnauthorized, "publishing needs Authorization: Bearer <publish key>")
+			return nil, errorf(EUnauthorized, "publishing needs Authorization: Bearer <publish key>")
 		}
 		if !hasKey() {
-			return nil, Errorf(EUnauthorized, "wrong publish key")
+			return nil, errorf(EUnauthorized, "wrong publish key")
 		}
-		return nil, nil
+		return byKey, nil
 	}
-	if !IsLocalRequest(r) {
-		return nil, Errorf(EForbidden, "publishing is allowed from this machine only; start the hub with --publish-key or --jwt-key to publish from elsewhere")
+	if !a.isLocal(r) {
+		return nil, errorf(EForbidden, "publishing is allowed from this machine only; start the hub with --publish-key or --jwt-key to publish from elsewhere")
 	}
-	return nil, nil
+	return &publisher{scope: "local", sender: addrKey(clientAddr(r))}, nil
 }
 
-// IsLocalRequest reports whether r comes from this machine: from a
-// loopback address, and not forwarded by a proxy (no X-Forwarded-For or
-// Forwarded header), since a proxy on this machine makes every client
-// look local.
-func IsLocalRequest(r *http.Request) bool {
-	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
-		return false
-	}
-	return clientAddr(r).IsLoopback()
+// hash returns a short digest of a secret, to key maps by without holding
+// the secret itself.
+func hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return string(sum[:16])
 }
 
 // allowsPublish reports whether g allows publishing to every topic; a nil
@@ -138,35 +158,59 @@ func (g *Grant) allowsPublish(topics []string) error {
 	}
 	for _, t := range topics {
 		if !anyMatch(g.Publish, t) {
-			return Errorf(EForbidden, "the token does not grant publishing to topic %q", t)
+			return errorf(EForbidden, "the token does not grant publishing to topic %q", t)
 		}
 	}
 	return nil
 }
 
-// authorizeSubscribe returns the grant a subscription to selectors
+// subscribeGrant returns the grant a subscription to selectors
 // carries: nil without token auth or without a token (unless one is
 // required).
-func (h *Hub) authorizeSubscribe(r *http.Request, selectors []string) (*Grant, error) {
-	if h.cfg.Auth == nil {
+func (a *access) subscribeGrant(r *http.Request, selectors []string) (*Grant, error) {
+	if a.auth == nil {
 		return nil, nil
 	}
-	g, err := h.grant(r)
+	_, g, err := a.grant(r)
 	if err != nil {
 		return nil, err
 	}
-	if !h.cfg.SubscribeAuth {
+	if !a.subscribeAuth {
 		return g, nil
 	}
 	if g == nil {
-		return nil, Errorf(EUnauthorized, "subscribing needs a token: Authorization: Bearer <token>, or the %s cookie", h.cfg.TokenCookie)
+		return nil, errorf(EUnauthorized, "subscribing needs a token: Authorization: Bearer <token>, or the %s cookie", a.tokenCookie)
 	}
 	for _, sel := range selectors {
 		if !anyCovers(g.Subscribe, sel) {
-			return nil, Errorf(EForbidden, "the token does not grant subscribing to %q", sel)
+			return nil, errorf(EForbidden, "the token does not grant subscribing to %q", sel)
 		}
 	}
 	return g, nil
+}
+
+// topicFilter decides which topics a request may see listed: all of
+// them without token auth (no event can be private then) or with the
+// publish key; else those its token grants, and without a token none.
+func (a *access) topicFilter(r *http.Request) (visible func(topic string) bool, err error) {
+	all := func(string) bool { return true }
+	if a.auth == nil || a.hasPublishKey(r) {
+		return all, nil
+	}
+	_, g, err := a.grant(r)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, errorf(EUnauthorized, "listing topics needs a token (it lists the topics the token grants) or the publish key")
+	}
+	return func(t string) bool { return anyMatch(g.Subscribe, t) || anyMatch(g.Publish, t) }, nil
+}
+
+// hasPublishKey reports whether r carries the publish key.
+func (a *access) hasPublishKey(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && a.publishKey != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.publishKey)) == 1
 }
 
 func anyMatch(selectors []string, topic string) bool {

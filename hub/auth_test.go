@@ -350,3 +350,106 @@ func testExpiry(t *testing.T, engine bool) {
 	}
 	waitFor(t, func() bool { return h.Stats().Subscribers == 0 })
 }
+
+// topicNames lists the topics GET /topics shows with the given headers,
+// or its status and error.
+func topicNames(t *testing.T, base string, headers ...string) ([]string, int, string) {
+	t.Helper()
+	resp := get(t, base+"/topics", headers...)
+	if resp.StatusCode != 200 {
+		var body map[string]string
+		json.NewDecoder(resp.Body).Decode(&body)
+		return nil, resp.StatusCode, body["error"]
+	}
+	var topics []struct{ Topic string }
+	json.NewDecoder(resp.Body).Decode(&topics)
+	var names []string
+	for _, ts := range topics {
+		names = append(names, ts.Topic)
+	}
+	slices.Sort(names)
+	return names, 200, ""
+}
+
+// TestAuth_topicsListing: with token auth, GET /topics needs a token and
+// names only the topics it grants; a private topic is never named to
+// anyone else.
+func TestAuth_topicsListing(t *testing.T) {
+	mint, auth := tokens(t)
+	h, srv := newServer(t, hub.Config{Auth: auth, PublishKey: "k"})
+	publish(t, h, hub.Message{Topics: []string{"secret/1"}, Data: "x", Private: true})
+	publish(t, h, hub.Message{Topics: []string{"secret/2"}, NoData: true, Close: true, Private: true})
+	publish(t, h, msg("x", "chat/1"))
+	publish(t, h, msg("x", "orders/1"))
+	subscribe(t, h, "", "quiet/topic") // subscribers only, no events
+	bearer := func(c jwt.Claims) []string { return []string{"Authorization", "Bearer " + mint(c)} }
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		want    []string
+		status  int
+		errText string
+	}{
+		{"no token", nil, nil, 401, "listing topics needs a token"},
+		{"bad token", []string{"Authorization", "Bearer x.y.z"}, nil, 401, "token refused"},
+		{"subscribe grant", bearer(jwt.Claims{Subscribe: []string{"chat/*"}}), []string{"chat/1"}, 200, ""},
+		{"publish grant", bearer(jwt.Claims{Publish: []string{"orders/**", "quiet/*"}}), []string{"orders/1", "quiet/topic"}, 200, ""},
+		{"private grant", bearer(jwt.Claims{Subscribe: []string{"secret/*"}}), []string{"secret/1", "secret/2"}, 200, ""},
+		{"no grant", bearer(jwt.Claims{}), nil, 200, ""},
+		{"publish key", []string{"Authorization", "Bearer k"}, []string{"chat/1", "orders/1", "quiet/topic", "secret/1", "secret/2"}, 200, ""},
+	} {
+		names, code, errText := topicNames(t, srv.URL, tc.headers...)
+		if code != tc.status || !strings.Contains(errText, tc.errText) || !slices.Equal(names, tc.want) {
+			t.Errorf("%s: %d %q %q, want %d %q %q", tc.name, code, errText, names, tc.status, tc.errText, tc.want)
+		}
+	}
+	// Without token auth there is nothing private: the list is open.
+	open, srvOpen := newServer(t, hub.Config{})
+	publish(t, open, msg("x", "a"))
+	if names, code, _ := topicNames(t, srvOpen.URL); code != 200 || !slices.Equal(names, []string{"a"}) {
+		t.Errorf("without auth: %d %q", code, names)
+	}
+}
+
+// TestAuth_idempotencyScoped: idempotency keys are kept per publisher and
+// per set of topics, so that a publisher can neither pre-empt another's
+// key nor learn the id of its event.
+func TestAuth_idempotencyScoped(t *testing.T) {
+	mint, auth := tokens(t)
+	_, srv := newServer(t, hub.Config{Auth: auth, PublishKey: "k"})
+	orders := "Bearer " + mint(jwt.Claims{Publish: []string{"orders/**"}})
+	ordersAgain := "Bearer " + mint(jwt.Claims{Publish: []string{"orders/**"}, Expires: time.Now().Add(time.Hour)})
+	chat := "Bearer " + mint(jwt.Claims{Publish: []string{"chat/**"}})
+	wide := "Bearer " + mint(jwt.Claims{Publish: []string{"**"}})
+	pub := func(auth string, topics ...string) (string, bool) {
+		t.Helper()
+		a := postForm(t, srv.URL, url.Values{"topic": topics, "data": {"x"}}, "Authorization", auth, "Idempotency-Key", "order-42")
+		if a.status != 200 {
+			t.Fatalf("publish to %v: %d %v", topics, a.status, a.body)
+		}
+		return a.body["id"], a.header.Get("Idempotent-Replayed") == "true"
+	}
+	first, _ := pub(orders, "orders/1")
+	for _, tc := range []struct {
+		name, auth string
+		topics     []string
+		replay     bool
+	}{
+		{"another publisher, its own topic", chat, []string{"chat/1"}, false},
+		{"a publisher granted all topics", wide, []string{"orders/1"}, false},
+		{"the publish key", "Bearer k", []string{"orders/1"}, false},
+		{"the same publisher, other topics", orders, []string{"orders/2"}, false},
+		{"the same publisher and topics", orders, []string{"orders/1"}, true},
+		{"a fresh token with the same grants", ordersAgain, []string{"orders/1"}, true},
+	} {
+		id, replayed := pub(tc.auth, tc.topics...)
+		if replayed != tc.replay || (id == first) != tc.replay {
+			t.Errorf("%s: id %s (first %s), replayed %v; want a replay: %v", tc.name, id, first, replayed, tc.replay)
+		}
+	}
+	// Topics are a set: their order does not matter.
+	a, _ := pub(orders, "orders/3", "orders/4")
+	if b, replayed := pub(orders, "orders/4", "orders/3"); b != a || !replayed {
+		t.Errorf("same topics in another order: %s replayed %v, want %s", b, replayed, a)
+	}
+}

@@ -29,7 +29,7 @@ func BenchmarkFanout(b *testing.B) {
 }
 
 func benchHub(b *testing.B, n int) {
-	store := memory.New(memory.Options{Retention: hub.Retention{MaxEvents: 1 << 20}})
+	store := memory.New(memory.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxEvents: 1 << 20}}})
 	defer store.Close()
 	h, err := hub.New(hub.Config{Store: store, QueueLength: 1 << 24, QueueBytes: 1 << 40})
 	if err != nil {

@@ -62,9 +62,10 @@ func (c *replayCache) add(f *frame) {
 	c.bytes += f.size
 }
 
-// after returns up to max frames after position p, and whether the cache
-// covers p (if not, the caller reads the store).
-func (c *replayCache) after(p Pos, max int) ([]*frame, bool) {
+// after returns the frames after position p, as far as lim allows (by
+// their encoded size), and whether the cache covers p (if not, the caller
+// reads the store).
+func (c *replayCache) after(p Pos, lim Limit) ([]*frame, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -83,9 +84,15 @@ func (c *replayCache) after(p Pos, max int) ([]*frame, bool) {
 			hi = mid
 		}
 	}
-	out := make([]*frame, 0, min(max, c.n-lo))
-	for i := lo; i < c.n && len(out) < max; i++ {
-		out = append(out, c.frames[(c.head+i)%c.maxN])
+	var out []*frame
+	bytes := 0
+	for i := lo; i < c.n; i++ {
+		f := c.frames[(c.head+i)%c.maxN]
+		if !lim.Fits(len(out), bytes, f.size) {
+			break
+		}
+		bytes += f.size
+		out = append(out, f)
 	}
 	return out, true
 }

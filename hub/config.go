@@ -1,11 +1,13 @@
 package hub
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/herd-sse/herd/sse"
@@ -39,7 +41,9 @@ type Config struct {
 	CloseEvent string
 
 	// MaxEventSize caps a published event's data, in bytes. Zero means
-	// 1 MiB.
+	// 1 MiB, or less if the store (an EventSizer) or QueueBytes holds
+	// less. It must not exceed QueueBytes: such an event could never be
+	// queued.
 	MaxEventSize int
 
 	// MaxPublishTopics caps the topics of one publish; MaxSubscribeTopics
@@ -95,6 +99,13 @@ type Config struct {
 	// pages of other origins out by themselves.
 	AllowedOrigins []string
 
+	// AllowedHosts are further names of this machine, besides IP
+	// addresses, localhost and names under .localhost: a request from
+	// this machine (loopback, not forwarded) must name one of them in its
+	// Host header, or it is refused as a DNS rebinding attempt (see
+	// GuardHost). Names are matched without port and case.
+	AllowedHosts []string
+
 	// TokenQuery also accepts the token as an "authorization" query
 	// parameter. Off by default: URLs end up in logs and histories.
 	TokenQuery bool
@@ -120,59 +131,133 @@ type Config struct {
 	// ShutdownWindow spreads the end of open streams when the hub closes,
 	// so that clients reconnect elsewhere spread out. Zero means 5s.
 	ShutdownWindow time.Duration
+
+	// SettingNames names Config fields the way the operator sets them
+	// (herd serve maps "MaxEventSize" to "--max-event-size"), so that a
+	// request refused by a limit is told which setting bounds it. Fields
+	// it does not name are called Config.Field.
+	SettingNames map[string]string
 }
 
+// Defaults for Config's zero fields. herd serve's flags default to them
+// too.
+const (
+	DefaultHeartbeat        = 15 * time.Second // under every common proxy's idle timeout (30–100s)
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultRetry            = 3 * time.Second
+	DefaultShutdownWindow   = 5 * time.Second
+	DefaultCloseEvent       = "close"
+	DefaultTokenCookie      = "herdAuthorization"
+	DefaultMaxEventSize     = 1 << 20
+	DefaultMaxTopics        = 32
+	DefaultQueueLength      = 1024
+	DefaultQueueBytes       = 1 << 20
+	DefaultReplayCache      = 4096
+	DefaultReplayCacheBytes = 16 << 20
+
+	// MinHeartbeat bounds Heartbeat and WriteTimeout from below: shorter
+	// ones only burn CPU, and drop healthy clients.
+	MinHeartbeat = 10 * time.Millisecond
+)
+
+// A ConfigError reports a Config that New refuses: which field, and why.
+type ConfigError struct {
+	Field   string // the Config field, like "Retry"
+	Problem string // like "must not be negative"
+}
+
+func (e *ConfigError) Error() string { return "hub: Config." + e.Field + " " + e.Problem }
+
+func configErrorf(field, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// withDefaults validates c and returns it with its zero fields set to
+// their defaults. Errors are *ConfigError values.
 func (c *Config) withDefaults() (Config, error) {
 	out := *c
 	if out.Store == nil {
-		return out, errors.New("hub: Config.Store is required")
+		return out, configErrorf("Store", "is required")
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	setDefault(&out.Heartbeat, 15*time.Second)
-	setDefault(&out.WriteTimeout, 10*time.Second)
-	setDefault(&out.Retry, 3*time.Second)
-	setDefault(&out.ShutdownWindow, 5*time.Second)
-	setDefault(&out.CloseEvent, "close")
-	setDefault(&out.TokenCookie, DefaultTokenCookie)
-	if out.PublishRate < 0 || math.IsNaN(out.PublishRate) || math.IsInf(out.PublishRate, 0) {
-		return out, errors.New("hub: Config.PublishRate must be a non-negative number")
-	}
-	if _, err := checkOrigins(out.AllowedOrigins); err != nil {
-		return out, err
-	}
-	if out.SubscribeAuth && out.Auth == nil {
-		return out, errors.New("hub: Config.SubscribeAuth needs Config.Auth")
-	}
-	setDefault(&out.MaxEventSize, 1<<20)
-	setDefault(&out.MaxPublishTopics, 32)
-	setDefault(&out.MaxSubscribeTopics, 32)
-	setDefault(&out.QueueLength, 1024)
-	setDefault(&out.QueueBytes, 1<<20)
-	setDefault(&out.ReplayCache, 4096)
-	setDefault(&out.ReplayCacheBytes, 16<<20)
-	if err := (sse.Event{Type: out.CloseEvent}).Validate(); err != nil {
-		return out, fmt.Errorf("hub: CloseEvent %q: %w", out.CloseEvent, err)
-	}
-	if out.CloseEvent == GapEvent || out.CloseEvent == ExpiredEvent || out.CloseEvent == "message" {
-		return out, fmt.Errorf("hub: CloseEvent %q is taken", out.CloseEvent)
 	}
 	for name, v := range map[string]int{"MaxEventSize": out.MaxEventSize, "MaxPublishTopics": out.MaxPublishTopics,
 		"MaxSubscribeTopics": out.MaxSubscribeTopics, "QueueLength": out.QueueLength, "QueueBytes": out.QueueBytes,
 		"ReplayCacheBytes": out.ReplayCacheBytes, "MaxSubscribers": out.MaxSubscribers,
 		"MaxSubscribersPerAddr": out.MaxSubscribersPerAddr, "PublishBurst": out.PublishBurst} {
 		if v < 0 {
-			return out, fmt.Errorf("hub: Config.%s must not be negative", name)
+			return out, configErrorf(name, "must not be negative")
 		}
 	}
 	for name, v := range map[string]time.Duration{"Heartbeat": out.Heartbeat, "WriteTimeout": out.WriteTimeout,
 		"Retry": out.Retry, "ShutdownWindow": out.ShutdownWindow} {
 		if v < 0 {
-			return out, fmt.Errorf("hub: Config.%s must not be negative", name)
+			return out, configErrorf(name, "must not be negative")
+		}
+	}
+	setDefault(&out.Heartbeat, DefaultHeartbeat)
+	setDefault(&out.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&out.Retry, DefaultRetry)
+	setDefault(&out.ShutdownWindow, DefaultShutdownWindow)
+	setDefault(&out.CloseEvent, DefaultCloseEvent)
+	setDefault(&out.TokenCookie, DefaultTokenCookie)
+	setDefault(&out.MaxPublishTopics, DefaultMaxTopics)
+	setDefault(&out.MaxSubscribeTopics, DefaultMaxTopics)
+	setDefault(&out.QueueLength, DefaultQueueLength)
+	setDefault(&out.QueueBytes, DefaultQueueBytes)
+	setDefault(&out.ReplayCache, DefaultReplayCache)
+	setDefault(&out.ReplayCacheBytes, DefaultReplayCacheBytes)
+	maxEvent := DefaultMaxEventSize
+	if sized, ok := out.Store.(EventSizer); ok {
+		if limit := sized.MaxEventSize(); out.MaxEventSize > limit {
+			return out, configErrorf("MaxEventSize", "(%d bytes) is more than the store can hold (%d bytes)", out.MaxEventSize, limit)
+		} else {
+			maxEvent = min(maxEvent, limit)
+		}
+	}
+	setDefault(&out.MaxEventSize, min(maxEvent, out.QueueBytes))
+	switch {
+	case out.Heartbeat < MinHeartbeat:
+		return out, configErrorf("Heartbeat", "must be at least %v: shorter ones only burn CPU", MinHeartbeat)
+	case out.WriteTimeout < MinHeartbeat:
+		return out, configErrorf("WriteTimeout", "must be at least %v: shorter ones drop healthy clients", MinHeartbeat)
+	case out.Retry > MaxRetry:
+		return out, configErrorf("Retry", "must be at most %v (2147483647ms): browsers overflow past it and reconnect at once", MaxRetry)
+	case out.MaxEventSize > out.QueueBytes:
+		return out, configErrorf("MaxEventSize", "(%d) must not exceed QueueBytes (%d): such an event could never be queued", out.MaxEventSize, out.QueueBytes)
+	case out.PublishRate < 0 || math.IsNaN(out.PublishRate) || math.IsInf(out.PublishRate, 0):
+		return out, configErrorf("PublishRate", "must be a non-negative number of publishes per second (0: no limit)")
+	case out.SubscribeAuth && out.Auth == nil:
+		return out, configErrorf("SubscribeAuth", "needs Auth")
+	}
+	if err := (sse.Event{Type: out.CloseEvent}).Validate(); err != nil {
+		return out, configErrorf("CloseEvent", "%q: %v", out.CloseEvent, err)
+	}
+	if out.CloseEvent == GapEvent || out.CloseEvent == ExpiredEvent || out.CloseEvent == "message" {
+		return out, configErrorf("CloseEvent", "%q is taken", out.CloseEvent)
+	}
+	if _, err := checkOrigins(out.AllowedOrigins); err != nil {
+		return out, configErrorf("AllowedOrigins", "%v", err)
+	}
+	out.SettingNames = maps.Clone(out.SettingNames)
+	out.AllowedHosts = slices.Clone(out.AllowedHosts)
+	for i, host := range out.AllowedHosts {
+		out.AllowedHosts[i] = strings.ToLower(strings.TrimSuffix(host, "."))
+		if host == "" || strings.ContainsAny(host, ":/ *") {
+			return out, configErrorf("AllowedHosts", "%q: want a host name, like hub.test (no scheme, port or wildcard)", host)
 		}
 	}
 	return out, nil
+}
+
+// setting is how the operator knows a Config field: its SettingNames
+// entry, else Config.Field.
+func (c *Config) setting(field string) string {
+	if name := c.SettingNames[field]; name != "" {
+		return name
+	}
+	return "Config." + field
 }
 
 func setDefault[T comparable](p *T, v T) {

@@ -28,7 +28,7 @@ func checkOrigins(origins []string) (corsPolicy, error) {
 		}
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
-			return p, fmt.Errorf("hub: allowed origin %q: want scheme://host[:port], like https://app.example.com, or *", o)
+			return p, fmt.Errorf("%q: want scheme://host[:port], like https://app.example.com, or *", o)
 		}
 		p.exact = append(p.exact, strings.ToLower(o))
 	}
@@ -67,14 +67,14 @@ func (p corsPolicy) handle(w http.ResponseWriter, r *http.Request) (bool, error)
 		if p.any {
 			what = "publishing (* allows subscribing only)"
 		}
-		return false, Errorf(EForbidden, "origin %s may not use %s: list it in --cors-origins", origin, what)
+		return false, errorf(EForbidden, "origin %s may not use %s: list it in --cors-origins", origin, what)
 	}
 	if !preflight {
 		h.Set("Access-Control-Expose-Headers", "Idempotent-Replayed")
 		return true, nil
 	}
 	if !reading && method != http.MethodPost {
-		return false, Errorf(EMethod, "method %s not allowed: GET subscribes, POST publishes", method)
+		return false, errorf(EMethod, "method %s not allowed: GET subscribes, POST publishes", method)
 	}
 	if exact {
 		h.Set("Access-Control-Allow-Methods", "GET, POST")

@@ -30,8 +30,8 @@ func benchDispatch(b *testing.B, n int, each bool) {
 	subs := make([]*subscriber, n)
 	bufs := make([][]byte, n) // the baseline's per-subscriber buffers
 	for i := range subs {
-		subs[i] = h.newSubscriber([]string{"prices/herd"})
-		h.register(subs[i])
+		subs[i] = newSubscriber(h.env, []string{"prices/herd"})
+		h.subs.add(subs[i])
 	}
 	ids := make([]string, b.N)
 	for i := range ids {
@@ -84,7 +84,7 @@ func BenchmarkFrame(b *testing.B) {
 	e := Event{Pos: 1, ID: "1795905180500813284-17", Topics: []string{"prices/herd"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
 	b.ReportAllocs()
 	for b.Loop() {
-		h.newFrame(e)
+		h.env.newFrame(e)
 	}
 }
 
@@ -92,8 +92,8 @@ func BenchmarkFrame(b *testing.B) {
 // work. (The real stores import hub, so an in-package test cannot use them.)
 type nopStore struct{}
 
-func (nopStore) Append(context.Context, Message) (Event, bool, error)  { return Event{}, false, nil }
-func (nopStore) Read(context.Context, Pos, int) ([]Event, bool, error) { return nil, false, nil }
+func (nopStore) Append(context.Context, Message) (Event, bool, error)    { return Event{}, false, nil }
+func (nopStore) Read(context.Context, Pos, Limit) ([]Event, bool, error) { return nil, false, nil }
 func (nopStore) Follow(ctx context.Context, _ Pos, _ func([]Event) error) error {
 	<-ctx.Done()
 	return ctx.Err()

@@ -5,6 +5,7 @@ package hub
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -12,6 +13,9 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/herd-sse/herd/sse"
+	"golang.org/x/sys/unix"
 )
 
 // The connection engine holds subscribers whose connections the hub took
@@ -31,10 +35,12 @@ import (
 // never reused, so an event that arrives after its connection was closed
 // cannot reach another connection that got the same descriptor.
 //
-// Lock order: Hub.mu, then subscriber.mu, then connEngine.mu.
+// Lock order: registry.mu, then subscriber.mu, then connEngine.mu (see
+// the package doc).
 type connEngine struct {
-	h       *Hub
+	cfg     engineConfig
 	epfd    int
+	wakefd  int // an eventfd in the epoll set (token 0): written to stop the loop at once
 	writers int
 
 	mu     sync.Mutex
@@ -46,6 +52,15 @@ type connEngine struct {
 
 	wg   sync.WaitGroup
 	stop chan struct{}
+}
+
+// engineConfig is what the engine needs of its hub.
+type engineConfig struct {
+	heartbeat, writeTimeout time.Duration
+	counters                *counters
+	log                     *slog.Logger
+	// release removes a subscriber whose connection the engine closed.
+	release func(*subscriber, closeReason)
 }
 
 // engineSub is a subscriber's state in the engine. scheduled and
@@ -65,12 +80,22 @@ type engineSub struct {
 	needBeat   atomic.Bool
 }
 
-func newEngine(h *Hub) (*connEngine, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+func newEngine(cfg engineConfig) (*connEngine, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	e := &connEngine{h: h, epfd: epfd, writers: max(2, runtime.GOMAXPROCS(0)), subs: map[uint64]*subscriber{}, stop: make(chan struct{})}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err == nil {
+		ev := event(unix.EPOLLIN, 0) // subscribers' tokens start at 1
+		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev)
+	}
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	e := &connEngine{cfg: cfg, epfd: epfd, wakefd: wakefd, writers: max(2, runtime.GOMAXPROCS(0)),
+		subs: map[uint64]*subscriber{}, stop: make(chan struct{})}
 	e.cond = sync.NewCond(&e.mu)
 	e.wg.Add(2 + e.writers)
 	go e.poll()
@@ -112,11 +137,10 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	e.mu.Lock()
 	e.subs[token] = s
 	e.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
-	setToken(&ev, token)
-	err = syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+	ev := event(unix.EPOLLIN|unix.EPOLLRDHUP, token)
+	err = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 	if err != nil {
-		s.end(ReasonWrite)
+		s.end(reasonWrite)
 	}
 	s.mu.Lock()
 	es.scheduled = false
@@ -127,12 +151,14 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	return err
 }
 
-func setToken(ev *syscall.EpollEvent, t uint64) {
-	*(*uint64)(unsafe.Pointer(&ev.Fd)) = t
+// event is an epoll registration for events, carrying token in its 64
+// bits of user data (Fd and Pad, on every Linux architecture).
+func event(events uint32, token uint64) unix.EpollEvent {
+	return unix.EpollEvent{Events: events, Fd: int32(uint32(token)), Pad: int32(uint32(token >> 32))}
 }
 
-func tokenOf(ev *syscall.EpollEvent) uint64 {
-	return *(*uint64)(unsafe.Pointer(&ev.Fd))
+func tokenOf(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
 // scheduleLocked puts s in the ready queue unless it is there already or
@@ -171,13 +197,14 @@ func (e *connEngine) next() *subscriber {
 	return s
 }
 
-var heartbeat = []byte(":\n")
+// heartbeat is what an idle stream is sent, as sse.Stream sends it.
+var heartbeat = sse.CommentFrame("").Bytes()
 
 // write is a writer goroutine.
 func (e *connEngine) write() {
 	defer e.wg.Done()
 	var items []item
-	iov := make([]syscall.Iovec, 0, 64)
+	iov := make([]unix.Iovec, 0, 64)
 	for {
 		s := e.next()
 		if s == nil {
@@ -189,10 +216,10 @@ func (e *connEngine) write() {
 
 // serve writes what is queued for s, until its queue is empty, its socket
 // is full, or it ends.
-func (e *connEngine) serve(s *subscriber, items []item, iov []syscall.Iovec) ([]item, []syscall.Iovec) {
+func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]item, []unix.Iovec) {
 	es := s.eng
 	written := 0
-	defer func() { e.h.bytesWritten.Add(int64(written)) }()
+	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
 	for {
 		// An ended subscriber goes at once, whatever is still pending: a
 		// slow one may never drain, and a resuming client loses nothing.
@@ -240,18 +267,17 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []syscall.Iovec) ([]
 		written += n
 		es.out = advance(es.out, n)
 		switch {
-		case errors.Is(err, syscall.EAGAIN):
+		case errors.Is(err, unix.EAGAIN):
 			es.waitSince.Store(time.Now().UnixNano())
 			s.mu.Lock()
 			es.waitingOut, es.scheduled = true, false
 			s.mu.Unlock()
-			ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLOUT}
-			setToken(&ev, es.token)
-			syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_MOD, es.fd, &ev)
+			ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, es.token)
+			unix.EpollCtl(e.epfd, unix.EPOLL_CTL_MOD, es.fd, &ev)
 			return items, iov
 		case err != nil:
-			s.end(ReasonWrite)
-			e.release(s, ReasonWrite)
+			s.end(reasonWrite)
+			e.release(s, reasonWrite)
 			return items, iov
 		}
 		es.lastWrite.Store(time.Now().UnixNano())
@@ -259,28 +285,28 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []syscall.Iovec) ([]
 	}
 }
 
-// writev writes bufs with one system call (at most 1024 of them).
-func writev(fd int, bufs [][]byte, iov []syscall.Iovec) (int, []syscall.Iovec, error) {
+// writev writes bufs (at most 1024 of them) with one system call, through
+// iov, which it returns for reuse. (unix.Writev would allocate its own
+// vector past 8 buffers, on every call: under load a writer sends dozens
+// at once.)
+func writev(fd int, bufs [][]byte, iov []unix.Iovec) (int, []unix.Iovec, error) {
 	iov = iov[:0]
 	for _, b := range bufs[:min(len(bufs), 1024)] {
 		if len(b) > 0 {
-			v := syscall.Iovec{Base: &b[0]}
+			v := unix.Iovec{Base: &b[0]}
 			v.SetLen(len(b))
 			iov = append(iov, v)
 		}
 	}
+	if len(iov) == 0 {
+		return 0, iov, nil
+	}
 	for {
-		var n uintptr
-		var errno syscall.Errno
-		if len(iov) == 1 {
-			n, _, errno = syscall.Syscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
-		} else {
-			n, _, errno = syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-		}
-		if errno == syscall.EINTR {
+		n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		switch {
+		case errno == unix.EINTR:
 			continue
-		}
-		if errno != 0 {
+		case errno != 0:
 			return 0, iov, errno
 		}
 		return int(n), iov, nil
@@ -308,36 +334,36 @@ func advance(bufs [][]byte, n int) [][]byte {
 // normally (its topics closed, the hub shutting down, the client gone) is
 // closed gracefully, so that the client sees a clean end and resumes; one
 // cut off (slow, failed writes) is reset, freeing its socket buffers.
-func (e *connEngine) release(s *subscriber, reason CloseReason) {
+func (e *connEngine) release(s *subscriber, reason closeReason) {
 	es := s.eng
 	e.mu.Lock()
 	delete(e.subs, es.token)
 	e.mu.Unlock()
-	syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_DEL, es.fd, nil)
-	if reason == ReasonSlow || reason == ReasonWrite {
+	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, es.fd, nil)
+	if reason == reasonSlow || reason == reasonWrite {
 		if tc, ok := es.conn.(*net.TCPConn); ok {
 			tc.SetLinger(0)
 		}
 	}
 	es.conn.Close()
 	es.out = nil
-	e.h.unsubscribe(s, reason)
+	e.cfg.release(s, reason)
 }
 
 // poll is the epoll loop.
 func (e *connEngine) poll() {
 	defer e.wg.Done()
-	events := make([]syscall.EpollEvent, 256)
+	events := make([]unix.EpollEvent, 256)
 	var discard [512]byte
 	for {
-		n, err := syscall.EpollWait(e.epfd, events, 500)
+		n, err := unix.EpollWait(e.epfd, events, -1)
 		select {
 		case <-e.stop:
 			return
 		default:
 		}
-		if err != nil && !errors.Is(err, syscall.EINTR) {
-			e.h.log.Error("connection engine: epoll", "err", err)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			e.cfg.log.Error("connection engine: epoll", "err", err)
 			return
 		}
 		for i := range max(n, 0) {
@@ -349,21 +375,20 @@ func (e *connEngine) poll() {
 				continue
 			}
 			es := s.eng
-			gone := ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP|syscall.EPOLLRDHUP) != 0
-			if !gone && ev.Events&syscall.EPOLLIN != 0 {
+			gone := ev.Events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
+			if !gone && ev.Events&unix.EPOLLIN != 0 {
 				// A subscriber has nothing to say; a read returning 0 is its end.
-				if k, err := syscall.Read(es.fd, discard[:]); k == 0 || (err != nil && !errors.Is(err, syscall.EAGAIN)) {
+				if k, err := unix.Read(es.fd, discard[:]); k == 0 || (err != nil && !errors.Is(err, unix.EAGAIN)) {
 					gone = true
 				}
 			}
 			if gone {
-				s.end(ReasonClient)
+				s.end(reasonClient)
 				continue
 			}
-			if ev.Events&syscall.EPOLLOUT != 0 {
-				mod := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
-				setToken(&mod, es.token)
-				syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_MOD, es.fd, &mod)
+			if ev.Events&unix.EPOLLOUT != 0 {
+				mod := event(unix.EPOLLIN|unix.EPOLLRDHUP, es.token)
+				unix.EpollCtl(e.epfd, unix.EPOLL_CTL_MOD, es.fd, &mod)
 				es.waitSince.Store(0)
 				s.mu.Lock()
 				es.waitingOut = false
@@ -391,13 +416,13 @@ func (e *connEngine) sweep() {
 				subs = append(subs, s)
 			}
 			e.mu.Unlock()
-			beat := e.h.cfg.Heartbeat.Nanoseconds()
-			deadline := e.h.cfg.WriteTimeout.Nanoseconds()
+			beat := e.cfg.heartbeat.Nanoseconds()
+			deadline := e.cfg.writeTimeout.Nanoseconds()
 			ns := now.UnixNano()
 			for i, s := range subs {
 				es := s.eng
 				if ws := es.waitSince.Load(); ws != 0 && ns-ws > deadline {
-					s.end(ReasonWrite)
+					s.end(reasonWrite)
 				} else if ns-es.lastWrite.Load() >= beat {
 					es.needBeat.Store(true)
 					s.mu.Lock()
@@ -432,7 +457,8 @@ func (e *connEngine) close() {
 	e.cond.Broadcast()
 	e.mu.Unlock()
 	close(e.stop)
-	e.wg.Wait() // the writers first release every subscriber left in the queue
+	unix.Write(e.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0}) // the poll loop returns and sees stop
+	e.wg.Wait()                                          // the writers first release every subscriber left in the queue
 	e.mu.Lock()
 	left := make([]*subscriber, 0, len(e.subs))
 	for _, s := range e.subs {
@@ -440,9 +466,10 @@ func (e *connEngine) close() {
 	}
 	e.mu.Unlock()
 	for _, s := range left {
-		s.end(ReasonShutdown)
+		s.end(reasonShutdown)
 		s.eng.conn.Close()
-		e.h.unsubscribe(s, ReasonShutdown)
+		e.cfg.release(s, reasonShutdown)
 	}
-	syscall.Close(e.epfd)
+	unix.Close(e.epfd)
+	unix.Close(e.wakefd)
 }

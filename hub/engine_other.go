@@ -4,7 +4,9 @@ package hub
 
 import (
 	"errors"
+	"log/slog"
 	"net"
+	"time"
 )
 
 // Without Linux's epoll there is no connection engine: every subscriber
@@ -13,7 +15,15 @@ type connEngine struct{}
 
 type engineSub struct{}
 
-func newEngine(*Hub) (*connEngine, error) { return nil, nil }
+// engineConfig is what the engine would need of its hub.
+type engineConfig struct {
+	heartbeat, writeTimeout time.Duration
+	counters                *counters
+	log                     *slog.Logger
+	release                 func(*subscriber, closeReason)
+}
+
+func newEngine(engineConfig) (*connEngine, error) { return nil, nil }
 
 func (e *connEngine) adopt(net.Conn, *subscriber) error {
 	return errors.New("hub: no connection engine")

@@ -7,6 +7,39 @@ import (
 	"time"
 )
 
+// Errors from stores, and the ends of subscriptions.
+var (
+	// ErrStoreClosed is returned by a Store's methods after Close.
+	ErrStoreClosed = errors.New("hub: store closed")
+	// ErrUnknownID is returned by Store.ParseID for an id the store did
+	// not make (another store's, or an earlier incarnation's).
+	ErrUnknownID = errors.New("hub: unknown event id")
+	// ErrLagged is returned by Follow when retention removed events
+	// before they could be delivered, and ends the subscriptions of a hub
+	// whose follower lagged so (they resume and are told of the gap).
+	ErrLagged = errors.New("hub: follower lagged behind retention")
+	// ErrSlowSubscriber ends a subscription whose queue filled: it could
+	// not keep up.
+	ErrSlowSubscriber = errors.New("hub: subscriber could not keep up (queue full)")
+	// ErrShuttingDown ends subscriptions, and refuses new ones and
+	// publishes, when the hub closes.
+	ErrShuttingDown = errors.New("hub: shutting down")
+	// ErrTopicsClosed is returned by Subscribe when every topic asked for
+	// is closed and the cursor is at or after the close (HTTP 204).
+	ErrTopicsClosed = errors.New("hub: topics closed")
+)
+
+// A TopicClosedError is the refusal of a message to a closed topic: a
+// closed topic stays closed, and takes no more events (publish to a new
+// topic instead). A message to several topics is refused whole when any
+// of them is closed. Store.Append returns it; Hub.Publish wraps it in an
+// *Error with code EConflict.
+type TopicClosedError struct {
+	Topic string // a closed topic of the message
+}
+
+func (e *TopicClosedError) Error() string { return fmt.Sprintf("topic %q is closed", e.Topic) }
+
 // An ErrorCode classifies the errors the hub reports to clients. The HTTP
 // status of each is in one table, statusOf.
 type ErrorCode string
@@ -18,6 +51,7 @@ const (
 	EForbidden    ErrorCode = "forbidden"    // not allowed: 403
 	ENotFound     ErrorCode = "not_found"    // 404
 	EMethod       ErrorCode = "method"       // 405
+	EConflict     ErrorCode = "conflict"     // the state forbids it (a closed topic): 409
 	ETooLarge     ErrorCode = "too_large"    // 413
 	EMediaType    ErrorCode = "media_type"   // 415
 	ELimit        ErrorCode = "limit"        // too many: 429
@@ -31,6 +65,7 @@ var statusOf = map[ErrorCode]int{
 	EForbidden:    http.StatusForbidden,
 	ENotFound:     http.StatusNotFound,
 	EMethod:       http.StatusMethodNotAllowed,
+	EConflict:     http.StatusConflict,
 	ETooLarge:     http.StatusRequestEntityTooLarge,
 	EMediaType:    http.StatusUnsupportedMediaType,
 	ELimit:        http.StatusTooManyRequests,
@@ -38,7 +73,17 @@ var statusOf = map[ErrorCode]int{
 	EInternal:     http.StatusInternalServerError,
 }
 
-// An Error is an error the hub reports to a client as is.
+// HTTPStatus is the status the HTTP API answers an error of code c with.
+func (c ErrorCode) HTTPStatus() int {
+	if s, ok := statusOf[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// An Error is an error the hub reports to a client as is: Publish and
+// Subscribe return them, and the HTTP API answers them with their code's
+// status and {"error": Message}.
 type Error struct {
 	Code    ErrorCode
 	Message string
@@ -50,8 +95,8 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Errorf returns an *Error with a formatted message.
-func Errorf(code ErrorCode, format string, args ...any) *Error {
+// errorf returns an *Error with a formatted message.
+func errorf(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -79,3 +124,6 @@ func unavailable(what string, err error) *Error {
 	}
 	return &Error{Code: EUnavailable, Message: msg, Err: err}
 }
+
+// shuttingDown is the refusal of new work by a closing hub.
+var shuttingDown = &Error{Code: EUnavailable, Message: "hub is shutting down", Err: ErrShuttingDown}

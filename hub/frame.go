@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"math"
 
 	"github.com/herd-sse/herd/sse"
 )
@@ -15,16 +16,22 @@ type frame struct {
 	size  int       // bytes a queue is charged for holding it
 }
 
+// A framer encodes events: the hub's own (close, gap, token expired), and
+// the stored ones.
+type framer struct {
+	closeEvent string // the type of the event that ends a closed stream
+}
+
 // newFrame encodes e for delivery. Messages were validated when published,
 // so encoding cannot fail; an event read back from a store that somehow
 // holds an invalid one is sent without its bad fields rather than dropped.
-func (h *Hub) newFrame(e Event) *frame {
+func (fr framer) newFrame(e Event) *frame {
 	f := &frame{ev: e}
 	if !e.NoData {
 		f.wire = mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data, Retry: e.Retry})
 	}
 	if e.Close {
-		f.close = h.closeFrame(e.ID, e.Topics)
+		f.close = fr.closeFrame(e.ID, e.Topics)
 	}
 	f.size = f.wire.Len() + f.close.Len() + 64
 	return f
@@ -49,17 +56,17 @@ func validOr(id string) string {
 // closeFrame is the event that ends a stream whose topics are all closed.
 // It carries the id of the closing publish, so that a client resuming from
 // it is answered 204, and a data line, so that browsers dispatch it.
-func (h *Hub) closeFrame(id string, topics []string) sse.Frame {
-	e := h.closeEvent(id, topics)
+func (fr framer) closeFrame(id string, topics []string) sse.Frame {
+	e := fr.closeEventFor(id, topics)
 	return mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data})
 }
 
-// closeEvent is the close as an in-process subscriber receives it.
-func (h *Hub) closeEvent(id string, topics []string) Event {
+// closeEventFor is the close as an in-process subscriber receives it.
+func (fr framer) closeEventFor(id string, topics []string) Event {
 	data, _ := json.Marshal(struct {
 		Topics []string `json:"topics"`
 	}{topics})
-	return Event{ID: id, Type: h.cfg.CloseEvent, Data: string(data), Topics: topics}
+	return Event{ID: id, Type: fr.closeEvent, Data: string(data), Topics: topics}
 }
 
 // gapEvent is sent before a replay that cannot start where the client asked:
@@ -74,5 +81,9 @@ func gapEvent(requested, oldest string) Event {
 	return Event{Type: GapEvent, Data: string(data)}
 }
 
-// GapEvent is the type of the event that reports a replay gap.
-const GapEvent = "gap"
+// expired is queued to a subscriber whose token expired. Its Pos is after
+// every event's, so that a replay's hand-over never drops it.
+var expired = func() *frame {
+	e := Event{Pos: math.MaxUint64, Type: ExpiredEvent, Data: `{"reason":"token expired"}`}
+	return &frame{ev: e, wire: mustFrame(sse.Event{Type: e.Type, Data: e.Data})}
+}()

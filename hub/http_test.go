@@ -132,7 +132,7 @@ func TestHTTP_idempotencyKey(t *testing.T) {
 // TestHTTP_publishErrors answers every bad publish with its status and a
 // message that says what is wrong, and stores nothing.
 func TestHTTP_publishErrors(t *testing.T) {
-	h, srv := newServer(t, hub.Config{MaxEventSize: 1000})
+	h, srv := newServer(t, hub.Config{MaxEventSize: 1000, MaxPublishTopics: 2, SettingNames: map[string]string{"MaxEventSize": "--max-event-size"}})
 	s := subscribe(t, h, "", "**")
 	big := strings.Repeat("x", 1001)
 	tests := []struct {
@@ -149,8 +149,9 @@ func TestHTTP_publishErrors(t *testing.T) {
 		{"space in topic", "form", "topic=a+b&data=x", 400, "no spaces"},
 		{"no data", "form", "topic=a", 400, "data is required"},
 		{"data twice", "form", "topic=a&data=1&data=2", 400, "data given 2 times"},
-		{"oversize data", "form", "topic=a&data=" + big, 413, "more than the 1000 allowed"},
-		{"oversize body", "form", "topic=a&data=" + strings.Repeat("y", 100<<10), 413, "request body larger than"},
+		{"oversize data", "form", "topic=a&data=" + big, 413, "more than the 1000 allowed (the hub's --max-event-size)"},
+		{"oversize body", "form", "topic=a&data=" + strings.Repeat("y", 100<<10), 413, "data may be at most 1000 bytes (the hub's --max-event-size)"},
+		{"too many topics", "form", "topic=a&topic=b&topic=c&data=x", 400, "at most 2 per publish (the hub's Config.MaxPublishTopics)"},
 		{"bad UTF-8", "form", "topic=a&data=%FF", 400, "not valid UTF-8"},
 		{"CR LF in event type", "form", "topic=a&data=x&event=t%0D%0Aevent:%20evil", 400, "event type: contains CR, LF or NUL"},
 		{"NUL in event type", "form", "topic=a&data=x&event=t%00", 400, "event type: contains CR, LF or NUL"},
@@ -164,6 +165,16 @@ func TestHTTP_publishErrors(t *testing.T) {
 		{"JSON topic type", "json", `{"topic": 5, "data": "x"}`, 400, "topic: want a string or an array of strings"},
 		{"JSON two values", "json", `{"topic": "a", "data": "x"} {}`, 400, "more than one value"},
 		{"JSON negative retry", "json", `{"topic": "a", "data": "x", "retry": -5}`, 400, "retry must be"},
+		// One range for retry, from a form and from JSON alike.
+		{"retry too long", "form", "topic=a&data=x&retry=2147483648", 400, "from 0 to 2147483647, got \"2147483648\""},
+		{"JSON retry too long", "json", `{"topic": "a", "data": "x", "retry": 2147483648}`, 400, "from 0 to 2147483647, got \"2147483648\""},
+		{"JSON retry overflowing", "json", `{"topic": "a", "data": "x", "retry": 9223372036854775807}`, 400, "retry must be"},
+		{"JSON retry beyond int64", "json", `{"topic": "a", "data": "x", "retry": 99999999999999999999999}`, 400, "retry must be"},
+		{"JSON fractional retry", "json", `{"topic": "a", "data": "x", "retry": 1.5}`, 400, "retry must be a whole number"},
+		{"JSON exponent retry", "json", `{"topic": "a", "data": "x", "retry": 1e3}`, 400, "retry must be a whole number"},
+		{"JSON string retry", "json", `{"topic": "a", "data": "x", "retry": "1500"}`, 400, "retry must be a whole number"},
+		{"form plus retry", "form", "topic=a&data=x&retry=%2B5", 400, "retry must be"},
+		{"bad UTF-8 event type", "form", "topic=a&data=x&event=%FF", 400, "event type is not valid UTF-8"},
 		{"JSON wildcard", "json", `{"topic": ["a", "b/**"], "data": "x"}`, 400, "wildcards are for subscribing"},
 		{"no content type", "", "topic=a&data=x", 415, "Content-Type required"},
 		{"text content type", "text/plain", "hello", 415, `Content-Type "text/plain" not supported`},
@@ -189,7 +200,7 @@ func TestHTTP_publishErrors(t *testing.T) {
 			}
 		})
 	}
-	expectNothing(t, s) // nothing half-done
+	expectNothing(t, h, s, "a") // nothing half-done
 }
 
 func TestHTTP_publishPolicy(t *testing.T) {
@@ -197,7 +208,7 @@ func TestHTTP_publishPolicy(t *testing.T) {
 	h, _ := newServer(t, hub.Config{})
 	form := "topic=a&data=x"
 	remote := func(h http.Handler, addr string, hdr ...string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("POST", "/events", strings.NewReader(form))
+		req := httptest.NewRequest("POST", "http://localhost/events", strings.NewReader(form))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.RemoteAddr = addr
 		for i := 0; i+1 < len(hdr); i += 2 {
@@ -450,7 +461,7 @@ func testHTTP_stuckReaders(t *testing.T, engine bool) {
 		}
 		t.Cleanup(func() { conn.Close() })
 		conn.(*net.TCPConn).SetReadBuffer(4096)
-		fmt.Fprintf(conn, "GET /events?topic=big HTTP/1.1\r\nHost: x\r\n\r\n")
+		fmt.Fprintf(conn, "GET /events?topic=big HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	}
 	healthy := get(t, srv.URL+"/events?topic=big")
 	r := sse.NewReader(healthy.Body)
@@ -535,5 +546,109 @@ func TestStats(t *testing.T) {
 				t.Errorf("after a replay: %+v", st)
 			}
 		})
+	}
+}
+
+// TestHTTP_dnsRebinding: a page whose domain was rebound to 127.0.0.1
+// sends its own domain as Host. From this machine such a request is
+// refused for everything, not only publishing; names of this machine,
+// and requests a proxy forwards, pass.
+func TestHTTP_dnsRebinding(t *testing.T) {
+	h := newHub(t, hub.Config{AllowedHosts: []string{"Hub.Test"}}, hub.Retention{})
+	send := func(method, host, path, body string, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "http://"+host+path, strings.NewReader(body))
+		req.RemoteAddr = "127.0.0.1:4321"
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	for _, host := range []string{"rebind.evil.example", "rebind.evil.example:8080", "localhost.evil.example"} {
+		for _, r := range [][2]string{{"POST", "/events"}, {"GET", "/topics"}, {"GET", "/healthz"}} {
+			body := ""
+			if r[0] == "POST" {
+				body = "topic=a&data=x"
+			}
+			if w := send(r[0], host, r[1], body); w.Code != 403 || !strings.Contains(w.Body.String(), "--allowed-hosts") {
+				t.Errorf("%s %s with Host %s from loopback: %d %s", r[0], r[1], host, w.Code, w.Body)
+			}
+		}
+	}
+	for _, host := range []string{"localhost:8080", "LOCALHOST.", "app.localhost", "127.0.0.1:8080", "[::1]:8080", "hub.test", "HUB.TEST:9"} {
+		if w := send("POST", host, "/events", "topic=a&data=x"); w.Code != 200 {
+			t.Errorf("publish with Host %s from loopback: %d %s", host, w.Code, w.Body)
+		}
+	}
+	// A proxy forwards the public name: the request is served, as a
+	// remote one (not trusted to publish without a key).
+	if w := send("GET", "hub.example.com", "/topics", "", "X-Forwarded-For", "203.0.113.9"); w.Code != 200 {
+		t.Errorf("forwarded request: %d %s", w.Code, w.Body)
+	}
+	if w := send("POST", "hub.example.com", "/events", "topic=a&data=x", "X-Forwarded-For", "203.0.113.9"); w.Code != 403 || !strings.Contains(w.Body.String(), "this machine only") {
+		t.Errorf("forwarded publish: %d %s", w.Code, w.Body)
+	}
+	if _, err := hub.New(hub.Config{Store: memory.New(memory.Options{}), AllowedHosts: []string{"http://x"}}); err == nil {
+		t.Error("an allowed host with a scheme was accepted")
+	}
+}
+
+// TestHTTP_closedTopic: a publish to a closed topic is refused with 409.
+func TestHTTP_closedTopic(t *testing.T) {
+	_, srv := newServer(t, hub.Config{})
+	if a := postForm(t, srv.URL, url.Values{"topic": {"job/1"}, "close": {"true"}}); a.status != 200 {
+		t.Fatalf("close: %d %v", a.status, a.body)
+	}
+	for _, form := range []url.Values{{"topic": {"job/1"}, "data": {"late"}}, {"topic": {"job/2", "job/1"}, "data": {"late"}}} {
+		if a := postForm(t, srv.URL, form); a.status != 409 || a.body["error"] != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic)` {
+			t.Errorf("publish %v to a closed topic: %d %v", form["topic"], a.status, a.body)
+		}
+	}
+	if a := postJSON(t, srv.URL, `{"topic": "job/2", "data": "open"}`); a.status != 200 {
+		t.Errorf("job/2 is open: %d %v", a.status, a.body)
+	}
+}
+
+// TestLocalOrKey: what herd serve guards /metrics with serves this
+// machine (loopback, not forwarded, naming this machine) or the publish
+// key's bearer.
+func TestLocalOrKey(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	h := newHub(t, hub.Config{PublishKey: "key", AllowedHosts: []string{"hub.test"}}, hub.Retention{})
+	guarded := h.LocalOrKey(ok)
+	for _, tc := range []struct {
+		remote, auth, host string
+		want               int
+	}{
+		{"127.0.0.1:1", "forwarded", "localhost", 403},
+		{"192.0.2.1:1", "", "localhost", 403},
+		{"192.0.2.1:1", "Bearer wrong", "localhost", 403},
+		{"192.0.2.1:1", "Bearer key", "localhost", 200},
+		{"[::1]:1", "", "localhost", 200},
+		{"[::1]:1", "", "[::1]:8080", 200},
+		{"127.0.0.1:1", "", "127.0.0.1", 200},
+		{"127.0.0.1:1", "", "app.localhost:8080", 200},
+		{"127.0.0.1:1", "", "HUB.test:8080", 200},
+		{"127.0.0.1:1", "", "rebind.evil.example", 403}, // DNS rebinding
+		{"127.0.0.1:1", "Bearer key", "rebind.evil.example", 200},
+	} {
+		req := httptest.NewRequest("GET", "http://"+tc.host+"/metrics", nil)
+		req.RemoteAddr = tc.remote
+		switch tc.auth {
+		case "":
+		case "forwarded":
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		default:
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		guarded.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%+v: %d %s", tc, rec.Code, rec.Body)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 func newHub(t testing.TB, cfg hub.Config, retention hub.Retention) *hub.Hub {
 	t.Helper()
 	if cfg.Store == nil {
-		store := memory.New(memory.Options{Retention: retention})
+		store := memory.New(memory.Options{StoreOptions: hub.StoreOptions{Retention: retention}})
 		t.Cleanup(func() { store.Close() })
 		cfg.Store = store
 	}
@@ -100,13 +101,15 @@ func expectEnd(t *testing.T, s *hub.Subscription, want error) {
 	}
 }
 
-// expectNothing checks nothing more is delivered for a moment.
-func expectNothing(t *testing.T, s *hub.Subscription) {
+// expectNothing checks that nothing more is on its way to s: it publishes
+// a marker to topics (which s must match) and expects it next. Events
+// reach a subscriber in publish order, so anything pending would come
+// first; no waiting for a while is needed to prove absence.
+func expectNothing(t *testing.T, h *hub.Hub, s *hub.Subscription, topics ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if e, err := s.Next(ctx); err == nil {
-		t.Fatalf("unexpected event %+v", e)
+	publish(t, h, msg("<marker>", topics...))
+	if e := next(t, s); e.Data != "<marker>" {
+		t.Fatalf("unexpected event %+v before the marker", e)
 	}
 }
 
@@ -119,7 +122,7 @@ func TestLive(t *testing.T) {
 	if got.ID != e.ID || got.Type != "greet" || got.Data != "hi\nthere" || got.Retry != time.Second || !slices.Equal(got.Topics, []string{"a"}) {
 		t.Errorf("got %+v, published %+v", got, e)
 	}
-	expectNothing(t, s)
+	expectNothing(t, h, s, "a")
 }
 
 func TestMultiTopicDeliveredOnce(t *testing.T) {
@@ -128,7 +131,7 @@ func TestMultiTopicDeliveredOnce(t *testing.T) {
 	publish(t, h, msg("both", "a", "b"))
 	publish(t, h, msg("one", "b"))
 	expect(t, s, "both", "one")
-	expectNothing(t, s)
+	expectNothing(t, h, s, "a")
 }
 
 func TestWildcards(t *testing.T) {
@@ -139,9 +142,10 @@ func TestWildcards(t *testing.T) {
 		publish(t, h, msg(topic, topic))
 	}
 	expect(t, one, "chat/x")
-	expectNothing(t, one)
 	expect(t, rest, "chat/x", "chat/x/y")
-	expectNothing(t, rest)
+	publish(t, h, msg("<marker>", "chat/m"))
+	expect(t, one, "<marker>")
+	expect(t, rest, "<marker>")
 }
 
 func TestResume(t *testing.T) {
@@ -161,7 +165,7 @@ func TestResume(t *testing.T) {
 
 	last := subscribe(t, h, ids[4], "a", "b")
 	expect(t, last, "other topic", "live")
-	expectNothing(t, last)
+	expectNothing(t, h, last, "a")
 }
 
 func TestGap(t *testing.T) {
@@ -208,14 +212,20 @@ func publishInStep(t *testing.T, h *hub.Hub, n int, topic string) []string {
 	return ids
 }
 
-// TestReplayCache checks that a resume the store can no longer serve, but
-// the replay cache can, gets every event and no gap notice: the client
-// really missed nothing.
+// TestReplayCache checks that resumes are served from the replay cache
+// when it holds the events after the resume point, and that the cache
+// never serves what retention has removed from history: a resume from a
+// trimmed id gets the gap notice and only what the store still holds,
+// however much the cache holds.
 func TestReplayCache(t *testing.T) {
 	h := newHub(t, hub.Config{ReplayCache: 100}, hub.Retention{MaxEvents: 3})
 	ids := publishInStep(t, h, 6, "a")
-	s := subscribe(t, h, ids[0], "a")
-	expect(t, s, "1", "2", "3", "4", "5")
+	s := subscribe(t, h, ids[3], "a")
+	expect(t, s, "4", "5")
+	old := subscribe(t, h, ids[0], "a")
+	expect(t, old, "<gap>", "3", "4", "5")
+	all := subscribe(t, h, hub.EarliestID, "a")
+	expect(t, all, "3", "4", "5")
 	// Beyond the cache, the store answers, with the gap.
 	small := newHub(t, hub.Config{ReplayCache: 2}, hub.Retention{MaxEvents: 3})
 	ids = publishInStep(t, small, 6, "a")
@@ -247,10 +257,23 @@ func TestClose(t *testing.T) {
 	late := subscribe(t, h, "", "job/1")
 	expect(t, late, "working", "done", "<close>")
 	expectEnd(t, late, io.EOF)
-	// Publishing to a closed topic still works; a wildcard subscriber sees it.
+	// A closed topic takes no more events: a publish to it, alone or with
+	// others, is refused whole, and nobody ever sees it.
 	w := subscribe(t, h, "", "job/*")
-	publish(t, h, msg("after", "job/1"))
-	expect(t, w, "after")
+	for _, m := range []hub.Message{msg("after", "job/1"), msg("both", "job/2", "job/1"),
+		{Topics: []string{"job/1"}, NoData: true, Close: true}} {
+		_, _, err := h.Publish(t.Context(), m)
+		var closed *hub.TopicClosedError
+		if hub.CodeOf(err) != hub.EConflict || !errors.As(err, &closed) || closed.Topic != "job/1" ||
+			err.Error() != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic)` {
+			t.Errorf("Publish(%v) to a closed topic = %v (%s)", m.Topics, err, hub.CodeOf(err))
+		}
+	}
+	publish(t, h, msg("open", "job/2"))
+	expect(t, w, "open")
+	again := subscribe(t, h, "", "job/1")
+	expect(t, again, "working", "done", "<close>")
+	expectEnd(t, again, io.EOF)
 }
 
 func TestCloseOnly(t *testing.T) {
@@ -263,7 +286,7 @@ func TestCloseOnly(t *testing.T) {
 		t.Errorf("close event %+v, want type done with id %s", c, e.ID)
 	}
 	expectEnd(t, s, io.EOF)
-	expectNothing(t, w) // a close without data is nothing to a wildcard subscriber
+	expectNothing(t, h, w, "m") // a close without data is nothing to a wildcard subscriber
 }
 
 func TestCloseMultiTopic(t *testing.T) {
@@ -315,7 +338,7 @@ func TestIdempotency(t *testing.T) {
 		t.Errorf("ids %s %s, dup %v %v", e1.ID, e2.ID, dup1, dup2)
 	}
 	expect(t, s, "pay")
-	expectNothing(t, s)
+	expectNothing(t, h, s, "a")
 }
 
 // TestSlowSubscriber checks that a subscriber that does not read is cut off
@@ -496,7 +519,12 @@ func testHandover(t *testing.T, seed uint64, cache int) {
 				t.Fatalf("subscriber %d (%v after %q): event %d is %s, want %s", i, sb.sels, sb.cursor.ID, j, got.ID, w)
 			}
 		}
-		expectNothing(t, sb.s)
+	}
+	publish(t, h, msg("<marker>", topics...)) // every subscriber's next
+	for _, sb := range subs {
+		if e := next(t, sb.s); e.Data != "<marker>" {
+			t.Fatalf("subscriber %v: unexpected event %+v after its events", sb.sels, e)
+		}
 	}
 }
 
@@ -509,4 +537,97 @@ func matchesAny(sels, topics []string) bool {
 		}
 	}
 	return false
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestReplayCache_age: events that retention dropped for their age are
+// gone from every replay, though the replay cache still holds them.
+func TestReplayCache_age(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	store := memory.New(memory.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxAge: 3 * time.Second}, Now: clk.Now}})
+	t.Cleanup(func() { store.Close() })
+	h := newHub(t, hub.Config{Store: store}, hub.Retention{})
+	ids := publishInStep(t, h, 3, "a")
+	clk.Advance(4 * time.Second)
+	fresh := publishInStep(t, h, 1, "a")
+	all := subscribe(t, h, hub.EarliestID, "a")
+	expect(t, all, "0")
+	resumed := subscribe(t, h, ids[0], "a")
+	expect(t, resumed, "<gap>", "0")
+	if e := publish(t, h, msg("live", "a")); e.ID == fresh[0] {
+		t.Fatal("same id twice")
+	}
+	expect(t, all, "live")
+	expect(t, resumed, "live")
+}
+
+// countingStore records the limits of the reads a store serves.
+type countingStore struct {
+	hub.Store
+	mu    sync.Mutex
+	reads []hub.Limit
+	most  int // the most data bytes one read returned
+}
+
+func (c *countingStore) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
+	events, gap, err := c.Store.Read(ctx, after, lim)
+	n := 0
+	for _, e := range events {
+		n += len(e.Data)
+	}
+	c.mu.Lock()
+	c.reads = append(c.reads, lim)
+	c.most = max(c.most, n)
+	c.mu.Unlock()
+	return events, gap, err
+}
+
+// TestReplayBounded: a replay reads the history in batches bounded by
+// the queue's bytes, however large the events, and delivers all of it.
+func TestReplayBounded(t *testing.T) {
+	store := &countingStore{Store: memory.New(memory.Options{})}
+	t.Cleanup(func() { store.Close() })
+	h := newHub(t, hub.Config{Store: store, ReplayCache: -1, QueueBytes: 1 << 20, MaxEventSize: 1 << 20}, hub.Retention{})
+	big := strings.Repeat("z", 128<<10)
+	const n = 40
+	for i := range n {
+		publish(t, h, msg(fmt.Sprint(i, big), "a"))
+	}
+	publish(t, h, msg(strings.Repeat("y", 1<<20), "a")) // larger than a batch: read alone
+	s := subscribe(t, h, hub.EarliestID, "a")
+	for i := range n {
+		if e := next(t, s); e.Data != fmt.Sprint(i, big) {
+			t.Fatalf("event %d: %.20q…", i, e.Data)
+		}
+	}
+	if e := next(t, s); len(e.Data) != 1<<20 {
+		t.Fatalf("the largest event: %d bytes", len(e.Data))
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	for _, lim := range store.reads {
+		if lim.Bytes != 1<<20 {
+			t.Errorf("a replay read with %+v, want Bytes bounded by QueueBytes", lim)
+		}
+	}
+	if store.most > 1<<20 || len(store.reads) < n*(128<<10)/(1<<20) {
+		t.Errorf("%d reads, the largest of %d bytes", len(store.reads), store.most)
+	}
 }

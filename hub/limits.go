@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"math"
 	"net/http"
@@ -19,6 +18,7 @@ type limits struct {
 	maxPerAddr int     // per client address (loopback exempt); 0 for no limit
 	rate       float64 // publishes per second per sender; 0 for no limit
 	burst      float64
+	names      func(field string) string // Config.setting
 
 	mu      sync.Mutex
 	perAddr map[netip.Addr]int
@@ -31,7 +31,7 @@ const subscribeRetry = 5 * time.Second
 
 func newLimits(c *Config) *limits {
 	l := &limits{maxSubs: c.MaxSubscribers, maxPerAddr: c.MaxSubscribersPerAddr, rate: c.PublishRate,
-		burst: float64(c.PublishBurst), perAddr: map[netip.Addr]int{}, buckets: map[string]*bucket{}}
+		burst: float64(c.PublishBurst), names: c.setting, perAddr: map[netip.Addr]int{}, buckets: map[string]*bucket{}}
 	if l.burst < 1 {
 		l.burst = max(1, math.Ceil(l.rate))
 	}
@@ -48,19 +48,35 @@ func clientAddr(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
+// client is the client an address belongs to, as the per-address limits
+// count them: an IPv4 address, or an IPv6 /64, the block one host gets
+// (an IPv6 host can use any address of its /64, and would otherwise get a
+// share of every limit per address).
+func client(addr netip.Addr) netip.Addr {
+	if addr.Is6() && !addr.IsLoopback() {
+		p, _ := addr.Prefix(64)
+		return p.Addr()
+	}
+	return addr
+}
+
+// addrKey is the sender key of a client without a credential.
+func addrKey(addr netip.Addr) string { return "addr\x00" + client(addr).String() }
+
 // join admits a subscriber from addr, given the number open now. h.mu is
 // held by the caller, so the count cannot change meanwhile.
 func (l *limits) join(addr netip.Addr, open int) error {
 	if l.maxSubs > 0 && open >= l.maxSubs {
-		return &Error{Code: ELimit, Message: "the hub is at its subscriber limit; try again later", RetryAfter: subscribeRetry}
+		return &Error{Code: ELimit, Message: fmt.Sprintf("the hub is at its subscriber limit (%d, its %s); try again later", l.maxSubs, l.names("MaxSubscribers")), RetryAfter: subscribeRetry}
 	}
 	if !l.counts(addr) {
 		return nil
 	}
+	addr = client(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.perAddr[addr] >= l.maxPerAddr {
-		return &Error{Code: ELimit, Message: fmt.Sprintf("too many streams from this address (at most %d); close some or try again later", l.maxPerAddr), RetryAfter: subscribeRetry}
+		return &Error{Code: ELimit, Message: fmt.Sprintf("too many streams from this address (at most %d, the hub's %s); close some or try again later", l.maxPerAddr, l.names("MaxSubscribersPerAddr")), RetryAfter: subscribeRetry}
 	}
 	l.perAddr[addr]++
 	return nil
@@ -78,6 +94,7 @@ func (l *limits) leave(addr netip.Addr) {
 	if !l.counts(addr) {
 		return
 	}
+	addr = client(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n := l.perAddr[addr] - 1; n > 0 {
@@ -93,18 +110,14 @@ type bucket struct {
 	last   time.Time
 }
 
-// publish charges one publish to the request's sender: its credential
-// if it sends one (a key or token, hashed), else its address.
-func (l *limits) publish(r *http.Request, now time.Time) error {
+// maxRetryAfter caps the wait a refused publish is told: a tiny rate
+// would otherwise ask for years.
+const maxRetryAfter = time.Hour
+
+// publish charges one publish to its sender (a publisher's sender key).
+func (l *limits) publish(sender string, now time.Time) error {
 	if l.rate <= 0 {
 		return nil
-	}
-	var sender string
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		sum := sha256.Sum256([]byte(auth))
-		sender = "key:" + string(sum[:16])
-	} else {
-		sender = clientAddr(r).String()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -119,8 +132,9 @@ func (l *limits) publish(r *http.Request, now time.Time) error {
 	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens < 1 {
-		wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-		return &Error{Code: ELimit, Message: fmt.Sprintf("publish rate limit: at most %g events per second per sender (burst %g)", l.rate, l.burst), RetryAfter: wait}
+		wait := min(maxRetryAfter.Seconds(), (1-b.tokens)/l.rate)
+		return &Error{Code: ELimit, Message: fmt.Sprintf("publish rate limit: at most %g events per second per sender, %g at once (the hub's %s and %s)", l.rate, l.burst, l.names("PublishRate"), l.names("PublishBurst")),
+			RetryAfter: time.Duration(wait * float64(time.Second))}
 	}
 	b.tokens--
 	return nil

@@ -2,49 +2,28 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
-// A Pos is an event's position in a store's log. Positions are totally
-// ordered in publish order and unique within a store: the hub resumes,
-// deduplicates and hands replay over to live delivery by comparing them.
-// Zero is before every event.
-type Pos uint64
-
-// A Message is what a publisher sends.
-type Message struct {
-	Topics []string      // concrete topics, at least one
-	Type   string        // event type; empty means "message"
-	Data   string        // the payload
-	Retry  time.Duration // if positive, a "retry:" hint sent with the event
-	// NoData marks a message without data: a close-only publish. It
-	// reaches subscribers only as the close it causes.
-	NoData bool
-	// Close ends the topics: their subscribers get the event (if it has
-	// data), then the close event, and their streams end.
-	Close bool
-	// Private events reach only subscribers whose token grants one of
-	// their topics (Config.Auth); in-process subscriptions see them all.
-	Private bool
-	// IdempotencyKey, if set, makes publishing again with the same key
-	// return the first event instead of storing a new one.
-	IdempotencyKey string
+// A Limit bounds what one Store.Read returns, so that reading a long or
+// large history costs bounded memory.
+type Limit struct {
+	// Events is the most events returned. It must be positive.
+	Events int
+	// Bytes bounds the data returned: a Read stops before the event that
+	// would take the events' data past Bytes, but returns at least one
+	// event when there is one, however large. Zero means no bound.
+	Bytes int
 }
 
-// An Event is a stored message.
-type Event struct {
-	Pos     Pos
-	ID      string    // Pos as the store formats it: opaque to clients
-	Time    time.Time // when it was stored
-	Topics  []string
-	Type    string
-	Data    string
-	Retry   time.Duration
-	NoData  bool
-	Close   bool
-	Private bool
+// Fits reports whether an event with n bytes of data may follow events
+// holding total bytes, count of them, within l.
+func (l Limit) Fits(count, total, n int) bool {
+	return count == 0 || (count < l.Events && (l.Bytes <= 0 || total+n <= l.Bytes))
 }
+
+// FollowBatch returns the Limit of the batches stores hand to Follow's fn.
+func FollowBatch() Limit { return Limit{Events: 1024, Bytes: 16 << 20} }
 
 // Bounds describe a store's log.
 type Bounds struct {
@@ -70,13 +49,19 @@ type Store interface {
 	// IdempotencyKey was seen within the idempotency window, Append
 	// stores nothing and returns the earlier event with dup set.
 	// A Close message records its topics as closed at the event's Pos.
+	//
+	// A closed topic takes no more events: if any topic of m is closed
+	// (and the key is not a repeat), Append returns a *TopicClosedError
+	// and m is not in the log, for this node or any other. The check and
+	// the append are one atomic step in the log's order, so no event can
+	// follow a close of one of its topics.
 	Append(ctx context.Context, m Message) (e Event, dup bool, err error)
 
-	// Read returns up to max events after position after, in order.
-	// gap reports that events after `after` were removed by retention
-	// (after < Bounds.Trimmed) before this read: the caller has missed
-	// some, and the events returned start later.
-	Read(ctx context.Context, after Pos, max int) (events []Event, gap bool, err error)
+	// Read returns the events after position after, in order, as far as
+	// lim allows. gap reports that events after `after` were removed by
+	// retention (after < Bounds.Trimmed) before this read: the caller has
+	// missed some, and the events returned start later.
+	Read(ctx context.Context, after Pos, lim Limit) (events []Event, gap bool, err error)
 
 	// Follow calls fn with the events after position after, in order, in
 	// batches, as they are stored, until ctx is done (returning ctx's
@@ -109,6 +94,14 @@ type Store interface {
 	Close() error
 }
 
+// An EventSizer is a Store that holds events up to a size only: its
+// MaxEventSize is the most data one event may carry. The hub refuses a
+// Config.MaxEventSize above it, and defaults to it when it is smaller.
+type EventSizer interface {
+	Store
+	MaxEventSize() int
+}
+
 // TopicStats describe one topic in the retained log.
 type TopicStats struct {
 	Topic    string
@@ -117,15 +110,6 @@ type TopicStats struct {
 	LastPos  Pos
 	Closed   bool
 }
-
-// Errors from stores.
-var (
-	ErrStoreClosed = errors.New("hub: store closed")
-	ErrUnknownID   = errors.New("hub: unknown event id")
-	// ErrLagged is returned by Follow when retention removed events
-	// before they could be delivered.
-	ErrLagged = errors.New("hub: follower lagged behind retention")
-)
 
 // Retention says how long a store keeps events. The zero value keeps
 // them forever; stores document their own defaults.

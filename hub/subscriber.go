@@ -2,9 +2,9 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -12,51 +12,63 @@ import (
 	"github.com/herd-sse/herd/sse"
 )
 
-// A CloseReason says why the hub ended a subscription. Every disconnect
-// has one; they are counted in the hub's stats.
-type CloseReason int
+// A closeReason says why the hub ended a subscription. Every disconnect
+// has one; they are counted in the hub's Stats (Ended, by name).
+type closeReason int
 
 // The reasons.
 const (
-	ReasonClient     CloseReason = iota + 1 // the client went away
-	ReasonSlow                              // its queue filled: it could not keep up
-	ReasonTopicClose                        // all its topics were closed
-	ReasonShutdown                          // the hub is shutting down
-	ReasonLagged                            // the hub fell behind the store's retention
-	ReasonWrite                             // a write to the client failed or timed out
-	ReasonStore                             // the store failed during replay
-	ReasonExpired                           // its token expired
+	reasonClient     closeReason = iota + 1 // the client went away
+	reasonSlow                              // its queue filled: it could not keep up
+	reasonTopicClose                        // all its topics were closed
+	reasonShutdown                          // the hub is shutting down
+	reasonLagged                            // the hub fell behind the store's retention
+	reasonWrite                             // a write to the client failed or timed out
+	reasonStore                             // the store failed during replay
+	reasonExpired                           // its token expired
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"", "client", "slow", "topic_closed", "shutdown", "lagged", "write_failed", "store_error", "token_expired"}
 
-func (r CloseReason) String() string {
+func (r closeReason) String() string {
 	if r > 0 && r < numReasons {
 		return reasonNames[r]
 	}
-	return fmt.Sprintf("CloseReason(%d)", int(r))
+	return fmt.Sprintf("closeReason(%d)", int(r))
 }
 
-// Errors a Subscription ends with.
-var (
-	ErrSlowSubscriber = errors.New("hub: subscriber could not keep up (queue full)")
-	ErrShuttingDown   = errors.New("hub: shutting down")
-	// ErrTopicsClosed is returned by Subscribe when every topic asked for
-	// is closed and the cursor is at or after the close (HTTP 204).
-	ErrTopicsClosed = errors.New("hub: topics closed")
-)
-
-func (r CloseReason) err() error {
+// err is the error a subscription ended for r returns.
+func (r closeReason) err() error {
 	switch r {
-	case ReasonSlow:
+	case reasonSlow:
 		return ErrSlowSubscriber
-	case ReasonShutdown:
+	case reasonShutdown:
 		return ErrShuttingDown
-	case ReasonLagged:
+	case reasonLagged:
 		return ErrLagged
 	}
 	return fmt.Errorf("hub: subscription ended (%s)", r)
+}
+
+// An env is what all of a hub's subscribers share: made by New, read-only
+// after. A subscriber needs nothing else of its hub.
+type env struct {
+	framer
+	queueLength, queueBytes int
+	counters                *counters
+	log                     *slog.Logger
+	history                 history // where replays read
+}
+
+// ended is called once per subscriber, with the reason it ended.
+func (e *env) ended(s *subscriber, reason closeReason) {
+	e.counters.ended[reason].Add(1)
+	level := slog.LevelDebug
+	if reason == reasonSlow || reason == reasonLagged || reason == reasonStore {
+		level = slog.LevelWarn
+	}
+	e.log.Log(context.Background(), level, "subscriber ended", "reason", reason.String(), "topics", s.selectors)
 }
 
 // An item is one thing to deliver: an event, a gap notice or a close.
@@ -69,7 +81,7 @@ type item struct {
 // which offers it frames, and its consumer (an HTTP stream or an in-process
 // Subscription), which takes them.
 type subscriber struct {
-	hub       *Hub
+	env       *env
 	selectors []string
 	topics    []string   // the topics, if every selector is concrete; else nil
 	private   []string   // selectors whose private events s receives
@@ -82,7 +94,7 @@ type subscriber struct {
 	bytes   int
 	lastPos Pos // newest position queued: a frame matched twice is queued once
 	ended   bool
-	reason  CloseReason
+	reason  closeReason
 	wake    chan struct{} // signalled when frames arrive or the subscriber ends
 	eng     *engineSub    // set when the connection engine serves it
 
@@ -90,15 +102,15 @@ type subscriber struct {
 	batch     []*frame // reused by next
 	replaying bool
 	cursor    Pos            // replay reads after this
+	target    Pos            // the log's end when s was registered: replay reaches it
 	requested string         // the id the client resumed from, for gap notices
-	earliest  bool           // replaying all history: a first gap is expected
-	unknown   bool           // the cursor was not an id of this store
+	notice    Event          // a gap notice to send before the replay, if its Type is set
 	closed    map[string]Pos // nil until a topic of s is closed
-	finished  CloseReason    // the stream's last event was delivered: why it ends
+	finished  closeReason    // the stream's last event was delivered: why it ends
 }
 
-func (h *Hub) newSubscriber(selectors []string) *subscriber {
-	s := &subscriber{hub: h, selectors: selectors, wake: make(chan struct{}, 1)}
+func newSubscriber(e *env, selectors []string) *subscriber {
+	s := &subscriber{env: e, selectors: selectors, wake: make(chan struct{}, 1)}
 	concrete := true
 	for _, sel := range selectors {
 		concrete = concrete && isConcrete(sel)
@@ -130,9 +142,8 @@ func (s *subscriber) offer(f *frame) {
 		return
 	}
 	s.lastPos = f.ev.Pos
-	cfg := &s.hub.cfg
-	if len(s.queue)-s.head >= cfg.QueueLength || s.bytes+f.size > cfg.QueueBytes {
-		s.endLocked(ReasonSlow)
+	if len(s.queue)-s.head >= s.env.queueLength || s.bytes+f.size > s.env.queueBytes {
+		s.endLocked(reasonSlow)
 		return
 	}
 	// The consumer always takes the whole queue, so it needs waking only
@@ -142,8 +153,8 @@ func (s *subscriber) offer(f *frame) {
 	wasEmpty := len(s.queue) == s.head
 	s.queue = append(s.queue, f)
 	s.bytes += f.size
-	if n := int64(len(s.queue) - s.head); n > s.hub.queueHigh.Load() {
-		s.hub.raiseQueueHigh(n) // rarely: the mark only rises
+	if n := int64(len(s.queue) - s.head); n > s.env.counters.queueHigh.Load() {
+		s.env.counters.raiseQueueHigh(n) // rarely: the mark only rises
 	}
 	if wasEmpty {
 		s.notifyLocked()
@@ -168,13 +179,13 @@ func (s *subscriber) signal() {
 }
 
 // end ends the subscriber for reason, unless it has ended already.
-func (s *subscriber) end(reason CloseReason) {
+func (s *subscriber) end(reason closeReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.endLocked(reason)
 }
 
-func (s *subscriber) endLocked(reason CloseReason) {
+func (s *subscriber) endLocked(reason closeReason) {
 	if s.ended {
 		return
 	}
@@ -182,11 +193,11 @@ func (s *subscriber) endLocked(reason CloseReason) {
 	clear(s.queue)
 	s.queue, s.head, s.bytes = nil, 0, 0
 	s.notifyLocked()
-	s.hub.ended(s, reason)
+	s.env.ended(s, reason)
 }
 
 // take moves the queued frames into dst.
-func (s *subscriber) take(dst []*frame) ([]*frame, CloseReason) {
+func (s *subscriber) take(dst []*frame) ([]*frame, closeReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -252,22 +263,22 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 	}
 	n := len(dst)
 	for _, f := range frames {
-		if f == s.hub.expired {
+		if f == expired {
 			dst = append(dst, item{ev: f.ev, wire: f.wire})
-			s.finished = ReasonExpired
+			s.finished = reasonExpired
 			break
 		}
 		if dst = s.deliver(dst, f.ev, f.wire); s.finishIfClosed(f.ev) {
 			if f.ev.Private && !s.mayRead(f.ev) {
 				// Name only s's own topics: the others are not its to know.
-				dst = append(dst, item{ev: s.hub.closeEvent(f.ev.ID, s.topics), wire: s.hub.closeFrame(f.ev.ID, s.topics)})
+				dst = append(dst, item{ev: s.env.closeEventFor(f.ev.ID, s.topics), wire: s.env.closeFrame(f.ev.ID, s.topics)})
 				break
 			}
-			dst = append(dst, item{ev: s.hub.closeEvent(f.ev.ID, f.ev.Topics), wire: f.close})
+			dst = append(dst, item{ev: s.env.closeEventFor(f.ev.ID, f.ev.Topics), wire: f.close})
 			break
 		}
 	}
-	s.hub.delivered.Add(int64(len(dst) - n))
+	s.env.counters.delivered.Add(int64(len(dst) - n))
 	return dst, nil
 }
 
@@ -302,7 +313,7 @@ func (s *subscriber) expire() {
 	if s.ended {
 		return
 	}
-	s.queue = append(s.queue, s.hub.expired)
+	s.queue = append(s.queue, expired)
 	s.notifyLocked()
 }
 
@@ -338,71 +349,8 @@ func (s *subscriber) allClosedBy(p Pos) bool {
 	if s.topics == nil || len(s.closed) < len(s.topics) || maxPos(s.closed) > p {
 		return false
 	}
-	s.finished = ReasonTopicClose
+	s.finished = reasonTopicClose
 	return true
-}
-
-const replayBatch = 512
-
-// replay delivers one batch of history after s.cursor: from the replay
-// cache when it reaches back that far, else from the store.
-func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
-	h := s.hub
-	n := len(dst)
-	defer func() {
-		h.delivered.Add(int64(len(dst) - n))
-		h.replayed.Add(int64(len(dst) - n))
-	}()
-	var frames []*frame
-	cached := false
-	if !s.unknown {
-		frames, cached = h.cache.after(s.cursor, replayBatch)
-	}
-	if !cached {
-		events, gap, err := h.cfg.Store.Read(ctx, s.cursor, replayBatch)
-		if err != nil {
-			h.storeErrors.Add(1)
-			s.end(ReasonStore)
-			return dst, fmt.Errorf("hub: replay: %w", err)
-		}
-		if (gap && !s.earliest) || s.unknown {
-			oldest := ""
-			if len(events) > 0 {
-				oldest = events[0].ID
-			}
-			g := gapEvent(s.requested, oldest)
-			dst = append(dst, item{ev: g, wire: mustFrame(sse.Event{Type: g.Type, Data: g.Data})})
-			s.unknown = false
-		}
-		frames = make([]*frame, len(events))
-		for i, e := range events {
-			frames[i] = h.newFrame(e)
-		}
-	}
-	s.earliest = false // a gap later in the replay is a real one
-	for _, f := range frames {
-		e := f.ev
-		s.cursor = e.Pos
-		if !s.matches(e.Topics) {
-			continue
-		}
-		dst = s.deliver(dst, e, f.wire)
-		if e.Close && s.topics != nil {
-			s.recordClose(e)
-		}
-	}
-	if len(frames) == replayBatch {
-		return dst, nil
-	}
-	// Caught up: go live, and if every topic is closed (perhaps by events
-	// retention has since removed), deliver the close now.
-	s.replaying = false
-	s.handOver(s.cursor)
-	if s.allClosedBy(s.cursor) {
-		id := h.cfg.Store.ID(maxPos(s.closed))
-		dst = append(dst, item{ev: h.closeEvent(id, s.topics), wire: h.closeFrame(id, s.topics)})
-	}
-	return dst, nil
 }
 
 func contains(list []string, s string) bool {

@@ -24,7 +24,7 @@ type Subscription struct {
 }
 
 // Subscribe subscribes to the topics the selectors match, resuming after
-// lastEventID: "" for live events only, "earliest" for all the history
+// lastEventID: "" for live events only, EarliestID for all the history
 // held, or an event id. It returns ErrTopicsClosed if every topic is
 // closed and the id is at or after the close. In-process subscriptions
 // are trusted: they receive private events too.
@@ -60,5 +60,5 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 
 // Close ends the subscription.
 func (sub *Subscription) Close() {
-	sub.h.unsubscribe(sub.s, ReasonClient)
+	sub.h.unsubscribe(sub.s, reasonClient)
 }

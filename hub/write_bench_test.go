@@ -44,7 +44,7 @@ func benchWrite(b *testing.B, n int, engine bool) {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		fmt.Fprintf(c, "GET /events?topic=bench HTTP/1.0\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+		fmt.Fprintf(c, "GET /events?topic=bench HTTP/1.0\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
 		r := bufio.NewReaderSize(c, 64<<10)
 		for { // the response head
 			line, err := r.ReadSlice('\n')

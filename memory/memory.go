@@ -13,14 +13,17 @@ import (
 	"github.com/herd-sse/herd/hub"
 )
 
-// Options configure a Store: retention, idempotency window and clock, as
-// documented on hub.StoreOptions. The zero value is ready to use.
-type Options = hub.StoreOptions
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Retention, the idempotency window and the clock, as documented on
+	// hub.StoreOptions.
+	hub.StoreOptions
+}
 
 // A Store is an in-memory hub.Store. Create it with New.
 type Store struct {
-	hub.EpochIDs // ID and ParseID
-	opts         Options
+	ids  hub.EpochIDs
+	opts hub.StoreOptions
 
 	mu      sync.Mutex
 	events  []hub.Event // retained, in order; events[i].Pos == first+i
@@ -42,13 +45,12 @@ var _ hub.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New(opts Options) *Store {
-	opts = opts.WithDefaults()
 	return &Store{
-		opts:     opts,
-		EpochIDs: hub.NewEpoch(),
-		closed:   make(map[string]hub.Pos),
-		keys:     make(map[string]keyEntry),
-		notify:   make(chan struct{}),
+		opts:   opts.WithDefaults(),
+		ids:    hub.NewEpoch(),
+		closed: make(map[string]hub.Pos),
+		keys:   make(map[string]keyEntry),
+		notify: make(chan struct{}),
 	}
 }
 
@@ -64,6 +66,11 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	if m.IdempotencyKey != "" {
 		if k, ok := s.keys[m.IdempotencyKey]; ok {
 			return s.eventAt(k.pos), true, nil
+		}
+	}
+	for _, t := range m.Topics {
+		if _, ok := s.closed[t]; ok {
+			return hub.Event{}, false, &hub.TopicClosedError{Topic: t}
 		}
 	}
 	s.last++
@@ -147,17 +154,17 @@ func (s *Store) expireKeys(now time.Time) {
 }
 
 // Read implements hub.Store.
-func (s *Store) Read(ctx context.Context, after hub.Pos, max int) ([]hub.Event, bool, error) {
+func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
 		return nil, false, hub.ErrStoreClosed
 	}
 	s.trim(s.opts.Now())
-	return s.readLocked(after, max), after < s.trimmed, nil
+	return s.readLocked(after, lim), after < s.trimmed, nil
 }
 
-func (s *Store) readLocked(after hub.Pos, max int) []hub.Event {
+func (s *Store) readLocked(after hub.Pos, lim hub.Limit) []hub.Event {
 	if len(s.events) == 0 || after >= s.last {
 		return nil
 	}
@@ -165,7 +172,11 @@ func (s *Store) readLocked(after hub.Pos, max int) []hub.Event {
 	if after >= s.events[0].Pos {
 		start = int(after-s.events[0].Pos) + 1
 	}
-	end := min(len(s.events), start+max)
+	end, bytes := start, 0
+	for end < len(s.events) && lim.Fits(end-start, bytes, len(s.events[end].Data)) {
+		bytes += len(s.events[end].Data)
+		end++
+	}
 	return append([]hub.Event(nil), s.events[start:end]...)
 }
 
@@ -181,7 +192,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 			s.mu.Unlock()
 			return fmt.Errorf("%w: events after %d were trimmed (up to %d)", hub.ErrLagged, after, s.trimmed)
 		}
-		batch := s.readLocked(after, 1024)
+		batch := s.readLocked(after, hub.FollowBatch())
 		wait := s.notify
 		s.mu.Unlock()
 		if len(batch) > 0 {
@@ -240,6 +251,12 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 	s.trim(s.opts.Now())
 	return hub.CountTopics(s.events, s.closed, s.ID), nil
 }
+
+// ID implements hub.Store.
+func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+
+// ParseID implements hub.Store.
+func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
 
 // Ping implements hub.Store.
 func (s *Store) Ping(ctx context.Context) error {

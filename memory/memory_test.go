@@ -12,7 +12,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Config{
 		FakeClock: true,
 		Open: func(t *testing.T, opts storetest.Options) hub.Store {
-			return memory.New(memory.Options{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL, Now: opts.Now})
+			return memory.New(memory.Options{StoreOptions: hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL, Now: opts.Now}})
 		},
 	})
 }

@@ -15,12 +15,18 @@
 // carry the stream's creation time, so ids from a stream that was deleted
 // and created again are unknown rather than mistaken for new ones.
 //
-// A close is recorded in the KV bucket after its event is stored and
-// before the publish is acknowledged; every node's follower records again
-// each close it sees, so a node that dies in between cannot leave a topic
-// open. Durability is JetStream's: a publish is acknowledged once the
-// stream has it (configure the server's sync_interval, or sync_always,
-// for what "has" means on disk).
+// JetStream cannot refuse a message because an earlier one closed its
+// topic, so the log decides: each node reads every message's headers in
+// order (closed.go), and a message to a topic closed at an earlier
+// position is void. Append answers a void message with
+// *hub.TopicClosedError once its node has read up to it, and Read,
+// Follow and Stats skip void messages, so no node ever delivers one. The
+// first close of each topic is also recorded in the KV bucket before it is
+// acknowledged, so that closes outlive the stream's retention.
+//
+// Durability is JetStream's: a publish is acknowledged once the stream
+// has it (configure the server's sync_interval, or sync_always, for what
+// "has" means on disk).
 package nats
 
 import (
@@ -28,8 +34,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,17 +59,21 @@ type Options struct {
 	// Replicas is the stream's replica count on a JetStream cluster. Zero
 	// means 1.
 	Replicas int
+	// Logger receives the store's own warnings (a reader retrying after
+	// the connection failed). Nil means none.
+	Logger *slog.Logger
 }
 
 // A Store is a hub.Store on JetStream. Create it with Open.
 type Store struct {
-	hub.EpochIDs
+	ids     hub.EpochIDs
 	nc      *natsgo.Conn
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	closed  jetstream.KeyValue
 	subject string
 	opts    Options
+	topics  *closedTopics
 
 	statsMu    sync.Mutex
 	statsAt    time.Time
@@ -72,13 +84,11 @@ var _ hub.Store = (*Store)(nil)
 
 var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-// Open connects to the NATS server(s) at rawURL (nats://[user:pass@]host:port,
-// comma-separated for several; a "prefix" query parameter names the
-// stream), and creates the stream and bucket, or updates them to opts.
-func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+// connect makes a Store for rawURL and opts, connected to the server.
+func connect(rawURL string, opts Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("nats: bad URL: %w", err)
+		return nil, fmt.Errorf("nats: bad URL: %w", errors.Unwrap(err)) // not the URL itself: it may hold a password
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = u.Query().Get("prefix")
@@ -102,11 +112,57 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	s := &Store{nc: nc, subject: "herd." + opts.Prefix + ".log", opts: opts}
+	return &Store{nc: nc, subject: "herd." + opts.Prefix + ".log", opts: opts}, nil
+}
+
+// Check connects to the NATS server(s) at rawURL as Open would, without
+// creating or changing anything, and describes what it finds: JetStream,
+// and the hub's stream if there is one yet.
+func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
+	s, err := connect(rawURL, opts)
+	if err != nil {
+		return "", err
+	}
+	defer s.nc.Close()
+	js, err := jetstream.New(s.nc, jetstream.WithDefaultTimeout(5*time.Second))
+	if err != nil {
+		return "", fmt.Errorf("nats: %w", err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return "", fmt.Errorf("nats: JetStream: %w (start nats-server with -js)", err)
+	}
+	name := "HERD_" + s.opts.Prefix
+	server := "nats-server " + s.nc.ConnectedServerVersion()
+	stream, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Sprintf("%s with JetStream; no stream %s yet (herd serve creates it)", server, name), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("nats: stream %s: %w", name, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("nats: stream %s: %w", name, err)
+	}
+	return fmt.Sprintf("%s with JetStream; stream %s holds %d events (%d to %d)", server, name,
+		info.State.Msgs, info.State.FirstSeq, info.State.LastSeq), nil
+}
+
+// Open connects to the NATS server(s) at rawURL (nats://[user:pass@]host:port,
+// comma-separated for several; a "prefix" query parameter names the
+// stream), and creates the stream and bucket, or updates them to opts.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	s, err := connect(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	nc := s.nc
 	if err := s.init(ctx); err != nil {
 		nc.Close()
 		return nil, err
 	}
+	s.topics = newClosedTopics(s)
+	go s.topics.run(opts.Logger)
 	return s, nil
 }
 
@@ -144,7 +200,7 @@ func (s *Store) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nats: stream %s: %w", name, err)
 	}
-	s.EpochIDs = hub.EpochIDs(strconv.FormatInt(info.Created.UnixNano(), 36))
+	s.ids = hub.EpochIDs(strconv.FormatInt(info.Created.UnixNano(), 36))
 	s.closed, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name + "_closed", History: 1, Storage: jetstream.FileStorage, Replicas: max(s.opts.Replicas, 1),
 	})
@@ -157,10 +213,11 @@ func (s *Store) init(ctx context.Context) error {
 // Message headers; the data is the payload.
 const (
 	hTopics = "Herd-Topics" // space-separated
-	hType   = "Herd-Type"
-	hRetry  = "Herd-Retry" // milliseconds
-	hFlags  = "Herd-Flags" // c: close, n: no data
-	hTime   = "Herd-Time"  // publish time, Unix nanoseconds (JetStream's own timestamp drives MaxAge)
+	hType   = "Herd-Type-Q" // quoted (strconv.Quote): NATS trims header values
+	hTypeV1 = "Herd-Type"   // unquoted, as stored before Herd-Type-Q
+	hRetry  = "Herd-Retry"  // milliseconds
+	hFlags  = "Herd-Flags"  // c: close, n: no data
+	hTime   = "Herd-Time"   // publish time, Unix nanoseconds (JetStream's own timestamp drives MaxAge)
 )
 
 // Append implements hub.Store.
@@ -171,7 +228,7 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	msg.Header.Set(hTime, strconv.FormatInt(now.UnixNano(), 10))
 	msg.Header.Set(hTopics, strings.Join(m.Topics, " "))
 	if m.Type != "" {
-		msg.Header.Set(hType, m.Type)
+		msg.Header.Set(hType, strconv.Quote(m.Type))
 	}
 	if m.Retry > 0 {
 		msg.Header.Set(hRetry, strconv.FormatInt(m.Retry.Milliseconds(), 10))
@@ -198,12 +255,13 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		return hub.Event{}, false, s.wrap("publish", err)
 	}
 	p := hub.Pos(ack.Sequence)
-	if m.Close {
-		// Record the close before acknowledging: on a duplicate too, as
-		// the first attempt may have died right after storing.
-		if err := s.recordClose(ctx, m.Topics, p); err != nil {
-			return hub.Event{}, false, err
-		}
+	// Acknowledge only once this node has read up to p: a close of p is
+	// then recorded, and a void p is known (for a duplicate too).
+	if err := s.topics.wait(ctx, p); err != nil {
+		return hub.Event{}, false, err
+	}
+	if t, void := s.topics.closedBefore(m.Topics, p); void {
+		return hub.Event{}, false, &hub.TopicClosedError{Topic: t}
 	}
 	if ack.Duplicate {
 		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
@@ -214,22 +272,6 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 
 func closedKey(topic string) string { return base64.RawURLEncoding.EncodeToString([]byte(topic)) }
 
-// recordClose stores that topics were closed at p (unless a later close is
-// there already).
-func (s *Store) recordClose(ctx context.Context, topics []string, p hub.Pos) error {
-	for _, t := range topics {
-		if e, err := s.closed.Get(ctx, closedKey(t)); err == nil {
-			if old, _ := strconv.ParseUint(string(e.Value()), 10, 64); hub.Pos(old) >= p {
-				continue
-			}
-		}
-		if _, err := s.closed.Put(ctx, closedKey(t), []byte(strconv.FormatUint(uint64(p), 10))); err != nil {
-			return s.wrap("record close", err)
-		}
-	}
-	return nil
-}
-
 // event decodes a stream message.
 func (s *Store) event(msg jetstream.Msg) (hub.Event, error) {
 	md, err := msg.Metadata()
@@ -239,7 +281,12 @@ func (s *Store) event(msg jetstream.Msg) (hub.Event, error) {
 	p := hub.Pos(md.Sequence.Stream)
 	h := msg.Headers()
 	e := hub.Event{Pos: p, ID: s.ID(p), Time: md.Timestamp.UTC(), Topics: strings.Fields(h.Get(hTopics)),
-		Type: h.Get(hType), Data: string(msg.Data())}
+		Type: h.Get(hTypeV1), Data: string(msg.Data())}
+	if q := h.Get(hType); q != "" {
+		if e.Type, err = strconv.Unquote(q); err != nil {
+			return hub.Event{}, fmt.Errorf("nats: message %d: bad %s header", p, hType)
+		}
+	}
 	if ms, err := strconv.ParseInt(h.Get(hRetry), 10, 64); err == nil {
 		e.Retry = time.Duration(ms) * time.Millisecond
 	}
@@ -269,44 +316,93 @@ func trimmed(st jetstream.StreamState) hub.Pos {
 	return hub.Pos(st.FirstSeq - 1)
 }
 
-// Read implements hub.Store, with an ordered consumer from after.
-func (s *Store) Read(ctx context.Context, after hub.Pos, max int) ([]hub.Event, bool, error) {
+// Read implements hub.Store, with an ordered consumer from after. Void
+// messages are skipped: a read that finds only void ones reads on.
+func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
 	st, err := s.state(ctx)
 	if err != nil {
 		return nil, false, err
 	}
 	gap := after < trimmed(st)
+	for {
+		events, last, err := s.fetch(ctx, st, after, lim)
+		if err != nil || last == 0 {
+			return events, gap, err
+		}
+		if events, err = s.dropVoid(ctx, events, last); err != nil || len(events) > 0 {
+			return events, gap, err
+		}
+		after = last
+	}
+}
+
+// fetch reads from the stream (in state st) after position after, as far
+// as lim allows, and returns the position of the last message read (0 if
+// none).
+func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after hub.Pos, lim hub.Limit) ([]hub.Event, hub.Pos, error) {
 	from := hub.Pos(st.FirstSeq)
 	if after >= from {
 		from = after + 1
 	}
 	if st.Msgs == 0 || uint64(from) > st.LastSeq {
-		return nil, gap, nil
+		return nil, 0, nil
 	}
-	want := min(max, int(st.LastSeq-uint64(from)+1))
+	want := min(lim.Events, int(st.LastSeq-uint64(from)+1))
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: uint64(from),
 	})
 	if err != nil {
-		return nil, false, s.wrap("read", err)
+		return nil, 0, s.wrap("read", err)
 	}
 	defer s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
-	batch, err := cons.Fetch(want, jetstream.FetchMaxWait(5*time.Second))
+	opts := []jetstream.FetchOpt{jetstream.FetchMaxWait(5 * time.Second)}
+	if lim.Bytes > 0 {
+		// The server's byte count includes subject and headers; a message
+		// is at most its max payload, so the first always fits.
+		opts = append(opts, jetstream.FetchMaxBytes(max(lim.Bytes, int(s.nc.MaxPayload()))+headerRoom))
+	}
+	batch, err := cons.Fetch(want, opts...)
 	if err != nil {
-		return nil, false, s.wrap("read", err)
+		return nil, 0, s.wrap("read", err)
 	}
 	events := make([]hub.Event, 0, want)
+	bytes := 0
+	var last hub.Pos
 	for msg := range batch.Messages() {
 		e, err := s.event(msg)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
+		if !lim.Fits(len(events), bytes, len(e.Data)) {
+			break
+		}
+		bytes += len(e.Data)
 		events = append(events, e)
+		last = e.Pos
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(events) < want {
-		return nil, false, s.wrap("read", err)
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(events) == 0 {
+		return nil, 0, s.wrap("read", err)
 	}
-	return events, gap, nil
+	return events, last, nil
+}
+
+// headerRoom is what a message's subject and headers may add to its data.
+const headerRoom = 16 << 10
+
+// MaxEventSize implements hub.EventSizer: the server's largest message
+// (max_payload, 1 MiB unless configured), less room for the headers.
+func (s *Store) MaxEventSize() int { return int(s.nc.MaxPayload()) - headerRoom }
+
+// dropVoid removes the void events from events, once the closed topics
+// are read up to last.
+func (s *Store) dropVoid(ctx context.Context, events []hub.Event, last hub.Pos) ([]hub.Event, error) {
+	if err := s.topics.wait(ctx, last); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(events, func(e hub.Event) bool {
+		_, void := s.topics.closedBefore(e.Topics, e.Pos)
+		return void
+	}), nil
 }
 
 // Follow implements hub.Store with an ordered consumer. Sequences are
@@ -347,13 +443,16 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 		if e.Pos != after+1 {
 			return fmt.Errorf("%w: expected event %d, the stream went on at %d", hub.ErrLagged, after+1, e.Pos)
 		}
-		if e.Close {
-			_ = s.recordClose(ctx, e.Topics, e.Pos) // repair a close whose publisher died before recording it
+		after = e.Pos
+		if void, err := s.topics.void(ctx, e); err != nil || void {
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if err := fn([]hub.Event{e}); err != nil {
 			return err
 		}
-		after = e.Pos
 	}
 }
 
@@ -451,7 +550,10 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.EpochIDs.ID(p) }
+func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+
+// ParseID implements hub.Store.
+func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
 
 // Ping implements hub.Store: the connection is up and JetStream answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -465,6 +567,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements hub.Store.
 func (s *Store) Close() error {
 	s.nc.Close()
+	s.topics.close()
 	return nil
 }
 

@@ -48,24 +48,27 @@ type Options struct {
 	// Prefix names the keys; nodes sharing a prefix form one hub. Empty
 	// means the URL's prefix query parameter, or "herd".
 	Prefix string
-	// Logger receives the Redis client's own messages (connection
-	// failures and the like), at warning level. Nil means none. The
-	// client's logger is global: the last Open sets it.
-	Logger *slog.Logger
+}
+
+// SetClientLogger sends the messages the Redis client logs by itself
+// (connection failures and the like) to l at warning level, instead of
+// standard error. The client's logger is process-wide: a program calls
+// this, once, before opening stores; the stores themselves never change
+// it.
+func SetClientLogger(l *slog.Logger) {
+	goredis.SetLogger(clientLogger{l})
 }
 
 // clientLogger adapts slog to the Redis client's logging interface.
 type clientLogger struct{ l *slog.Logger }
 
 func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
-	if c.l != nil {
-		c.l.Warn("redis client: " + fmt.Sprintf(format, v...))
-	}
+	c.l.Warn("redis client: " + fmt.Sprintf(format, v...))
 }
 
 // A Store is a hub.Store on Redis. Create it with Open.
 type Store struct {
-	hub.EpochIDs
+	ids      hub.EpochIDs
 	client   *goredis.Client
 	opts     Options
 	keys     keys
@@ -82,20 +85,64 @@ var (
 	retentionLua string
 	//go:embed append.lua
 	appendLua string
+	//go:embed read.lua
+	readLua string
 
 	appendScript = goredis.NewScript(retentionLua + appendLua)
-	// trimScript applies retention alone. KEYS: log, count, trimmed. ARGV:
-	// max events, max age in ms.
-	trimScript = goredis.NewScript(retentionLua + "trim(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]))\nreturn 0\n")
+	readScript   = goredis.NewScript(readLua)
+	// trimScript applies retention alone. KEYS: log, count, last, trimmed.
+	// ARGV: max events, max age in ms.
+	trimScript = goredis.NewScript(retentionLua + "trim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]))\nreturn 0\n")
 )
+
+// Check connects to the Redis at rawURL as Open would, without changing
+// anything, and describes what it finds: the server's version and the
+// hub's log, if there is one yet.
+func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
+	s, err := connect(rawURL, opts)
+	if err != nil {
+		return "", err
+	}
+	defer s.client.Close()
+	version, err := s.version(ctx)
+	if err != nil {
+		return "", err
+	}
+	n, err := s.client.XLen(ctx, s.keys.log).Result()
+	if err != nil {
+		return "", wrap("check", err)
+	}
+	closed, err := s.client.HLen(ctx, s.keys.closed).Result()
+	if err != nil {
+		return "", wrap("check", err)
+	}
+	if n == 0 && closed == 0 {
+		return fmt.Sprintf("Redis %s; no events under prefix %q yet", version, s.opts.Prefix), nil
+	}
+	return fmt.Sprintf("Redis %s; prefix %q holds %d events and %d closed topics", version, s.opts.Prefix, n, closed), nil
+}
 
 // Open connects to the Redis at rawURL (redis://[user:password@]host:port/db
 // or rediss:// for TLS; a "prefix" query parameter names the keys) and
 // checks that it can serve as a store (Redis 7 or newer).
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	s, err := connect(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.init(ctx); err != nil {
+		s.client.Close()
+		return nil, err
+	}
+	go s.sweep()
+	return s, nil
+}
+
+// connect makes a Store for rawURL and opts, connected to nothing yet.
+func connect(rawURL string, opts Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis: bad URL: %w", err)
+		return nil, fmt.Errorf("redis: bad URL: %w", errors.Unwrap(err)) // not the URL itself: it may hold a password
 	}
 	q := u.Query()
 	if opts.Prefix == "" {
@@ -114,30 +161,31 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	opts.StoreOptions = opts.StoreOptions.WithDefaults()
-	goredis.SetLogger(clientLogger{opts.Logger})
 	p := "{" + opts.Prefix + "}:"
-	s := &Store{
+	return &Store{
 		client: goredis.NewClient(ropts),
 		opts:   opts,
 		keys: keys{log: p + "log", closed: p + "closed", count: p + "count", last: p + "last", trimmed: p + "trimmed",
 			epoch: p + "epoch", idemPrefix: p + "idem:"},
 		stop: make(chan struct{}), sweeping: make(chan struct{}),
+	}, nil
+}
+
+// version returns the server's version, if it is one herd can use.
+func (s *Store) version(ctx context.Context) (string, error) {
+	info, err := s.client.Info(ctx, "server").Result()
+	if err != nil {
+		return "", fmt.Errorf("redis: %w", err)
 	}
-	if err := s.init(ctx); err != nil {
-		s.client.Close()
-		return nil, err
+	if v := infoField(info, "redis_version"); v == "" || versionBelow(v, 7) {
+		return "", fmt.Errorf("redis: server %s is too old: herd needs Redis 7.0 or newer (stream trimming metadata)", v)
 	}
-	go s.sweep()
-	return s, nil
+	return infoField(info, "redis_version"), nil
 }
 
 func (s *Store) init(ctx context.Context) error {
-	info, err := s.client.Info(ctx, "server").Result()
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	if v := infoField(info, "redis_version"); v == "" || versionBelow(v, 7) {
-		return fmt.Errorf("redis: server %s is too old: herd needs Redis 7.0 or newer (stream trimming metadata)", v)
+	if _, err := s.version(ctx); err != nil {
+		return err
 	}
 	if err := s.client.SetNX(ctx, s.keys.epoch, string(hub.NewEpoch()), 0).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
@@ -146,7 +194,7 @@ func (s *Store) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	s.EpochIDs = hub.EpochIDs(epoch)
+	s.ids = hub.EpochIDs(epoch)
 	return nil
 }
 
@@ -219,8 +267,11 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	if len(res) != 2 {
 		return hub.Event{}, false, fmt.Errorf("redis: append: unexpected reply %v", res)
 	}
-	dup := res[0] == int64(1)
 	id, _ := res[1].(string)
+	if res[0] == int64(2) {
+		return hub.Event{}, false, &hub.TopicClosedError{Topic: id}
+	}
+	dup := res[0] == int64(1)
 	p, err := posOf(id)
 	if err != nil {
 		return hub.Event{}, false, err
@@ -254,31 +305,34 @@ func (s *Store) event(msg goredis.XMessage) (hub.Event, error) {
 	return e, nil
 }
 
-// Read implements hub.Store. The range and the stream's trimming marker are
-// read in one transaction, so the gap flag is exact.
-func (s *Store) Read(ctx context.Context, after hub.Pos, max int) ([]hub.Event, bool, error) {
+// Read implements hub.Store, with one script: the range (bounded in
+// entries and bytes by Redis itself) and the stream's trimming marker are
+// read in one atomic step, so the gap flag is exact.
+func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
 	start := "-"
 	if after > 0 {
 		start = "(" + streamID(after)
 	}
-	var rng *goredis.XMessageSliceCmd
-	var trimmed *goredis.StringCmd
-	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		rng = p.XRangeN(ctx, s.keys.log, start, "+", int64(max))
-		trimmed = p.Get(ctx, s.keys.trimmed)
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	res, err := readScript.Run(ctx, s.client, []string{s.keys.log, s.keys.trimmed}, start, lim.Events, max(lim.Bytes, 0)).Slice()
+	if err != nil {
 		return nil, false, wrap("read", err)
 	}
+	if len(res) != 2 {
+		return nil, false, fmt.Errorf("redis: read: unexpected reply %v", res)
+	}
 	gap := false
-	if id := trimmed.Val(); id != "" {
+	if id, ok := res[0].(string); ok {
 		if p, err := posOf(id); err == nil && after < p {
 			gap = true
 		}
 	}
-	events := make([]hub.Event, 0, len(rng.Val()))
-	for _, msg := range rng.Val() {
+	entries, _ := res[1].([]any)
+	events := make([]hub.Event, 0, len(entries))
+	for _, entry := range entries {
+		msg, err := xmessage(entry)
+		if err != nil {
+			return nil, false, err
+		}
 		e, err := s.event(msg)
 		if err != nil {
 			return nil, false, err
@@ -286,6 +340,30 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, max int) ([]hub.Event, 
 		events = append(events, e)
 	}
 	return events, gap, nil
+}
+
+// xmessage converts an entry as a script returns it, {id, {field, value,
+// ...}}, to the client's type.
+func xmessage(entry any) (goredis.XMessage, error) {
+	bad := fmt.Errorf("redis: read: unexpected entry %.100v", entry)
+	pair, ok := entry.([]any)
+	if !ok || len(pair) != 2 {
+		return goredis.XMessage{}, bad
+	}
+	id, ok1 := pair[0].(string)
+	fields, ok2 := pair[1].([]any)
+	if !ok1 || !ok2 || len(fields)%2 != 0 {
+		return goredis.XMessage{}, bad
+	}
+	msg := goredis.XMessage{ID: id, Values: make(map[string]any, len(fields)/2)}
+	for i := 0; i < len(fields); i += 2 {
+		k, ok := fields[i].(string)
+		if !ok {
+			return goredis.XMessage{}, bad
+		}
+		msg.Values[k] = fields[i+1]
+	}
+	return msg, nil
 }
 
 // wrap names the failing operation, and reports a closed client as
@@ -308,7 +386,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		events, gap, err := s.Read(ctx, after, 1024)
+		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -430,7 +508,10 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.EpochIDs.ID(p) }
+func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+
+// ParseID implements hub.Store.
+func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
 
 // Ping implements hub.Store.
 func (s *Store) Ping(ctx context.Context) error {
@@ -456,7 +537,7 @@ func (s *Store) sweep() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			trimScript.Run(ctx, s.client, []string{s.keys.log, s.keys.count, s.keys.trimmed}, s.retentionArgs()...)
+			trimScript.Run(ctx, s.client, []string{s.keys.log, s.keys.count, s.keys.last, s.keys.trimmed}, s.retentionArgs()...)
 			cancel()
 		}
 	}

@@ -1,8 +1,11 @@
+//go:build integration
+
 package redis_test
 
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,16 +17,29 @@ import (
 
 func TestConformance(t *testing.T) {
 	url := services.RedisURL(t)
+	var prefixes sync.Map // store → its prefix and options, for its peers
+	type setup struct {
+		prefix string
+		opts   hub.StoreOptions
+	}
+	open := func(t *testing.T, su setup) hub.Store {
+		s, err := redis.Open(t.Context(), url, redis.Options{StoreOptions: su.opts, Prefix: su.prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefixes.Store(s, su)
+		return s
+	}
 	storetest.Run(t, storetest.Config{
 		Open: func(t *testing.T, opts storetest.Options) hub.Store {
-			s, err := redis.Open(t.Context(), url, redis.Options{
-				StoreOptions: hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL},
-				Prefix:       services.RedisPrefix(t, url),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
+			return open(t, setup{services.RedisPrefix(t, url),
+				hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL}})
+		},
+		Peer: func(t *testing.T, s hub.Store) hub.Store {
+			su, _ := prefixes.Load(s)
+			peer := open(t, su.(setup))
+			t.Cleanup(func() { peer.Close() })
+			return peer
 		},
 	})
 }
@@ -47,7 +63,7 @@ func TestSharedPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := b.Read(t.Context(), 0, 10)
+	got, _, err := b.Read(t.Context(), 0, hub.Limit{Events: 10})
 	if err != nil || len(got) != 1 || got[0].ID != e.ID || got[0].Data != "from a" {
 		t.Fatalf("b read %+v, %v", got, err)
 	}

@@ -20,6 +20,13 @@ import (
 type StatusError struct {
 	Code   int    // e.g. 404
 	Status string // e.g. "404 Not Found"
+
+	// ContentType and Body are the response's Content-Type and the start
+	// of its body (at most 4 KiB, read for at most a second): often the
+	// server's reason, as text or JSON. They are the server's words, not
+	// sanitized: escape them before showing them on a terminal or a page.
+	ContentType string
+	Body        []byte
 }
 
 func (e *StatusError) Error() string {
@@ -372,7 +379,12 @@ func (s *Subscription) connect() error {
 	case resp.StatusCode == http.StatusNoContent:
 		return errNoContent
 	case resp.StatusCode != http.StatusOK:
-		return &StatusError{Code: resp.StatusCode, Status: resp.Status}
+		// The reason, if the server says it soon; the connection is
+		// dropped after.
+		t := time.AfterFunc(time.Second, func() { resp.Body.Close() })
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		t.Stop()
+		return &StatusError{Code: resp.StatusCode, Status: resp.Status, ContentType: resp.Header.Get("Content-Type"), Body: body}
 	case !isEventStream(resp.Header.Get("Content-Type")):
 		return &ContentTypeError{ContentType: resp.Header.Get("Content-Type")}
 	}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/internal/ssetest"
 	"github.com/herd-sse/herd/sse"
+	"github.com/herd-sse/herd/sse/ssetest"
 )
 
 // pull runs a subscription in its own goroutine and hands out what it
@@ -250,7 +250,7 @@ func TestClient_fatalResponses(t *testing.T) {
 	}{
 		{"404", 404, "text/event-stream", func(err error) bool {
 			var se *sse.StatusError
-			return errors.As(err, &se) && se.Code == 404
+			return errors.As(err, &se) && se.Code == 404 && string(se.Body) == "data: x\n\n" && se.ContentType == "text/event-stream"
 		}},
 		{"500", 500, "text/event-stream", func(err error) bool {
 			var se *sse.StatusError
@@ -287,6 +287,40 @@ func TestClient_fatalResponses(t *testing.T) {
 				t.Errorf("%d requests, want 1 (no reconnect)", requests)
 			}
 		})
+	}
+}
+
+// The body of a refusal is kept (its start), but a server that trickles
+// it out does not hold the client: it is read for at most a second.
+func TestClient_statusErrorBody(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 10<<10)
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		if r.URL.Path == "/slow" {
+			fmt.Fprint(w, `{"error": "slow`)
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		fmt.Fprint(w, big)
+	}))
+	defer srv.Close()
+	for path, want := range map[string]string{"/big": big[:4<<10], "/slow": `{"error": "slow`} {
+		var last error
+		for _, err := range fast.Events(t.Context(), get(t, srv.URL+path)) {
+			last = err
+		}
+		var se *sse.StatusError
+		if !errors.As(last, &se) || se.Code != 400 || string(se.Body) != want || se.ContentType != "application/json" {
+			t.Errorf("%s: ended with %#v, want a 400 with the body's start", path, last)
+		}
 	}
 }
 

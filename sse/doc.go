@@ -10,12 +10,15 @@
 // [NewStream] turns a ResponseWriter into a stream: it sends the headers
 // browsers and proxies need and flushes them at once, bounds every write
 // with a deadline (so a client that stopped reading costs a bounded time),
-// sends heartbeat comments while the stream is idle, notices when the
-// client goes away, and ends by itself, spread over a jittered window, when
-// the http.Server shuts down:
+// sends heartbeat comments while the stream is idle, and notices when the
+// client goes away. With a [Drain] that the server starts on shutdown, it
+// also ends by itself then, spread over a jittered window (the package
+// changes nothing of the server's by itself):
+//
+//	var drain sse.Drain // srv.RegisterOnShutdown(drain.Start)
 //
 //	func quotes(w http.ResponseWriter, r *http.Request) {
-//		s, err := sse.NewStream(w, r, nil)
+//		s, err := sse.NewStream(w, r, &sse.Options{Drain: &drain})
 //		if err != nil {
 //			http.Error(w, err.Error(), http.StatusInternalServerError)
 //			return

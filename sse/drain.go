@@ -2,61 +2,54 @@ package sse
 
 import (
 	"math/rand/v2"
-	"net/http"
-	"runtime"
 	"sync"
 	"time"
-	"weak"
 )
 
-// A drainer ends the open streams of one http.Server when it shuts down.
+// A Drain ends event streams, spread out, when their server shuts down.
 //
-// http.Server.Shutdown waits for handlers to return, and a streaming
-// handler never returns by itself, so every Stream registers with the
-// drainer of the server found in its request context. When Shutdown
-// starts, each stream is ended at a random moment within its
-// ShutdownWindow: clients reconnect spread over that window instead of in
-// one storm.
-type drainer struct {
-	mu       sync.Mutex
-	streams  map[*Stream]*time.Timer
-	shutdown bool
+// http.Server.Shutdown waits for every handler to return, and a streaming
+// handler returns only when its stream ends: without a Drain, Shutdown
+// waits until the clients leave or its context ends. Register the drain's
+// Start with the server and give the drain to each stream:
+//
+//	var drain sse.Drain
+//	srv.RegisterOnShutdown(drain.Start)
+//	...
+//	s, err := sse.NewStream(w, r, &sse.Options{Drain: &drain})
+//
+// Each stream then ends at a random moment within its
+// Options.ShutdownWindow, with a normal end of response: browsers
+// reconnect (to another server, or this one restarted) spread out instead
+// of in one storm, and resume with Last-Event-ID.
+//
+// The zero Drain is ready to use. Its methods are safe for concurrent use.
+type Drain struct {
+	mu      sync.Mutex
+	streams map[*Stream]*time.Timer
+	started bool
 }
 
-// drainers holds one drainer per server, keyed weakly so that a server
-// that is never shut down can still be garbage collected.
-var drainers struct {
-	sync.Mutex
-	m map[weak.Pointer[http.Server]]*drainer
-}
-
-func drainerFor(srv *http.Server) *drainer {
-	key := weak.Make(srv)
-	drainers.Lock()
-	defer drainers.Unlock()
-	if d := drainers.m[key]; d != nil {
-		return d
+// Start ends every stream of the drain, each at a random moment within
+// its ShutdownWindow, and the streams that join it afterwards at once.
+func (d *Drain) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.started = true
+	for s := range d.streams {
+		d.schedule(s)
 	}
-	if drainers.m == nil {
-		drainers.m = make(map[weak.Pointer[http.Server]]*drainer)
-	}
-	d := &drainer{streams: make(map[*Stream]*time.Timer)}
-	drainers.m[key] = d
-	srv.RegisterOnShutdown(d.start)
-	runtime.AddCleanup(srv, func(key weak.Pointer[http.Server]) {
-		drainers.Lock()
-		delete(drainers.m, key)
-		drainers.Unlock()
-	}, key)
-	return d
 }
 
 // add registers s and returns the function that unregisters it.
-func (d *drainer) add(s *Stream) (remove func()) {
+func (d *Drain) add(s *Stream) (remove func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.streams == nil {
+		d.streams = make(map[*Stream]*time.Timer)
+	}
 	d.streams[s] = nil
-	if d.shutdown {
+	if d.started {
 		d.schedule(s)
 	}
 	return func() {
@@ -69,15 +62,6 @@ func (d *drainer) add(s *Stream) (remove func()) {
 	}
 }
 
-func (d *drainer) start() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.shutdown = true
-	for s := range d.streams {
-		d.schedule(s)
-	}
-}
-
-func (d *drainer) schedule(s *Stream) {
+func (d *Drain) schedule(s *Stream) {
 	d.streams[s] = time.AfterFunc(rand.N(s.opts.ShutdownWindow), s.drain)
 }

@@ -3,6 +3,7 @@ package sse
 import (
 	"errors"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -159,9 +160,36 @@ func encodedLenBound(e Event) int {
 		len(e.Data) + lines*len("data: \n") + 1
 }
 
-// CommentFrame returns a frame holding text as comment lines.
+// CommentFrame returns a frame holding text as comment lines. An empty
+// text makes the smallest heartbeat, ":\n", the one a [Stream] sends.
 func CommentFrame(text string) Frame {
 	return Frame{b: AppendComment(nil, text)}
+}
+
+// OpeningFrame returns the first bytes a stream sends, at once: a block
+// with only a "retry:" line if retry is positive (it sets the client's
+// reconnection delay and dispatches nothing), else a bare comment. Some
+// proxies hold the response head back until body bytes arrive; these
+// tell them, and the client, that the stream is live.
+func OpeningFrame(retry time.Duration) Frame {
+	if retry <= 0 {
+		return CommentFrame("")
+	}
+	b := strconv.AppendInt([]byte("retry: "), retry.Milliseconds(), 10)
+	return Frame{b: append(b, "\n\n"...)}
+}
+
+// SetHeaders sets the response headers an event stream needs:
+// Content-Type text/event-stream, Cache-Control no-cache (no cache or
+// proxy may store or transform it), X-Accel-Buffering no (nginx passes
+// each event on at once instead of buffering), and no Content-Length.
+// [NewStream] sets them; a server that writes its responses itself (one
+// that took a connection over from net/http) sets them too.
+func SetHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
 }
 
 // Bytes returns the frame's wire form, without copying. The slice is the

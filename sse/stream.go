@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -18,8 +17,8 @@ var (
 	ErrStreamingUnsupported = errors.New("sse: response writer does not support streaming")
 	// ErrClosed is returned by writes after Close or End.
 	ErrClosed = errors.New("sse: stream closed")
-	// ErrShutdown is the reason a stream ended because its http.Server
-	// is shutting down.
+	// ErrShutdown is the reason a stream ended because its Drain started:
+	// its server is shutting down.
 	ErrShutdown = errors.New("sse: server shutting down")
 )
 
@@ -45,9 +44,10 @@ type Options struct {
 	// CloseEvent is the event type [Stream.End] sends. Empty means "close".
 	CloseEvent string
 
-	// ShutdownWindow spreads the end of open streams when the http.Server
-	// that serves them shuts down: each ends at a random moment within the
-	// window, so their clients do not all reconnect at once. Zero means 5s.
+	// Drain, if set, ends the stream when its server shuts down (see
+	// Drain), at a random moment within ShutdownWindow, so that clients do
+	// not all reconnect at once. Zero ShutdownWindow means 5s.
+	Drain          *Drain
 	ShutdownWindow time.Duration
 
 	// LastEventIDParam names a query parameter that [Stream.LastEventID]
@@ -84,10 +84,9 @@ func (o *Options) withDefaults() Options {
 // Every write is flushed at once and bounded by Options.WriteTimeout.
 // While nothing is sent, a heartbeat comment goes out every
 // Options.Heartbeat. The stream ends by itself, closing [Stream.Done],
-// when the client goes away, a write fails, or the http.Server serving it
-// shuts down (within Options.ShutdownWindow, at a random moment, with a
-// normal end of response so that browsers reconnect and resume with
-// Last-Event-ID).
+// when the client goes away, a write fails, or its [Drain] starts
+// (within Options.ShutdownWindow, at a random moment, with a normal end
+// of response so that browsers reconnect and resume with Last-Event-ID).
 //
 // A Stream's methods are safe for concurrent use.
 type Stream struct {
@@ -107,9 +106,8 @@ type Stream struct {
 }
 
 // NewStream starts an event stream as the response to r: it sends the
-// headers browsers and proxies need (200, Content-Type text/event-stream,
-// Cache-Control no-cache, X-Accel-Buffering no), then the Retry line if
-// set, and flushes them at once.
+// headers browsers and proxies need (200, and those of [SetHeaders]), then
+// the [OpeningFrame], and flushes them at once.
 //
 // It returns an error wrapping [ErrStreamingUnsupported] when w cannot set
 // write deadlines (having written nothing, so the handler can still answer)
@@ -124,29 +122,20 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, 
 	_ = rc.EnableFullDuplex()           // let handlers read a request body while streaming
 
 	s := &Stream{w: w, rc: rc, r: r, opts: opts.withDefaults(), done: make(chan struct{})}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	h.Del("Content-Length")
+	SetHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 
 	// Send a first line at once: some proxies hold headers back until body
 	// bytes arrive, and clients then know the stream is live.
-	s.buf = AppendComment(s.buf[:0], "")
-	if s.opts.Retry > 0 {
-		s.buf = append(s.buf[:0], "retry: "...)
-		s.buf = strconv.AppendInt(s.buf, s.opts.Retry.Milliseconds(), 10)
-		s.buf = append(s.buf, "\n\n"...)
-	}
+	s.buf = OpeningFrame(s.opts.Retry).AppendTo(s.buf[:0])
 	// Hold the lock while the callbacks are wired up: each may fire at
-	// once, and each needs the others' stop functions. Join the server's
-	// shutdown drain before the first byte goes out, so that a Shutdown
-	// started once the client has seen the response cannot miss us.
+	// once, and each needs the others' stop functions. Join the drain
+	// before the first byte goes out, so that a shutdown started once the
+	// client has seen the response cannot miss us.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
-		s.drainStop = drainerFor(srv).add(s)
+	if s.opts.Drain != nil {
+		s.drainStop = s.opts.Drain.add(s)
 	}
 	if err := s.writeLocked(s.buf); err != nil {
 		if errors.Is(err, http.ErrNotSupported) {
@@ -312,12 +301,12 @@ func (s *Stream) beat() {
 	if s.closed {
 		return
 	}
-	_ = s.writeLocked(heartbeatLine)
+	_ = s.writeLocked(heartbeat.b)
 }
 
-var heartbeatLine = []byte(":\n")
+var heartbeat = CommentFrame("")
 
-// drain is called by the server's shutdown drain.
+// drain is called by the stream's Drain.
 func (s *Stream) drain() {
 	s.mu.Lock()
 	s.finishLocked(ErrShutdown)

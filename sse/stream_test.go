@@ -502,18 +502,25 @@ func TestStream_writeTimeout(t *testing.T) {
 	})
 }
 
-// TestStream_shutdownWindow checks that on server shutdown each stream
-// ends within the window, at spread-out moments.
+// TestStream_shutdownWindow checks that on server shutdown each stream of
+// the drain ends within the window, at spread-out moments, and that
+// streams without a drain are left alone.
 func TestStream_shutdownWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &http.Server{}
+		var drain sse.Drain
+		srv.RegisterOnShutdown(drain.Start)
 		const n = 50
 		start := time.Now()
 		ends := make(chan time.Duration, n)
+		undrained, err := sse.NewStream(newFakeWriter(), httptest.NewRequest("GET", "/", nil), &sse.Options{Heartbeat: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer undrained.Close()
 		for range n {
 			r := httptest.NewRequest("GET", "/", nil)
-			r = r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, srv))
-			s, err := sse.NewStream(newFakeWriter(), r, &sse.Options{ShutdownWindow: 10 * time.Second, Heartbeat: -1})
+			s, err := sse.NewStream(newFakeWriter(), r, &sse.Options{Drain: &drain, ShutdownWindow: 10 * time.Second, Heartbeat: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -540,6 +547,11 @@ func TestStream_shutdownWindow(t *testing.T) {
 		if len(distinct) < n/2 {
 			t.Errorf("only %d distinct end times for %d streams: not spread", len(distinct), n)
 		}
+		select {
+		case <-undrained.Done():
+			t.Error("a stream without a drain ended on shutdown")
+		default:
+		}
 	})
 }
 
@@ -552,11 +564,12 @@ func TestStream_gracefulShutdown(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			var started sync.WaitGroup
+			var drain sse.Drain
 			srv, client := startServer(t, proto, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/warm" {
 					return
 				}
-				s, err := sse.NewStream(w, r, &sse.Options{ShutdownWindow: 200 * time.Millisecond})
+				s, err := sse.NewStream(w, r, &sse.Options{Drain: &drain, ShutdownWindow: 200 * time.Millisecond})
 				if err != nil {
 					t.Error(err)
 					return
@@ -606,6 +619,7 @@ func TestStream_gracefulShutdown(t *testing.T) {
 			started.Wait()
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
+			srv.Config.RegisterOnShutdown(drain.Start)
 			if err := srv.Config.Shutdown(ctx); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}

@@ -16,7 +16,9 @@ import (
 )
 
 // capabilities are the optional harness features the client supports.
-var capabilities = []string{"headers", "last-event-id", "post", "report", "read-timeout", "restart", "comments", "bom"}
+// "server-directed-shutdown-request": a 204 No Content ends the stream for
+// good, reported as an error callback, with no reconnection.
+var capabilities = []string{"headers", "last-event-id", "post", "report", "read-timeout", "restart", "comments", "bom", "server-directed-shutdown-request"}
 
 // service is the test service's HTTP API.
 type service struct {
@@ -200,7 +202,14 @@ func (st *stream) run() {
 	defer close(st.done)
 	for {
 		e, err := st.sub.Next()
-		if err == io.EOF || st.ctx.Err() != nil {
+		if st.ctx.Err() != nil {
+			return // closed by the harness: no callback
+		}
+		if err == io.EOF {
+			// Not closed by the harness, so the server answered 204: the
+			// client has stopped for good, which the harness hears as an
+			// error, as LaunchDarkly's own clients report it.
+			st.report(map[string]any{"kind": "error", "error": "the server answered 204 No Content: the stream has ended, not reconnecting"})
 			return
 		}
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/internal/ssetest"
+	"github.com/herd-sse/herd/sse/ssetest"
 	"go.uber.org/goleak"
 )
 
@@ -130,7 +130,7 @@ func TestService_capabilities(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		t.Fatal(err)
 	}
-	want := "[headers last-event-id post report read-timeout restart comments bom]"
+	want := "[headers last-event-id post report read-timeout restart comments bom server-directed-shutdown-request]"
 	if fmt.Sprint(got.Capabilities) != want {
 		t.Errorf("capabilities %v, want %s", got.Capabilities, want)
 	}
@@ -283,4 +283,41 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// The harness's "server-directed-shutdown-request" tests: a 204 No Content
+// on a reconnection ends the client for good, reported as an error.
+func TestService_204haltsReconnection(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns++
+		n := conns
+		mu.Unlock()
+		if n > 1 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 1\ndata: Hello\n\n") // then the response ends: a reconnection
+	}))
+	defer srv.Close()
+	h.create(map[string]any{"streamUrl": srv.URL, "initialDelayMs": 0})
+	h.expectEvent(1, "message", "Hello", "1")
+	if msg := h.next(2); msg["kind"] != "error" { // the end of the first response
+		t.Fatalf("callback 2 = %v, want an error", msg)
+	}
+	msg := h.next(3) // the 204
+	if msg["kind"] != "error" || !strings.Contains(fmt.Sprint(msg["error"]), "204") {
+		t.Fatalf("callback 3 = %v, want an error naming the 204", msg)
+	}
+	// The client's loop reports the 204 after it returned for good, so
+	// no connection can follow.
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 2 {
+		t.Errorf("%d connections, want 2: the client went on after the 204", conns)
+	}
 }

@@ -33,6 +33,9 @@ type Config struct {
 	// whose clock is its server's) the tests of age retention and key
 	// expiry let a second or two of real time pass instead.
 	FakeClock bool
+	// Peer, if set, opens another store on the log of s, as another hub
+	// node would. Stores that cannot be shared leave it nil.
+	Peer func(t *testing.T, s hub.Store) hub.Store
 }
 
 // Run runs the suite.
@@ -54,7 +57,12 @@ func Run(t *testing.T, c Config) {
 		{"Idempotency", testIdempotency},
 		{"IdempotencyExpiry", testIdempotencyExpiry},
 		{"Stats", testStats},
+		{"StatsAfterRetention", testStatsAfterRetention},
 		{"ForeignIDs", testForeignIDs},
+		{"PublishToClosed", testPublishToClosed},
+		{"CloseRace", testCloseRace},
+		{"ReadLimit", testReadLimit},
+		{"RoundTrip", testRoundTrip},
 		{"Closed", testStoreClosed},
 	}
 	for _, tc := range tests {
@@ -113,7 +121,7 @@ func data(topic, d string) hub.Message {
 
 func read(t *testing.T, s hub.Store, after hub.Pos, max int) ([]hub.Event, bool) {
 	t.Helper()
-	events, gap, err := s.Read(ctx(t), after, max)
+	events, gap, err := s.Read(ctx(t), after, hub.Limit{Events: max})
 	if err != nil {
 		t.Fatalf("Read(%d, %d): %v", after, max, err)
 	}
@@ -549,6 +557,27 @@ func testStats(t *testing.T, c Config) {
 	}
 }
 
+// testStatsAfterRetention: a topic whose events retention removed is no
+// longer listed, unless it is closed.
+func testStatsAfterRetention(t *testing.T, c Config) {
+	s := open(t, c, Options{Retention: hub.Retention{MaxEvents: 2}})
+	appendMsg(t, s, data("gone", "1"))
+	closeGone := appendMsg(t, s, hub.Message{Topics: []string{"closed"}, Data: "bye", Close: true})
+	appendMsg(t, s, data("kept", "2"))
+	last := appendMsg(t, s, data("kept", "3"))
+	stats, err := s.Stats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []hub.TopicStats{
+		{Topic: "closed", LastID: closeGone.ID, LastPos: closeGone.Pos, Closed: true},
+		{Topic: "kept", Retained: 2, LastID: last.ID, LastPos: last.Pos},
+	}
+	if fmt.Sprint(stats) != fmt.Sprint(want) {
+		t.Errorf("Stats =\n%+v\nwant\n%+v", stats, want)
+	}
+}
+
 func testForeignIDs(t *testing.T, c Config) {
 	s1 := open(t, c, Options{})
 	s2 := open(t, c, Options{})
@@ -592,7 +621,7 @@ func testStoreClosed(t *testing.T, c Config) {
 	if _, _, err := s.Append(ctx(t), data("a", "y")); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close = %v, want ErrStoreClosed", err)
 	}
-	if _, _, err := s.Read(ctx(t), 0, 1); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := s.Read(ctx(t), 0, hub.Limit{Events: 1}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Read after Close = %v, want ErrStoreClosed", err)
 	}
 }

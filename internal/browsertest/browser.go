@@ -41,19 +41,7 @@ func Start(t testing.TB) context.Context {
 		}
 		t.Skip("chromium not found: run ./scripts/test.sh, which installs it, or set HERD_CHROMIUM")
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("ignore-certificate-errors", true), // tests serve self-signed TLS
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), Options(path, t.TempDir())...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
 		cancel()
@@ -65,6 +53,24 @@ func Start(t testing.TB) context.Context {
 		cancelAlloc()
 	})
 	return ctx
+}
+
+// Options are the flags headless Chromium runs with here: no sandbox (in
+// a container), no GPU, QUIC, updates, sync or background traffic, and a
+// profile of its own in userDataDir.
+func Options(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(execPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(userDataDir),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("ignore-certificate-errors", true), // tests serve self-signed TLS
+	)
 }
 
 // Eval evaluates a JavaScript expression in the tab and returns its value.

@@ -21,10 +21,10 @@ type authFlags struct {
 }
 
 func (a *authFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.jwtKey, "jwt-key", "", "check tokens signed with this HS256 secret (at least 32 bytes; prefer env HERD_JWT_KEY: flags show in ps)")
-	fs.StringVar(&a.jwtPublicKey, "jwt-public-key", "", "check RS256, ES256 and EdDSA tokens with the public keys of this PEM file; reread on SIGHUP")
+	fs.StringVar(&a.jwtKey, "jwt-key", "", "check tokens signed with this HS256 `SECRET` (at least 32 bytes; prefer env HERD_JWT_KEY: flags show in ps)")
+	fs.StringVar(&a.jwtPublicKey, "jwt-public-key", "", "check RS256, ES256 and EdDSA tokens with the public keys of this PEM `FILE`; reread on SIGHUP")
 	fs.BoolVar(&a.subscribeAuth, "subscribe-auth", false, "every subscription needs a token granting its topics")
-	fs.StringVar(&a.tokenCookie, "token-cookie", hub.DefaultTokenCookie, "cookie a browser's token is read from")
+	fs.StringVar(&a.tokenCookie, "token-cookie", hub.DefaultTokenCookie, "cookie `NAME` a browser's token is read from")
 	fs.BoolVar(&a.tokenQuery, "token-query", false, "also accept the token as ?authorization=… (URLs end up in logs: prefer the cookie)")
 }
 
@@ -106,9 +106,7 @@ func (a *authFlags) reload(auth *jwt.Authenticator, logger *slog.Logger) {
 }
 
 // hubConfig sets the auth fields of cfg.
-func (a *authFlags) hubConfig(cfg *hub.Config, auth *jwt.Authenticator) {
-	if auth != nil {
-		cfg.Auth = auth
-	}
+func (a *authFlags) hubConfig(cfg *hub.Config, auth hub.Authenticator) {
+	cfg.Auth = auth
 	cfg.SubscribeAuth, cfg.TokenCookie, cfg.TokenQuery = a.subscribeAuth, a.tokenCookie, a.tokenQuery
 }

@@ -26,23 +26,23 @@ const benchSynopsis = "[--hub URL --hub-pid PID | --store URL --nodes N] [--subs
 // runBench is herd bench.
 func runBench(ctx context.Context, args []string, io IO) error {
 	fs := newFlagSet("bench", benchSynopsis, io)
-	hubURL := fs.String("hub", "", "hub to benchmark (default: a fresh herd serve --store memory, started for the run)")
-	hubPID := fs.Int("hub-pid", 0, "the hub's process id, for its memory and CPU from /proc (known when bench starts it)")
+	hubURL := fs.String("hub", "", "hub `URL` to benchmark (default: a fresh herd serve --store memory, started for the run)")
+	hubPID := fs.Int("hub-pid", 0, "the hub's process `PID`, for its memory and CPU from /proc (known when bench starts it)")
 	baseline := fs.Bool("baseline", true, "run every scenario against the naive net/http hub too, and print ratios")
-	herdArgs := fs.String("herd-args", "", "extra flags for the herd serve bench starts, like '--queue-length 64'")
-	store := fs.String("store", "memory", "store of the herd nodes bench starts: memory, bolt:PATH, or redis://… or nats://… (each run gets fresh keys)")
+	herdArgs := fs.String("herd-args", "", "extra `FLAGS` for the herd serve bench starts, like '--queue-length 64'")
+	store := fs.String("store", "memory", "`STORE` of the herd nodes bench starts: memory, bolt:PATH, or redis://… or nats://… (each run gets fresh keys)")
 	nodes := fs.Int("nodes", 1, "herd nodes sharing --store (redis:// or nats://); with more than one, the baseline is one node on the same store")
 	subs := fs.Int("subs", 0, "subscribers (default: each scenario's own: 19,000 or 10,000)")
 	duration := fs.Duration("duration", 10*time.Second, "length of each publishing step")
 	rate := fs.Float64("rate", 0, "events per second (default: each scenario's own)")
 	payload := fs.Int("payload", 64, "event data bytes")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
-	subPath := fs.String("sub-path", "/events?topic={topic}", "subscription path; {topic} is replaced")
-	pubPath := fs.String("pub-path", "/events", "publish path (POST)")
-	pubBody := fs.String("pub-body", "topic={topic}&data={data}", "publish body; {topic} and {data} are replaced")
-	pubType := fs.String("pub-content-type", "application/x-www-form-urlencoded", "publish Content-Type")
+	subPath := fs.String("sub-path", "/events?topic={topic}", "subscription `PATH`; {topic} is replaced")
+	pubPath := fs.String("pub-path", "/events", "publish `PATH` (POST)")
+	pubBody := fs.String("pub-body", "topic={topic}&data={data}", "publish `BODY`; {topic} and {data} are replaced")
+	pubType := fs.String("pub-content-type", "application/x-www-form-urlencoded", "publish `CONTENT-TYPE`")
 	var pubHeaders headerFlags
-	fs.Var(&pubHeaders, "pub-header", "a publish request header, 'Name: value' (repeatable)")
+	fs.Var(&pubHeaders, "pub-header", "a publish request `HEADER`, 'Name: value' (repeatable)")
 	names, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_BENCH_HUB"})
 	if err != nil {
 		return err
@@ -67,12 +67,16 @@ func runBench(ctx context.Context, args []string, io IO) error {
 		return usagef(hint, "--duration must be positive, --payload at least 32 bytes, --subs and --rate not negative")
 	}
 	if runtime.GOOS != "linux" {
-		return fmt.Errorf("herd bench needs Linux (raw sockets and epoll)")
+		return fmt.Errorf("herd bench cannot run on %s: its load generator needs Linux (epoll, sockets bound to 127.x.y.z source addresses, /proc for the hub's memory and CPU); run it on a Linux machine, beside the hub it measures", runtime.GOOS)
 	}
 	limit := bench.RaiseFileLimit()
 
+	hdrs, err := pubHeaders.parse("bench --pub-header")
+	if err != nil {
+		return err
+	}
 	header := make(http.Header)
-	for _, h := range pubHeaders {
+	for _, h := range hdrs {
 		header.Add(h.name, h.value)
 	}
 	body := func(topic, data string) []byte {
@@ -92,7 +96,7 @@ func runBench(ctx context.Context, args []string, io IO) error {
 	if *hubURL != "" && *nodes > 1 {
 		return usagef(hint, "--hub benchmarks a running hub; --nodes starts herd nodes: use one or the other")
 	}
-	if err := checkStoreSpec(*store); err != nil {
+	if _, err := parseStore(*store); err != nil {
 		return err
 	}
 	var targets []bench.Target
@@ -188,7 +192,7 @@ func freshStore(spec string) string {
 	}
 	u, err := url.Parse(spec)
 	if err != nil {
-		return spec // checkStoreSpec reports it
+		return spec // parseStore reports it
 	}
 	q := u.Query()
 	q.Set("prefix", "bench"+strconv.FormatInt(time.Now().UnixNano(), 36))

@@ -46,21 +46,31 @@ var commands = []command{
 	{"bench", "benchmark a hub (scenarios B1–B6)", runBench},
 	{"check", "validate herd serve's settings (flags, environment, --config file) and print them", runCheck},
 	{"token", "mint a token granting topics, for development and scripts", runToken},
+	{"health", "ask a hub whether it is ready (for container health checks)", runHealth},
+	{"version", "print herd's version, commit and Go version", runVersion},
 	{"refhub", "", runRefHub}, // hidden: the naive hub herd bench compares with
 }
 
 const usage = `herd: a Server-Sent Events hub and toolkit
 
 Usage:
-  herd [serve] [flags]          run the hub (default: localhost:8080)
+  herd [serve] [flags]          run the hub (default: localhost:8080, history in ./herd.db)
   herd pub [flags] TOPIC [DATA|-]
   herd sub [flags] TOPIC...|URL
   herd bench [flags] SCENARIO...|all
   herd check [--config FILE] [flags]
   herd token [flags]            mint a token (--key SECRET --publish SEL --subscribe SEL)
-  herd COMMAND -h               help for a command
+  herd health [--hub URL]       exit 0 if the hub is ready, 1 if not
+  herd version                  print the version (also herd --version)
+  herd help COMMAND             help for a command (also herd COMMAND -h)
+
+A first try, in three terminals:
+  herd --demo                   then open http://localhost:8080/demo/cowsay?client=hub
+  herd sub news                 waits for events on the topic news
+  herd pub news "hello"         the subscriber prints: hello
 
 Exit status: 0 when done, 1 on an error, 2 on a usage error.
+Documentation: https://github.com/herd-sse/herd (README.md and docs/)
 `
 
 // Main runs the herd command with args (without the program name) and
@@ -80,29 +90,80 @@ func Main(ctx context.Context, args []string, io IO) int {
 		return 2
 	default:
 		fmt.Fprintf(io.Stderr, "herd: %s\n", oneLine(err.Error()))
+		var h *hintedError
+		if errors.As(err, &h) {
+			fmt.Fprintf(io.Stderr, "Try: %s\n", h.hint)
+		}
 		return 1
 	}
 }
 
+// A hintedError is a runtime error with what to do about it.
+type hintedError struct {
+	err  error
+	hint string // a command line or an action
+}
+
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+
+// withHint attaches a hint to err.
+func withHint(err error, hint string) error { return &hintedError{err: err, hint: hint} }
+
 // Run runs the herd command. A usage error is a *usageError.
 func Run(ctx context.Context, args []string, io IO) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		switch {
+		case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
 			fmt.Fprint(io.Stdout, usage)
 			return nil
+		case len(args) > 0 && (args[0] == "-version" || args[0] == "--version"):
+			return runVersion(ctx, args[1:], io)
 		}
 		return runServe(ctx, args, io)
 	}
 	if args[0] == "help" {
-		fmt.Fprint(io.Stdout, usage)
-		return nil
+		if len(args) == 1 {
+			fmt.Fprint(io.Stdout, usage)
+			return nil
+		}
+		if _, ok := lookup(args[1]); !ok {
+			return unknownCommand(args[1])
+		}
+		return Run(ctx, []string{args[1], "-h"}, io)
 	}
+	if c, ok := lookup(args[0]); ok {
+		return c.run(ctx, args[1:], io)
+	}
+	return unknownCommand(args[0])
+}
+
+// lookup finds a command by name.
+func lookup(name string) (command, bool) {
 	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], io)
+		if c.name == name {
+			return c, true
 		}
 	}
-	return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), hint: "herd -h"}
+	return command{}, false
+}
+
+// unknownCommand is the usage error for a command that does not exist,
+// naming those it may have meant.
+func unknownCommand(name string) error {
+	var names []string
+	for _, c := range commands {
+		if c.summary != "" {
+			names = append(names, c.name)
+		}
+	}
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := suggest(name, names); len(s) > 0 {
+		msg += "; did you mean " + join("herd ", s) + "?"
+	} else {
+		msg += " (commands: " + strings.Join(names, ", ") + ")"
+	}
+	return &usageError{msg: msg, hint: "herd help"}
 }
 
 // A usageError is a mistake in how a command was called.
@@ -130,18 +191,6 @@ func oneLine(s string) string {
 	return s
 }
 
-// newFlagSet returns a flag set for a subcommand whose errors become usage
-// errors and whose -h prints its usage.
-func newFlagSet(name, synopsis string, io IO) *flag.FlagSet {
-	fs := flag.NewFlagSet("herd "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(io.Stderr, "Usage: herd %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 // parseFlags parses args, allowing flags after positional arguments (as in
 // "herd sub news --json"), and returns the positional arguments. Values
 // of flags not given on the command line are taken from the environment
@@ -158,12 +207,19 @@ func parseFlags(fs *flag.FlagSet, args []string, io IO, env map[string]string) (
 // parseArgs parses the command line: parseFlags without the environment.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
+	// The flag package prints its usage on any error: only -h should.
+	help := fs.Usage
+	fs.Usage = func() {}
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = help; fs.SetOutput(out) }()
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				help()
 				return nil, err
 			}
-			return nil, &usageError{msg: err.Error(), hint: "herd " + strings.TrimPrefix(fs.Name(), "herd ") + " -h"}
+			return nil, flagError(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -192,7 +248,7 @@ func applyEnv(fs *flag.FlagSet, io IO, env map[string]string) ([]string, error) 
 		}
 		if v := io.getenv(variable); v != "" {
 			if err := fs.Set(name, v); err != nil {
-				return nil, &usageError{msg: fmt.Sprintf("%s=%q: %v", variable, v, err), hint: "unset " + variable}
+				return nil, &usageError{msg: fmt.Sprintf("%s=%s: %v", variable, shown(name, v), err), hint: "unset " + variable}
 			}
 			fromEnv = append(fromEnv, name)
 		}

@@ -11,9 +11,6 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/herd-sse/herd/hub"
-	"github.com/herd-sse/herd/memory"
 )
 
 // A config file mirrors herd serve's flags in TOML, one key per flag:
@@ -28,11 +25,8 @@ import (
 // loadServe reads herd serve's settings from args, the environment and
 // the config file (--config or HERD_CONFIG), and checks them. It returns
 // where each setting came from: "flag", "env", "file" or "default".
-func loadServe(command, synopsis string, args []string, io IO) (*serveFlags, *flag.FlagSet, map[string]string, error) {
-	fs := newFlagSet(command, synopsis, io)
-	f := &serveFlags{}
-	f.register(fs)
-	config := fs.String("config", "", "read settings from this TOML file (keys are flag names); flags and HERD_* variables win (env HERD_CONFIG)")
+func loadServe(command, synopsis string, args []string, io IO, extra ...func(*flag.FlagSet)) (*serveFlags, *flag.FlagSet, map[string]string, error) {
+	fs, f, config := newServeFlagSet(command, synopsis, io, extra...)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, nil, nil, err
@@ -63,7 +57,20 @@ func loadServe(command, synopsis string, args []string, io IO) (*serveFlags, *fl
 	if err := f.check(); err != nil {
 		return nil, nil, nil, err
 	}
+	f.source = source
 	return f, fs, source, nil
+}
+
+// newServeFlagSet defines herd serve's flags, and extra ones.
+func newServeFlagSet(command, synopsis string, io IO, extra ...func(*flag.FlagSet)) (*flag.FlagSet, *serveFlags, *string) {
+	fs := newFlagSet(command, synopsis, io)
+	f := &serveFlags{}
+	f.register(fs)
+	for _, register := range extra {
+		register(fs)
+	}
+	config := fs.String("config", "", "read settings from this TOML `FILE` (keys are flag names); flags and HERD_* variables win (env HERD_CONFIG)")
+	return fs, f, config
 }
 
 // applyConfig sets the flags the file names, unless a flag or variable
@@ -75,7 +82,11 @@ func applyConfig(fs *flag.FlagSet, path string, source map[string]string) error 
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return usagef(hint, "config %s: line %d: %s", path, perr.Position.Line, perr.Message)
+			msg := perr.Message
+			if isSecret(perr.LastKey) {
+				msg = "not a valid TOML value (not shown: it is a secret); quote strings"
+			}
+			return usagef(hint, "config %s: line %d: %s", path, perr.Position.Line, msg)
 		}
 		return fmt.Errorf("config %s: %w", path, err)
 	}
@@ -123,19 +134,36 @@ func configValue(v any) (string, error) {
 		}
 		return strings.Join(parts, ","), nil
 	}
-	return "", fmt.Errorf("unsupported value %v (%T)", v, v)
+	return "", fmt.Errorf("unsupported value: a %T (want a string, number, boolean or list of strings)", v)
 }
 
-// secrets are the settings check never prints.
-var secrets = []string{"publish-key", "jwt-key"}
+// secrets are the settings never printed: check hides them, and errors
+// about them do not quote them.
+var secrets = []string{"publish-key", "jwt-key", "key", "mercure-publisher-jwt-key", "mercure-subscriber-jwt-key"}
 
-const checkSynopsis = "[--config FILE] [herd serve flags]"
+func isSecret(name string) bool { return slices.Contains(secrets, name) }
+
+// shown is a setting's value as errors and check print it: a secret not
+// at all, a URL without its credentials.
+func shown(name, value string) string {
+	if isSecret(name) {
+		return "(not shown)"
+	}
+	return strconv.Quote(redact(value))
+}
+
+const checkSynopsis = "[--offline] [--config FILE] [herd serve flags]"
 
 // runCheck is herd check: validate a configuration as herd serve would,
-// and print the effective settings as a config file, with where each
-// comes from. It opens no store and listens on nothing.
+// check its store (a bolt file record by record, a broker by contacting
+// it, changing nothing), and print the effective settings as a config
+// file, with where each comes from. It listens on nothing. With
+// --offline it does not look at the store.
 func runCheck(ctx context.Context, args []string, io IO) error {
-	f, fs, source, err := loadServe("check", checkSynopsis, args, io)
+	var offline bool
+	f, fs, source, err := loadServe("check", checkSynopsis, args, io, func(fs *flag.FlagSet) {
+		fs.BoolVar(&offline, "offline", false, "check the settings only: do not read the store's file or contact its broker")
+	})
 	if err != nil {
 		return err
 	}
@@ -149,25 +177,29 @@ func runCheck(ctx context.Context, args []string, io IO) error {
 	if _, err := f.auth.authenticator(); err != nil {
 		return err
 	}
-	cfg := f.hubConfig(memory.New(memory.Options{}), nil)
-	if _, err := hub.New(cfg); err != nil {
-		return usagef("herd check -h", "%v", err)
+	found := "not looked at (--offline)"
+	if !offline {
+		spec, _ := parseStore(f.store) // checked by loadServe
+		if found, err = spec.check(ctx); err != nil {
+			return err
+		}
 	}
-	return printSettings(io.Stdout, fs, source)
+	return printSettings(io.Stdout, fs, source, found)
 }
 
 // printSettings writes the flags' values as a config file, secrets
-// hidden, each with where it came from.
-func printSettings(w io.Writer, fs *flag.FlagSet, source map[string]string) error {
-	fmt.Fprintln(w, "# herd serve: effective settings (checked; the store was not contacted)")
+// hidden, each with where it came from, and what was found of the store.
+func printSettings(w io.Writer, fs *flag.FlagSet, source map[string]string, store string) error {
+	fmt.Fprintln(w, "# herd serve: effective settings (checked)")
+	fmt.Fprintf(w, "# store: %s\n", store)
 	var err error
 	fs.VisitAll(func(fl *flag.Flag) {
 		name, value := fl.Name, fl.Value.String()
-		if name == "config" {
+		if name == "config" || name == "offline" {
 			return
 		}
 		switch {
-		case slices.Contains(secrets, name) && value != "":
+		case isSecret(name) && value != "":
 			_, err = fmt.Fprintf(w, "# %-22s = (set, not shown)%19s # %s\n", name, "", source[name])
 			return
 		case name == "store":

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -80,6 +81,8 @@ func TestCheck_errors(t *testing.T) {
 		{"history-max-events = 0\n", nil, 2, "--history-max-events must be positive"},
 		{"cors-origins = \"app.example.com\"\n", nil, 2, "want scheme://host"},
 		{"jwt-key = \"short\"\n", nil, 2, "at least 32"},
+		{"jwt-key = hunter2-unquoted\n", nil, 2, "not shown: it is a secret"},
+		{"publish-key = 2026-01-02T03:04:05Z\n", nil, 2, "unsupported value: a time.Time"},
 		{"tls-cert = \"" + dir + "/none.pem\"\ntls-key = \"" + dir + "/none.key\"\n", nil, 1, "no such file"},
 		{"", []string{"--config", dir + "/missing.toml"}, 1, "no such file"},
 	} {
@@ -88,8 +91,8 @@ func TestCheck_errors(t *testing.T) {
 			args = []string{"--config", writeConfig(t, tc.config)}
 		}
 		code, _, errOut := runCLI(t, t.Context(), nil, append([]string{"check"}, args...)...)
-		if code != tc.code || !strings.Contains(errOut, tc.want) {
-			t.Errorf("%q: exit %d %q, want %d with %q", tc.config, code, errOut, tc.code, tc.want)
+		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "hunter2") || strings.Contains(errOut, "2026") {
+			t.Errorf("%q: exit %d %q, want %d with %q (and no secret)", tc.config, code, errOut, tc.code, tc.want)
 		}
 	}
 }
@@ -106,5 +109,49 @@ func TestServe_config(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 {
 		t.Errorf("publish without the file's key: %d", resp.StatusCode)
+	}
+}
+
+// TestCheck_store: herd check looks at the store (unless --offline): a
+// bolt file record by record, a broker by contacting it; a damaged or
+// unreachable store fails it in one line.
+func TestCheck_store(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/good.db"
+	base, stop := startServe(t, "--store", "bolt:"+good)
+	http.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=a&data=x"))
+	if code, _, errOut := runCLI(t, t.Context(), nil, "check", "--store", "bolt:"+good); code != 1 || !strings.Contains(errOut, "in use by another process") {
+		t.Errorf("check of a file in use: exit %d %q", code, errOut)
+	}
+	stop()
+	damaged := dir + "/damaged.db"
+	data, _ := os.ReadFile(good)
+	os.WriteFile(damaged, data[:3*4096], 0o600)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--store", "bolt:" + good}, 0, "# store: sound: 1 events (positions 1 to 1)"},
+		{[]string{"--store", "bolt:" + dir + "/new.db"}, 0, "# store: no file yet (herd serve creates it)"},
+		{[]string{"--store", "bolt:" + damaged}, 1, "is damaged (truncated: "},
+		{[]string{"--store", "bolt:" + damaged, "--offline"}, 0, "# store: not looked at (--offline)"},
+		{[]string{"--store", "memory"}, 0, "# store: in memory"},
+		{[]string{"--store", "redis://127.0.0.1:1/0"}, 1, "store redis://127.0.0.1:1/0: redis:"},
+		{[]string{"--store", "nats://127.0.0.1:1"}, 1, "store nats://127.0.0.1:1: nats:"},
+	} {
+		code, out, errOut := runCLI(t, t.Context(), nil, append([]string{"check"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) || (code != 0 && strings.Count(errOut, "\n") != 1) {
+			t.Errorf("check %q: exit %d, stdout %.200q, stderr %q; want %d with %q", tc.args, code, out, errOut, tc.code, tc.want)
+		}
+		if _, err := os.Stat(dir + "/new.db"); err == nil {
+			t.Fatal("check created the store file")
+		}
+	}
+	if _, err := os.Stat(good); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(good); !bytes.Equal(after, data) {
+		t.Error("check changed the file")
 	}
 }

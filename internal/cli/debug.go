@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/herd-sse/herd/hub"
 )
 
 // debugServer serves Go's profiler (net/http/pprof) on an address of its
@@ -17,7 +19,7 @@ type debugServer struct {
 	ln  net.Listener
 }
 
-func startDebug(addr string, logger *slog.Logger) (*debugServer, error) {
+func startDebug(addr string, allowedHosts []string, logger *slog.Logger) (*debugServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--debug-addr: cannot listen on %s: %w", addr, err)
@@ -28,7 +30,10 @@ func startDebug(addr string, logger *slog.Logger) (*debugServer, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	d := &debugServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+	// A page rebound to 127.0.0.1 must not read profiles: the command
+	// line and heap may hold secrets.
+	handler := hub.GuardHost(allowedHosts, mux)
+	d := &debugServer{srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
 	go d.srv.Serve(ln)
 	if ip, ok := ln.Addr().(*net.TCPAddr); ok && !ip.IP.IsLoopback() {
 		logger.Warn("the profiler listens beyond this machine", "addr", ln.Addr().String())

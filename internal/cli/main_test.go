@@ -6,10 +6,18 @@ import (
 	"testing"
 )
 
+// sourceDir is the package's directory, where the tests started.
+var sourceDir string
+
 // TestMain runs the tests in a scratch directory, so that a serve whose
 // flags name no store (and so open the default bolt:herd.db) never leaves a
 // file in the source tree.
 func TestMain(m *testing.M) {
+	var err error
+	if sourceDir, err = os.Getwd(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "herd-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

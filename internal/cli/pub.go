@@ -11,8 +11,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 )
 
 const pubSynopsis = "[--hub URL] [--event TYPE] [--close] [--private] [--idempotency-key K] [--topic T]... TOPIC [DATA|-]"
@@ -20,16 +23,16 @@ const pubSynopsis = "[--hub URL] [--event TYPE] [--close] [--private] [--idempot
 // runPub is herd pub: publish one event and print its id.
 func runPub(ctx context.Context, args []string, io IO) error {
 	fs := newFlagSet("pub", pubSynopsis, io)
-	hubURL := fs.String("hub", "http://localhost:8080", "hub URL (env HERD_HUB)")
-	event := fs.String("event", "", "event type (default: message)")
+	hubURL := fs.String("hub", "http://localhost:8080", "hub `URL` (env HERD_HUB)")
+	event := fs.String("event", "", "event `TYPE` (default: message)")
 	closeTopics := fs.Bool("close", false, "close the topics: subscribers get the event (if any data), then the close")
-	key := fs.String("idempotency-key", "", "publishing again with this key is answered with the first id (default: a random key, so that retries are safe)")
-	publishKey := fs.String("key", "", "the hub's publish key, or a token from herd token (env HERD_PUBLISH_KEY)")
+	key := fs.String("idempotency-key", "", "publishing again with this `KEY` is answered with the first id (default: a random key, so that retries are safe)")
+	publishKey := fs.String("key", "", "`KEY`: the hub's publish key, or a token from herd token (env HERD_PUBLISH_KEY)")
 	private := fs.Bool("private", false, "only subscribers whose token grants one of the topics receive it")
 	retry := fs.Duration("retry-hint", 0, "send this reconnection delay with the event (retry:)")
 	attempts := fs.Int("attempts", 3, "tries before giving up when the hub is unreachable or unavailable")
 	var more stringList
-	fs.Var(&more, "topic", "another topic to publish to (repeatable)")
+	fs.Var(&more, "topic", "another `TOPIC` to publish to (repeatable)")
 	rest, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_HUB", "key": "HERD_PUBLISH_KEY"})
 	if err != nil {
 		return err
@@ -46,7 +49,7 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	}
 	u, err := url.Parse(*hubURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("herd pub --hub http://localhost:8080 news hi", "bad hub URL %q: want http(s)://host[:port]", *hubURL)
+		return usagef("herd pub --hub http://localhost:8080 news hi", "bad hub URL %q: want http(s)://host[:port]", redact(*hubURL))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/events"
 
@@ -55,9 +58,19 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	case len(rest) == 2 && rest[1] != "-":
 		req["data"] = rest[1]
 	case len(rest) == 2 || !*closeTopics: // "-", or no data and not a close-only publish
+		if isTerminal(io.Stdin) {
+			return usagef(fmt.Sprintf("herd pub %s \"hello\"   or   echo hello | herd pub %[1]s", rest[0]),
+				"pub needs the data: give it after the topic, or pipe it in (stdin is a terminal)")
+		}
 		data, err := readAll(io.Stdin)
 		if err != nil {
 			return fmt.Errorf("reading data from stdin: %w", err)
+		}
+		// What echo and editors add is no part of the event.
+		data = strings.TrimSuffix(strings.TrimSuffix(data, "\n"), "\r")
+		if data == "" {
+			return usagef(fmt.Sprintf("herd pub %s ''   (an event with empty data)   or   herd pub --close %[1]s", rest[0]),
+				"stdin was empty: nothing to publish")
 		}
 		req["data"] = data
 	}
@@ -115,25 +128,41 @@ func post(ctx context.Context, target string, body []byte, idem, key string) (id
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", ctx.Err() == nil, fmt.Errorf("cannot reach the hub: %w", err)
+		err = fmt.Errorf("cannot reach the hub: %w", redactErr(err))
+		if unreachable(err) {
+			err = withHint(err, notRunning)
+		}
+		return "", ctx.Err() == nil, err
 	}
 	defer resp.Body.Close()
-	var answer struct {
-		ID    string `json:"id"`
-		Error string `json:"error"`
-	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		return "", false, fmt.Errorf("hub answered %s with %q", resp.Status, strings.TrimSpace(string(raw)))
-	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
 		retryable = resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests
-		return "", retryable, fmt.Errorf("hub answered %s: %s", resp.Status, answer.Error)
+		msg := "the hub answered " + resp.Status
+		if reason := serverReason(resp.Header.Get("Content-Type"), raw); reason != "" {
+			msg += ": " + reason
+		}
+		err := errors.New(msg)
+		if hint := refusalHint(resp.StatusCode, "pub"); hint != "" {
+			err = withHint(err, hint)
+		}
+		return "", retryable, err
 	}
-	if answer.ID == "" {
-		return "", false, errors.New("hub answered without an id")
+	var answer struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil || answer.ID == "" {
+		return "", false, withHint(fmt.Errorf("the hub answered %s without an id: is %s a herd hub?", resp.Status, redact(target)),
+			"herd pub --hub http://HOST:PORT")
 	}
 	return answer.ID, false, nil
+}
+
+// isTerminal reports whether r is an interactive terminal, where a
+// command waiting for input would seem to hang.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func readAll(r io.Reader) (string, error) {

@@ -2,26 +2,29 @@ package cli
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/demo"
 	"github.com/herd-sse/herd/internal/jwt"
+	"github.com/herd-sse/herd/internal/mercure"
 	"github.com/herd-sse/herd/internal/metrics"
 	"github.com/herd-sse/herd/internal/web"
+	"github.com/herd-sse/herd/memory"
+	"github.com/herd-sse/herd/sse"
 )
 
 const serveSynopsis = "[--addr HOST:PORT] [--store bolt:PATH|memory] [flags]"
@@ -44,58 +47,72 @@ type serveFlags struct {
 	maxTopics      int
 	publishKey     string
 	corsOrigins    string
+	allowedHosts   string
 	maxSubs        int
 	maxSubsPerIP   int
 	publishRate    float64
 	publishBurst   int
 	demo           bool
+	ui             bool
+	peers          string
 	engine         bool
 	logLevel       string
 	logFormat      string
 	debugAddr      string
 	transport      transportFlags
 	auth           authFlags
-	storeDescribed string // the store, for the log (set once opened)
+	mercure        mercureFlags
+	storeDescribed string            // the store, for the log (set once opened)
+	source         map[string]string // where each setting came from (see loadServe)
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.addr, "addr", "localhost:8080", "address to listen on; the default accepts local connections only")
-	fs.StringVar(&f.store, "store", "bolt:herd.db", "where history is kept: bolt:PATH (a durable file), memory, or redis://HOST:PORT/DB or nats://HOST:PORT to run several nodes as one hub")
-	fs.IntVar(&f.maxEvents, "history-max-events", 100_000, "keep at most this many events (all topics together); -1: no limit")
-	fs.DurationVar(&f.maxAge, "history-max-age", 24*time.Hour, "drop events older than this; -1s: no limit")
-	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key is remembered")
-	fs.DurationVar(&f.heartbeat, "heartbeat", 15*time.Second, "keep-alive comment interval on idle streams")
-	fs.DurationVar(&f.retry, "retry", 3*time.Second, "reconnection delay sent to subscribers (jittered ±25%)")
-	fs.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "drop a subscriber that does not take a write within this")
-	fs.DurationVar(&f.shutdownWindow, "shutdown-window", 5*time.Second, "on shutdown, end streams spread over this window")
-	fs.StringVar(&f.closeEvent, "close-event", "close", "event type that ends a stream when its topics are closed")
-	f.maxEventSize = 1 << 20
-	fs.Var(&f.maxEventSize, "max-event-size", "largest event data accepted, like 64KiB or 1MiB")
-	fs.IntVar(&f.queueLength, "queue-length", 1024, "events a subscriber may have waiting before it is dropped as slow")
-	f.queueBytes = 1 << 20
-	fs.Var(&f.queueBytes, "queue-bytes", "bytes a subscriber may have waiting before it is dropped as slow")
-	fs.IntVar(&f.maxTopics, "max-topics", 32, "topics per publish and per subscription")
-	fs.StringVar(&f.publishKey, "publish-key", "", "require Authorization: Bearer KEY to publish (without it, only this machine may publish)")
+	fs.StringVar(&f.addr, "addr", "localhost:8080", "`HOST:PORT` to listen on; the default accepts local connections only")
+	fs.StringVar(&f.store, "store", "bolt:herd.db", "history `STORE`: bolt:PATH (a durable file), memory, or redis://HOST:PORT/DB or nats://HOST:PORT to run several nodes as one hub")
+	// The hub's settings default to the hub's defaults.
+	fs.IntVar(&f.maxEvents, "history-max-events", hub.DefaultMaxEvents, "keep at most this many events (all topics together); -1: no limit")
+	fs.DurationVar(&f.maxAge, "history-max-age", hub.DefaultMaxAge, "drop events older than this; -1s: no limit")
+	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", hub.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
+	fs.DurationVar(&f.heartbeat, "heartbeat", hub.DefaultHeartbeat, "keep-alive comment interval on idle streams")
+	fs.DurationVar(&f.retry, "retry", hub.DefaultRetry, "reconnection delay sent to subscribers (jittered ±25%)")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", hub.DefaultWriteTimeout, "drop a subscriber that does not take a write within this")
+	fs.DurationVar(&f.shutdownWindow, "shutdown-window", hub.DefaultShutdownWindow, "on shutdown, end streams spread over this window")
+	fs.StringVar(&f.closeEvent, "close-event", hub.DefaultCloseEvent, "event `TYPE` that ends a stream when its topics are closed")
+	f.maxEventSize = hub.DefaultMaxEventSize
+	fs.Var(&f.maxEventSize, "max-event-size", "largest event data accepted, a `SIZE` like 64KiB or 1MiB (default: 1MiB, less if the store holds less)")
+	fs.IntVar(&f.queueLength, "queue-length", hub.DefaultQueueLength, "events a subscriber may have waiting before it is dropped as slow")
+	f.queueBytes = hub.DefaultQueueBytes
+	fs.Var(&f.queueBytes, "queue-bytes", "bytes (a `SIZE`) a subscriber may have waiting before it is dropped as slow")
+	fs.IntVar(&f.maxTopics, "max-topics", hub.DefaultMaxTopics, "topics per publish and per subscription")
+	fs.StringVar(&f.publishKey, "publish-key", "", "require Authorization: Bearer `KEY` to publish (without it, only this machine may publish)")
 	fs.IntVar(&f.maxSubs, "max-subscribers", 0, "refuse new subscriptions (429) past this many open; 0: no limit but the process's file limit")
 	fs.IntVar(&f.maxSubsPerIP, "max-subscribers-per-ip", 256, "refuse new subscriptions (429) past this many open from one client address (loopback exempt); 0: no limit")
 	fs.Float64Var(&f.publishRate, "publish-rate", 0, "publishes per second per sender (key, token or address), 429 past it; 0: no limit")
 	fs.IntVar(&f.publishBurst, "publish-burst", 0, "publishes a sender may make at once within --publish-rate (default: the rate, rounded up)")
-	fs.StringVar(&f.corsOrigins, "cors-origins", "", "comma-separated origins whose pages may use the hub with cookies (https://app.example.com), or * for any page to subscribe without credentials")
+	fs.StringVar(&f.allowedHosts, "allowed-hosts", "", "comma-separated `HOSTS`: names of this machine besides localhost and IP addresses (like hub.test): a request from this machine naming another host is refused (DNS rebinding)")
+	fs.StringVar(&f.corsOrigins, "cors-origins", "", "comma-separated `ORIGINS` whose pages may use the hub with cookies (https://app.example.com), or * for any page to subscribe without credentials")
 	fs.BoolVar(&f.engine, "engine", true, "hold plain HTTP/1.x subscribers without a goroutine or buffers each (Linux); false: net/http's goroutine per stream")
-	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes to topic demo/cowsay/N, one run after another")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	fs.StringVar(&f.transport.tlsCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain; reread on SIGHUP")
-	fs.StringVar(&f.transport.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
-	fs.StringVar(&f.transport.tlsMode, "tls", "", "self-signed: serve HTTPS with a certificate made at start, for local development")
+	fs.StringVar(&f.peers, "peers", "", "comma-separated base `URLS` of this hub's other nodes (http://10.0.0.2:8080), whose counters the dashboard shows beside this node's")
+	fs.BoolVar(&f.ui, "ui", true, "serve the dashboard at / (counters, topics, a live inspector, a publish playground); false: no page")
+	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes, one run after another, each to a new topic demo/cowsay/<UTC time> (shown at /demo/cowsay?client=hub)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "`FORMAT`: text or json")
+	fs.StringVar(&f.transport.tlsCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain `FILE`; reread on SIGHUP")
+	fs.StringVar(&f.transport.tlsKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
+	fs.StringVar(&f.transport.tlsMode, "tls", "", "`MODE`: self-signed serves HTTPS with a certificate made at start, for local development")
 	fs.BoolVar(&f.transport.h2c, "h2c", false, "also accept HTTP/2 without TLS (prior knowledge), e.g. behind a proxy that speaks it")
 	fs.BoolVar(&f.transport.http3, "http3", false, "also serve HTTP/3 (QUIC) on the same port over UDP, advertised with Alt-Svc; needs TLS")
 	fs.IntVar(&f.transport.h2MaxStreams, "h2-max-streams", 250, "concurrent HTTP/2 and HTTP/3 streams per connection (a browser queues the ones past it)")
 	f.auth.register(fs)
-	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this address, like localhost:6060; off when empty")
+	f.mercure.register(fs)
+	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on `HOST:PORT`, like localhost:6060; off when empty")
 }
 
-// check validates the values flags cannot check by type.
+// check validates the values flags cannot check by type. The hub's own
+// settings are the hub's to check (hub.New, see checkHub); what is left
+// here is what the flags mean beyond it: a zero that would silently mean
+// the hub's default, -1 for no limit, and the settings that are not the
+// hub's.
 func (f *serveFlags) check() error {
 	const hint = "herd serve -h"
 	switch {
@@ -109,12 +126,6 @@ func (f *serveFlags) check() error {
 		return usagef(hint, "--heartbeat, --retry, --write-timeout and --shutdown-window must be positive")
 	case f.queueLength <= 0 || f.queueBytes <= 0 || f.maxEventSize <= 0 || f.maxTopics <= 0:
 		return usagef(hint, "--queue-length, --queue-bytes, --max-event-size and --max-topics must be positive")
-	case f.maxSubs < 0 || f.maxSubsPerIP < 0 || f.publishBurst < 0:
-		return usagef(hint, "--max-subscribers, --max-subscribers-per-ip and --publish-burst must not be negative (0: no limit)")
-	case f.publishRate < 0 || math.IsNaN(f.publishRate) || math.IsInf(f.publishRate, 0):
-		return usagef("herd serve --publish-rate 100", "--publish-rate must be a non-negative number of publishes per second (0: no limit)")
-	case f.maxEventSize > f.queueBytes:
-		return usagef(hint, "--max-event-size (%d) must not exceed --queue-bytes (%d): such an event could never be queued", f.maxEventSize, f.queueBytes)
 	case f.logFormat != "text" && f.logFormat != "json":
 		return usagef(hint, "--log-format must be text or json")
 	}
@@ -124,10 +135,18 @@ func (f *serveFlags) check() error {
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return usagef("herd serve --addr localhost:8080", "--addr %q: %v", f.addr, err)
 	}
+	for _, p := range splitList(f.peers) {
+		if u, err := url.Parse(p); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return usagef("herd serve --peers http://10.0.0.2:8080,http://10.0.0.3:8080", "--peers: %q is not a node's base URL (http://HOST:PORT)", p)
+		}
+	}
 	if err := f.transport.check(); err != nil {
 		return err
 	}
 	if err := f.auth.check(); err != nil {
+		return err
+	}
+	if err := f.mercure.check(); err != nil {
 		return err
 	}
 	if f.debugAddr != "" {
@@ -135,20 +154,63 @@ func (f *serveFlags) check() error {
 			return usagef("herd serve --debug-addr localhost:6060", "--debug-addr %q: %v", f.debugAddr, err)
 		}
 	}
-	return checkStoreSpec(f.store)
+	if _, err := parseStore(f.store); err != nil {
+		return err
+	}
+	return f.checkHub()
+}
+
+// hubFlags name the flag of each hub.Config field herd serve sets, so
+// that the hub's verdict on its configuration speaks of flags.
+var hubFlags = map[string]string{
+	"Heartbeat": "--heartbeat", "WriteTimeout": "--write-timeout", "Retry": "--retry", "ShutdownWindow": "--shutdown-window",
+	"CloseEvent": "--close-event", "MaxEventSize": "--max-event-size", "MaxPublishTopics": "--max-topics",
+	"MaxSubscribeTopics": "--max-topics", "QueueLength": "--queue-length", "QueueBytes": "--queue-bytes",
+	"AllowedOrigins": "--cors-origins", "AllowedHosts": "--allowed-hosts", "MaxSubscribers": "--max-subscribers",
+	"MaxSubscribersPerAddr": "--max-subscribers-per-ip", "PublishRate": "--publish-rate", "PublishBurst": "--publish-burst",
+	"SubscribeAuth": "--subscribe-auth", "Auth": "--jwt-key", "TokenCookie": "--token-cookie",
+}
+
+// checkHub has the hub check its configuration (as it will when serve
+// starts), on a stand-in store and authenticator, and reports what it
+// refuses in terms of flags.
+func (f *serveFlags) checkHub() error {
+	var auth hub.Authenticator
+	if f.auth.on() {
+		auth = hub.AuthenticatorFunc(func(string) (hub.Grant, error) { return hub.Grant{}, nil })
+	}
+	cfg := f.hubConfig(memory.New(memory.Options{}), auth)
+	_, err := hub.New(cfg)
+	var ce *hub.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	msg := ce.Problem
+	for field, flag := range hubFlags {
+		msg = strings.ReplaceAll(msg, field+" ", flag+" ")
+	}
+	name := hubFlags[ce.Field]
+	if name == "" {
+		name = "Config." + ce.Field
+	}
+	return usagef("herd serve -h", "%s %s", name, msg)
 }
 
 // hubConfig is the hub's configuration for these settings.
-func (f *serveFlags) hubConfig(store hub.Store, auth *jwt.Authenticator) hub.Config {
+func (f *serveFlags) hubConfig(store hub.Store, auth hub.Authenticator) hub.Config {
 	cfg := hub.Config{
 		Store:     store,
 		Heartbeat: f.heartbeat, Retry: f.retry, WriteTimeout: f.writeTimeout, ShutdownWindow: f.shutdownWindow,
 		CloseEvent: f.closeEvent, MaxEventSize: int(f.maxEventSize),
 		MaxPublishTopics: f.maxTopics, MaxSubscribeTopics: f.maxTopics,
 		QueueLength: f.queueLength, QueueBytes: int(f.queueBytes),
-		PublishKey: f.publishKey, NoEngine: !f.engine, AllowedOrigins: f.origins(),
+		PublishKey: f.publishKey, NoEngine: !f.engine, AllowedOrigins: f.origins(), AllowedHosts: f.hosts(),
 		MaxSubscribers: f.maxSubs, MaxSubscribersPerAddr: f.maxSubsPerIP,
 		PublishRate: f.publishRate, PublishBurst: f.publishBurst,
+		SettingNames: hubFlags,
+	}
+	if f.source["max-event-size"] == "default" {
+		cfg.MaxEventSize = 0 // the hub's default, which fits the store
 	}
 	f.auth.hubConfig(&cfg, auth)
 	return cfg
@@ -157,9 +219,21 @@ func (f *serveFlags) hubConfig(store hub.Store, auth *jwt.Authenticator) hub.Con
 // origins splits --cors-origins.
 func (f *serveFlags) origins() []string {
 	var out []string
-	for _, o := range strings.Split(f.corsOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, strings.TrimSuffix(o, "/"))
+	for _, o := range splitList(f.corsOrigins) {
+		out = append(out, strings.TrimSuffix(o, "/"))
+	}
+	return out
+}
+
+// hosts splits --allowed-hosts.
+func (f *serveFlags) hosts() []string { return splitList(f.allowedHosts) }
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
 		}
 	}
 	return out
@@ -193,18 +267,38 @@ func runServe(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 
+	// Listen first: a start that cannot listen must leave nothing behind
+	// (no new store file), and say so before any slow store connection.
+	ln, err := listen(f.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // in case of an early return; serving closes it too
+
 	retention := hub.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
 	if f.maxAge < 0 {
 		retention.MaxAge = -1
 	}
-	store, described, err := openStore(f.store, storeOptions{retention, f.idempotencyTTL, logger})
+	spec, err := parseStore(f.store)
 	if err != nil {
 		return err
 	}
-	f.storeDescribed = described
+	store, err := spec.open(storeOptions{retention, f.idempotencyTTL, logger})
+	if err != nil {
+		return err
+	}
+	f.storeDescribed = spec.describe()
 	defer store.Close()
-	cfg := f.hubConfig(store, auth)
+	var tokens hub.Authenticator // nil without token auth (not a nil *jwt.Authenticator)
+	if auth != nil {
+		tokens = auth
+	}
+	cfg := f.hubConfig(store, tokens)
 	cfg.Logger = logger
+	if sized, ok := store.(hub.EventSizer); ok && cfg.MaxEventSize > sized.MaxEventSize() {
+		return usagef("herd serve --max-event-size 64KiB", "--max-event-size %d is more than the store holds: %d bytes (for NATS, its max_payload less 16 KiB for headers)",
+			cfg.MaxEventSize, sized.MaxEventSize())
+	}
 	h, err := hub.New(cfg)
 	if err != nil {
 		return usagef("herd serve -h", "%v", err)
@@ -212,38 +306,52 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	if err := h.Open(ctx); err != nil {
 		return err
 	}
-	n := &node{flags: f, hub: h, cert: cert, auth: auth, logger: logger, io: io}
-	err = n.run(ctx)
+	mh, err := f.mercure.handler(h, store, f, logger)
+	if err != nil {
+		return err
+	}
+	n := &node{flags: f, hub: h, mercure: mh, cert: cert, auth: auth, logger: logger, io: io, systemd: newNotifier(io, logger)}
+	err = n.run(ctx, ln)
 	logger.Info("herd stopped")
 	return err
 }
 
 // A node is a running herd serve: the hub behind its listeners.
 type node struct {
-	flags  *serveFlags
-	hub    *hub.Hub
-	cert   *certificate
-	auth   *jwt.Authenticator // nil without token auth
-	logger *slog.Logger
-	io     IO
+	flags   *serveFlags
+	hub     *hub.Hub
+	cert    *certificate
+	auth    *jwt.Authenticator // nil without token auth
+	mercure *mercure.Handler   // nil without the Mercure endpoint
+	logger  *slog.Logger
+	io      IO
+	systemd notifier
 }
 
-// run listens and serves until ctx is done, then drains and closes the
-// hub. It closes the hub whatever happens.
-func (n *node) run(ctx context.Context) error {
+// listen listens on addr, saying what to do when it cannot.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, withHint(fmt.Errorf("cannot listen on %s: the port is in use (another herd?)", addr),
+			"stop the other program, or choose another port: herd --addr localhost:8081")
+	case err != nil:
+		return nil, withHint(fmt.Errorf("cannot listen on %s: %w", addr, err), "herd --addr localhost:8080")
+	}
+	return ln, nil
+}
+
+// run serves on ln until ctx is done, then drains and closes the hub. It
+// closes the hub and ln whatever happens.
+func (n *node) run(ctx context.Context, ln net.Listener) error {
 	f, h, logger := n.flags, n.hub, n.logger
 	closeHub := func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), f.shutdownWindow+time.Second)
 		defer cancel()
 		h.Close(closeCtx)
 	}
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		closeHub()
-		return fmt.Errorf("cannot listen on %s: %w", f.addr, err)
-	}
 	if f.debugAddr != "" {
-		dbg, err := startDebug(f.debugAddr, logger)
+		dbg, err := startDebug(f.debugAddr, f.hosts(), logger)
 		if err != nil {
 			ln.Close()
 			closeHub()
@@ -256,10 +364,17 @@ func (n *node) run(ctx context.Context) error {
 		pub = &demo.Publisher{Hub: h, Interval: time.Second, Logger: logger}
 	}
 	var conns atomic.Int64
-	handler := routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent},
-		onlyLocal(metrics.Handler(h, func() int { return int(conns.Load()) }), f.publishKey))
+	var drain sse.Drain // the demo's own streams; the hub ends its streams itself
+	var ui *dashboard
+	if f.ui {
+		ui = &dashboard{page: web.Index(web.UI{Auth: f.auth.on(),
+			Store: f.storeDescribed}), stats: h.LocalOrKey(web.Stats(h, web.Peers{URLs: splitList(f.peers), Key: f.publishKey}))}
+	}
+	handler := hub.GuardHost(f.hosts(), routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent, Drain: &drain},
+		h.LocalOrKey(metrics.Handler(h, func() int { return int(conns.Load()) })), n.mercure, ui))
 	var h3 *h3Server
 	if f.transport.http3 {
+		var err error
 		if h3, err = startHTTP3(ln.Addr().String(), handler, n.cert, f.transport.h2MaxStreams, logger); err != nil {
 			ln.Close()
 			closeHub()
@@ -282,6 +397,7 @@ func (n *node) run(ctx context.Context) error {
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(drain.Start)
 	f.transport.configure(srv, n.cert)
 	scheme := "http"
 	if f.transport.tls() {
@@ -290,8 +406,12 @@ func (n *node) run(ctx context.Context) error {
 	base := scheme + "://" + displayAddr(ln.Addr(), f.addr)
 	fmt.Fprintf(n.io.Stdout, "herd listening on %s\n", base)
 	fmt.Fprintf(n.io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
+	if f.demo {
+		fmt.Fprintf(n.io.Stdout, "cowsay through the hub (--demo): %s/demo/cowsay?client=hub\n", base)
+	}
 	logger.Info("herd started", "addr", ln.Addr().String(), "protocols", f.transport.describe(),
 		"store", f.storeDescribed, "publish", publishPolicy(f), "subscribe", subscribePolicy(f))
+	n.systemd.send("READY=1\nSTATUS=serving on " + base)
 
 	// Background work, each piece stopped and waited for on the way out.
 	bg, stopBG := context.WithCancel(ctx)
@@ -312,6 +432,7 @@ func (n *node) run(ctx context.Context) error {
 	// are invisible to http.Server, and HTTP/3's to both) while the
 	// servers drain the others: all spread over the same window.
 	return serveUntilDone(ctx, srv, ln, f.shutdownWindow, func() {
+		n.systemd.send("STOPPING=1")
 		stopDemo()
 		closeHub()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -321,15 +442,18 @@ func (n *node) run(ctx context.Context) error {
 }
 
 // reloadOnSignal rereads the certificate and key files each time
-// n.io.Reload fires (SIGHUP), until ctx is done.
+// n.io.Reload fires (SIGHUP), until ctx is done. Open streams are not
+// touched.
 func (n *node) reloadOnSignal(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.io.Reload:
+			n.systemd.send("RELOADING=1")
 			n.cert.reload(n.logger)
 			n.flags.auth.reload(n.auth, n.logger)
+			n.systemd.send("READY=1")
 		}
 	}
 }
@@ -365,32 +489,30 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// routes is the HTTP API of herd serve.
-func routes(h *hub.Hub, d *demo.Handler, metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	for _, path := range []string{"/events", "/topics", "/healthz", "/readyz"} {
-		mux.Handle(path, h)
-	}
-	mux.HandleFunc("GET /demo/cowsay", d.Page)
-	mux.HandleFunc("GET /demo/cowsay/events", demo.Events)
-	mux.Handle("GET /static/", web.Static())
-	mux.Handle("GET /{$}", web.Index())
-	return mux
-}
+// A dashboard is the page at / and the counters it charts.
+type dashboard struct{ page, stats http.Handler }
 
-// onlyLocal serves next to clients on this machine, or sending the
-// publish key: metrics tell a stranger too much about a hub.
-func onlyLocal(next http.Handler, key string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		keyed := key != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(key)) == 1
-		if !keyed && !hub.IsLocalRequest(r) {
-			http.Error(w, "metrics are served to this machine only, or with Authorization: Bearer <publish key>", http.StatusForbidden)
-			return
+// routes are herd serve's: the hub's API (everything the other routes do
+// not claim), metrics, the demo, Mercure's endpoint and the dashboard
+// (each if on).
+func routes(h *hub.Hub, d *demo.Handler, metrics http.Handler, m *mercure.Handler, ui *dashboard) http.Handler {
+	mux := http.NewServeMux()
+	if m != nil {
+		mh := h.CrossOrigin(m)
+		for _, p := range []string{mercure.Path, mercure.Path + "/subscriptions", mercure.Path + "/subscriptions/"} {
+			mux.Handle(p, mh)
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	if ui != nil {
+		mux.Handle("GET /{$}", ui.page)
+		mux.Handle("GET /api/stats", ui.stats)
+	}
+	mux.Handle("/", h)
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /demo/cowsay", d.Page)
+	mux.HandleFunc("GET /demo/cowsay/events", d.Events)
+	mux.Handle("GET /static/", web.Static())
+	return mux
 }
 
 // serveUntilDone serves on ln until ctx is done, then shuts down: no new

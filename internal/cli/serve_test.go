@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -115,7 +116,7 @@ func TestServe_badAddr(t *testing.T) {
 		{[]string{"serve", "--store", "memory", "--addr", ln.Addr().String()}, 1, "cannot listen on " + ln.Addr().String()},
 		{[]string{"serve", "--addr", "nonsense"}, 2, "missing port in address"},
 		{[]string{"serve", "extra"}, 2, "serve takes no arguments"},
-		{[]string{"--addr"}, 2, "flag needs an argument"},
+		{[]string{"--addr"}, 2, "--addr needs a value"},
 	} {
 		code, _, errOut := runCLI(t, t.Context(), nil, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
@@ -147,14 +148,18 @@ func TestServe_flagErrors(t *testing.T) {
 		{[]string{"--history-max-events", "0"}, nil, 2, "--history-max-events must be positive"},
 		{[]string{"--history-max-age", "0s"}, nil, 2, "--history-max-age must be positive"},
 		{[]string{"--heartbeat", "-1s"}, nil, 2, "must be positive"},
+		{[]string{"--heartbeat", "1ns"}, nil, 2, "--heartbeat must be at least 10ms"},
+		{[]string{"--write-timeout", "5ms"}, nil, 2, "--write-timeout must be at least 10ms"},
+		{[]string{"--retry", "600h"}, nil, 2, "--retry must be at most"},
+		{[]string{"--allowed-hosts", "http://hub.test"}, nil, 2, "want a host name"},
 		{[]string{"--max-event-size", "lots"}, nil, 2, "want a size like 65536, 64KiB or 1MiB"},
 		{[]string{"--max-event-size", "2MiB"}, nil, 2, "must not exceed --queue-bytes"},
 		{[]string{"--queue-length", "0"}, nil, 2, "must be positive"},
-		{[]string{"--close-event", "bad name\n"}, nil, 2, "CloseEvent"},
+		{[]string{"--close-event", "bad name\n"}, nil, 2, "--close-event"},
 		{[]string{"--close-event", "gap"}, nil, 2, "is taken"},
 		{[]string{"--log-level", "loud"}, nil, 2, "--log-level must be"},
 		{[]string{"--log-format", "xml"}, nil, 2, "--log-format must be"},
-		{[]string{"--demo=maybe"}, nil, 2, "invalid boolean"},
+		{[]string{"--demo=maybe"}, nil, 2, `--demo "maybe": want true or false`},
 		{[]string{"--max-subscribers", "-1"}, nil, 2, "must not be negative"},
 		{[]string{"--max-subscribers-per-ip", "-5"}, nil, 2, "must not be negative"},
 		{[]string{"--publish-rate", "-1"}, nil, 2, "--publish-rate must be a non-negative number"},
@@ -167,15 +172,32 @@ func TestServe_flagErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...)
-		code, _, errOut := runCLI(t, t.Context(), tc.env, args...)
+		// A case the hub accepted would serve until stopped: stop it soon.
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		code, _, errOut := runCLI(t, ctx, tc.env, args...)
+		cancel()
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q %v: exit %d, stderr %q; want %d with %q", tc.args, tc.env, code, errOut, tc.code, tc.want)
 		}
 	}
-	// A password in a store URL stays out of errors.
-	code, _, errOut := runCLI(t, t.Context(), nil, "serve", "--addr", "127.0.0.1:0", "--store", "redis://:hunter2@127.0.0.1:1/0")
-	if code != 1 || strings.Contains(errOut, "hunter2") || !strings.Contains(errOut, "xxxxx") {
-		t.Errorf("exit %d, stderr %q: want the password redacted", code, errOut)
+	// A password in a store URL stays out of errors, whether or not the
+	// URL parses, from serve and check alike.
+	for _, store := range []string{"redis://:hunter2@127.0.0.1:1/0", "redis://u:hunter2@127.0.0.1:port:x/0",
+		"redis://u:hun ter2@h/0", "nats://hunter2@127.0.0.1:1", "nats://u:hunter2@[::1", "rediss+x://u:hunter2@h"} {
+		for _, cmd := range []string{"serve", "check"} {
+			code, out, errOut := runCLI(t, t.Context(), nil, cmd, "--addr", "127.0.0.1:0", "--store", store)
+			if code == 0 && cmd == "check" {
+				errOut = out // check accepted it: what it prints must be clean too
+			}
+			if (code == 0 && cmd == "serve") || strings.Contains(out+errOut, "hunter2") || strings.Contains(out+errOut, "ter2") ||
+				!strings.Contains(errOut, "xxxxx") {
+				t.Errorf("%s --store %s: exit %d, stdout %q stderr %q: want the password redacted", cmd, store, code, out, errOut)
+			}
+		}
+	}
+	code, _, errOut := runCLI(t, t.Context(), map[string]string{"HERD_STORE": "redis://u:hunter2@h:p:q/"}, "serve", "--addr", "127.0.0.1:0")
+	if code == 0 || strings.Contains(errOut, "hunter2") {
+		t.Errorf("HERD_STORE: exit %d, %q", code, errOut)
 	}
 }
 
@@ -301,5 +323,95 @@ func TestServe_debugAddr(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("--debug-addr %s: exit %d, %q; want %d with %q", tc.addr, code, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// TestServe_systemdNotify: under systemd (NOTIFY_SOCKET), herd serve says
+// when it is ready, when it reloads on SIGHUP, and when it stops.
+func TestServe_systemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	messages := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(messages)
+				return
+			}
+			messages <- string(buf[:n])
+		}
+	}()
+	next := func(want string) {
+		t.Helper()
+		select {
+		case m := <-messages:
+			if !strings.HasPrefix(m, want) {
+				t.Errorf("systemd was told %q, want %q", m, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("systemd was not told %q", want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reload := make(chan struct{})
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--store", "memory"}, IO{Stdout: io.Discard, Stderr: io.Discard,
+			Reload: reload, Getenv: func(k string) string {
+				if k == "NOTIFY_SOCKET" {
+					return sock
+				}
+				return ""
+			}})
+	}()
+	next("READY=1\nSTATUS=serving on http://127.0.0.1:")
+	reload <- struct{}{}
+	next("RELOADING=1")
+	next("READY=1")
+	cancel()
+	next("STOPPING=1")
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestHealth: herd health exits 0 when the hub is ready, 1 with its
+// reason when it is not or cannot be reached.
+func TestHealth(t *testing.T) {
+	base, stop := startServe(t)
+	defer stop()
+	code, out, errOut := runCLI(t, t.Context(), map[string]string{"HERD_HUB": base}, "health")
+	if code != 0 || out != "ready\n" {
+		t.Errorf("ready hub: exit %d %q %q", code, out, errOut)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	if code, out, _ := runCLI(t, t.Context(), map[string]string{"HERD_ADDR": ":" + port}, "health"); code != 0 || out != "ready\n" {
+		t.Errorf("hub found from HERD_ADDR: exit %d %q", code, out)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"health", "--hub", closed}, 1, "hub not reachable"},
+		{[]string{"health", "--hub", "ftp://x"}, 2, "bad hub URL"},
+		{[]string{"health", "--timeout", "0s"}, 2, "--timeout must be positive"},
+		{[]string{"health", "extra"}, 2, "takes no arguments"},
+	} {
+		if code, _, errOut := runCLI(t, t.Context(), nil, tc.args...); code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d %q, want %d with %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	if got := localHub(""); got != "http://localhost:8080" {
+		t.Errorf("localHub(\"\") = %q", got)
 	}
 }

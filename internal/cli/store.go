@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -15,15 +17,6 @@ import (
 	"github.com/herd-sse/herd/redis"
 )
 
-// redact hides a password in a store URL, for logs and errors.
-func redact(spec string) string {
-	u, err := url.Parse(spec)
-	if err != nil || u.User == nil {
-		return spec
-	}
-	return u.Redacted()
-}
-
 // storeOptions are the settings every store takes.
 type storeOptions struct {
 	retention      hub.Retention
@@ -33,57 +26,118 @@ type storeOptions struct {
 
 const storeHint = "herd serve --store bolt:herd.db   (or memory, redis://HOST:PORT/DB, nats://HOST:PORT)"
 
-// checkStoreSpec reports a malformed --store value as a usage error,
-// before anything is opened.
-func checkStoreSpec(spec string) error {
+// A storeSpec is a --store value, parsed: the one place that knows the
+// kinds of store.
+type storeSpec struct {
+	kind string // "memory", "bolt", "redis" or "nats"
+	arg  string // the file's path for bolt, the URL for redis and nats
+}
+
+// parseStore reads a --store value, reporting a malformed one as a usage
+// error, before anything is opened. Errors never show a password.
+func parseStore(spec string) (storeSpec, error) {
 	scheme, rest, _ := strings.Cut(spec, ":")
 	switch {
 	case spec == "memory":
-		return nil
+		return storeSpec{kind: "memory"}, nil
 	case scheme == "bolt":
 		if rest == "" {
-			return usagef(storeHint, "--store bolt: needs a file path, like bolt:herd.db")
+			return storeSpec{}, usagef(storeHint, "--store bolt: needs a file path, like bolt:herd.db")
 		}
-		return nil
+		return storeSpec{kind: "bolt", arg: rest}, nil
 	case scheme == "redis", scheme == "rediss", scheme == "nats":
 		u, err := url.Parse(spec)
 		if err != nil || u.Host == "" {
-			return usagef(storeHint, "--store %s: want %s://HOST:PORT", spec, scheme)
+			return storeSpec{}, usagef(storeHint, "--store %s: want %s://HOST:PORT", redact(spec), scheme)
 		}
-		return nil
+		kind := scheme
+		if scheme == "rediss" { // Redis over TLS
+			kind = "redis"
+		}
+		return storeSpec{kind: kind, arg: spec}, nil
 	}
-	return usagef(storeHint, "unknown store %q: use bolt:PATH, memory, redis://HOST:PORT/DB or nats://HOST:PORT", spec)
+	return storeSpec{}, usagef(storeHint, "unknown store %q: use bolt:PATH, memory, redis://HOST:PORT/DB or nats://HOST:PORT", redact(spec))
 }
 
-// openStore opens the store --store names. A store that cannot be opened
-// is a runtime error, reported at once.
-func openStore(spec string, o storeOptions) (hub.Store, string, error) {
-	if err := checkStoreSpec(spec); err != nil {
-		return nil, "", err
+// String is the store as logs and errors show it.
+func (s storeSpec) String() string {
+	switch s.kind {
+	case "memory":
+		return "memory"
+	case "bolt":
+		return "bolt:" + s.arg
 	}
+	return redact(s.arg)
+}
+
+// describe says what the store is, for the startup log.
+func (s storeSpec) describe() string {
+	switch s.kind {
+	case "memory":
+		return "memory (history is lost when herd stops)"
+	case "bolt":
+		return "bolt file " + s.arg
+	}
+	return s.kind + " " + redact(s.arg)
+}
+
+// open opens the store. A store that cannot be opened is a runtime error,
+// reported at once in one line.
+func (s storeSpec) open(o storeOptions) (hub.Store, error) {
 	so := hub.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	switch scheme, _, _ := strings.Cut(spec, ":"); scheme {
+	var store hub.Store
+	var err error
+	switch s.kind {
 	case "memory":
-		return memory.New(so), "memory (history is lost when herd stops)", nil
-	case "redis", "rediss":
-		s, err := redis.Open(ctx, spec, redis.Options{StoreOptions: so, Logger: o.logger})
-		if err != nil {
-			return nil, "", fmt.Errorf("store %s: %w", redact(spec), err)
-		}
-		return s, "redis " + redact(spec), nil
+		return memory.New(memory.Options{StoreOptions: so}), nil
+	case "bolt":
+		store, err = bolt.Open(s.arg, bolt.Options{StoreOptions: so})
+	case "redis":
+		redis.SetClientLogger(o.logger) // herd owns the process: its logs are slog's
+		store, err = redis.Open(ctx, s.arg, redis.Options{StoreOptions: so})
 	case "nats":
-		s, err := nats.Open(ctx, spec, nats.Options{StoreOptions: so})
-		if err != nil {
-			return nil, "", fmt.Errorf("store %s: %w", redact(spec), err)
-		}
-		return s, "nats " + redact(spec), nil
+		store, err = nats.Open(ctx, s.arg, nats.Options{StoreOptions: so, Logger: o.logger})
+	default:
+		panic("cli: unknown store kind " + s.kind)
 	}
-	path := strings.TrimPrefix(spec, "bolt:")
-	s, err := bolt.Open(path, so)
 	if err != nil {
-		return nil, "", fmt.Errorf("store %s: %w", spec, err)
+		return nil, s.fail(err)
 	}
-	return s, "bolt file " + path, nil
+	return store, nil
+}
+
+// check looks at the store without changing it, as herd check does: a
+// bolt file is verified record by record, a broker is contacted. It
+// returns what it found, or why herd serve would fail on it.
+func (s storeSpec) check(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var found string
+	var err error
+	switch s.kind {
+	case "memory":
+		return "in memory: nothing to check", nil
+	case "bolt":
+		var sum bolt.Summary
+		sum, err = bolt.Check(s.arg)
+		found = "sound: " + sum.String()
+		if errors.Is(err, os.ErrNotExist) {
+			return "no file yet (herd serve creates it)", nil
+		}
+	case "redis":
+		found, err = redis.Check(ctx, s.arg, redis.Options{})
+	case "nats":
+		found, err = nats.Check(ctx, s.arg, nats.Options{})
+	}
+	if err != nil {
+		return "", s.fail(err)
+	}
+	return found, nil
+}
+
+// fail reports err about the store, on one line and without secrets.
+func (s storeSpec) fail(err error) error {
+	return fmt.Errorf("store %s: %s", s, redact(oneLine(err.Error())))
 }

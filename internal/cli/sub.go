@@ -14,19 +14,20 @@ import (
 	"github.com/herd-sse/herd/sse"
 )
 
-const subSynopsis = "[--hub URL] [--json] [--once] [--last-event-id ID] [--retry DURATION] [--close-event NAME] [-H 'Name: value']... TOPIC...|URL"
+const subSynopsis = "[--hub URL] [--key TOKEN] [--last-event-id ID|earliest] [--json] [--once] [flags] TOPIC...|URL"
 
 // runSub is herd sub: print the events of hub topics, or of any SSE URL.
 func runSub(ctx context.Context, args []string, io IO) error {
 	fs := newFlagSet("sub", subSynopsis, io)
-	hub := fs.String("hub", "http://localhost:8080", "hub URL, for topics (env HERD_HUB)")
+	hub := fs.String("hub", "http://localhost:8080", "hub `URL`, for topics (env HERD_HUB)")
 	asJSON := fs.Bool("json", false, `print one JSON object per event: {"event","data","id"}`)
 	once := fs.Bool("once", false, "do not reconnect: exit at the end of the first response")
-	lastID := fs.String("last-event-id", "", "resume after this event id")
+	lastID := fs.String("last-event-id", "", "resume after this event `ID` (earliest: from the oldest event kept)")
 	retry := fs.Duration("retry", 3*time.Second, "initial reconnection delay, until the stream sets its own")
-	closeEvent := fs.String("close-event", "close", "event type that ends the subscription (exit 0)")
+	closeEvent := fs.String("close-event", "close", "event `TYPE` that ends the subscription (exit 0)")
+	key := fs.String("key", "", "a `TOKEN` granting the topics, from herd token or your application (env HERD_SUBSCRIBE_KEY, sent to the hub only)")
 	var headers headerFlags
-	fs.Var(&headers, "H", "add a request header, 'Name: value' (repeatable)")
+	fs.Var(&headers, "H", "add a request `HEADER`, 'Name: value' (repeatable)")
 	targets, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_HUB"})
 	if err != nil {
 		return err
@@ -44,13 +45,29 @@ func runSub(ctx context.Context, args []string, io IO) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, "GET", target, nil)
 	if err != nil {
-		return usagef(hint, "bad URL %q: %v", target, err)
+		return usagef(hint, "bad URL %q: %v", redact(target), redact(err.Error()))
 	}
-	for _, h := range headers {
+	hdrs, err := headers.parse("sub -H")
+	if err != nil {
+		return err
+	}
+	for _, h := range hdrs {
 		req.Header.Add(h.name, h.value)
+	}
+	if *key == "" && !isURL(targets[0]) {
+		// Only to the hub: a token in the environment must not go to
+		// whatever URL is followed.
+		*key = io.getenv("HERD_SUBSCRIBE_KEY")
+	}
+	if *key != "" {
+		req.Header.Set("Authorization", "Bearer "+*key)
 	}
 	if *lastID != "" {
 		req.Header.Set("Last-Event-ID", *lastID)
+	}
+	who := "the hub"
+	if isURL(targets[0]) {
+		who = "the server"
 	}
 
 	var declined error
@@ -59,7 +76,11 @@ func runSub(ctx context.Context, args []string, io IO) error {
 			declined = err
 			return false
 		}
-		fmt.Fprintf(io.Stderr, "herd sub: %s; reconnecting in %v\n", describeDrop(err), delay.Round(time.Millisecond))
+		drop := describeDrop(err)
+		if unreachable(err) && who == "the hub" {
+			drop += " (is the hub running?)"
+		}
+		fmt.Fprintf(io.Stderr, "herd sub: %s; reconnecting in %v\n", drop, delay.Round(time.Millisecond))
 		return true
 	}}
 	out := json.NewEncoder(io.Stdout)
@@ -69,10 +90,7 @@ func runSub(ctx context.Context, args []string, io IO) error {
 			if ctx.Err() != nil {
 				return nil // interrupted: a normal end
 			}
-			if declined != nil && errors.Is(err, declined) {
-				return fmt.Errorf("%s", describeDrop(err))
-			}
-			return err
+			return subError(err, declined, who)
 		}
 		if *asJSON {
 			typ := e.Type
@@ -94,6 +112,27 @@ func runSub(ctx context.Context, args []string, io IO) error {
 	return nil
 }
 
+// subError says why a subscription ended for good, and what to do.
+func subError(err, declined error, who string) error {
+	var se *sse.StatusError
+	var ce *sse.ContentTypeError
+	switch {
+	case errors.As(err, &se):
+		return describeStatus(se, who)
+	case errors.As(err, &ce):
+		return withHint(fmt.Errorf("%s answered with %s, not an event stream (text/event-stream)", who, sanitize(ce.ContentType, 100)),
+			"check the URL: is it the stream's, not its page's?")
+	case declined != nil && errors.Is(err, declined):
+		if unreachable(err) && who == "the hub" {
+			return withHint(errors.New(describeDrop(err)), notRunning)
+		}
+		return errors.New(describeDrop(err))
+	}
+	return redactErr(err)
+}
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+
 // jsonEvent is one line of herd sub --json, keys in this order.
 type jsonEvent struct {
 	Event string `json:"event"`
@@ -104,19 +143,18 @@ type jsonEvent struct {
 // subURL returns the URL to subscribe to: the one given, or the hub's
 // stream of the given topics.
 func subURL(hub string, targets []string) (string, error) {
-	isURL := func(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
 	if isURL(targets[0]) {
 		if len(targets) > 1 {
 			return "", usagef("herd sub "+targets[0], "sub takes one URL, or hub topics, not both")
 		}
 		if _, err := url.ParseRequestURI(targets[0]); err != nil {
-			return "", usagef("herd sub https://example.com/events", "bad URL %q", targets[0])
+			return "", usagef("herd sub https://example.com/events", "bad URL %q", redact(targets[0]))
 		}
 		return targets[0], nil
 	}
 	u, err := url.Parse(hub)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", usagef("herd sub --hub http://localhost:8080 news", "bad hub URL %q: want http(s)://host[:port]", hub)
+		return "", usagef("herd sub --hub http://localhost:8080 news", "bad hub URL %q: want http(s)://host[:port]", redact(hub))
 	}
 	q := url.Values{}
 	for _, t := range targets {
@@ -141,22 +179,34 @@ func describeDrop(err error) string {
 	case errors.Is(err, sse.ErrReadTimeout):
 		return "read timeout"
 	}
-	return "connection failed: " + oneLine(err.Error())
+	return "connection failed: " + oneLine(redactErr(err).Error())
 }
 
 type header struct{ name, value string }
 
-// headerFlags collects -H 'Name: value' flags.
-type headerFlags []header
+// headerFlags collects -H 'Name: value' flags. Set takes anything, so that
+// the flag package never quotes a malformed one (it may hold a token):
+// check reports those.
+type headerFlags []string
 
-func (h *headerFlags) String() string { return fmt.Sprint(*h) }
+func (h *headerFlags) String() string { return strings.Join(*h, "; ") }
 
 func (h *headerFlags) Set(s string) error {
-	name, value, ok := strings.Cut(s, ":")
-	name = strings.TrimSpace(name)
-	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
-		return fmt.Errorf("want 'Name: value', got %q", s)
-	}
-	*h = append(*h, header{name, strings.TrimSpace(value)})
+	*h = append(*h, s)
 	return nil
+}
+
+// parse checks the headers and splits them.
+func (h headerFlags) parse(flag string) ([]header, error) {
+	var out []header
+	for i, s := range h {
+		name, value, ok := strings.Cut(s, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+			return nil, usagef(fmt.Sprintf("herd %s 'Authorization: Bearer …'", flag),
+				"%s #%d: want 'Name: value', a header name, a colon and its value (what was given is not shown: it may hold a secret)", flag, i+1)
+		}
+		out = append(out, header{name, strings.TrimSpace(value)})
+	}
+	return out, nil
 }

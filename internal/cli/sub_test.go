@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,9 +152,9 @@ func TestSub_fatalAnswers(t *testing.T) {
 		resp func(http.ResponseWriter)
 		want string
 	}{
-		{status(404, "text/plain"), "herd: sse: server answered 404 Not Found, want 200 OK\n"},
-		{status(503, "text/event-stream"), "herd: sse: server answered 503 Service Unavailable, want 200 OK\n"},
-		{status(200, "text/html"), "herd: sse: server answered Content-Type \"text/html\", want text/event-stream\n"},
+		{status(404, "text/plain"), "herd: the server answered 404 Not Found\nTry: check the URL: it should be the stream's\n"},
+		{status(503, "text/event-stream"), "herd: the server answered 503 Service Unavailable\n"},
+		{status(200, "text/html"), "herd: the server answered with text/html, not an event stream (text/event-stream)\nTry: check the URL: is it the stream's, not its page's?\n"},
 	}
 	for _, tc := range tests {
 		s := newScripted(t, tc.resp)
@@ -233,12 +234,13 @@ func TestSub_usage(t *testing.T) {
 		{[]string{"sub", "-H", "nocolon", "x"}, nil, `want 'Name: value'`},
 		{[]string{"sub", "-H", "Bad Name: v", "x"}, nil, `want 'Name: value'`},
 		{[]string{"sub", "--retry", "0s", "x"}, nil, "--retry must be positive"},
-		{[]string{"sub", "--retry", "soon", "x"}, nil, "invalid value"},
+		{[]string{"sub", "--retry", "soon", "x"}, nil, `--retry "soon": want a duration, like 30s, 1m30s or 250ms`},
 		{[]string{"sub", "http://a/", "news"}, nil, "one URL, or hub topics, not both"},
 		{[]string{"sub", "news", "http://a/"}, nil, "one URL, or hub topics, not both"},
 		{[]string{"sub", "--hub", "ftp://x", "news"}, nil, "bad hub URL"},
 		{[]string{"sub", "news"}, map[string]string{"HERD_HUB": "nope"}, "bad hub URL"},
-		{[]string{"sub", "--frobnicate", "x"}, nil, "flag provided but not defined"},
+		{[]string{"sub", "--frobnicate", "x"}, nil, "unknown flag --frobnicate"},
+		{[]string{"sub", "--jsno", "x"}, nil, "unknown flag --jsno; did you mean --json?"},
 		{[]string{"sub", ""}, nil, "empty topic"},
 		{[]string{"frob"}, nil, `unknown command "frob"`},
 	}
@@ -257,5 +259,46 @@ func TestHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out+errOut, "Usage") {
 			t.Errorf("%q: exit %d, output %q", args, code, out+errOut)
 		}
+	}
+}
+
+// TestSecretsStayOut: tokens and passwords given on the command line, in
+// URLs or headers, never appear in herd's errors.
+func TestSecretsStayOut(t *testing.T) {
+	t.Parallel()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	for _, args := range [][]string{
+		{"sub", "--once", "http://" + addr + "/events?topic=a&authorization=hunter2"},
+		{"sub", "--once", "http://u:hunter2@" + addr + "/events"},
+		{"sub", "http://u:hunter2@[::1/events"},
+		{"sub", "-H", "Authorization Bearer hunter2", "news"},
+		{"sub", "--hub", "ftp://u:hunter2@x", "news"},
+		{"pub", "--attempts", "1", "--hub", "http://u:hunter2@" + addr, "news", "x"},
+		{"pub", "--attempts", "1", "--hub", "http://" + addr + "/?token=hunter2", "news", "x"},
+		{"pub", "--hub", "http://u:hunter2@[::1", "news", "x"},
+	} {
+		code, out, errOut := runCLI(t, t.Context(), nil, args...)
+		if code == 0 || strings.Contains(out+errOut, "hunter2") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		code, out, errOut := runCLI(t, t.Context(), nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "herd ") || !strings.Contains(out, runtime.Version()) || strings.Count(out, "\n") != 1 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	b := buildInfo{Version: "v1.2.3", Commit: "0123456789abcdef", Time: "2026-12-02T01:02:03Z", Modified: true, Go: "go1.26.8", Platform: "darwin/arm64"}
+	if got, want := b.String(), "herd v1.2.3 (commit 0123456789ab of 2026-12-02T01:02:03Z, with uncommitted changes) go1.26.8 darwin/arm64"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if code, _, errOut := runCLI(t, t.Context(), nil, "version", "extra"); code != 2 || !strings.Contains(errOut, "takes no arguments") {
+		t.Errorf("version extra: exit %d %q", code, errOut)
 	}
 }

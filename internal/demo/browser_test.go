@@ -1,3 +1,5 @@
+//go:build integration
+
 package demo_test
 
 import (
@@ -16,6 +18,7 @@ import (
 	"github.com/herd-sse/herd/internal/browsertest"
 	"github.com/herd-sse/herd/internal/demo"
 	"github.com/herd-sse/herd/internal/web"
+	"github.com/herd-sse/herd/sse"
 )
 
 // countingServer serves the demo and counts requests to its stream.
@@ -30,7 +33,7 @@ func newCountingServer(t *testing.T, tls bool, extra func(*http.ServeMux)) *coun
 	mux.HandleFunc("GET /demo/cowsay", (&demo.Handler{}).Page)
 	mux.HandleFunc("GET /demo/cowsay/events", func(w http.ResponseWriter, r *http.Request) {
 		c.streams.Add(1)
-		demo.Events(w, r)
+		(&demo.Handler{}).Events(w, r)
 	})
 	mux.Handle("GET /static/", web.Static())
 	if extra != nil {
@@ -175,6 +178,7 @@ func TestBrowser_resumeAcrossRestart(t *testing.T) {
 	browser := browsertest.Start(t)
 	var lastIDs []string
 	var mu sync.Mutex
+	var drain sse.Drain // the first server's streams end when it shuts down
 	handler := func() http.Handler {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /demo/cowsay", (&demo.Handler{}).Page)
@@ -182,7 +186,7 @@ func TestBrowser_resumeAcrossRestart(t *testing.T) {
 			mu.Lock()
 			lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
 			mu.Unlock()
-			demo.Events(w, r)
+			(&demo.Handler{Drain: &drain}).Events(w, r)
 		})
 		mux.Handle("GET /static/", web.Static())
 		return mux
@@ -193,6 +197,7 @@ func TestBrowser_resumeAcrossRestart(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	first := &http.Server{Handler: handler()}
+	first.RegisterOnShutdown(drain.Start)
 	go first.Serve(ln)
 
 	tab, cancel := chromedp.NewContext(browser)

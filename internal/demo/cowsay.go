@@ -63,22 +63,31 @@ func parseInterval(r *http.Request) (time.Duration, error) {
 //
 // Each quote is an event with id 1…10 and data <div>quote</div>; then comes
 // the close event, with a data line so that browsers dispatch it. A client
-// that reconnects with Last-Event-ID n gets the quotes after n, and one
-// that had them all gets the close event at once.
-func Events(w http.ResponseWriter, r *http.Request) {
+// that reconnects with Last-Event-ID n gets the quotes after n; one that
+// had them all (a client that does not know the close event, and so
+// reconnected) is answered 204 No Content, which ends an EventSource and
+// any client of the sse package for good, as the hub does for a closed
+// topic.
+//
+// With d.Drain set, the stream ends when the server shuts down.
+func (d *Handler) Events(w http.ResponseWriter, r *http.Request) {
 	interval, err := parseInterval(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	s, err := sse.NewStream(w, r, &sse.Options{CloseEvent: CloseEvent, Retry: Retry})
+	next, _ := strconv.Atoi(r.Header.Get("Last-Event-ID")) // 0 when absent or not ours
+	if next >= len(Quotes) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s, err := sse.NewStream(w, r, &sse.Options{CloseEvent: CloseEvent, Retry: Retry, Drain: d.Drain})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	defer s.Close()
-	next, _ := strconv.Atoi(s.LastEventID()) // 0 when absent or not ours
-	next = min(max(next, 0), len(Quotes))
+	next = max(next, 0)
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for i := next; i < len(Quotes); i++ {
@@ -109,6 +118,9 @@ type Handler struct {
 	Publisher *Publisher
 	// CloseEvent is the hub's close event. Empty means "close".
 	CloseEvent string
+	// Drain, if set, ends the demo's own streams when the server shuts
+	// down (see sse.Drain).
+	Drain *sse.Drain
 }
 
 // DefaultTopic is the topic the hub variants show when neither ?topic= nor
@@ -162,7 +174,7 @@ func (d *Handler) Page(w http.ResponseWriter, r *http.Request) {
 		}
 		data["Topic"] = topic
 		data["CloseEvent"] = closeEvent
-		data["Stream"] = "/events?" + url.Values{"topic": {topic}, "last_event_id": {"earliest"}}.Encode()
+		data["Stream"] = "/events?" + url.Values{"topic": {topic}, "last_event_id": {hub.EarliestID}}.Encode()
 		data["Publishing"] = d.Publisher != nil
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

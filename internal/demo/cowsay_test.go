@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herd-sse/herd/internal/demo"
 	"github.com/herd-sse/herd/sse"
@@ -15,7 +16,7 @@ import (
 func newServer(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /demo/cowsay", (&demo.Handler{}).Page)
-	mux.HandleFunc("GET /demo/cowsay/events", demo.Events)
+	mux.HandleFunc("GET /demo/cowsay/events", (&demo.Handler{}).Events)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -60,24 +61,42 @@ func TestEvents(t *testing.T) {
 }
 
 // TestEvents_resume checks that a reconnecting client continues where it
-// was, and that one that had everything is told to stop at once.
+// was, and that one that had everything is told 204: stop for good.
 func TestEvents_resume(t *testing.T) {
 	srv := newServer(t)
-	for lastID, wantFirst := range map[string]string{"7": "8", "10": "", "junk": "1"} {
+	for lastID, wantFirst := range map[string]string{"7": "8", "junk": "1", "-3": "1"} {
 		resp := get(t, srv.URL+"/demo/cowsay/events?interval=1ms", lastID)
 		e, err := sse.NewReader(resp.Body).Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if wantFirst == "" {
-			if e.Type != demo.CloseEvent {
-				t.Errorf("resume after 10: first event %+q, want the close", e)
-			}
-			continue
-		}
 		if e.ID != wantFirst {
 			t.Errorf("resume after %q: first id %q, want %q", lastID, e.ID, wantFirst)
 		}
+	}
+	for _, lastID := range []string{"10", "11", "99999999999999999999"} {
+		if resp := get(t, srv.URL+"/demo/cowsay/events?interval=1ms", lastID); resp.StatusCode != http.StatusNoContent {
+			t.Errorf("resume after %s: %s, want 204 No Content", lastID, resp.Status)
+		}
+	}
+}
+
+// A client that does not know the demo's close event reconnects after it,
+// and is told to stop: sse.Client's stream of the demo ends by itself.
+func TestEvents_endsForAnyClient(t *testing.T) {
+	srv := newServer(t)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/demo/cowsay/events?interval=1ms", nil)
+	n := 0
+	for e, err := range (&sse.Client{Retry: time.Millisecond}).Events(t.Context(), req) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == "" {
+			n++
+		}
+	}
+	if n != len(demo.Quotes) {
+		t.Errorf("%d quotes, want %d, then the end", n, len(demo.Quotes))
 	}
 }
 

@@ -34,6 +34,44 @@ type Claims struct {
 	// its "herd" claim and its "mercure" claim together.
 	Publish   []string
 	Subscribe []string
+	// Mercure holds the token's Mercure grants as Mercure reads them, for
+	// the Mercure protocol endpoint; nil if the token has none.
+	Mercure *MercureGrants
+}
+
+// MercureGrants are a token's Mercure grants, from its "mercure" claim
+// (publish, subscribe, payload) or from Mercure 1.0's RFC 9396
+// "authorization_details" of type MercureDetailType.
+type MercureGrants struct {
+	Publish   []MercureSelector
+	Subscribe []MercureSelector
+	Payload   json.RawMessage // the "mercure.payload" claim, if any
+}
+
+// A MercureSelector is one granted topic selector. Kind says how Value
+// matches: "topic" (Mercure 0.x: "*", a URI template, or a topic),
+// "match" ("*" or a topic, exactly) or "match_urlpattern" (a URL pattern).
+type MercureSelector struct {
+	Kind, Value string
+}
+
+// MercureDetailType is the type of Mercure's authorization details.
+const MercureDetailType = "https://mercure.rocks/authorization-detail"
+
+type mercureClaim struct {
+	Publish   []string        `json:"publish"`
+	Subscribe []string        `json:"subscribe"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+type authorizationDetail struct {
+	Type    string   `json:"type"`
+	Actions []string `json:"actions"`
+	Topics  []struct {
+		Match           *string `json:"match"`
+		MatchURLPattern *string `json:"match_urlpattern"`
+		Topic           *string `json:"topic"`
+	} `json:"topics"`
 }
 
 // Errors. Verify wraps them with detail; test with errors.Is.
@@ -62,10 +100,11 @@ type grants struct {
 }
 
 type payload struct {
-	Exp     *numericDate `json:"exp"`
-	Nbf     *numericDate `json:"nbf"`
-	Herd    *grants      `json:"herd"`
-	Mercure *grants      `json:"mercure"`
+	Exp     *numericDate          `json:"exp"`
+	Nbf     *numericDate          `json:"nbf"`
+	Herd    *grants               `json:"herd"`
+	Mercure *mercureClaim         `json:"mercure"`
+	Details []authorizationDetail `json:"authorization_details"`
 }
 
 // numericDate is seconds since the epoch, integer or not.
@@ -128,8 +167,45 @@ func Verify(token string, keys *KeySet, now time.Time) (Claims, error) {
 	if g := p.Mercure; g != nil {
 		c.Publish = append(c.Publish, fromMercure(g.Publish)...)
 		c.Subscribe = append(c.Subscribe, fromMercure(g.Subscribe)...)
+		c.Mercure = &MercureGrants{Payload: g.Payload,
+			Publish: mercureTopics(g.Publish), Subscribe: mercureTopics(g.Subscribe)}
+	}
+	for _, d := range p.Details {
+		if d.Type != MercureDetailType {
+			continue
+		}
+		if c.Mercure == nil {
+			c.Mercure = &MercureGrants{}
+		}
+		var sels []MercureSelector
+		for _, t := range d.Topics {
+			switch {
+			case t.Match != nil:
+				sels = append(sels, MercureSelector{"match", *t.Match})
+			case t.MatchURLPattern != nil:
+				sels = append(sels, MercureSelector{"match_urlpattern", *t.MatchURLPattern})
+			case t.Topic != nil:
+				sels = append(sels, MercureSelector{"topic", *t.Topic})
+			}
+		}
+		for _, action := range d.Actions {
+			switch action {
+			case "publish":
+				c.Mercure.Publish = append(c.Mercure.Publish, sels...)
+			case "subscribe":
+				c.Mercure.Subscribe = append(c.Mercure.Subscribe, sels...)
+			}
+		}
 	}
 	return c, nil
+}
+
+func mercureTopics(sels []string) []MercureSelector {
+	out := make([]MercureSelector, len(sels))
+	for i, s := range sels {
+		out[i] = MercureSelector{"topic", s}
+	}
+	return out
 }
 
 // fromMercure maps Mercure's selectors onto herd's: "*", every topic to

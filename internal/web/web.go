@@ -1,12 +1,22 @@
-// Package web holds the static files the herd binary serves: the vendored
-// htmx builds and the pages' stylesheet. There is no build step; the files
-// are embedded as they are in the repository.
+// Package web holds what the herd binary serves to browsers: the
+// dashboard, its counters as JSON, the vendored htmx builds and the pages'
+// stylesheet. There is no build step; the files are embedded as they are
+// in the repository.
 package web
 
 import (
+	"context"
 	"embed"
+	"encoding/json"
+	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
 )
 
 //go:embed static
@@ -20,17 +30,119 @@ func Static() http.Handler {
 	}
 	fileServer := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("Cache-Control", "no-cache") // revalidated: a new herd serves new files
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		fileServer.ServeHTTP(w, r)
 	})
 }
 
-// Index serves the home page: demos, a subscribe and publish playground,
-// live topic stats and the API in brief.
-func Index() http.Handler {
+// UI is what the dashboard needs to know of the hub's settings. None of
+// it is secret: the page is served to anyone who can reach the hub.
+type UI struct {
+	Auth  bool   // token auth is on: the page asks for a token
+	Store string // the store, described
+}
+
+var index = template.Must(template.ParseFS(files, "static/index.html"))
+
+// Index serves the dashboard.
+func Index(ui UI) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		http.ServeFileFS(w, r, files, "static/index.html")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		if err := index.Execute(w, ui); err != nil {
+			http.Error(w, "the dashboard could not be rendered", http.StatusInternalServerError)
+		}
 	})
+}
+
+// stats is the JSON of /api/stats.
+type stats struct {
+	Time           time.Time        `json:"time"`
+	Subscribers    int              `json:"subscribers"`
+	Parked         int              `json:"parked"`
+	Published      int64            `json:"published"`
+	Delivered      int64            `json:"delivered"`
+	Replayed       int64            `json:"replayed"`
+	BytesWritten   int64            `json:"bytes_written"`
+	StoreErrors    int64            `json:"store_errors"`
+	QueueHighWater int64            `json:"queue_high_water"`
+	Ended          map[string]int64 `json:"ended"`
+}
+
+// Peers are the other nodes of a hub, whose counters the dashboard shows
+// beside this node's: their base URLs, and the publish key that opens
+// their /api/stats (empty when they trust this machine).
+type Peers struct {
+	URLs []string
+	Key  string
+}
+
+// A node is one node's figures in the answer of /api/stats?nodes=1.
+type node struct {
+	URL   string `json:"url"`
+	Error string `json:"error,omitempty"`
+	Stats *stats `json:"stats,omitempty"`
+}
+
+// Stats serves the hub's counters as JSON for the dashboard's charts: this
+// node's figures, as /metrics has them, and with ?nodes=1 each peer's too,
+// asked by this node (so the page needs no access to the peers). herd
+// serve guards it as it guards /metrics (this machine, or the publish key).
+func Stats(h *hub.Hub, peers Peers) http.Handler {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := h.Stats()
+		own := stats{Time: time.Now().UTC(), Subscribers: s.Subscribers, Parked: s.Parked,
+			Published: s.Published, Delivered: s.Delivered, Replayed: s.Replayed, BytesWritten: s.BytesWritten,
+			StoreErrors: s.StoreErrors, QueueHighWater: s.QueueHighWater, Ended: s.Ended}
+		var answer any = own
+		if r.URL.Query().Get("nodes") == "1" && len(peers.URLs) > 0 {
+			nodes := make([]node, len(peers.URLs))
+			var wg sync.WaitGroup
+			for i, u := range peers.URLs {
+				wg.Go(func() { nodes[i] = askPeer(r.Context(), client, u, peers.Key) })
+			}
+			wg.Wait()
+			answer = struct {
+				stats
+				Nodes []node `json:"nodes"`
+			}{own, nodes}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(answer)
+	})
+}
+
+// askPeer reads one peer's counters.
+func askPeer(ctx context.Context, client *http.Client, base, key string) node {
+	n := node{URL: base}
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(base, "/")+"/api/stats", nil)
+	if err != nil {
+		n.Error = err.Error()
+		return n
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		n.Error = "unreachable"
+		return n
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		n.Error = resp.Status
+		return n
+	}
+	var s stats
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&s); err != nil {
+		n.Error = "not herd's answer"
+		return n
+	}
+	n.Stats = &s
+	return n
 }

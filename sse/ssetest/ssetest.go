@@ -1,4 +1,6 @@
-// Package ssetest holds test helpers for SSE servers and clients.
+// Package ssetest helps test SSE clients, as net/http/httptest helps test
+// HTTP ones: a MockStream is an event stream endpoint whose every
+// connection the test scripts byte by byte (what to send, when to end).
 package ssetest
 
 import (

@@ -1,0 +1,191 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// publishRequest is the JSON form of a publish.
+type publishRequest struct {
+	Topic   json.RawMessage `json:"topic"` // a string or an array of strings
+	Data    json.RawMessage `json:"data"`  // a string, or any JSON value sent as its text
+	Event   string          `json:"event"`
+	Retry   json.RawMessage `json:"retry"` // milliseconds, a whole number
+	Close   bool            `json:"close"`
+	Private bool            `json:"private"`
+}
+
+func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
+	// Credentials are checked before the body is read, the topics after.
+	p, err := h.access.publisherOf(r)
+	if err != nil {
+		h.refuse(w, r, err)
+		return
+	}
+	if err := h.limits.publish(p.sender, time.Now()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	m, err := h.parsePublish(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := p.grant.allowsPublish(m.Topics); err != nil {
+		h.refuse(w, r, err)
+		return
+	}
+	m.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	e, dup, err := h.publish(r.Context(), m, p.scope)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if dup {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": e.ID})
+}
+
+// parsePublish reads a publish body: form-encoded, multipart or JSON.
+func (h *Hub) parsePublish(w http.ResponseWriter, r *http.Request) (Message, error) {
+	limit := int64(h.cfg.MaxEventSize) + 64<<10
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var m Message
+	switch mt {
+	case "application/json":
+		var req publishRequest
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return m, h.bodyError(err, "bad JSON")
+		}
+		if dec.More() {
+			return m, errorf(EInvalid, "bad JSON: more than one value in the body")
+		}
+		return fromJSON(req)
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		var err error
+		if mt == "multipart/form-data" {
+			err = r.ParseMultipartForm(limit)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			return m, h.bodyError(err, "bad form")
+		}
+		return fromForm(r.PostForm)
+	case "":
+		return m, errorf(EMediaType, "Content-Type required: application/x-www-form-urlencoded or application/json")
+	}
+	return m, errorf(EMediaType, "Content-Type %q not supported: use application/x-www-form-urlencoded or application/json", mt)
+}
+
+func (h *Hub) bodyError(err error, what string) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return errorf(ETooLarge, "request body larger than %d bytes: data may be at most %d bytes (the hub's %s)",
+			tooBig.Limit, h.cfg.MaxEventSize, h.cfg.setting("MaxEventSize"))
+	}
+	return errorf(EInvalid, "%s: %v", what, err)
+}
+
+func fromJSON(req publishRequest) (Message, error) {
+	m := Message{Type: req.Event, Close: req.Close, Private: req.Private}
+	switch t := strings.TrimSpace(string(req.Topic)); {
+	case t == "" || t == "null":
+	case strings.HasPrefix(t, "["):
+		if err := json.Unmarshal(req.Topic, &m.Topics); err != nil {
+			return m, errorf(EInvalid, "topic: want a string or an array of strings")
+		}
+	default:
+		var one string
+		if err := json.Unmarshal(req.Topic, &one); err != nil {
+			return m, errorf(EInvalid, "topic: want a string or an array of strings")
+		}
+		m.Topics = []string{one}
+	}
+	switch d := strings.TrimSpace(string(req.Data)); {
+	case d == "" || d == "null":
+		m.NoData = true
+	case strings.HasPrefix(d, `"`):
+		if err := json.Unmarshal(req.Data, &m.Data); err != nil {
+			return m, errorf(EInvalid, "data: %v", err)
+		}
+	default: // any other JSON value is sent as its compact text
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, req.Data); err != nil {
+			return m, errorf(EInvalid, "data: %v", err)
+		}
+		m.Data = buf.String()
+	}
+	if r := strings.TrimSpace(string(req.Retry)); r != "" && r != "null" {
+		var err error
+		if m.Retry, err = parseRetry(r); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+func fromForm(f map[string][]string) (Message, error) {
+	m := Message{Topics: f["topic"], Type: first(f["event"])}
+	data, ok := f["data"]
+	m.NoData = !ok
+	if len(data) > 1 {
+		return m, errorf(EInvalid, "data given %d times; send one data field (it may hold several lines)", len(data))
+	}
+	m.Data = first(data)
+	if r := first(f["retry"]); r != "" {
+		var err error
+		if m.Retry, err = parseRetry(r); err != nil {
+			return m, err
+		}
+	}
+	var err error
+	if m.Close, err = formBool(f, "close"); err != nil {
+		return m, err
+	}
+	m.Private, err = formBool(f, "private")
+	return m, err
+}
+
+// parseRetry reads a publish's retry, from a form or JSON alike: a whole
+// number of milliseconds within the range MaxRetry allows.
+func parseRetry(s string) (time.Duration, error) {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || strings.TrimLeft(s, "0123456789") != "" || ms > MaxRetry.Milliseconds() {
+		return 0, errorf(EInvalid, "retry must be a whole number of milliseconds from 0 to %d, got %.40q", MaxRetry.Milliseconds(), s)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// formBool reads a boolean form field: present and empty means true.
+func formBool(f map[string][]string, name string) (bool, error) {
+	vs, ok := f[name]
+	if !ok {
+		return false, nil
+	}
+	switch v := strings.ToLower(first(vs)); v {
+	case "", "1", "true", "on", "yes":
+		return true, nil
+	case "0", "false", "off", "no":
+		return false, nil
+	default:
+		return false, errorf(EInvalid, "%s must be true or false, got %q", name, v)
+	}
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}

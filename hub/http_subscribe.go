@@ -1,0 +1,90 @@
+package hub
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/herd-sse/herd/sse"
+)
+
+// serveSubscribe serves GET /events: it subscribes, then streams on this
+// goroutine (TLS, HTTP/2, or without the engine) or hands the connection
+// to the connection engine (plain HTTP/1.x).
+func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = q.Get("last_event_id")
+	}
+	g, err := h.access.subscribeGrant(r, q["topic"])
+	if err != nil {
+		h.refuse(w, r, err)
+		return
+	}
+	s, err := h.subscribe(r.Context(), q["topic"], lastID, g, clientAddr(r))
+	if errors.Is(err, ErrTopicsClosed) {
+		w.WriteHeader(http.StatusNoContent) // browsers stop reconnecting
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Debug("subscriber started", "topics", s.selectors, "last_event_id", lastID, "remote", r.RemoteAddr)
+	if g != nil && !g.Expires.IsZero() {
+		s.expiry = time.AfterFunc(time.Until(g.Expires), s.expire)
+	}
+	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
+		extra := w.Header().Clone() // set so far: CORS
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			h.serveHijacked(conn, s, extra)
+			return
+		}
+	}
+	reason := reasonClient
+	defer func() { h.unsubscribe(s, reason) }()
+	// No sse.Drain: on shutdown the hub ends its subscribers itself (Close),
+	// spread over its ShutdownWindow, and next returns.
+	stream, err := sse.NewStream(w, r, &sse.Options{
+		Heartbeat:    h.cfg.Heartbeat,
+		WriteTimeout: h.cfg.WriteTimeout,
+		Retry:        jitter(h.cfg.Retry),
+		CloseEvent:   h.cfg.CloseEvent,
+	})
+	if err != nil {
+		h.fail(w, r, &Error{Code: EInternal, Message: "cannot stream", Err: err})
+		return
+	}
+	defer stream.Close()
+
+	var items []item
+	var wires []sse.Frame
+	for {
+		items, err = s.next(r.Context(), stream.Done(), items[:0])
+		wires = wires[:0]
+		for _, it := range items {
+			wires = append(wires, it.wire)
+		}
+		if len(wires) > 0 {
+			if werr := stream.SendFrames(wires...); werr != nil {
+				err = werr
+			} else {
+				h.counters.wrote(wires)
+			}
+		}
+		if err == nil {
+			continue
+		}
+		switch {
+		case err == io.EOF:
+			reason = s.finished
+		case r.Context().Err() != nil:
+			reason = reasonClient
+		case stream.Err() != nil:
+			reason = reasonWrite
+		}
+		return
+	}
+}

@@ -1,0 +1,113 @@
+package hub
+
+import "sync"
+
+// A registry holds a hub's subscribers, indexed by their selectors so
+// that dispatch finds the ones an event is for without looking at the
+// rest, and admits new ones within the hub's limits until the hub closes.
+//
+// mu comes first in the lock order (see the package doc): dispatch holds
+// it, to read, while it queues frames to subscribers (subscriber.mu).
+type registry struct {
+	limits *limits
+
+	mu     sync.RWMutex
+	index  *index
+	subs   map[*subscriber]struct{}
+	closed bool // the hub is closing: no new subscribers
+}
+
+func newRegistry(l *limits) *registry {
+	return &registry{limits: l, index: newIndex(), subs: make(map[*subscriber]struct{})}
+}
+
+// add admits s, unless the hub is closing or a limit refuses it.
+func (r *registry) add(s *subscriber) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return shuttingDown
+	}
+	if err := r.limits.join(s.addr, len(r.subs)); err != nil {
+		return err
+	}
+	for _, sel := range s.selectors {
+		r.index.add(sel, s)
+	}
+	r.subs[s] = struct{}{}
+	return nil
+}
+
+// remove takes s out, if it is in.
+func (r *registry) remove(s *subscriber) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.subs[s]; !ok {
+		return
+	}
+	for _, sel := range s.selectors {
+		r.index.remove(sel, s)
+	}
+	delete(r.subs, s)
+	r.limits.leave(s.addr)
+}
+
+// offer offers f to every subscriber whose selectors match one of its
+// topics (each takes it once: see subscriber.offer).
+func (r *registry) offer(f *frame) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, t := range f.ev.Topics {
+		r.index.match(t, func(s *subscriber) { s.offer(f) })
+	}
+}
+
+// each calls fn for every subscriber, under the lock: fn must not block.
+func (r *registry) each(fn func(*subscriber)) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for s := range r.subs {
+		fn(s)
+	}
+}
+
+// close refuses new subscribers from now on and returns the ones there are.
+func (r *registry) close() []*subscriber {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	subs := make([]*subscriber, 0, len(r.subs))
+	for s := range r.subs {
+		subs = append(subs, s)
+	}
+	return subs
+}
+
+func (r *registry) count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.subs)
+}
+
+// reach returns, for each of topics and each topic subscribers name
+// without wildcards, how many subscribers a publish to it would reach
+// (wildcard subscribers included).
+func (r *registry) reach(topics []string) map[string]int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string]int, len(topics)+len(r.index.exact))
+	count := func(t string) {
+		seen := map[*subscriber]bool{}
+		r.index.match(t, func(s *subscriber) { seen[s] = true })
+		out[t] = len(seen)
+	}
+	for _, t := range topics {
+		count(t)
+	}
+	for t := range r.index.exact {
+		if _, ok := out[t]; !ok {
+			count(t)
+		}
+	}
+	return out
+}

@@ -1,0 +1,100 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/herd-sse/herd/sse"
+)
+
+// A history serves replays: the events after a position, encoded, as far
+// as a Limit allows.
+type history interface {
+	// read returns the frames after position after, and whether retention
+	// removed events after it before the read (gap).
+	read(ctx context.Context, after Pos, lim Limit) (frames []*frame, gap bool, err error)
+	// id formats a position as its event's id.
+	id(p Pos) string
+}
+
+// storeHistory serves replays from the replay cache when it holds the
+// events after the position asked for, else from the store, encoding what
+// it reads. A replay starts where retention has left the log (see
+// Hub.subscribe), so what the cache holds beyond is never served.
+type storeHistory struct {
+	store  Store
+	cache  *replayCache // nil when disabled
+	framer framer
+}
+
+func (h storeHistory) read(ctx context.Context, after Pos, lim Limit) ([]*frame, bool, error) {
+	if frames, ok := h.cache.after(after, lim); ok {
+		return frames, false, nil
+	}
+	events, gap, err := h.store.Read(ctx, after, lim)
+	if err != nil {
+		return nil, false, err
+	}
+	frames := make([]*frame, len(events))
+	for i, e := range events {
+		frames[i] = h.framer.newFrame(e)
+	}
+	return frames, gap, nil
+}
+
+func (h storeHistory) id(p Pos) string { return h.store.ID(p) }
+
+// replayBatch bounds the events of one replay batch; Config.QueueBytes
+// bounds their size, so that a replay costs no more memory than a queue.
+const replayBatch = 512
+
+// replay delivers one batch of history after s.cursor.
+func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
+	c := s.env.counters
+	n := len(dst)
+	defer func() {
+		c.delivered.Add(int64(len(dst) - n))
+		c.replayed.Add(int64(len(dst) - n))
+	}()
+	if s.notice.Type != "" {
+		dst = append(dst, item{ev: s.notice, wire: mustFrame(sse.Event{Type: s.notice.Type, Data: s.notice.Data})})
+		s.notice = Event{}
+	}
+	frames, gap, err := s.env.history.read(ctx, s.cursor, Limit{Events: replayBatch, Bytes: s.env.queueBytes})
+	if err != nil {
+		c.storeErrors.Add(1)
+		s.end(reasonStore)
+		return dst, fmt.Errorf("hub: replay: %w", err)
+	}
+	if gap { // retention removed events while the replay ran
+		oldest := ""
+		if len(frames) > 0 {
+			oldest = frames[0].ev.ID
+		}
+		g := gapEvent(s.requested, oldest)
+		dst = append(dst, item{ev: g, wire: mustFrame(sse.Event{Type: g.Type, Data: g.Data})})
+	}
+	for _, f := range frames {
+		e := f.ev
+		s.cursor = e.Pos
+		if !s.matches(e.Topics) {
+			continue
+		}
+		dst = s.deliver(dst, e, f.wire)
+		if e.Close && s.topics != nil {
+			s.recordClose(e)
+		}
+	}
+	if len(frames) > 0 && s.cursor < s.target {
+		return dst, nil
+	}
+	// Caught up: go live, and if every topic is closed (perhaps by events
+	// retention has since removed), deliver the close now.
+	s.replaying = false
+	s.handOver(s.cursor)
+	if s.allClosedBy(s.cursor) {
+		id := s.env.history.id(maxPos(s.closed))
+		dst = append(dst, item{ev: s.env.closeEventFor(id, s.topics), wire: s.env.closeFrame(id, s.topics)})
+	}
+	return dst, nil
+}

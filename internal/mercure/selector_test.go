@@ -1,0 +1,79 @@
+package mercure
+
+import (
+	"testing"
+	"testing/quick"
+)
+
+func TestSelectors(t *testing.T) {
+	for _, tc := range []struct {
+		kind, sel, topic string
+		want             bool
+	}{
+		{"match", "foo", "foo", true},
+		{"match", "foo", "foobar", false},
+		{"match", "*", "anything at all", true},
+		{"match", "https://example.com/books/{id}", "https://example.com/books/1", false}, // match is exact
+		{"topic", "https://example.com/books/{id}", "https://example.com/books/1", true},
+		{"topic", "https://example.com/books/{id}", "https://example.com/books/1/reviews", false},
+		{"topic", "https://example.com/{+path}", "https://example.com/a/b/c", true},
+		{"topic", "https://example.com/books{/id}", "https://example.com/books", true},
+		{"topic", "https://example.com/books{?page}", "https://example.com/books?page=2", true},
+		{"topic", "https://example.com/books/1", "https://example.com/books/1", true},
+		{"topic", "*", "x", true},
+		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc", true},
+		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc/def", false},
+		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/bar/abc", false},
+		{"match_urlpattern", "https://example.net/foo/*", "https://example.net/foo/a/b", true},
+		{"match_urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/42", true},
+		{"match_urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/x", false},
+		{"match_urlpattern", "https://example.net/books/:id?", "https://example.net/books", true},
+		{"match_urlpattern", "https://example.net/books/:id?", "https://example.net/books/7", true},
+		{"match_urlpattern", "https://example.net/a.b", "https://example.net/aXb", false}, // . is literal
+	} {
+		s, err := parseSelector(tc.kind, tc.sel)
+		if err != nil {
+			t.Errorf("%s %q: %v", tc.kind, tc.sel, err)
+			continue
+		}
+		if got := s.matches(tc.topic); got != tc.want {
+			t.Errorf("%s %q matches %q = %v, want %v", tc.kind, tc.sel, tc.topic, got, tc.want)
+		}
+	}
+	for _, tc := range [][2]string{
+		{"topic", ""}, {"match", ""}, {"topic", "https://x/{id"}, {"topic", "a{}"},
+		{"match_urlpattern", "https://x/:id(["}, {"match_urlpattern", "https://x/(a"}, {"kind", "x"},
+	} {
+		if _, err := parseSelector(tc[0], tc[1]); err == nil {
+			t.Errorf("%s %q: accepted", tc[0], tc[1])
+		}
+	}
+}
+
+// Every Mercure topic maps to a valid herd topic (or is refused), and
+// back to itself.
+func TestTopicMapping(t *testing.T) {
+	for _, topic := range []string{"foo", "https://example.com/books/1?x=1#y", "a b\tc", "100%", "a/*/**", "%2F", "ünï/cødé", "/", "x//y"} {
+		ht, err := herdTopic(topic)
+		if err != nil {
+			t.Errorf("%q: %v", topic, err)
+			continue
+		}
+		it, _ := idTopic("id-" + topic)
+		got, id := fromHerd([]string{ht, "other/topic", it})
+		if len(got) != 1 || got[0] != topic || id != "id-"+topic {
+			t.Errorf("%q → %q → %q, id %q", topic, ht, got, id)
+		}
+	}
+	roundTrip := func(topic string) bool {
+		ht, err := herdTopic(topic)
+		if err != nil {
+			return true // refused (too long, invalid UTF-8): fine
+		}
+		got, _ := fromHerd([]string{ht})
+		return len(got) == 1 && got[0] == topic
+	}
+	if err := quick.Check(roundTrip, nil); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,284 @@
+package nats
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// closedTopics knows which topics are closed, exactly, as of a position in
+// the stream. JetStream cannot check that a topic is open and append in
+// one step, so the log decides: a message is void when one of its topics
+// was closed at an earlier position. Every node reads the same log and so
+// finds the same messages void: Append refuses a void message once its
+// node has read up to it, and Read, Follow and Stats never return one.
+//
+// It reads the headers of every message in order, from the oldest
+// retained one; closes older than that come from the KV bucket, where the
+// first close of each topic is recorded before the position is passed (so
+// before the close is acknowledged). Its goroutine runs from Open to
+// Close.
+type closedTopics struct {
+	s *Store
+
+	mu      sync.Mutex
+	at      hub.Pos            // every message up to at is applied
+	first   map[string]hub.Pos // each closed topic's first close
+	waiters []waiter           // calls waiting for at to reach their position
+	err     error              // why the last read stopped, while behind
+
+	stop chan struct{}
+	done chan struct{} // the reader has exited
+}
+
+// A waiter is a call waiting until the messages up to p are applied.
+type waiter struct {
+	p     hub.Pos
+	ready chan struct{} // closed then
+}
+
+func newClosedTopics(s *Store) *closedTopics {
+	return &closedTopics{s: s, first: map[string]hub.Pos{}, stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// run reads the stream until close, starting over (with backoff) from
+// where it was whenever the connection or the consumer fails.
+func (c *closedTopics) run(log *slog.Logger) {
+	defer close(c.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-c.stop
+		cancel()
+	}()
+	backoff := 50 * time.Millisecond
+	for {
+		err := c.read(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		if log != nil {
+			log.Warn("nats: reading closed topics failed; retrying", "err", err, "in", backoff)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// read applies the stream's messages from c.at on, until ctx ends or
+// something fails.
+func (c *closedTopics) read(ctx context.Context) error {
+	st, err := c.s.state(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	from := c.at + 1
+	c.mu.Unlock()
+	if from == 1 || from < hub.Pos(st.FirstSeq) {
+		// Starting, or messages were trimmed before they were read: their
+		// closes are in the bucket.
+		if err := c.load(ctx); err != nil {
+			return err
+		}
+		if from < hub.Pos(st.FirstSeq) {
+			from = hub.Pos(st.FirstSeq)
+			c.advance(from - 1)
+		}
+	}
+	cons, err := c.s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		HeadersOnly: true, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: uint64(from),
+	})
+	if err != nil {
+		return c.s.wrap("closed topics", err)
+	}
+	defer c.s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+	it, err := cons.Messages()
+	if err != nil {
+		return c.s.wrap("closed topics", err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return c.s.wrap("closed topics", err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return c.s.wrap("closed topics", err)
+		}
+		p := hub.Pos(md.Sequence.Stream)
+		if p != from {
+			return fmt.Errorf("nats: closed topics: expected message %d, the stream went on at %d", from, p)
+		}
+		h := msg.Headers()
+		if strings.Contains(h.Get(hFlags), "c") {
+			if err := c.recordClose(ctx, strings.Fields(h.Get(hTopics)), p); err != nil {
+				return err
+			}
+		}
+		c.advance(p)
+		from = p + 1
+	}
+}
+
+// load reads the first closes recorded in the bucket.
+func (c *closedTopics) load(ctx context.Context) error {
+	keys, err := c.s.closed.ListKeys(ctx)
+	if err != nil {
+		return c.s.wrap("closed topics", err)
+	}
+	found := map[string]hub.Pos{}
+	for k := range keys.Keys() {
+		topic, err := base64.RawURLEncoding.DecodeString(k)
+		if err != nil {
+			continue
+		}
+		e, err := c.s.closed.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return c.s.wrap("closed topics", err)
+		}
+		if p, err := strconv.ParseUint(string(e.Value()), 10, 64); err == nil {
+			found[string(topic)] = hub.Pos(p)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, p := range found {
+		if q, ok := c.first[t]; !ok || p < q {
+			c.first[t] = p
+		}
+	}
+	return nil
+}
+
+// recordClose applies a close at p of topics, unless it is void, and
+// records each topic's first close in the bucket before p is passed.
+func (c *closedTopics) recordClose(ctx context.Context, topics []string, p hub.Pos) error {
+	if _, void := c.closedBefore(topics, p); void {
+		return nil
+	}
+	for _, t := range topics {
+		c.mu.Lock()
+		q, ok := c.first[t]
+		if !ok || p < q {
+			c.first[t] = p
+		}
+		c.mu.Unlock()
+		if ok && q <= p {
+			continue // recorded already (read from the bucket)
+		}
+		if _, err := c.s.closed.Put(ctx, closedKey(t), []byte(strconv.FormatUint(uint64(p), 10))); err != nil {
+			return c.s.wrap("record close", err)
+		}
+	}
+	return nil
+}
+
+// advance marks the messages up to p applied, and wakes the waiters that
+// were waiting for them (only those: under load many wait, each for its
+// own publish).
+func (c *closedTopics) advance(p hub.Pos) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p <= c.at {
+		return
+	}
+	c.at, c.err = p, nil
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.p <= p {
+			close(w.ready)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(c.waiters[len(kept):])
+	c.waiters = kept
+}
+
+// wait returns once every message up to p is applied. It gives up after
+// maxWait, or when ctx ends or the store closes.
+func (c *closedTopics) wait(ctx context.Context, p hub.Pos) error {
+	c.mu.Lock()
+	if c.at >= p {
+		c.mu.Unlock()
+		return nil
+	}
+	w := waiter{p: p, ready: make(chan struct{})}
+	c.waiters = append(c.waiters, w)
+	c.mu.Unlock()
+	timeout := time.NewTimer(maxWait)
+	defer timeout.Stop()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return hub.ErrStoreClosed
+	case <-timeout.C:
+		c.mu.Lock()
+		err := c.err
+		c.mu.Unlock()
+		if err == nil {
+			err = errors.New("no progress")
+		}
+		return fmt.Errorf("nats: closed topics not read up to %d within %s: %w", p, maxWait, err)
+	}
+}
+
+// maxWait bounds how long a call waits for the closed topics to be read
+// up to the position it needs.
+const maxWait = 10 * time.Second
+
+// closedBefore returns a topic of topics that was closed before p, if
+// any: a message at p to these topics is void. Messages up to p-1 must be
+// applied.
+func (c *closedTopics) closedBefore(topics []string, p hub.Pos) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range topics {
+		if q, ok := c.first[t]; ok && q < p {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// void reports whether e is void, once the messages up to it are applied.
+func (c *closedTopics) void(ctx context.Context, e hub.Event) (bool, error) {
+	if err := c.wait(ctx, e.Pos); err != nil {
+		return false, err
+	}
+	_, void := c.closedBefore(e.Topics, e.Pos)
+	return void, nil
+}
+
+func (c *closedTopics) close() {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	<-c.done
+}

@@ -1,0 +1,3 @@
+module github.com/herd-sse/herd/sse
+
+go 1.26.0
