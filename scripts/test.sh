@@ -37,12 +37,26 @@ if [ -z "${HERD_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
 fi
 "${HERD_CHROMIUM:-chromium}" --version
 
+say "Node.js (for Mercure's conformance suite, run with Playwright from npm)"
+command -v npm >/dev/null || install nodejs npm
+node --version
+
+say "Django (for the Django example): Debian's python3-django"
+/usr/bin/python3 -c 'import django' 2>/dev/null || install python3-django
+/usr/bin/python3 -c 'import django; print("Django", django.get_version())'
+
 say "Reverse proxies (nginx, HAProxy, Caddy, for the proxy tests)"
 command -v nginx >/dev/null || install nginx-light
 command -v haproxy >/dev/null || install haproxy
 command -v caddy >/dev/null || install caddy
 # The tests run their own, on free ports: a system daemon is left alone.
 nginx -v 2>&1; haproxy -v | head -1; caddy version
+
+say "Podman and runc (for the container test), systemd-analyze (for the unit)"
+command -v podman >/dev/null && command -v runc >/dev/null || install podman runc
+podman --version
+command -v systemd-analyze >/dev/null || install systemd
+systemd-analyze --version | head -1
 
 say "Brokers (Redis and NATS with JetStream, for the cluster tests)"
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -65,18 +79,47 @@ for port in 6379 4222; do
 done
 echo "Redis on 127.0.0.1:6379, NATS on 127.0.0.1:4222"
 
+# The modules: herd, and the sse library, a module of its own so that
+# depending on it brings nothing else.
+modules=". sse"
+
 say "Formatting, vet, staticcheck"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
-go vet ./...
-go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+for m in $modules; do
+	go -C "$m" vet -tags integration ./...
+	go -C "$m" run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags integration ./...
+done
 
-say "Tests (race detector on)"
-go test -race -timeout 15m ./...
+say "Every platform: vet and build (linux, darwin, windows, freebsd)"
+for target in linux/arm64 darwin/arm64 darwin/amd64 windows/amd64 freebsd/amd64; do
+	echo "$target"
+	for m in $modules; do
+		GOOS=${target%/*} GOARCH=${target#*/} go -C "$m" vet -tags integration ./...
+	done
+	GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./cmd/herd
+done
+
+# Unit tests alone (go test ./...) need nothing but Go and take under a
+# minute; the integration tag adds those that need brokers, Chromium,
+# proxies, podman or the network: end to end, against the real things.
+say "Tests, with the integration tests (race detector on)"
+for m in $modules; do
+	go -C "$m" test -race -tags integration -timeout 30m ./...
+done
+
+say "Deployment files: the Kubernetes manifest against the API's own types"
+go -C deploy/kubernetes/check vet ./...
+go -C deploy/kubernetes/check test -count=1 ./...
 
 say "Fuzzing (${FUZZTIME:-10s} per target)"
-for target in sse:FuzzReader sse:FuzzRoundTrip internal/jwt:FuzzVerify; do
-	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 500x "./${target%%:*}"
+for target in sse:FuzzReader sse:FuzzRoundTrip hub:FuzzPublish hub:FuzzSubscribe internal/mercure:FuzzPublish internal/jwt:FuzzVerify bolt:FuzzDamaged; do
+	pkg=${target%%:*}
+	case $pkg in
+	sse*) dir=sse pkg=./${pkg#sse} ;;
+	*) dir=. pkg=./$pkg ;;
+	esac
+	go -C "$dir" test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 500x "$pkg"
 done
 
 say "All checks passed"
