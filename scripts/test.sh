@@ -50,13 +50,15 @@ command -v nginx >/dev/null || install nginx-light
 command -v haproxy >/dev/null || install haproxy
 command -v caddy >/dev/null || install caddy
 # The tests run their own, on free ports: a system daemon is left alone.
-nginx -v 2>&1; haproxy -v | head -1; caddy version
+# sed, not head: head exits after one line and, under pipefail, the
+# writer's SIGPIPE (exit 141) would fail the whole run.
+nginx -v 2>&1; haproxy -v | sed -n 1p; caddy version
 
 say "Podman and runc (for the container test), systemd-analyze (for the unit)"
 command -v podman >/dev/null && command -v runc >/dev/null || install podman runc
 podman --version
 command -v systemd-analyze >/dev/null || install systemd
-systemd-analyze --version | head -1
+systemd-analyze --version | sed -n 1p
 
 say "Brokers (Redis and NATS with JetStream, for the cluster tests)"
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
