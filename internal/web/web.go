@@ -91,8 +91,12 @@ type node struct {
 // node's figures, as /metrics has them, and with ?nodes=1 each peer's too,
 // asked by this node (so the page needs no access to the peers). herd
 // serve guards it as it guards /metrics (this machine, or the publish key).
+//
+// Peers' answers are kept for peerAnswerTTL and shared by every request,
+// so however many pages are open, each peer is asked at most twice a
+// second by this node.
 func Stats(h *hub.Hub, peers Peers) http.Handler {
-	client := &http.Client{Timeout: 2 * time.Second}
+	cache := &peerCache{peers: peers, client: &http.Client{Timeout: 2 * time.Second}, now: time.Now}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := h.Stats()
 		own := stats{Time: time.Now().UTC(), Subscribers: s.Subscribers, Parked: s.Parked,
@@ -100,21 +104,52 @@ func Stats(h *hub.Hub, peers Peers) http.Handler {
 			StoreErrors: s.StoreErrors, QueueHighWater: s.QueueHighWater, Ended: s.Ended}
 		var answer any = own
 		if r.URL.Query().Get("nodes") == "1" && len(peers.URLs) > 0 {
-			nodes := make([]node, len(peers.URLs))
-			var wg sync.WaitGroup
-			for i, u := range peers.URLs {
-				wg.Go(func() { nodes[i] = askPeer(r.Context(), client, u, peers.Key) })
-			}
-			wg.Wait()
 			answer = struct {
 				stats
 				Nodes []node `json:"nodes"`
-			}{own, nodes}
+			}{own, cache.answers()}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(answer)
 	})
+}
+
+// peerAnswerTTL is how long the peers' answers are reused: under the
+// dashboard's one-second poll, so that a single open page still sees fresh
+// figures every time.
+const peerAnswerTTL = 500 * time.Millisecond
+
+// A peerCache asks the peers for their counters and keeps the answers for
+// peerAnswerTTL. It is safe for concurrent use: a request that finds the
+// answers stale asks the peers while the others wait for its answers
+// (at most the client's timeout) rather than asking too.
+type peerCache struct {
+	peers  Peers
+	client *http.Client
+	now    func() time.Time
+
+	mu   sync.Mutex
+	at   time.Time // when answers were asked for
+	last []node    // the peers' answers; read-only once stored
+}
+
+func (c *peerCache) answers() []node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last != nil && c.now().Sub(c.at) < peerAnswerTTL {
+		return c.last
+	}
+	nodes := make([]node, len(c.peers.URLs))
+	var wg sync.WaitGroup
+	for i, u := range c.peers.URLs {
+		// Not the request's context: the answers serve other requests too,
+		// and the client's timeout bounds the wait.
+		wg.Go(func() { nodes[i] = askPeer(context.Background(), c.client, u, c.peers.Key) })
+	}
+	wg.Wait()
+	c.at, c.last = c.now(), nodes
+	return nodes
 }
 
 // askPeer reads one peer's counters.

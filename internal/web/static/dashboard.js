@@ -109,10 +109,12 @@ function renderNodes(own, pubRate, delRate) {
     let rates = ["", ""];
     if (n.stats) {
       const t = Date.parse(n.stats.time) / 1000, prev = previousNodes.get(n.url);
-      if (prev && t > prev.t) {
+      if (prev && t === prev.t) {
+        rates = prev.rates; // the node answered from its short cache of peers
+      } else if (prev && t > prev.t) {
         rates = [(n.stats.published - prev.s.published) / (t - prev.t), (n.stats.delivered - prev.s.delivered) / (t - prev.t)];
       }
-      previousNodes.set(n.url, { t, s: n.stats });
+      previousNodes.set(n.url, { t, s: n.stats, rates });
     }
     rows.push({ url: n.url, stats: n.stats, error: n.error, rates });
   }
