@@ -119,7 +119,14 @@ func TestCheck_store(t *testing.T) {
 	dir := t.TempDir()
 	good := dir + "/good.db"
 	base, stop := startServe(t, "--store", "bolt:"+good)
-	http.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=a&data=x"))
+	resp, err := http.Post(base+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=a&data=x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // and so the connection closes with the server
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish: %s", resp.Status)
+	}
 	if code, _, errOut := runCLI(t, t.Context(), nil, "check", "--store", "bolt:"+good); code != 1 || !strings.Contains(errOut, "in use by another process") {
 		t.Errorf("check of a file in use: exit %d %q", code, errOut)
 	}
