@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/herd-sse/herd/hub"
@@ -332,7 +331,7 @@ type node struct {
 func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case errors.Is(err, errAddrInUse):
 		return nil, withHint(fmt.Errorf("cannot listen on %s: the port is in use (another herd?)", addr),
 			"stop the other program, or choose another port: herd --addr localhost:8081")
 	case err != nil:
