@@ -73,17 +73,8 @@ func TestReplayMemory(t *testing.T) {
 		mustPublish(t, h.URL, map[string]any{"topic": "big", "data": fmt.Sprintf("%05d %s", i, payload)})
 	}
 	before := rss(t, h)
-	u, _ := url.Parse(h.URL)
 	const stuck = 6
-	for range stuck {
-		conn, err := net.Dial("tcp", u.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.(*net.TCPConn).SetReadBuffer(4096)
-		fmt.Fprintf(conn, "GET /events?topic=big&last_event_id=earliest HTTP/1.1\r\nHost: localhost\r\n\r\n")
-	}
+	openStuckReaders(t, h.URL, "/events?topic=big&last_event_id=earliest", stuck)
 	waitSubscribers(t, h.URL, "big", stuck)
 	peak := before
 	for range 20 { // the stuck replays fill their sockets and stop: watch a while

@@ -365,21 +365,29 @@ func TestSIGTERM(t *testing.T) {
 	}
 }
 
-// TestStuckReaders opens many clients that never read: the hub cuts them
-// off once their queues fill, while a healthy client gets every event.
-func TestStuckReaders(t *testing.T) {
-	h := startHerd(t, "--store", "memory", "--queue-bytes", "256KiB", "--max-event-size", "64KiB", "--write-timeout", "1s")
-	u, _ := url.Parse(h.URL)
-	const stuck = 50
-	for range stuck {
+// openStuckReaders subscribes n clients at path that never read, each with
+// a small receive buffer so that the hub's writes to it soon block. They
+// are closed when the test ends.
+func openStuckReaders(t *testing.T, base, path string, n int) {
+	t.Helper()
+	u, _ := url.Parse(base)
+	for range n {
 		conn, err := net.Dial("tcp", u.Host)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
+		t.Cleanup(func() { conn.Close() })
 		conn.(*net.TCPConn).SetReadBuffer(4096)
-		fmt.Fprintf(conn, "GET /events?topic=big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path)
 	}
+}
+
+// TestStuckReaders opens many clients that never read: the hub cuts them
+// off once their queues fill, while a healthy client gets every event.
+func TestStuckReaders(t *testing.T) {
+	h := startHerd(t, "--store", "memory", "--queue-bytes", "256KiB", "--max-event-size", "64KiB", "--write-timeout", "1s")
+	const stuck = 50
+	openStuckReaders(t, h.URL, "/events?topic=big", stuck)
 	resp, err := http.Get(h.URL + "/events?topic=big")
 	if err != nil {
 		t.Fatal(err)
