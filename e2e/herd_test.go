@@ -189,7 +189,13 @@ func publish(ctx context.Context, base string, body map[string]any) (string, err
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	return sendPublish(http.DefaultClient, req)
+}
+
+// sendPublish sends a publish request with client and returns the id the
+// hub answered, or an error with the hub's own message.
+func sendPublish(client *http.Client, req *http.Request) (string, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -183,17 +182,7 @@ func (s *soak) publish(topic, data, key string) (string, error) {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := soakClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var answer struct{ ID, Error string }
-	json.NewDecoder(resp.Body).Decode(&answer)
-	if resp.StatusCode != 200 {
-		return "", fmt.Errorf("%s: %s", resp.Status, answer.Error)
-	}
-	return answer.ID, nil
+	return sendPublish(soakClient, req)
 }
 
 // follow subscribes c to its topic over several short connections, each
