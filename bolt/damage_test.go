@@ -44,6 +44,22 @@ func sampleStore(t *testing.T) string {
 	return path
 }
 
+// sampleBytes returns a sample store file's bytes and its check summary,
+// the undamaged original that a test then damages.
+func sampleBytes(t *testing.T) ([]byte, bolt.Summary) {
+	t.Helper()
+	src := sampleStore(t)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := bolt.Check(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, sum
+}
+
 // damaged reports whether err is nil or a *DamagedError naming path; any
 // other error fails the test.
 func damaged(t *testing.T, what, path string, err error) bool {
@@ -87,15 +103,7 @@ func use(t *testing.T, s *bolt.Store, path string) {
 // a one-line error naming it, at any length; one cut only in the room
 // bbolt grew ahead opens.
 func TestDamaged_truncated(t *testing.T) {
-	src := sampleStore(t)
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := bolt.Check(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, sum := sampleBytes(t)
 	used := int(sum.Used)
 	path := filepath.Join(t.TempDir(), "herd.db")
 	for _, n := range []int{100, 4096, 5000, 8192, 3 * 4096, used / 4, used / 2, used - 4096, used - 1, used, (used + len(data)) / 2} {
@@ -120,15 +128,7 @@ func TestDamaged_truncated(t *testing.T) {
 // using the store must work or report the damage, and never crash the
 // process.
 func TestDamaged_pages(t *testing.T) {
-	src := sampleStore(t)
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := bolt.Check(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, sum := sampleBytes(t)
 	const page = 4096
 	pages := int(sum.Used) / page
 	rng := rand.New(rand.NewPCG(uint64(len(data)), 7))
