@@ -19,6 +19,7 @@ import (
 
 	"github.com/herd-sse/herd/internal/browsertest"
 	"github.com/herd-sse/herd/internal/jwt"
+	"github.com/herd-sse/herd/sse"
 )
 
 // mercureKey is the key Mercure's conformance suite signs its publisher
@@ -102,6 +103,65 @@ func TestMercureConformance(t *testing.T) {
 			defer lb.Close()
 			runMercureSuite(t, lb.URL)
 		})
+	}
+}
+
+// TestMercureResume_nats: a publisher's id published on one node resumes
+// on another even while that node's store statistics are cached (NATS's
+// are, for seconds): a resume that missed the id would be live only and
+// lose the update after it.
+func TestMercureResume_nats(t *testing.T) {
+	store := sharedStore(t, "nats")
+	a := startHerd(t, "--store", store, "--mercure-publisher-jwt-key", mercureKey, "--mercure-anonymous")
+	b := startHerd(t, "--store", store, "--mercure-publisher-jwt-key", mercureKey, "--mercure-anonymous")
+	signer, err := jwt.HMACSigner(mercureKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publisher, err := signer.SignPayload(map[string]any{"mercure": map[string]any{"publish": []string{"*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b reads its statistics now, before the publishes, and keeps them.
+	resp, err := http.Get(b.URL + "/topics")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /topics: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	subscribe := func(lastID string) *sse.Reader {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", b.URL+"/.well-known/mercure?topic=t", nil)
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("subscribe: %v %v", err, resp)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return sse.NewReader(resp.Body)
+	}
+	publish := func(form url.Values) {
+		req, _ := http.NewRequest("POST", a.URL+"/.well-known/mercure", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+publisher)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("publish on a: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	live := subscribe("")
+	publish(url.Values{"topic": {"t"}, "data": {"one"}, "id": {"custom-1"}})
+	publish(url.Values{"topic": {"t"}, "data": {"two"}})
+	for _, want := range []string{"one", "two"} { // b has both
+		if e, err := live.Next(); err != nil || e.Data != want {
+			t.Fatalf("live on b: %+v, %v; want %q", e, err, want)
+		}
+	}
+	resumed := subscribe("custom-1")
+	publish(url.Values{"topic": {"t"}, "data": {"three"}}) // what a live-only resume gets first
+	if e, err := resumed.Next(); err != nil || e.Data != "two" {
+		t.Fatalf("resumed on b after custom-1: %+v, %v; want the update after it", e, err)
 	}
 }
 

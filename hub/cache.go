@@ -1,6 +1,9 @@
 package hub
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // A replayCache holds the newest frames the follower dispatched: a
 // contiguous stretch of the store's log, already encoded. Resumes from a
@@ -95,4 +98,20 @@ func (c *replayCache) after(p Pos, lim Limit) ([]*frame, bool) {
 		out = append(out, f)
 	}
 	return out, true
+}
+
+// newestWith returns the newest cached event with topic, scanning from the
+// newest back (at most the cache's capacity), and whether there is one.
+func (c *replayCache) newestWith(topic string) (Event, bool) {
+	if c == nil {
+		return Event{}, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i := c.n - 1; i >= 0; i-- {
+		if ev := c.frames[(c.head+i)%c.maxN].ev; slices.Contains(ev.Topics, topic) {
+			return ev, true
+		}
+	}
+	return Event{}, false
 }

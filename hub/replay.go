@@ -98,3 +98,13 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 	}
 	return dst, nil
 }
+
+// Recent returns the newest event with topic that this node still holds in
+// its replay cache (the latest Config.ReplayCache events it dispatched,
+// published on any node), and whether there is one. It reads memory only,
+// so it is cheap enough for every request and as fresh as this node's
+// follower; older events, or any when the cache is disabled, are not
+// found: ask the store. It is safe for concurrent use.
+func (h *Hub) Recent(topic string) (Event, bool) {
+	return h.cache.newestWith(topic)
+}

@@ -361,6 +361,11 @@ func claimsExpiry(c *jwt.Claims) time.Time {
 // publisher-chosen id is found by its topic's last event; herd's own ids
 // and "earliest" pass as they are; an unknown id resumes nowhere (live
 // updates only), as Mercure does when its history does not hold the id.
+//
+// A recent id is found in the hub's replay cache: the store's Stats may
+// lag (NATS caches them for seconds), and an id missed there would resume
+// live only and lose what followed it. Stats, which read every topic, are
+// asked only for ids older than the cache.
 func (h *Handler) resolve(ctx context.Context, lastID string) (string, error) {
 	if lastID == "" || lastID == hub.EarliestID {
 		return lastID, nil
@@ -371,6 +376,9 @@ func (h *Handler) resolve(ctx context.Context, lastID string) (string, error) {
 	t, err := idTopic(lastID)
 	if err != nil {
 		return "", nil
+	}
+	if e, ok := h.Hub.Recent(t); ok {
+		return e.ID, nil
 	}
 	stats, err := h.Store.Stats(ctx)
 	if err != nil {

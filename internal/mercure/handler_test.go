@@ -25,10 +25,17 @@ type fixture struct {
 }
 
 func newFixture(t testing.TB, anonymous bool, options ...func(*Handler)) *fixture {
+	return newFixtureHub(t, hub.Config{}, anonymous, options...)
+}
+
+// newFixtureHub is newFixture on a hub configured by cfg (its store is
+// set here).
+func newFixtureHub(t testing.TB, cfg hub.Config, anonymous bool, options ...func(*Handler)) *fixture {
 	t.Cleanup(http.DefaultClient.CloseIdleConnections) // last: the clients' kept-alive connections
 	store := memory.New(memory.Options{})
 	t.Cleanup(func() { store.Close() })
-	h, err := hub.New(hub.Config{Store: store})
+	cfg.Store = store
+	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,9 +244,14 @@ func TestSubscribe(t *testing.T) {
 }
 
 // Resume: after a publisher's id, after herd's own id, from the earliest;
-// an id published twice answers the first update.
+// an id published twice answers the first update. A publisher's id is
+// found in the hub's replay cache, or without it in the store's Stats.
 func TestResume(t *testing.T) {
-	f := newFixture(t, true)
+	t.Run("replay cache", func(t *testing.T) { testResume(t, newFixture(t, true)) })
+	t.Run("store", func(t *testing.T) { testResume(t, newFixtureHub(t, hub.Config{ReplayCache: -1}, true)) })
+}
+
+func testResume(t *testing.T, f *fixture) {
 	topic := url.Values{"topic": {"t"}}
 	with := func(data, id string) url.Values {
 		v := url.Values{"topic": topic["topic"], "data": {data}}
@@ -280,6 +292,27 @@ func TestResume(t *testing.T) {
 	f.mustPost(with("four", "")) // the subscription is open once its response has begun
 	if e := next(); e.Data != "four" {
 		t.Errorf("after the last id: %q, want the next live update", e.Data)
+	}
+}
+
+// laggingStats is a store whose Stats lag behind its log, as NATS's do
+// (it caches them for seconds): here they never show any topic.
+type laggingStats struct{ hub.Store }
+
+func (laggingStats) Stats(context.Context) ([]hub.TopicStats, error) { return nil, nil }
+
+// A publisher's id resumes where it was published, however far the
+// store's Stats lag: it was resumed live only, losing what followed it.
+func TestResume_laggingStats(t *testing.T) {
+	f := newFixture(t, true, func(h *Handler) { h.Store = laggingStats{h.Store} })
+	f.mustPost(url.Values{"topic": {"t"}, "data": {"one"}, "id": {"id-1"}})
+	f.mustPost(url.Values{"topic": {"t"}, "data": {"two"}})
+	_, next := f.stream("topic=t", func(r *http.Request) { r.Header.Set("Last-Event-ID", "id-1") })
+	f.mustPost(url.Values{"topic": {"t"}, "data": {"three"}})
+	for _, want := range []string{"two", "three"} {
+		if e := next(); e.Data != want {
+			t.Fatalf("after id-1: got %q, want %q", e.Data, want)
+		}
 	}
 }
 
