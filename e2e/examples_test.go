@@ -241,6 +241,12 @@ func TestExample_htmx(t *testing.T) {
 				if err := browsertest.WaitFor(chat, `[...document.querySelectorAll("#messages li")].map(li => li.textContent).join("|") === `+jsString(want)); err != nil {
 					t.Fatalf("the chat shows %q, want %q: %v", messages(chat), want, err)
 				}
+				// The message can stream in before the post's answer, and
+				// the form resets once that answer is in: wait for it, or
+				// the reset would empty the next message typed.
+				if err := browsertest.WaitFor(chat, `document.querySelector("form").text.value === ""`); err != nil {
+					t.Fatalf("the form was not reset after its post: %v", err)
+				}
 			}
 			say("hello from htmx " + v + " <b>not bold</b>")
 			say("second")

@@ -74,7 +74,8 @@ var pages = template.Must(template.New("").Parse(`
 
 {{define "chat"}}{{template "head" .}}
 <h1>Chat (htmx {{.V}})</h1>
-<form hx-post="/say" hx-swap="none" hx-on::after-request="this.reset()">
+{{- /* htmx 4 renamed the event: htmx:afterRequest became htmx:after:request */}}
+<form hx-post="/say" hx-swap="none" {{if eq .V "4"}}hx-on::after:request{{else}}hx-on::after-request{{end}}="this.reset()">
   <input name="name" placeholder="name" size="8" required> <input name="text" placeholder="say something" size="30" required>
   <button>Send</button>
 </form>
