@@ -53,27 +53,8 @@ func TestExample_django(t *testing.T) {
 	}
 
 	app := exec.Command(python, filepath.Join(dir, "app.py"), "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--hub", h.URL, "--interval", "0.05")
-	stdout, err := app.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Stderr = os.Stderr
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Process.Kill(); app.Wait() })
-	started := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		started <- line
-	}()
-	select {
-	case line := <-started:
-		if !strings.HasPrefix(line, "cowsay (Django) on") {
-			t.Fatalf("the Django app printed %q", line)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("the Django app did not start within 60s")
+	if line := startPrinting(t, app); !strings.HasPrefix(line, "cowsay (Django) on") {
+		t.Fatalf("the Django app printed %q", line)
 	}
 
 	browser := browsertest.Start(t)
@@ -188,7 +169,14 @@ func startExample(t *testing.T, name string, args ...string) string {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/herd-sse/herd/examples/"+name).CombinedOutput(); err != nil {
 		t.Fatalf("building examples/%s: %v\n%s", name, err, out)
 	}
-	cmd := exec.Command(bin, args...)
+	return startPrinting(t, exec.Command(bin, args...))
+}
+
+// startPrinting starts an example's command, which prints one line once
+// it serves, and returns that line; the command is killed when the test
+// ends. One that prints nothing within 60s fails the test.
+func startPrinting(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -198,8 +186,18 @@ func startExample(t *testing.T, name string, args ...string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	return line
+	started := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		started <- line
+	}()
+	select {
+	case line := <-started:
+		return line
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s printed nothing within 60s", cmd.Path)
+		return ""
+	}
 }
 
 // TestExample_htmx runs examples/htmx with htmx 2 and htmx 4: a board
