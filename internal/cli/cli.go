@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -181,6 +182,16 @@ func isUsage(err error) bool {
 
 func usagef(hint, format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...), hint: hint}
+}
+
+// parseHub parses the URL of a hub (--hub), which must be http(s) with a
+// host; hint is the command line the usage error suggests instead.
+func parseHub(raw, hint string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef(hint, "bad hub URL %q: want http(s)://host[:port]", redact(raw))
+	}
+	return u, nil
 }
 
 func oneLine(s string) string {

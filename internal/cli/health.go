@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -34,9 +33,9 @@ func runHealth(ctx context.Context, args []string, io IO) error {
 	if base == "" {
 		base = localHub(io.getenv("HERD_ADDR"))
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef(hint, "bad hub URL %q: want http(s)://host[:port]", redact(base))
+	u, err := parseHub(base, hint)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

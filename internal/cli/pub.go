@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -47,9 +46,9 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	if *retry < 0 {
 		return usagef(hint, "--retry-hint must not be negative")
 	}
-	u, err := url.Parse(*hubURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("herd pub --hub http://localhost:8080 news hi", "bad hub URL %q: want http(s)://host[:port]", redact(*hubURL))
+	u, err := parseHub(*hubURL, "herd pub --hub http://localhost:8080 news hi")
+	if err != nil {
+		return err
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/events"
 

@@ -152,9 +152,9 @@ func subURL(hub string, targets []string) (string, error) {
 		}
 		return targets[0], nil
 	}
-	u, err := url.Parse(hub)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", usagef("herd sub --hub http://localhost:8080 news", "bad hub URL %q: want http(s)://host[:port]", redact(hub))
+	u, err := parseHub(hub, "herd sub --hub http://localhost:8080 news")
+	if err != nil {
+		return "", err
 	}
 	q := url.Values{}
 	for _, t := range targets {
