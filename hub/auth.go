@@ -47,11 +47,12 @@ type access struct {
 	tokenCookie   string
 	tokenQuery    bool
 	allowedHosts  []string
+	unlisted      []string // selectors of topics /topics names to trusted callers only
 }
 
 func newAccess(c *Config) *access {
 	return &access{auth: c.Auth, publishKey: c.PublishKey, subscribeAuth: c.SubscribeAuth,
-		tokenCookie: c.TokenCookie, tokenQuery: c.TokenQuery, allowedHosts: c.AllowedHosts}
+		tokenCookie: c.TokenCookie, tokenQuery: c.TokenQuery, allowedHosts: c.AllowedHosts, unlisted: c.UnlistedTopics}
 }
 
 // token returns the token a request carries, from the Authorization
@@ -143,6 +144,17 @@ func (a *access) publisherOf(r *http.Request) (*publisher, error) {
 	return &publisher{scope: "local", sender: addrKey(clientAddr(r))}, nil
 }
 
+// sender returns who a publish is charged to: its publisher, when the
+// request carries a credential the hub accepts (returned too, so that it
+// is checked once), or else the client's address, so that requests with
+// made-up credentials share their address's bucket.
+func (a *access) sender(r *http.Request) (string, *publisher) {
+	if p, err := a.publisherOf(r); err == nil {
+		return p.sender, p
+	}
+	return addrKey(clientAddr(r)), nil
+}
+
 // hash returns a short digest of a secret, to key maps by without holding
 // the secret itself.
 func hash(secret string) string {
@@ -190,12 +202,18 @@ func (a *access) subscribeGrant(r *http.Request, selectors []string) (*Grant, er
 }
 
 // topicFilter decides which topics a request may see listed: all of
-// them without token auth (no event can be private then) or with the
-// publish key; else those its token grants, and without a token none.
+// them with the publish key; without token auth (no herd event can be
+// private then) all but the unlisted ones, which only this machine sees;
+// else those its token grants, and without a token none.
 func (a *access) topicFilter(r *http.Request) (visible func(topic string) bool, err error) {
 	all := func(string) bool { return true }
-	if a.auth == nil || a.hasPublishKey(r) {
+	switch {
+	case a.hasPublishKey(r):
 		return all, nil
+	case a.auth == nil && (len(a.unlisted) == 0 || a.isLocal(r)):
+		return all, nil
+	case a.auth == nil:
+		return func(t string) bool { return !anyMatch(a.unlisted, t) }, nil
 	}
 	_, g, err := a.grant(r)
 	if err != nil {

@@ -106,6 +106,13 @@ type Config struct {
 	// GuardHost). Names are matched without port and case.
 	AllowedHosts []string
 
+	// UnlistedTopics are selectors of topics that GET /topics names only
+	// to this machine, the publish key or a token granting them, even
+	// without token auth: the namespace of a protocol served beside the
+	// hub (herd serve's Mercure), whose private topics and ids are not
+	// for strangers to read.
+	UnlistedTopics []string
+
 	// TokenQuery also accepts the token as an "authorization" query
 	// parameter. Off by default: URLs end up in logs and histories.
 	TokenQuery bool
@@ -239,6 +246,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if _, err := checkOrigins(out.AllowedOrigins); err != nil {
 		return out, configErrorf("AllowedOrigins", "%v", err)
+	}
+	out.UnlistedTopics = slices.Clone(out.UnlistedTopics)
+	for _, sel := range out.UnlistedTopics {
+		if err := ValidateSelector(sel); err != nil {
+			return out, configErrorf("UnlistedTopics", "%q: %v", sel, err)
+		}
 	}
 	out.SettingNames = maps.Clone(out.SettingNames)
 	out.AllowedHosts = slices.Clone(out.AllowedHosts)

@@ -67,34 +67,3 @@ func checkHost(allowed []string, r *http.Request) error {
 	}
 	return nil
 }
-
-// LocalOrKey serves next only to clients this hub trusts as it trusts
-// publishers without keys: this machine (see the publish policy), or a
-// client sending the publish key (Authorization: Bearer <key>). Others get
-// 403. herd serve guards /metrics with it: a hub's figures tell a stranger
-// too much.
-func (h *Hub) LocalOrKey(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.access.hasPublishKey(r) && !h.access.isLocal(r) {
-			h.fail(w, r, errorf(EForbidden, "served to this machine only, or with Authorization: Bearer <publish key>"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// CrossOrigin serves next under the hub's cross-origin policy
-// (Config.AllowedOrigins): it answers preflights, sets the CORS headers
-// browsers need for pages of listed origins, and refuses other origins
-// with 403 before next runs. A protocol served beside the hub (herd
-// serve's Mercure endpoint) uses it to follow the same --cors-origins.
-func (h *Hub) CrossOrigin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch ok, err := h.cors.handle(w, r); {
-		case err != nil:
-			h.fail(w, r, err)
-		case ok:
-			next.ServeHTTP(w, r)
-		}
-	})
-}

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// ServeHTTP serves the hub's API:
+// ServeHTTP serves the hub's API, its Routes behind their guards:
 //
 //	GET  /events?topic=SELECTOR[&topic=…][&last_event_id=ID]  subscribe (SSE)
 //	POST /events                                              publish
@@ -20,43 +20,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) routes() http.Handler {
-	mux := http.NewServeMux()
-	// Publishing from a browser page of another origin is refused unless
-	// the origin is allowed, so that a page cannot publish through a hub
-	// that trusts loopback.
-	csrf := http.NewCrossOriginProtection()
-	for _, o := range h.cors.exact {
-		csrf.AddTrustedOrigin(o)
+	mux, err := h.Mount(h.Routes()...)
+	if err != nil {
+		panic(err) // the hub's own table is complete
 	}
-	publish := csrf.Handler(http.HandlerFunc(h.servePublish))
-	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-			h.serveSubscribe(w, r)
-		case http.MethodPost:
-			publish.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Allow", "GET, POST")
-			writeError(w, errorf(EMethod, "method %s not allowed: GET subscribes, POST publishes", r.Method))
-		}
-	})
-	mux.HandleFunc("GET /topics", h.serveTopics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", h.serveReady)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := checkHost(h.cfg.AllowedHosts, r); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		switch next, err := h.cors.handle(w, r); {
-		case err != nil:
-			h.fail(w, r, err)
-		case next:
-			mux.ServeHTTP(w, r)
-		}
-	})
+	return mux
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -87,13 +55,19 @@ func writeError(w http.ResponseWriter, err error) {
 // cause, refusals (bad input, auth, limits) at debug. The query is never
 // logged: it may hold a token.
 func (h *Hub) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.logRefusal(r, err)
+	writeError(w, err)
+}
+
+// logRefusal logs an error answered to r: server-side failures as errors
+// with their cause, refusals at debug.
+func (h *Hub) logRefusal(r *http.Request, err error) {
 	switch c := CodeOf(err); c {
 	case EInternal, EUnavailable:
 		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "cause", errors.Unwrap(err))
 	default:
 		h.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", statusOf[c], "err", err, "remote", r.RemoteAddr)
 	}
-	writeError(w, err)
 }
 
 // refuse answers an authorization error, with the challenge a 401 needs.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
@@ -22,15 +23,16 @@ type publishRequest struct {
 }
 
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
-	// Credentials are checked before the body is read, the topics after.
-	p, err := h.access.publisherOf(r)
-	if err != nil {
-		h.refuse(w, r, err)
-		return
-	}
-	if err := h.limits.publish(p.sender, time.Now()); err != nil {
-		h.fail(w, r, err)
-		return
+	// Credentials are checked before the body is read, the topics after;
+	// the route's guard has charged the sender (and may have checked the
+	// credential already).
+	p, ok := r.Context().Value(publisherKey{}).(*publisher)
+	if !ok {
+		var err error
+		if p, err = h.access.publisherOf(r); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
 	}
 	m, err := h.parsePublish(w, r)
 	if err != nil {
@@ -55,7 +57,7 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 
 // parsePublish reads a publish body: form-encoded, multipart or JSON.
 func (h *Hub) parsePublish(w http.ResponseWriter, r *http.Request) (Message, error) {
-	limit := int64(h.cfg.MaxEventSize) + 64<<10
+	limit := h.publishBodyLimit()
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var m Message
@@ -88,11 +90,19 @@ func (h *Hub) parsePublish(w http.ResponseWriter, r *http.Request) (Message, err
 	return m, errorf(EMediaType, "Content-Type %q not supported: use application/x-www-form-urlencoded or application/json", mt)
 }
 
+// publishBodyLimit is the most bytes a publish's body may hold: an event
+// of the largest size, and room for its other fields and encoding.
+func (h *Hub) publishBodyLimit() int64 { return int64(h.cfg.MaxEventSize) + 64<<10 }
+
+// tooLarge says what bounds a publish's body.
+func (h *Hub) tooLarge() string {
+	return fmt.Sprintf("data may be at most %d bytes (the hub's %s)", h.cfg.MaxEventSize, h.cfg.setting("MaxEventSize"))
+}
+
 func (h *Hub) bodyError(err error, what string) error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return errorf(ETooLarge, "request body larger than %d bytes: data may be at most %d bytes (the hub's %s)",
-			tooBig.Limit, h.cfg.MaxEventSize, h.cfg.setting("MaxEventSize"))
+		return errorf(ETooLarge, "request body larger than %d bytes: %s", tooBig.Limit, h.tooLarge())
 	}
 	return errorf(EInvalid, "%s: %v", what, err)
 }

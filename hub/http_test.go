@@ -254,7 +254,7 @@ func TestHTTP_publishPolicy(t *testing.T) {
 func TestHTTP_methods(t *testing.T) {
 	_, srv := newServer(t, hub.Config{})
 	req, _ := http.NewRequest("PUT", srv.URL+"/events", nil)
-	if a := do(t, req); a.status != 405 || a.header.Get("Allow") != "GET, POST" || a.body["error"] == "" {
+	if a := do(t, req); a.status != 405 || a.header.Get("Allow") != "GET, HEAD, POST" || a.body["error"] == "" {
 		t.Errorf("PUT /events: %d %v %v", a.status, a.header, a.body)
 	}
 }
@@ -613,13 +613,17 @@ func TestHTTP_closedTopic(t *testing.T) {
 	}
 }
 
-// TestLocalOrKey: what herd serve guards /metrics with serves this
+// TestLocalCaller: a Local route (herd serve's /metrics) serves this
 // machine (loopback, not forwarded, naming this machine) or the publish
 // key's bearer.
-func TestLocalOrKey(t *testing.T) {
+func TestLocalCaller(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	h := newHub(t, hub.Config{PublishKey: "key", AllowedHosts: []string{"hub.test"}}, hub.Retention{})
-	guarded := h.LocalOrKey(ok)
+	guarded, err := h.Mount(hub.Route{Pattern: "GET /metrics", Caller: hub.Local, Origins: hub.SameOrigin, Query: hub.NoQuery,
+		Body: hub.NoBody, Rate: hub.NoRate, Errors: hub.JSON, Doc: "metrics", Handler: ok})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		remote, auth, host string
 		want               int
@@ -634,7 +638,7 @@ func TestLocalOrKey(t *testing.T) {
 		{"127.0.0.1:1", "", "app.localhost:8080", 200},
 		{"127.0.0.1:1", "", "HUB.test:8080", 200},
 		{"127.0.0.1:1", "", "rebind.evil.example", 403}, // DNS rebinding
-		{"127.0.0.1:1", "Bearer key", "rebind.evil.example", 200},
+		{"127.0.0.1:1", "Bearer key", "rebind.evil.example", 403}, // every route refuses a rebound host
 	} {
 		req := httptest.NewRequest("GET", "http://"+tc.host+"/metrics", nil)
 		req.RemoteAddr = tc.remote

@@ -250,7 +250,7 @@ func TestServe_metrics(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "herd_subscribers 0") || !strings.Contains(string(body), "herd_http_connections 1") {
 		t.Errorf("local scrape: %d\n%s", resp.StatusCode, body)
 	}
-	// Who else may read them: hub.LocalOrKey's test.
+	// Who else may read them: hub's TestLocalCaller.
 	resp, err = http.Get(strings.Replace(base, "127.0.0.1", "localhost", 1) + "/metrics")
 	if err != nil {
 		t.Fatal(err)

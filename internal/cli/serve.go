@@ -208,6 +208,9 @@ func (f *serveFlags) hubConfig(store hub.Store, auth hub.Authenticator) hub.Conf
 		PublishRate: f.publishRate, PublishBurst: f.publishBurst,
 		SettingNames: hubFlags,
 	}
+	if f.mercure.on() {
+		cfg.UnlistedTopics = mercure.Unlisted
+	}
 	if f.source["max-event-size"] == "default" {
 		cfg.MaxEventSize = 0 // the hub's default, which fits the store
 	}
@@ -367,10 +370,19 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 	var ui *dashboard
 	if f.ui {
 		ui = &dashboard{page: web.Index(web.UI{Auth: f.auth.on(),
-			Store: f.storeDescribed}), stats: h.LocalOrKey(web.Stats(h, web.Peers{URLs: splitList(f.peers), Key: f.publishKey}))}
+			Store: f.storeDescribed}), stats: web.Stats(h, web.Peers{URLs: splitList(f.peers), Key: f.publishKey})}
 	}
-	handler := hub.GuardHost(f.hosts(), routes(h, &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent, Drain: &drain},
-		h.LocalOrKey(metrics.Handler(h, func() int { return int(conns.Load()) })), n.mercure, ui))
+	handler, err := h.Mount(routeTable(h, faces{
+		demo:    &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent, Drain: &drain},
+		metrics: metrics.Handler(h, func() int { return int(conns.Load()) }),
+		mercure: n.mercure,
+		ui:      ui,
+	})...)
+	if err != nil {
+		ln.Close()
+		closeHub()
+		return err
+	}
 	var h3 *h3Server
 	if f.transport.http3 {
 		var err error
@@ -486,32 +498,6 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// A dashboard is the page at / and the counters it charts.
-type dashboard struct{ page, stats http.Handler }
-
-// routes are herd serve's: the hub's API (everything the other routes do
-// not claim), metrics, the demo, Mercure's endpoint and the dashboard
-// (each if on).
-func routes(h *hub.Hub, d *demo.Handler, metrics http.Handler, m *mercure.Handler, ui *dashboard) http.Handler {
-	mux := http.NewServeMux()
-	if m != nil {
-		mh := h.CrossOrigin(m)
-		for _, p := range []string{mercure.Path, mercure.Path + "/subscriptions", mercure.Path + "/subscriptions/"} {
-			mux.Handle(p, mh)
-		}
-	}
-	if ui != nil {
-		mux.Handle("GET /{$}", ui.page)
-		mux.Handle("GET /api/stats", ui.stats)
-	}
-	mux.Handle("/", h)
-	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("GET /demo/cowsay", d.Page)
-	mux.HandleFunc("GET /demo/cowsay/events", d.Events)
-	mux.Handle("GET /static/", web.Static())
-	return mux
 }
 
 // serveUntilDone serves on ln until ctx is done, then shuts down: no new
