@@ -43,6 +43,10 @@ func (e *ContentTypeError) Error() string {
 	return fmt.Sprintf("sse: server answered Content-Type %q, want text/event-stream", e.ContentType)
 }
 
+// NoCloseEvent as a Client's CloseEvent makes no event end a
+// subscription: only the server's 204 does, as in browsers.
+const NoCloseEvent = "\n" // no event type can hold a line break
+
 // ErrReadTimeout is the reason a connection is dropped when nothing arrived
 // on it for Client.ReadTimeout.
 var ErrReadTimeout = errors.New("sse: read timeout")
@@ -62,9 +66,12 @@ var (
 // with jitter) while connections keep failing before any event or comment
 // arrives, so a down server is not hammered.
 //
-// It stops for good on 204 No Content (a normal end), on any other status
-// than 200 (a *StatusError) and on a wrong Content-Type (a
-// *ContentTypeError).
+// It stops for good on 204 No Content and at a close event (normal ends:
+// the server said the stream is over, see [Stream.End]), on any other
+// status than 200 (a *StatusError) and on a wrong Content-Type (a
+// *ContentTypeError). A browser's EventSource does not know close events
+// and would reconnect, and be sent the end again; a page closes its
+// EventSource when it sees one.
 //
 // The zero Client is ready to use. A Client is safe for concurrent use and
 // should not be changed once in use.
@@ -89,6 +96,17 @@ type Client struct {
 	// MaxEventSize is passed to each connection's [Reader]: zero means
 	// DefaultMaxEventSize, negative means no limit.
 	MaxEventSize int
+
+	// CloseEvent is the type of the event that ends a stream for good, as
+	// [Stream.End] sends it: the subscription ends there (Next returns
+	// io.EOF) instead of reconnecting. Empty means "close", Stream.End's
+	// and herd's default; NoCloseEvent treats every event alike, as a
+	// browser does.
+	CloseEvent string
+
+	// SeeCloseEvent makes Next return the close event itself before
+	// io.EOF, for a program that wants to read its data.
+	SeeCloseEvent bool
 
 	// OnComment, if not nil, is called with every comment line's text, in
 	// stream order with the events.
@@ -190,9 +208,9 @@ func (s *Subscription) Close() {
 }
 
 // Events returns an iterator over the subscription's events. It ends at
-// the normal end of the subscription (204, Close, or a Reconnect that
-// declined after a normal end of response); any other end is yielded as a
-// last error. Breaking out of the loop closes the subscription.
+// the normal end of the subscription (204, a close event, Close, or a
+// Reconnect that declined after a normal end of response); any other end
+// is yielded as a last error. Breaking out of the loop closes the subscription.
 func (s *Subscription) Events() iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		defer s.Close()
@@ -209,7 +227,8 @@ func (s *Subscription) Events() iter.Seq2[Event, error] {
 }
 
 // Next returns the next event, connecting and reconnecting as needed. It
-// returns io.EOF once the subscription has ended normally, ctx's error when
+// returns io.EOF once the subscription has ended normally (a 204, a close
+// event, Close), ctx's error when
 // its context is done, and a *StatusError, *ContentTypeError, an
 // *EventSizeError or the error a Reconnect hook declined as a final error.
 func (s *Subscription) Next() (Event, error) {
@@ -232,6 +251,14 @@ func (s *Subscription) Next() (Event, error) {
 			s.mu.Lock()
 			s.lastID = s.rd.LastEventID()
 			s.mu.Unlock()
+			if e.Type == s.closeEvent() {
+				s.endConn(nil)
+				s.finish(errNoContent) // a normal end, as a 204 is
+				if s.c.SeeCloseEvent {
+					return e, nil
+				}
+				continue
+			}
 			return e, nil
 		}
 		s.mu.Lock()
@@ -250,6 +277,14 @@ func (s *Subscription) Next() (Event, error) {
 			s.finish(err)
 		}
 	}
+}
+
+// closeEvent is the event type that ends the subscription.
+func (s *Subscription) closeEvent() string {
+	if s.c.CloseEvent == "" {
+		return "close"
+	}
+	return s.c.CloseEvent
 }
 
 // finish makes err the terminal state: io.EOF for normal ends.

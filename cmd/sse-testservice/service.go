@@ -95,7 +95,7 @@ func (s *service) create(w http.ResponseWriter, r *http.Request) {
 	if p.LastEventID != "" {
 		req.Header.Set("Last-Event-ID", p.LastEventID)
 	}
-	client := &sse.Client{}
+	client := &sse.Client{CloseEvent: sse.NoCloseEvent} // the harness tests EventSource's behaviour
 	if p.InitialDelayMS != nil {
 		client.Retry = max(time.Duration(*p.InitialDelayMS)*time.Millisecond, time.Nanosecond)
 	}

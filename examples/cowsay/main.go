@@ -24,19 +24,31 @@ var quotes = []string{
 
 func events(interval time.Duration) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// A reconnecting client resumes after the last quote it saw; one
+		// that saw them all is told there is nothing more (204 stops
+		// browsers and sse.Client alike).
+		next, _ := strconv.Atoi(r.Header.Get("Last-Event-ID"))
+		if next < 0 || next > len(quotes) {
+			next = 0
+		}
+		if next == len(quotes) {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		s, err := sse.NewStream(w, r, &sse.Options{CloseEvent: "closeStream"})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		defer s.Close()
-		for i, q := range quotes {
+		for i := next; i < len(quotes); i++ {
 			select {
 			case <-time.After(interval): // no thread is held while waiting
 			case <-s.Done():
 				return
 			}
-			if s.Send(sse.Event{ID: strconv.Itoa(i + 1), Data: "<div>" + html.EscapeString(q) + "</div>"}) != nil {
+			q := "<div>" + html.EscapeString(quotes[i]) + "</div>"
+			if s.Send(sse.Event{ID: strconv.Itoa(i + 1), Data: q}) != nil {
 				return
 			}
 		}

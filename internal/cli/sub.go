@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	herd "github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -71,7 +72,7 @@ func runSub(ctx context.Context, args []string, io IO) error {
 	}
 
 	var declined error
-	client := &sse.Client{Retry: *retry, Reconnect: func(err error, delay time.Duration) bool {
+	client := &sse.Client{Retry: *retry, CloseEvent: *closeEvent, SeeCloseEvent: true, Reconnect: func(err error, delay time.Duration) bool {
 		if *once {
 			declined = err
 			return false
@@ -100,6 +101,9 @@ func runSub(ctx context.Context, args []string, io IO) error {
 			if err := out.Encode(jsonEvent{Event: typ, Data: e.Data, ID: e.ID}); err != nil {
 				return err
 			}
+		} else if e.Type == herd.GapEvent || e.Type == herd.ExpiredEvent {
+			// Notices are the hub's words about the stream, not its data.
+			fmt.Fprintf(io.Stderr, "herd sub: %s: %s\n", e.Type, sanitize(e.Data, 300))
 		} else if e.Type != *closeEvent {
 			if _, err := fmt.Fprintln(io.Stdout, e.Data); err != nil {
 				return err

@@ -185,6 +185,28 @@ func TestSub_closeEvent(t *testing.T) {
 	}
 }
 
+// The hub's notices (gap, token expired) are not data: herd sub writes
+// them to stderr, and --json shows them as the events they are.
+func TestSub_notices(t *testing.T) {
+	t.Parallel()
+	body := "event: gap\ndata: {\"reason\":\"retention\"}\n\nid: 5\ndata: five\n\nevent: token-expired\ndata: {\"reason\":\"token expired\"}\n\n"
+	s := newScripted(t, stream(body))
+	code, out, errOut := runCLI(t, t.Context(), nil, "sub", "--retry", "1ms", s.srv.URL)
+	if code != 0 || out != "five\n" {
+		t.Errorf("text: exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{`herd sub: gap: {"reason":"retention"}`, `herd sub: token-expired: {"reason":"token expired"}`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	s = newScripted(t, stream(body))
+	code, out, _ = runCLI(t, t.Context(), nil, "sub", "--json", "--retry", "1ms", s.srv.URL)
+	if code != 0 || !strings.HasPrefix(out, `{"event":"gap","data":"{\"reason\":\"retention\"}","id":""}`) {
+		t.Errorf("json: exit %d, stdout %q", code, out)
+	}
+}
+
 func TestSub_topics(t *testing.T) {
 	t.Parallel()
 	var got atomic.Value
