@@ -79,7 +79,7 @@ func followVia(ctx context.Context, hc *http.Client, sels []string) *clusterFoll
 	f := &clusterFollower{follower: follower{sels: sels, done: make(chan struct{})}}
 	req, _ := http.NewRequest("GET", "http://localhost/events?"+url.Values{"topic": sels}.Encode(), nil)
 	req.Header.Set("Last-Event-ID", "earliest")
-	client := &sse.Client{HTTPClient: hc, Retry: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+	client := &sse.Client{HTTPClient: hc, Retry: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, SeeCloseEvent: true,
 		Reconnect: func(error, time.Duration) bool { f.reconnects.Add(1); return true }}
 	go f.read(client.Subscribe(ctx, req), nil)
 	return f

@@ -118,7 +118,7 @@ func follow(ctx context.Context, base string, sels []string, restart float64, rn
 	q := url.Values{"topic": sels}
 	req, _ := http.NewRequest("GET", base+"/events?"+q.Encode(), nil)
 	req.Header.Set("Last-Event-ID", "earliest")
-	client := &sse.Client{Retry: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	client := &sse.Client{Retry: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, SeeCloseEvent: true}
 	go f.read(client.Subscribe(ctx, req), rnd)
 	return f
 }

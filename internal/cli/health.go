@@ -18,6 +18,8 @@ func runHealth(ctx context.Context, args []string, io IO) error {
 	fs := newFlagSet("health", healthSynopsis, io)
 	hubURL := fs.String("hub", "", "hub `URL` (env HERD_HUB; default: this machine at HERD_ADDR's port, else http://localhost:8080)")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	var tlsFlags tlsClientFlags
+	tlsFlags.register(fs)
 	rest, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_HUB"})
 	if err != nil {
 		return err
@@ -43,9 +45,13 @@ func runHealth(ctx context.Context, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	tr, err := tlsFlags.transport(u, hint)
 	if err != nil {
-		return fmt.Errorf("hub not reachable: %w", redactErr(err))
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return untrusted(fmt.Errorf("hub not reachable: %w", redactErr(err)))
 	}
 	defer resp.Body.Close()
 	var answer struct{ Status, Error string }

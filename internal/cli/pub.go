@@ -32,6 +32,8 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	attempts := fs.Int("attempts", 3, "tries before giving up when the hub is unreachable or unavailable")
 	var more stringList
 	fs.Var(&more, "topic", "another `TOPIC` to publish to (repeatable)")
+	var tlsFlags tlsClientFlags
+	tlsFlags.register(fs)
 	rest, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_HUB", "key": "HERD_PUBLISH_KEY"})
 	if err != nil {
 		return err
@@ -51,6 +53,11 @@ func runPub(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/events"
+	tr, err := tlsFlags.transport(u, "herd pub --ca herd-self-signed.pem news hi")
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
 	req := map[string]any{"topic": append([]string{rest[0]}, more...)}
 	switch {
@@ -100,7 +107,7 @@ func runPub(ctx context.Context, args []string, io IO) error {
 				return ctx.Err()
 			}
 		}
-		id, retryable, err := post(ctx, u.String(), body, idem, *publishKey)
+		id, retryable, err := post(ctx, client, u.String(), body, idem, *publishKey)
 		if err == nil {
 			fmt.Fprintln(io.Stdout, id)
 			return nil
@@ -114,7 +121,7 @@ func runPub(ctx context.Context, args []string, io IO) error {
 }
 
 // post publishes once; retryable reports whether trying again may help.
-func post(ctx context.Context, target string, body []byte, idem, key string) (id string, retryable bool, err error) {
+func post(ctx context.Context, client *http.Client, target string, body []byte, idem, key string) (id string, retryable bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, "POST", target, bytes.NewReader(body))
 	if err != nil {
 		return "", false, err
@@ -124,9 +131,11 @@ func post(ctx context.Context, target string, body []byte, idem, key string) (id
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
+		if isUntrusted(err) {
+			return "", false, untrusted(fmt.Errorf("cannot reach the hub: %w", redactErr(err)))
+		}
 		err = fmt.Errorf("cannot reach the hub: %w", redactErr(err))
 		if unreachable(err) {
 			err = withHint(err, notRunning)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -416,6 +417,14 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 	}
 	base := scheme + "://" + displayAddr(ln.Addr(), f.addr)
 	fmt.Fprintf(n.io.Stdout, "herd listening on %s\n", base)
+	if f.transport.tlsMode == "self-signed" {
+		if path, err := writeCertificate(n.cert.cur.Load()); err != nil {
+			logger.Warn("the self-signed certificate could not be written for herd's clients", "err", err)
+		} else {
+			defer os.Remove(path)
+			fmt.Fprintf(n.io.Stdout, "self-signed certificate: %s (herd pub --ca %[1]s, herd sub --ca %[1]s)\n", path)
+		}
+	}
 	fmt.Fprintf(n.io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
 	if f.demo {
 		fmt.Fprintf(n.io.Stdout, "cowsay through the hub (--demo): %s/demo/cowsay?client=hub\n", base)

@@ -29,6 +29,8 @@ func runSub(ctx context.Context, args []string, io IO) error {
 	key := fs.String("key", "", "a `TOKEN` granting the topics, from herd token or your application (env HERD_SUBSCRIBE_KEY, sent to the hub only)")
 	var headers headerFlags
 	fs.Var(&headers, "H", "add a request `HEADER`, 'Name: value' (repeatable)")
+	var tlsFlags tlsClientFlags
+	tlsFlags.register(fs)
 	targets, err := parseFlags(fs, args, io, map[string]string{"hub": "HERD_HUB"})
 	if err != nil {
 		return err
@@ -72,8 +74,12 @@ func runSub(ctx context.Context, args []string, io IO) error {
 	}
 
 	var declined error
-	client := &sse.Client{Retry: *retry, CloseEvent: *closeEvent, SeeCloseEvent: true, Reconnect: func(err error, delay time.Duration) bool {
-		if *once {
+	tr, err := tlsFlags.transport(req.URL, hint)
+	if err != nil {
+		return err
+	}
+	client := &sse.Client{HTTPClient: &http.Client{Transport: tr}, Retry: *retry, CloseEvent: *closeEvent, SeeCloseEvent: true, Reconnect: func(err error, delay time.Duration) bool {
+		if *once || isUntrusted(err) {
 			declined = err
 			return false
 		}
@@ -129,6 +135,9 @@ func subError(err, declined error, who string) error {
 	case declined != nil && errors.Is(err, declined):
 		if unreachable(err) && who == "the hub" {
 			return withHint(errors.New(describeDrop(err)), notRunning)
+		}
+		if isUntrusted(err) {
+			return untrusted(err)
 		}
 		return errors.New(describeDrop(err))
 	}

@@ -84,7 +84,7 @@ func streamOver(t *testing.T, base string, rt http.RoundTripper, wantMajor int) 
 	// From the earliest event: publishes that race ahead of the
 	// subscription are replayed, not missed.
 	req.Header.Set("Last-Event-ID", "earliest")
-	sub := (&sse.Client{HTTPClient: hc}).Subscribe(ctx, req)
+	sub := (&sse.Client{HTTPClient: hc, SeeCloseEvent: true}).Subscribe(ctx, req)
 	defer sub.Close()
 	published := make(chan error, 1)
 	go func() {
