@@ -637,7 +637,7 @@ func TestLocalCaller(t *testing.T) {
 		{"127.0.0.1:1", "", "127.0.0.1", 200},
 		{"127.0.0.1:1", "", "app.localhost:8080", 200},
 		{"127.0.0.1:1", "", "HUB.test:8080", 200},
-		{"127.0.0.1:1", "", "rebind.evil.example", 403}, // DNS rebinding
+		{"127.0.0.1:1", "", "rebind.evil.example", 403},           // DNS rebinding
 		{"127.0.0.1:1", "Bearer key", "rebind.evil.example", 403}, // every route refuses a rebound host
 	} {
 		req := httptest.NewRequest("GET", "http://"+tc.host+"/metrics", nil)
