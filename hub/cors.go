@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"sync"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +17,61 @@ import (
 type corsPolicy struct {
 	exact []string // origins allowed with credentials
 	any   bool     // "*": any origin may subscribe, without credentials
+	told  *origins // origins the log has named, once each
+}
+
+// origins remembers which origins the hub has told the operator about, so
+// that each is named once, however many pages subscribe; at most a
+// thousand, so that made-up Origin headers cannot grow it.
+type origins struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// first reports whether origin is named for the first time.
+func (o *origins) first(origin string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen == nil {
+		o.seen = make(map[string]bool)
+	}
+	if o.seen[origin] || len(o.seen) >= 1000 {
+		return false
+	}
+	o.seen[origin] = true
+	return true
+}
+
+// explain logs, once per origin, why a page of another origin gets
+// nothing: without --cors-origins the hub serves the request, but the
+// browser keeps the page from reading it, and tells the page nothing it
+// can show; with a list, the origin was refused. Either way the operator
+// learns which flag lets the page in.
+func (h *Hub) explain(r *http.Request, refused bool) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || sameOrigin(r, origin) || (origin != "null" && !isOrigin(origin)) || !h.cors.told.first(origin) {
+		return
+	}
+	flag := h.cfg.setting("AllowedOrigins")
+	switch {
+	case origin == "null": // a page opened from a file, or a sandboxed frame
+		h.log.Warn("a page opened from a file (Origin: null) called the hub; its browser lets it read public streams only with * "+
+			"(or serve the page from a web server whose origin you list)", "path", r.URL.Path, "fix", flag+" '*'")
+	case refused:
+		h.log.Warn("a page of an origin not listed was refused; list the origin to let it in",
+			"origin", origin, "path", r.URL.Path, "fix", flag+" "+origin)
+	default:
+		h.log.Warn("a page of another origin called the hub, but its browser keeps it from reading the answer; list the origin to let it",
+			"origin", origin, "path", r.URL.Path, "fix", flag+" "+origin)
+	}
+}
+
+// isOrigin reports whether s looks like a browser's Origin, so that the log
+// never repeats a forged header's junk.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "" && len(s) <= 200 &&
+		!strings.ContainsAny(s, " \t\r\n\"<>")
 }
 
 // checkOrigins validates Config.AllowedOrigins.

@@ -1,8 +1,10 @@
 package hub_test
 
 import (
+	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/herd-sse/herd/hub"
@@ -89,3 +91,48 @@ func TestCORS_badOrigins(t *testing.T) {
 		t.Errorf("valid origins: %v", err)
 	}
 }
+
+// A page of another origin that gets nothing is named in the log, once
+// per origin, with the setting that lets it in: the browser tells the page
+// nothing it can show, so the hub says it.
+func TestCORS_explained(t *testing.T) {
+	var log strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.Write(p)
+	}), nil))
+	open := newHub(t, hub.Config{Logger: logger, SettingNames: map[string]string{"AllowedOrigins": "--cors-origins"}}, hub.Retention{})
+	listed := newHub(t, hub.Config{Logger: logger, AllowedOrigins: []string{"https://app.example"}, SettingNames: map[string]string{"AllowedOrigins": "--cors-origins"}}, hub.Retention{})
+	for _, tc := range []struct {
+		h      *hub.Hub
+		origin string
+	}{
+		{open, "https://page.example"}, {open, "https://page.example"}, {open, "null"},
+		{listed, "https://evil.example"}, {listed, "https://evil.example"}, {listed, "https://app.example"},
+		{open, "junk <script>"},
+	} {
+		req := httptest.NewRequest("GET", "/topics", nil)
+		req.Header.Set("Origin", tc.origin)
+		tc.h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	mu.Lock()
+	got := log.String()
+	mu.Unlock()
+	for _, want := range []string{`origin=https://page.example path=/topics fix="--cors-origins https://page.example"`,
+		`(Origin: null)`, `fix="--cors-origins '*'"`, `refused; list the origin to let it in" origin=https://evil.example`} {
+		if strings.Count(got, want) != 1 {
+			t.Errorf("the log should say %q once:\n%s", want, got)
+		}
+	}
+	for _, never := range []string{"app.example", "junk"} {
+		if strings.Contains(got, never) {
+			t.Errorf("the log names %q:\n%s", never, got)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -52,6 +52,7 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: c, log: c.Logger, cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes)}
 	h.access = newAccess(&h.cfg)
 	h.cors, _ = checkOrigins(c.AllowedOrigins) // checked by withDefaults
+	h.cors.told = &origins{}
 	h.limits = newLimits(&h.cfg)
 	h.subs = newRegistry(h.limits)
 	fr := framer{closeEvent: c.CloseEvent}

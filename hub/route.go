@@ -330,10 +330,14 @@ func (h *Hub) guard(rt Route) http.Handler {
 		case CORS:
 			next, err := h.cors.handle(w, r)
 			if err != nil {
+				h.explain(r, true)
 				h.answer(w, r, rt.Errors, err)
 			}
 			if !next {
 				return
+			}
+			if !h.cors.on() && r.Method != http.MethodOptions {
+				h.explain(r, false)
 			}
 		case SameOrigin:
 			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(r, o) {
