@@ -2,11 +2,11 @@ package hub
 
 import (
 	"fmt"
-	"sync"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // corsPolicy answers browsers that use the hub from pages of other
