@@ -71,11 +71,12 @@ type watchedTab struct {
 	console []string
 }
 
-func openWatched(t *testing.T, browser context.Context, pageURL string) *watchedTab {
+// openWatched opens pageURL in a watched tab that lasts at most within.
+func openWatched(t *testing.T, browser context.Context, pageURL string, within time.Duration) *watchedTab {
 	t.Helper()
 	tab, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
-	tab, cancelTimeout := context.WithTimeout(tab, 90*time.Second)
+	tab, cancelTimeout := context.WithTimeout(tab, within)
 	t.Cleanup(cancelTimeout)
 	w := &watchedTab{ctx: tab}
 	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchCSP}); err != nil {
@@ -236,7 +237,7 @@ func TestPages_dashboardHostile(t *testing.T) {
 		}
 	}
 
-	w := openWatched(t, browser, h.URL+"/")
+	w := openWatched(t, browser, h.URL+"/", 2*time.Minute)
 	w.waitFor(t, "the dashboard never went live", `document.body.dataset.state === "live"`)
 	if got := w.text(t, `document.querySelector("header .store").textContent`); !strings.Contains(got, dir) {
 		t.Errorf("the store shows %q, want the path %q literally", got, dir)
@@ -327,7 +328,7 @@ func TestPages_demoHostile(t *testing.T) {
 		t.Run(client, func(t *testing.T) {
 			pageURL := h.URL + "/demo/cowsay?client=" + client + "&topic=" + url.QueryEscape(topic)
 			checkHeaders(t, pageURL, 200)
-			w := openWatched(t, browser, pageURL)
+			w := openWatched(t, browser, pageURL, time.Minute)
 			w.waitFor(t, "the page never reached the close", `document.body.dataset.state === "closed"`)
 			quotes, err := browsertest.Eval[[]string](w.ctx, `[...document.querySelectorAll("#quotes > div")].map((d) => d.textContent)`)
 			if err != nil || !slices.Equal(quotes, hostile) {
@@ -350,7 +351,7 @@ func TestPages_demoHostile(t *testing.T) {
 		t.Run("normal/"+client, func(t *testing.T) {
 			pageURL := h.URL + "/demo/cowsay?interval=50ms&client=" + client + "&topic=" + run
 			checkHeaders(t, pageURL, 200)
-			w := openWatched(t, browser, pageURL)
+			w := openWatched(t, browser, pageURL, time.Minute)
 			w.waitFor(t, "the page never reached the close", `document.body.dataset.state === "closed"`)
 			if got := pageQuotes(t, w.ctx); !slices.Equal(got, demo.Quotes[:]) {
 				t.Errorf("the page shows %q, want the ten quotes", got)
@@ -372,7 +373,8 @@ func TestPages_commandsForHostileData(t *testing.T) {
 	if err := os.WriteFile(canary, []byte("alive"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w := openWatched(t, browser, h.URL+"/")
+	// Some 50 herd pub and curl processes: minutes on a busy machine.
+	w := openWatched(t, browser, h.URL+"/", 10*time.Minute)
 	w.waitFor(t, "the dashboard never went live", `document.body.dataset.state === "live"`)
 
 	datas := []string{
