@@ -364,7 +364,8 @@ func TestPages_demoHostile(t *testing.T) {
 
 // TestPages_commandsForHostileData: the dashboard's curl and herd pub
 // commands, run as shown by a real shell against a real hub, publish
-// exactly the data and type typed, whatever they hold, and close nothing.
+// exactly the topic, data, type and key typed, whatever they hold (shell
+// syntax, flags, "-", newlines, control characters), and close nothing.
 func TestPages_commandsForHostileData(t *testing.T) {
 	browser := browsertest.Start(t)
 	h := startHerd(t, "--store", "memory")
@@ -397,7 +398,7 @@ func TestPages_commandsForHostileData(t *testing.T) {
 	for i, data := range datas {
 		typ := types[i%len(types)]
 		for _, form := range []string{"curl", "herd"} {
-			topic := fmt.Sprintf("cmd/%d/%s", i, form)
+			topic := fmt.Sprintf("-t/%d/%s/'$(id)`id`", i, form) // a topic may start with - too
 			key := fmt.Sprintf("k'$(id)`id`-%d-%s", i, form)
 			w.eval(t, `const f = document.getElementById("pub"); f.topic.value = `+jsString(topic)+`; f.data.value = `+jsString(data)+`;
 				f.event.value = `+jsString(typ)+`; f.key.value = `+jsString(key)+`; f.dispatchEvent(new Event("input"))`)
