@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"html"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,8 +15,6 @@ import (
 	"github.com/herd-sse/herd/internal/browsertest"
 	"github.com/herd-sse/herd/internal/demo"
 )
-
-func quoteDiv(i int) string { return "<div>" + html.EscapeString(demo.Quotes[i]) + "</div>" }
 
 func openTab(t *testing.T, browser context.Context, url string) context.Context {
 	t.Helper()
@@ -46,18 +43,19 @@ func streamRequests(h *herd, topic string) int {
 }
 
 // TestBrowser_htmx2OnHubTopic: an htmx 2 page subscribed to a hub topic
-// swaps each published event into the page and stops at the close, with
-// no request to the hub after it.
+// (one of the demo's, which is all the demo shows, and only with --demo)
+// adds each published event to the page and stops at the close, with no
+// request to the hub after it.
 func TestBrowser_htmx2OnHubTopic(t *testing.T) {
 	browser := browsertest.Start(t)
-	h := startHerd(t, "--store", "memory", "--log-level", "debug", "--retry", "1s")
-	const topic = "shows/42"
+	h := startHerd(t, "--store", "memory", "--log-level", "debug", "--retry", "1s", "--demo")
+	const topic = "demo/cowsay/shows-42"
 	tab := openTab(t, browser, h.URL+"/demo/cowsay?client=hub-htmx2&topic="+topic)
 	if err := browsertest.WaitFor(tab, `document.body.dataset.state === "streaming"`); err != nil {
 		t.Fatalf("page never connected: %v", err)
 	}
 	for i := range demo.Quotes {
-		mustPublish(t, h.URL, map[string]any{"topic": topic, "data": quoteDiv(i)})
+		mustPublish(t, h.URL, map[string]any{"topic": topic, "data": demo.Quotes[i]})
 	}
 	mustPublish(t, h.URL, map[string]any{"topic": topic, "close": true})
 	if err := browsertest.WaitFor(tab, `document.body.dataset.state === "closed"`); err != nil {
@@ -81,15 +79,15 @@ func TestBrowser_htmx2OnHubTopic(t *testing.T) {
 func TestBrowser_resumeAfterHubCrash(t *testing.T) {
 	browser := browsertest.Start(t)
 	db := filepath.Join(t.TempDir(), "herd.db")
-	h := startHerd(t, "--store", "bolt:"+db, "--log-level", "debug", "--retry", "500ms")
-	const topic = "live/match"
+	h := startHerd(t, "--store", "bolt:"+db, "--log-level", "debug", "--retry", "500ms", "--demo")
+	const topic = "demo/cowsay/live-match"
 	tab := openTab(t, browser, h.URL+"/demo/cowsay?client=hub&topic="+topic)
 	if err := browsertest.WaitFor(tab, `document.body.dataset.state === "streaming"`); err != nil {
 		t.Fatalf("page never connected: %v", err)
 	}
 	var lastBefore string
 	for i := range 4 {
-		lastBefore = mustPublish(t, h.URL, map[string]any{"topic": topic, "data": quoteDiv(i)})
+		lastBefore = mustPublish(t, h.URL, map[string]any{"topic": topic, "data": demo.Quotes[i]})
 	}
 	if err := browsertest.WaitFor(tab, `document.querySelectorAll("#quotes > div").length === 4`); err != nil {
 		t.Fatal(err)
@@ -97,7 +95,7 @@ func TestBrowser_resumeAfterHubCrash(t *testing.T) {
 	h.kill9()
 	h = h.restart()
 	for i := 4; i < len(demo.Quotes); i++ {
-		mustPublish(t, h.URL, map[string]any{"topic": topic, "data": quoteDiv(i)})
+		mustPublish(t, h.URL, map[string]any{"topic": topic, "data": demo.Quotes[i]})
 	}
 	mustPublish(t, h.URL, map[string]any{"topic": topic, "close": true})
 	if err := browsertest.WaitFor(tab, `document.body.dataset.state === "closed"`); err != nil {

@@ -47,17 +47,17 @@ func TestDashboard(t *testing.T) {
 	}
 	curl, _ := browsertest.Eval[string](tab, `document.getElementById("as-curl").textContent`)
 	herdCmd, _ := browsertest.Eval[string](tab, `document.getElementById("as-herd").textContent`)
-	for _, want := range []string{"-H 'Idempotency-Key: k1'", "--data-urlencode 'topic=dash/a'", "--data-urlencode 'data=hello <b>bold</b>'", "--data-urlencode 'event=note'", h.URL + "/events"} {
+	for _, want := range []string{"-H 'Idempotency-Key: k1'", "--data-urlencode 'topic=dash/a'", "--data-urlencode 'data=hello <b>bold</b>'", "--data-urlencode 'event=note'", "'" + h.URL + "/events'"} {
 		if !strings.Contains(curl, want) {
 			t.Errorf("the curl command lacks %q:\n%s", want, curl)
 		}
 	}
-	if want := "herd pub --hub " + h.URL + " --event 'note' --idempotency-key 'k1' 'dash/a' 'hello <b>bold</b>'"; herdCmd != want {
+	if want := "herd pub --hub '" + h.URL + "' --event 'note' --idempotency-key 'k1' -- 'dash/a' 'hello <b>bold</b>'"; herdCmd != want {
 		t.Errorf("the herd command is\n%s\nwant\n%s", herdCmd, want)
 	}
 	// The commands shown publish what the playground published: run the
 	// herd one (the key makes it a repeat, answered with the same id).
-	code, out, errOut := runHerd(t, "", "pub", "--hub", h.URL, "--event", "note", "--idempotency-key", "k1", "dash/a", "hello <b>bold</b>")
+	code, out, errOut := runHerd(t, "", "pub", "--hub", h.URL, "--event", "note", "--idempotency-key", "k1", "--", "dash/a", "hello <b>bold</b>")
 	shown, _ := browsertest.Eval[string](tab, `document.getElementById("pubstate").textContent`)
 	if code != 0 || !strings.Contains(shown, strings.TrimSpace(out)) {
 		t.Errorf("herd pub as shown: exit %d, id %q, %s; the page published %q", code, out, errOut, shown)

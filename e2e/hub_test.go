@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd/internal/demo"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -475,8 +476,8 @@ func TestDemoPublisher(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	r := sse.NewReader(bufio.NewReader(resp.Body))
-	for range 2 {
-		if e, err := r.Next(); err != nil || !strings.HasPrefix(e.Data, "<div>") {
+	for i := range 2 {
+		if e, err := r.Next(); err != nil || e.Data != demo.Quotes[i] { // text, not markup
 			t.Fatalf("demo run %s: %+v, %v", topic, e, err)
 		}
 	}

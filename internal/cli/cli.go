@@ -232,18 +232,47 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			}
 			return nil, flagError(fs, err)
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		if t := terminatorAt(fs, args); t >= 0 && t == len(args)-len(rest)-1 {
+			// The flag package consumed "--": all after it is positional,
+			// even what looks like a flag (herd pub -- news --close).
+			positional = append(positional, rest...)
 			break
 		}
-		if args[0] == "--" {
-			positional = append(positional, args[1:]...)
+		if len(rest) == 0 {
 			break
 		}
-		positional = append(positional, args[0])
-		args = args[1:]
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 	return positional, nil
+}
+
+// terminatorAt returns the index of the "--" that ends the flags of args,
+// as fs.Parse reads them, or -1 if the flags end otherwise: a "--" that is
+// a flag's value (--event --) ends nothing.
+func terminatorAt(fs *flag.FlagSet, args []string) int {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return i
+		}
+		if len(a) < 2 || a[0] != '-' {
+			return -1
+		}
+		name := strings.TrimPrefix(a[1:], "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			return -1 // fs.Parse fails on it
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			i++ // the flag's value is the next argument, whatever it is
+		}
+	}
+	return -1
 }
 
 // applyEnv sets the flags not given on the command line from the

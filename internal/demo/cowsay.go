@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd/internal/web"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -111,10 +112,11 @@ var pageFiles embed.FS
 var page = template.Must(template.ParseFS(pageFiles, "cowsay.html"))
 
 // Handler serves the demo page. Its zero value serves the variants that
-// stream from /demo/cowsay/events; the hub variants need a hub around it.
+// stream from /demo/cowsay/events; the hub variants need a Publisher.
 type Handler struct {
-	// Publisher is the --demo publisher, if one runs: the hub variants
-	// then show its current run.
+	// Publisher is the --demo publisher, if one runs. Without it the hub
+	// variants are not served (404): they show only the demo's own
+	// topics, which nothing else is meant to publish.
 	Publisher *Publisher
 	// CloseEvent is the hub's close event. Empty means "close".
 	CloseEvent string
@@ -123,18 +125,31 @@ type Handler struct {
 	Drain *sse.Drain
 }
 
-// DefaultTopic is the topic the hub variants show when neither ?topic= nor
-// a running publisher names one.
+// DefaultTopic is the demo's namespace: the publisher's runs are topics
+// under it (demo/cowsay/<start time>), and the hub variants show no other
+// topic.
 const DefaultTopic = "demo/cowsay"
+
+// ownTopic reports whether topic is the demo's: DefaultTopic or under it.
+func ownTopic(topic string) bool {
+	return topic == DefaultTopic || strings.HasPrefix(topic, DefaultTopic+"/")
+}
 
 // Page serves the demo page:
 //
 //	GET /demo/cowsay[?client=eventsource|htmx2|htmx4|hub|hub-htmx2][&interval=1s][&topic=T]
 //
-// eventsource, htmx2 and htmx4 stream from /demo/cowsay/events; hub and
-// hub-htmx2 subscribe to a hub topic, from its earliest retained event, and
-// stop at the hub's close event.
+// eventsource, htmx2 and htmx4 stream from /demo/cowsay/events and swap
+// in the markup that stream carries (made here, quotes escaped). hub and
+// hub-htmx2, served only with a Publisher (herd serve --demo), subscribe
+// to a topic of the demo's (the current run, or ?topic= under
+// demo/cowsay/) from its earliest retained event, show each event's data
+// as text, and stop at the hub's close event.
+//
+// The page, like every page herd serves, carries web.SetPageHeaders' CSP:
+// its scripts are files under /static/.
 func (d *Handler) Page(w http.ResponseWriter, r *http.Request) {
+	web.SetPageHeaders(w.Header())
 	interval, err := parseInterval(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -149,16 +164,26 @@ func (d *Handler) Page(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("unknown client %q: use one of %s", client, strings.Join(Clients, ", ")), http.StatusBadRequest)
 		return
 	}
+	clients := Clients
+	if d.Publisher == nil {
+		clients = slices.DeleteFunc(slices.Clone(Clients), isHubClient)
+	}
 	data := map[string]any{
 		"Client":     client,
-		"Clients":    Clients,
+		"Clients":    clients,
 		"CloseEvent": CloseEvent,
 		"Stream":     "/demo/cowsay/events?interval=" + interval.String(),
 		"Interval":   interval.String(),
 	}
-	if strings.HasPrefix(client, "hub") {
+	if isHubClient(client) {
+		if d.Publisher == nil {
+			http.Error(w, fmt.Sprintf("the %s variant of the demo follows the topics herd publishes with --demo, "+
+				"and is served only then: start herd serve --demo, or use ?client=%s", client, strings.Join(clients, " or ?client=")),
+				http.StatusNotFound)
+			return
+		}
 		topic := q.Get("topic")
-		if topic == "" && d.Publisher != nil {
+		if topic == "" {
 			topic = d.Publisher.Current()
 		}
 		if topic == "" {
@@ -168,6 +193,11 @@ func (d *Handler) Page(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		if !ownTopic(topic) {
+			http.Error(w, fmt.Sprintf("topic %q is not the demo's: the demo shows only topics under %s/", topic, DefaultTopic),
+				http.StatusBadRequest)
+			return
+		}
 		closeEvent := d.CloseEvent
 		if closeEvent == "" {
 			closeEvent = "close"
@@ -175,10 +205,11 @@ func (d *Handler) Page(w http.ResponseWriter, r *http.Request) {
 		data["Topic"] = topic
 		data["CloseEvent"] = closeEvent
 		data["Stream"] = "/events?" + url.Values{"topic": {topic}, "last_event_id": {hub.EarliestID}}.Encode()
-		data["Publishing"] = d.Publisher != nil
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := page.Execute(w, data); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }
+
+func isHubClient(client string) bool { return strings.HasPrefix(client, "hub") }

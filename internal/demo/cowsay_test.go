@@ -119,17 +119,80 @@ func TestBadRequests(t *testing.T) {
 func TestPage(t *testing.T) {
 	srv := newServer(t)
 	for client, marker := range map[string]string{
-		"":            `new EventSource("/demo/cowsay/events?interval=250ms")`,
-		"eventsource": `addEventListener("closeStream"`,
+		"":            `data-client="eventsource" data-stream="/demo/cowsay/events?interval=250ms" data-close="closeStream"`,
+		"eventsource": `data-client="eventsource" data-stream="/demo/cowsay/events?interval=250ms" data-close="closeStream"`,
 		"htmx2":       `sse-connect="/demo/cowsay/events?interval=250ms" sse-swap="message" sse-close="closeStream"`,
 		"htmx4":       `hx-sse:connect="/demo/cowsay/events?interval=250ms" hx-sse:close="closeStream"`,
 	} {
 		resp := get(t, srv.URL+"/demo/cowsay?interval=250ms&client="+client, "")
-		var b strings.Builder
-		_, _ = fmt.Fprint(&b, readAll(t, resp))
-		if resp.StatusCode != 200 || !strings.Contains(b.String(), marker) {
+		page := readAll(t, resp)
+		if resp.StatusCode != 200 || !strings.Contains(page, marker) {
 			t.Errorf("client %q: %d, page lacks %q", client, resp.StatusCode, marker)
 		}
+		checkPageHeaders(t, resp)
+		// No inline script: the CSP would block it.
+		if strings.Count(page, "<script") != strings.Count(page, "<script src=") {
+			t.Errorf("client %q: the page has an inline script:\n%s", client, page)
+		}
+		if strings.Contains(page, "?client=hub") {
+			t.Errorf("client %q: the page links to the hub variants, which are not served without --demo", client)
+		}
+	}
+}
+
+func checkPageHeaders(t *testing.T, resp *http.Response) {
+	t.Helper()
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("%s: Content-Security-Policy %q lacks %q", resp.Request.URL, csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe") {
+		t.Errorf("%s: Content-Security-Policy %q allows something unsafe", resp.Request.URL, csp)
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("%s: X-Content-Type-Options %q", resp.Request.URL, resp.Header.Get("X-Content-Type-Options"))
+	}
+}
+
+// Without the --demo publisher the hub variants are not served: they
+// would show a hub topic that nothing of the demo's publishes.
+func TestPage_hubNeedsPublisher(t *testing.T) {
+	srv := newServer(t)
+	for _, client := range []string{"hub", "hub-htmx2"} {
+		resp := get(t, srv.URL+"/demo/cowsay?client="+client+"&topic=demo/cowsay/x", "")
+		body := readAll(t, resp)
+		if resp.StatusCode != 404 || !strings.Contains(body, "herd serve --demo") {
+			t.Errorf("client %s without a publisher: %d %q; want 404 naming --demo", client, resp.StatusCode, body)
+		}
+		checkPageHeaders(t, resp)
+	}
+}
+
+// With the publisher, the hub variants show the demo's own topics only,
+// the current run by default.
+func TestPage_hubShowsOnlyTheDemosTopics(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /demo/cowsay", (&demo.Handler{Publisher: &demo.Publisher{}, CloseEvent: "bye"}).Page)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, tc := range []struct {
+		query, status, want string
+	}{
+		{"client=hub", "200", `data-stream="/events?last_event_id=earliest&amp;topic=demo%2Fcowsay" data-close="bye"`},
+		{"client=hub-htmx2&topic=demo/cowsay/run-1", "200", `sse-connect="/events?last_event_id=earliest&amp;topic=demo%2Fcowsay%2Frun-1"`},
+		{"client=hub&topic=orders/42", "400", `topic "orders/42" is not the demo's`},
+		{"client=hub&topic=demo/cowsayx", "400", `is not the demo's`},
+		{"client=hub&topic=demo/cowsay/*", "400", `wildcards`},
+		{"client=hub&topic=demo/cowsay/a%0Ab", "400", ""},
+	} {
+		resp := get(t, srv.URL+"/demo/cowsay?"+tc.query, "")
+		body := readAll(t, resp)
+		if fmt.Sprint(resp.StatusCode) != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d, want %s with %q:\n%s", tc.query, resp.StatusCode, tc.status, tc.want, body)
+		}
+		checkPageHeaders(t, resp)
 	}
 }
 

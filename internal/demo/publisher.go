@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"html"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,7 +11,7 @@ import (
 
 // A Publisher feeds the demo through a hub: one run after another, each a
 // new topic demo/cowsay/<start time> with the ten quotes, one per
-// Interval, then a close. A page opened mid-run replays the quotes so far,
+// Interval (as text), then a close. A page opened mid-run replays the quotes so far,
 // follows the rest live and stops at the close.
 type Publisher struct {
 	Hub      *hub.Hub
@@ -49,7 +48,7 @@ func (p *Publisher) Run(ctx context.Context) {
 			if !sleep(ctx, interval) {
 				return
 			}
-			p.publish(ctx, hub.Message{Topics: []string{topic}, Data: "<div>" + html.EscapeString(q) + "</div>"})
+			p.publish(ctx, hub.Message{Topics: []string{topic}, Data: q}) // text: the page shows it as such
 		}
 		p.publish(ctx, hub.Message{Topics: []string{topic}, NoData: true, Close: true})
 		if !sleep(ctx, pause) {

@@ -22,7 +22,33 @@ import (
 //go:embed static
 var files embed.FS
 
-// Static serves the embedded files under /static/.
+// The dashboard's template is not under static/: it is served rendered,
+// at /, and only there.
+//
+//go:embed index.html
+var indexFile embed.FS
+
+// ContentSecurityPolicy is the policy of every page herd serves: scripts,
+// styles, images and connections from the hub's own origin only, no
+// inline script or style and no eval, so that event data or a topic name
+// that reaches a page as markup still cannot run; no plugins, no <base>,
+// no framing (clickjacking), forms posted only to the hub.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+// SetPageHeaders sets the headers that every page and static file herd
+// serves carries: the ContentSecurityPolicy, no MIME sniffing (a stream
+// or JSON answer is never read as a page), no framing, and no revealing
+// referrer. Pages served by herd, herd's or the demo's, go through it.
+func SetPageHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+// Static serves the embedded files under /static/ (scripts, styles and the
+// vendored htmx), each with the page headers.
 func Static() http.Handler {
 	sub, err := fs.Sub(files, "static")
 	if err != nil {
@@ -31,7 +57,13 @@ func Static() http.Handler {
 	fileServer := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache") // revalidated: a new herd serves new files
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		SetPageHeaders(w.Header())
+		// Files only: no directory listings (nor index.html, which the
+		// file server would redirect to one).
+		if strings.HasSuffix(r.URL.Path, "/") || strings.HasSuffix(r.URL.Path, "/index.html") {
+			http.NotFound(w, r)
+			return
+		}
 		fileServer.ServeHTTP(w, r)
 	})
 }
@@ -41,17 +73,17 @@ func Static() http.Handler {
 type UI struct {
 	Auth  bool   // token auth is on: the page asks for a token
 	Store string // the store, described
+	Demo  bool   // herd serve --demo: the demo's hub pages are served
 }
 
-var index = template.Must(template.ParseFS(files, "static/index.html"))
+var index = template.Must(template.ParseFS(indexFile, "index.html"))
 
 // Index serves the dashboard.
 func Index(ui UI) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("X-Frame-Options", "DENY")
+		SetPageHeaders(w.Header())
 		if err := index.Execute(w, ui); err != nil {
 			http.Error(w, "the dashboard could not be rendered", http.StatusInternalServerError)
 		}

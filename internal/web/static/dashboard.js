@@ -317,6 +317,9 @@ $("tail-stop").onclick = () => { stopTail(); $("tailstate").textContent = "stopp
 
 // ---- publish playground, and the same publish as commands
 
+// sq quotes s for a POSIX shell: inside single quotes nothing is special
+// but the quote itself, written '\''. Any data, "$(id)", backticks,
+// newlines or "--close", reaches the command as it is.
 const sq = (s) => "'" + s.replace(/'/g, "'\\''") + "'";
 
 function publishForm() {
@@ -328,29 +331,44 @@ function publishForm() {
   };
 }
 
-function renderCommands() {
-  const p = publishForm();
-  const origin = location.origin;
+// commands returns the publish p as a curl and a herd pub command for a
+// POSIX shell, each publishing exactly p whatever its strings hold.
+function commands(p, origin, withToken) {
+  const hasData = !(p.close && p.data === "");
+  // curl: --data-urlencode "name=content" encodes every byte of content.
   const curl = ["curl"];
-  if (token) curl.push(`-H "Authorization: Bearer $HERD_TOKEN"`);
+  if (withToken) curl.push(`-H "Authorization: Bearer $HERD_TOKEN"`);
   if (p.key) curl.push("-H " + sq("Idempotency-Key: " + p.key));
   for (const t of p.topics) curl.push("--data-urlencode " + sq("topic=" + t));
-  if (!(p.close && p.data === "")) curl.push("--data-urlencode " + sq("data=" + p.data));
+  if (hasData) curl.push("--data-urlencode " + sq("data=" + p.data));
   if (p.event) curl.push("--data-urlencode " + sq("event=" + p.event));
   if (p.private) curl.push("-d private=true");
   if (p.close) curl.push("-d close=true");
-  curl.push(origin + "/events");
-  $("as-curl").textContent = curl.join(" \\\n  ");
-  const herd = ["herd pub --hub " + origin];
-  if (token) herd.push(`--key "$HERD_TOKEN"`);
+  curl.push(sq(origin + "/events"));
+  // herd pub: "--" ends the flags, so that data "--close" is data. Data
+  // "-" would mean stdin, so it is given there.
+  const herd = ["herd pub --hub " + sq(origin)];
+  if (withToken) herd.push(`--key "$HERD_TOKEN"`);
   if (p.event) herd.push("--event " + sq(p.event));
   if (p.private) herd.push("--private");
   if (p.close) herd.push("--close");
   if (p.key) herd.push("--idempotency-key " + sq(p.key));
   for (const t of p.topics.slice(1)) herd.push("--topic " + sq(t));
-  herd.push(sq(p.topics[0] || "TOPIC"));
-  if (!(p.close && p.data === "")) herd.push(sq(p.data));
-  $("as-herd").textContent = herd.join(" ");
+  herd.push("--", sq(p.topics[0] || "TOPIC"));
+  let prefix = "";
+  if (hasData && p.data === "-") {
+    prefix = "printf '%s' '-' | ";
+    herd.push("-");
+  } else if (hasData) {
+    herd.push(sq(p.data));
+  }
+  return { curl: curl.join(" \\\n  "), herd: prefix + herd.join(" ") };
+}
+
+function renderCommands() {
+  const c = commands(publishForm(), location.origin, token !== "");
+  $("as-curl").textContent = c.curl;
+  $("as-herd").textContent = c.herd;
 }
 
 $("pub").oninput = renderCommands;
