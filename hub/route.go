@@ -118,8 +118,8 @@ const NoBody = -1
 // PageCSP is the Content-Security-Policy of pages: scripts and styles
 // from the hub's own files only, no inline script, no plugins, no
 // framing. Pages show data as text; this is the second line of defence.
-const PageCSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; " +
-	"frame-ancestors 'none'; form-action 'self'"
+const PageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 // Routes returns the hub's own routes: subscribe, publish, the topic
 // listing, liveness and readiness. Hub.ServeHTTP serves these; a program
@@ -318,6 +318,7 @@ func (h *Hub) guard(rt Route) http.Handler {
 		if rt.Page {
 			w.Header().Set("Content-Security-Policy", PageCSP) // the handler may set a stricter one
 			w.Header().Set("X-Frame-Options", "DENY")
+			w.Header().Set("Referrer-Policy", "same-origin")
 		}
 		rt.Handler.ServeHTTP(w, r)
 	}))

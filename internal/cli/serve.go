@@ -371,7 +371,7 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 	var ui *dashboard
 	if f.ui {
 		ui = &dashboard{page: web.Index(web.UI{Auth: f.auth.on(),
-			Store: f.storeDescribed}), stats: web.Stats(h, web.Peers{URLs: splitList(f.peers), Key: f.publishKey})}
+			Store: f.storeDescribed, Demo: f.demo}), stats: web.Stats(h, web.Peers{URLs: splitList(f.peers), Key: f.publishKey})}
 	}
 	handler, err := h.Mount(routeTable(h, faces{
 		demo:    &demo.Handler{Publisher: pub, CloseEvent: f.closeEvent, Drain: &drain},

@@ -33,8 +33,8 @@ var indexFile embed.FS
 // inline script or style and no eval, so that event data or a topic name
 // that reaches a page as markup still cannot run; no plugins, no <base>,
 // no framing (clickjacking), forms posted only to the hub.
-const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+// It is the hub's: the route table sets it on every page route too.
+const ContentSecurityPolicy = hub.PageCSP
 
 // SetPageHeaders sets the headers that every page and static file herd
 // serves carries: the ContentSecurityPolicy, no MIME sniffing (a stream
