@@ -25,6 +25,7 @@ type Hub struct {
 	cache    *replayCache // nil when disabled
 	env      *env         // what its subscribers share
 	counters counters
+	writes   writeHealth // the outcome of the latest publish, for /readyz
 	engine   *connEngine // nil when off or unavailable
 
 	mu       sync.Mutex // guards state
