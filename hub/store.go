@@ -32,6 +32,10 @@ type Bounds struct {
 	// Trimmed is the newest position that retention has removed, 0 if
 	// none: a reader resuming after p has missed events iff p < Trimmed.
 	Trimmed Pos
+	// Generation names this incarnation of the log, as the store reads
+	// it now (see Generations); empty for a store that cannot be wiped or
+	// replaced under a running hub.
+	Generation string
 }
 
 // A Store keeps the hub's log: every published event in one total order,
@@ -129,6 +133,10 @@ type StoreOptions struct {
 	IdempotencyTTL time.Duration
 	// Now returns the current time; nil means time.Now. Tests use it.
 	Now func() time.Time
+	// ChangeSettings lets a store shared between nodes open with history
+	// settings other than those recorded in it, and records these instead
+	// (see HistorySettings). Without it such a store refuses to open.
+	ChangeSettings bool
 }
 
 // Defaults for StoreOptions.
