@@ -39,19 +39,18 @@ func (s *Store) notice(ctx context.Context, seen string) (bool, error) {
 	return true, nil
 }
 
-// checkGeneration reads the prefix's epoch and returns hub.ErrReplaced if
-// it is not the store's generation (adopting the current one).
-func (s *Store) checkGeneration(ctx context.Context) error {
+// checkGeneration reads the prefix's epoch, adopting it if the store had
+// not seen it yet, and returns hub.ErrReplaced if it is not gen.
+func (s *Store) checkGeneration(ctx context.Context, gen hub.EpochIDs) error {
 	seen, err := s.client.Get(ctx, s.keys.epoch).Result()
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return wrap("follow", err)
 	}
-	was := s.ids()
-	switch changed, err := s.notice(ctx, seen); {
-	case err != nil:
+	if _, err := s.notice(ctx, seen); err != nil {
 		return err
-	case changed:
-		return fmt.Errorf("%w: prefix %q was generation %s, it is %s now", hub.ErrReplaced, s.opts.Prefix, was, s.ids())
+	}
+	if now := s.ids(); now != gen {
+		return fmt.Errorf("%w: prefix %q was generation %s, it is %s now", hub.ErrReplaced, s.opts.Prefix, gen, now)
 	}
 	return nil
 }

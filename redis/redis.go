@@ -376,11 +376,12 @@ func isNoStream(err error) bool {
 // Follow implements hub.Store: it reads what is there, then waits for more
 // with a blocking XREAD (bounded, so that cancellation is noticed).
 func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+	gen := s.ids() // after is a position of this generation's log
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.checkGeneration(ctx); err != nil {
+		if err := s.checkGeneration(ctx, gen); err != nil {
 			return err
 		}
 		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
