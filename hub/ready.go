@@ -51,14 +51,14 @@ func (w *writeHealth) failed(err error) {
 }
 
 // recordAppend records the outcome of a store append made for a request
-// whose context was ctx: a request's own cancellation says nothing of the
-// store.
+// whose context was ctx: the request's own end (its client gone, its
+// deadline passed) says nothing of the store.
 func (w *writeHealth) recordAppend(ctx context.Context, err error) {
 	var closed *TopicClosedError
 	switch {
 	case err == nil, errors.As(err, &closed):
 		w.succeeded()
-	case ctx.Err() == nil:
+	case ctx.Err() == nil || !errors.Is(err, ctx.Err()):
 		w.failed(err)
 	}
 }

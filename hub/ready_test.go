@@ -20,6 +20,9 @@ type flakyStore struct {
 var errDiskFull = errors.New("write herd.db: no space left on device")
 
 func (s flakyStore) Append(ctx context.Context, m Message) (Event, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Event{}, false, err
+	}
 	if s.failing.Load() {
 		return Event{}, false, errDiskFull
 	}

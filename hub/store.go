@@ -70,7 +70,9 @@ type Store interface {
 	// Follow calls fn with the events after position after, in order, in
 	// batches, as they are stored, until ctx is done (returning ctx's
 	// error) or fn returns an error (returned as is). It returns
-	// ErrLagged if events it was about to deliver were removed first.
+	// ErrLagged if events it was about to deliver were removed first, and
+	// ErrReplaced if the log was wiped or replaced (Bounds.Generation
+	// changed) since the Follow began: after is a position of the old log.
 	Follow(ctx context.Context, after Pos, fn func([]Event) error) error
 
 	// Bounds returns the log's bounds.
@@ -88,7 +90,8 @@ type Store interface {
 
 	// ParseID returns the position of an id this store formatted. It
 	// returns ErrUnknownID for anything else, including ids from another
-	// store or from an earlier incarnation of this one.
+	// store or from an earlier incarnation of this one (an earlier
+	// generation, once Bounds or Follow has seen the new one).
 	ParseID(id string) (Pos, error)
 
 	// Ping reports whether the store can serve requests now.

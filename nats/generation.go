@@ -66,12 +66,14 @@ func (s *Store) replaced(was hub.EpochIDs) error {
 const generationEvery = 5 * time.Second
 
 // A followCheck bounds each wait of a Follow for its next message, so that
-// the stream's generation is checked at least every generationEvery.
+// the stream's generation is checked at least every generationEvery. One
+// deadline serves every wait of a period: no timer per message.
 type followCheck struct {
-	s       *Store
-	gen     hub.EpochIDs
-	checked time.Time
-	cancel  context.CancelFunc
+	s        *Store
+	gen      hub.EpochIDs
+	checked  time.Time
+	deadline context.Context // of the current period, derived from Follow's
+	cancel   context.CancelFunc
 }
 
 func (s *Store) generationCheck(gen hub.EpochIDs) *followCheck {
@@ -80,8 +82,10 @@ func (s *Store) generationCheck(gen hub.EpochIDs) *followCheck {
 
 // next returns the context of the next wait.
 func (c *followCheck) next(ctx context.Context) context.Context {
-	ctx, c.cancel = context.WithDeadline(ctx, c.checked.Add(generationEvery))
-	return ctx
+	if c.deadline == nil {
+		c.deadline, c.cancel = context.WithDeadline(ctx, c.checked.Add(generationEvery))
+	}
+	return c.deadline
 }
 
 // done takes the error of a wait on the context from next, and returns
@@ -89,15 +93,17 @@ func (c *followCheck) next(ctx context.Context) context.Context {
 // if the check is due and finds another generation. A nil result with no
 // message means wait again.
 func (c *followCheck) done(ctx context.Context, err error) error {
-	c.cancel()
 	switch {
 	case ctx.Err() != nil:
+		c.stop()
 		return ctx.Err()
 	case err != nil && !errors.Is(err, context.DeadlineExceeded):
+		c.stop()
 		return c.s.wrap("follow", err)
 	case time.Since(c.checked) < generationEvery:
 		return nil
 	}
+	c.stop()
 	c.checked = time.Now()
 	if _, err := c.s.state(ctx); err != nil {
 		return err
@@ -106,6 +112,14 @@ func (c *followCheck) done(ctx context.Context, err error) error {
 		return c.s.replaced(c.gen)
 	}
 	return nil
+}
+
+// stop ends the current period's deadline.
+func (c *followCheck) stop() {
+	if c.cancel != nil {
+		c.cancel()
+		c.deadline, c.cancel = nil, nil
+	}
 }
 
 // resetAttempts bounds how often a reader's ordered consumer recreates

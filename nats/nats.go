@@ -441,6 +441,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)() // Next ignores ctx while the consumer resets (a deleted stream)
 	check := s.generationCheck(gen)
+	defer check.stop()
 	for {
 		msg, err := it.Next(jetstream.NextContext(check.next(ctx)))
 		if err := check.done(ctx, err); err != nil {
