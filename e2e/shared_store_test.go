@@ -98,6 +98,11 @@ func TestSettingsAgreement(t *testing.T) {
 					}
 				}
 			}
+			// herd check shows what the store records, for the operator.
+			if code, out, errOut := runHerd(t, "", "check", "--store", store); code != 0 ||
+				!strings.Contains(out, "history-max-events=1000 history-max-age=24h0m0s idempotency-ttl=24h0m0s") {
+				t.Errorf("herd check: exit %d, %q %q; want the recorded settings", code, out, errOut)
+			}
 			if got := replay(t, a.URL, "kept", "", "19"); len(got) != 20 {
 				t.Errorf("the history after the refusals: %d events, want the 20 published: %q", len(got), got)
 			}

@@ -29,27 +29,35 @@ func (o StoreOptions) History() HistorySettings {
 	}
 }
 
+// String gives the settings as herd serve's flags take them.
+func (h HistorySettings) String() string {
+	return fmt.Sprintf("history-max-events=%s history-max-age=%s idempotency-ttl=%s",
+		flagEvents(h.MaxEvents), flagAge(h.MaxAge), h.IdempotencyTTL)
+}
+
+func flagEvents(n int) string {
+	if n <= 0 {
+		return "-1"
+	}
+	return strconv.Itoa(n)
+}
+
+func flagAge(d time.Duration) string {
+	if d <= 0 {
+		return "-1s"
+	}
+	return d.String()
+}
+
 // Mismatch returns a *SettingsError for the first setting in which
 // recorded, the settings recorded in the store described by store, and
 // own differ, or nil if they agree.
 func (own HistorySettings) Mismatch(store string, recorded HistorySettings) error {
-	events := func(n int) string {
-		if n <= 0 {
-			return "-1"
-		}
-		return strconv.Itoa(n)
-	}
-	age := func(d time.Duration) string {
-		if d <= 0 {
-			return "-1s"
-		}
-		return d.String()
-	}
 	switch {
 	case own.MaxEvents != recorded.MaxEvents:
-		return &SettingsError{Store: store, Setting: "history-max-events", Recorded: events(recorded.MaxEvents), Own: events(own.MaxEvents)}
+		return &SettingsError{Store: store, Setting: "history-max-events", Recorded: flagEvents(recorded.MaxEvents), Own: flagEvents(own.MaxEvents)}
 	case own.MaxAge != recorded.MaxAge:
-		return &SettingsError{Store: store, Setting: "history-max-age", Recorded: age(recorded.MaxAge), Own: age(own.MaxAge)}
+		return &SettingsError{Store: store, Setting: "history-max-age", Recorded: flagAge(recorded.MaxAge), Own: flagAge(own.MaxAge)}
 	case own.IdempotencyTTL != recorded.IdempotencyTTL:
 		return &SettingsError{Store: store, Setting: "idempotency-ttl", Recorded: recorded.IdempotencyTTL.String(), Own: own.IdempotencyTTL.String()}
 	}

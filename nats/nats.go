@@ -147,8 +147,8 @@ func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("nats: stream %s: %w", name, err)
 	}
-	return fmt.Sprintf("%s with JetStream; stream %s holds %d events (%d to %d)", server, name,
-		info.State.Msgs, info.State.FirstSeq, info.State.LastSeq), nil
+	return fmt.Sprintf("%s with JetStream; stream %s holds %d events (%d to %d); it keeps %s", server, name,
+		info.State.Msgs, info.State.FirstSeq, info.State.LastSeq, historyOf(info.Config)), nil
 }
 
 // Open connects to the NATS server(s) at rawURL (nats://[user:pass@]host:port,

@@ -118,10 +118,14 @@ func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
 	if err != nil {
 		return "", wrap("check", err)
 	}
-	if n == 0 && closed == 0 {
-		return fmt.Sprintf("Redis %s; no events under prefix %q yet", version, s.opts.Prefix), nil
+	settings, err := s.recorded(ctx)
+	if err != nil {
+		return "", err
 	}
-	return fmt.Sprintf("Redis %s; prefix %q holds %d events and %d closed topics", version, s.opts.Prefix, n, closed), nil
+	if n == 0 && closed == 0 {
+		return fmt.Sprintf("Redis %s; no events under prefix %q yet%s", version, s.opts.Prefix, settings), nil
+	}
+	return fmt.Sprintf("Redis %s; prefix %q holds %d events and %d closed topics%s", version, s.opts.Prefix, n, closed, settings), nil
 }
 
 // Open connects to the Redis at rawURL (redis://[user:password@]host:port/db

@@ -77,3 +77,23 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	return s.history().Mismatch(fmt.Sprintf("redis: prefix %q", s.opts.Prefix), recorded)
 }
+
+// recorded describes the history settings recorded for the prefix, for
+// Check: "" if there are none yet.
+func (s *Store) recorded(ctx context.Context) (string, error) {
+	fields, err := s.client.HMGet(ctx, s.keys.settings, "max_events", "max_age_ms", "idempotency_ttl_ms").Result()
+	if err != nil {
+		return "", wrap("check", err)
+	}
+	var n [3]int64
+	for i, f := range fields {
+		v, ok := f.(string)
+		if !ok {
+			return "", nil
+		}
+		n[i], _ = strconv.ParseInt(v, 10, 64)
+	}
+	h := hub.HistorySettings{MaxEvents: int(n[0]), MaxAge: time.Duration(n[1]) * time.Millisecond,
+		IdempotencyTTL: time.Duration(n[2]) * time.Millisecond}
+	return "; it records " + h.String(), nil
+}
