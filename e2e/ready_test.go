@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // fullDisk mounts a tmpfs of size bytes on a new directory and returns
@@ -108,4 +110,40 @@ func TestReadyDiskFull(t *testing.T) {
 	if code, msg := ready(t, h.URL); code != 200 {
 		t.Fatalf("/readyz after a publish succeeded: %d %q", code, msg)
 	}
+}
+
+// TestReadyRedisRefusingWrites: on a Redis that refuses writes (over its
+// maxmemory, as a full instance is), publishes fail with 503 and /readyz
+// answers 503 with Redis's refusal, asked again and again (it tries a real
+// write each time), though Redis still answers PING; once Redis takes
+// writes again, /readyz and publishes recover without a publish or a
+// restart.
+func TestReadyRedisRefusingWrites(t *testing.T) {
+	b := startBroker(t, "redis")
+	h := startHerd(t, "--store", b.URL()+"?prefix=ready")
+	mustPublish(t, h.URL, map[string]any{"topic": "r", "data": "before"})
+	opts, err := goredis.ParseURL(b.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := goredis.NewClient(opts)
+	defer admin.Close()
+	if err := admin.ConfigSet(t.Context(), "maxmemory", "1").Err(); err != nil { // below what Redis uses already
+		t.Fatal(err)
+	}
+	if _, err := publish(t.Context(), h.URL, map[string]any{"topic": "r", "data": "refused"}); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("publish to a Redis over maxmemory: %v, want 503", err)
+	}
+	for range 3 {
+		if code, msg := ready(t, h.URL); code != 503 || !strings.Contains(msg, "OOM") {
+			t.Fatalf("/readyz while Redis refuses writes: %d %q, want 503 with Redis's OOM refusal", code, msg)
+		}
+	}
+	if err := admin.ConfigSet(t.Context(), "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := ready(t, h.URL); code != 200 {
+		t.Fatalf("/readyz once Redis takes writes: %d %q", code, msg)
+	}
+	mustPublish(t, h.URL, map[string]any{"topic": "r", "data": "after"})
 }

@@ -13,6 +13,7 @@
 //	{P}:idem:K   idempotency key K → id, expiring after the TTL
 //	{P}:epoch    a random string, part of every id: the prefix's generation
 //	{P}:settings hash: the history settings every node must share
+//	{P}:writecheck  written by /readyz after a failed publish, expiring at once
 //
 // Publishing is one Lua script, so an event, its closed topics, its
 // counters and its idempotency key are stored together or not at all.
@@ -78,7 +79,7 @@ type Store struct {
 	sweeping chan struct{} // closed when the retention sweeper has exited
 }
 
-type keys struct{ log, closed, count, last, trimmed, epoch, settings, idemPrefix string }
+type keys struct{ log, closed, count, last, trimmed, epoch, settings, writeCheck, idemPrefix string }
 
 var _ hub.Store = (*Store)(nil)
 
@@ -172,7 +173,7 @@ func connect(rawURL string, opts Options) (*Store, error) {
 		client: goredis.NewClient(ropts),
 		opts:   opts,
 		keys: keys{log: p + "log", closed: p + "closed", count: p + "count", last: p + "last", trimmed: p + "trimmed",
-			epoch: p + "epoch", settings: p + "settings", idemPrefix: p + "idem:"},
+			epoch: p + "epoch", settings: p + "settings", writeCheck: p + "writecheck", idemPrefix: p + "idem:"},
 		stop: make(chan struct{}), sweeping: make(chan struct{}),
 	}, nil
 }
