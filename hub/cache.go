@@ -20,7 +20,8 @@ type replayCache struct {
 	frames  []*frame // ring; frames[head] is the oldest
 	head    int
 	n       int
-	base    Pos // the cache holds every event after base
+	base    Pos    // the cache holds every event after base
+	gen     string // of the store's log (Bounds.Generation) it holds
 	bytes   int
 	maxN    int
 	maxSize int
@@ -33,16 +34,16 @@ func newReplayCache(events, bytes int) *replayCache {
 	return &replayCache{frames: make([]*frame, events), maxN: events, maxSize: bytes}
 }
 
-// reset empties the cache and makes it hold the events after base: the
-// follower is about to deliver from there.
-func (c *replayCache) reset(base Pos) {
+// reset empties the cache and makes it hold the events after base of
+// generation gen: the follower is about to deliver from there.
+func (c *replayCache) reset(base Pos, gen string) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.frames)
-	c.head, c.n, c.bytes, c.base = 0, 0, 0, base
+	c.head, c.n, c.bytes, c.base, c.gen = 0, 0, 0, base, gen
 }
 
 // add appends the next frame of the log.
@@ -65,16 +66,17 @@ func (c *replayCache) add(f *frame) {
 	c.bytes += f.size
 }
 
-// after returns the frames after position p, as far as lim allows (by
-// their encoded size), and whether the cache covers p (if not, the caller
-// reads the store).
-func (c *replayCache) after(p Pos, lim Limit) ([]*frame, bool) {
+// after returns the frames after position p of generation gen, as far as
+// lim allows (by their encoded size), and whether the cache covers p (if
+// not, the caller reads the store). A cache of another generation covers
+// nothing: its positions are another log's.
+func (c *replayCache) after(gen string, p Pos, lim Limit) ([]*frame, bool) {
 	if c == nil {
 		return nil, false
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if p < c.base {
+	if p < c.base || gen != c.gen {
 		return nil, false
 	}
 	// Find the first frame after p: positions increase along the ring.

@@ -25,6 +25,7 @@ type Hub struct {
 	cache    *replayCache // nil when disabled
 	env      *env         // what its subscribers share
 	counters counters
+	writes   writeHealth // the outcome of the latest publish, for /readyz
 	engine   *connEngine // nil when off or unavailable
 
 	mu       sync.Mutex // guards state
@@ -83,7 +84,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	ctx, h.cancel = context.WithCancel(context.Background())
 	h.follower.Add(1)
-	go h.follow(ctx, b.Last)
+	go h.follow(ctx, b.Last, b.Generation)
 	h.state = stateOpen
 	return nil
 }
@@ -145,13 +146,14 @@ func (h *Hub) isOpen() bool {
 	return h.state == stateOpen
 }
 
-// follow delivers the store's events from position after on, until ctx
-// ends. Store failures are retried with backoff, from the last event
-// delivered, so that no event is skipped. It is the hub's one reader of
-// the log, started by Open and waited for by Close.
-func (h *Hub) follow(ctx context.Context, after Pos) {
+// follow delivers the store's events from position after of generation
+// gen on, until ctx ends. Store failures are retried with backoff, from
+// the last event delivered, so that no event is skipped; a log wiped or
+// replaced meanwhile is followed from its end (see startOver). It is the
+// hub's one reader of the log, started by Open and waited for by Close.
+func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
 	defer h.follower.Done()
-	h.cache.reset(after)
+	h.cache.reset(after, gen)
 	backoff := 50 * time.Millisecond
 	for {
 		err := h.cfg.Store.Follow(ctx, after, func(events []Event) error {
@@ -172,10 +174,17 @@ func (h *Hub) follow(ctx context.Context, after Pos) {
 			h.log.Error("follower lagged behind retention; disconnecting subscribers so they resume", "err", err)
 			h.subs.each(func(s *subscriber) { s.end(reasonLagged) })
 			if b, err := h.cfg.Store.Bounds(ctx); err == nil {
-				after = b.Last
+				after, gen = b.Last, b.Generation
 			}
-			h.cache.reset(after)
+			h.cache.reset(after, gen)
 			continue
+		}
+		if errors.Is(err, ErrReplaced) {
+			if b, berr := h.cfg.Store.Bounds(ctx); berr == nil {
+				after, gen = h.startOver(b, err)
+				continue
+			}
+			gen = "" // not known yet: the check below starts over
 		}
 		h.counters.storeErrors.Add(1)
 		h.log.Warn("store follow failed; retrying", "err", err, "in", backoff)
@@ -185,6 +194,12 @@ func (h *Hub) follow(ctx context.Context, after Pos) {
 			return
 		}
 		backoff = min(2*backoff, 5*time.Second)
+		// A store that failed may be back as another log (wiped, or
+		// restored from elsewhere).
+		if b, err := h.cfg.Store.Bounds(ctx); err == nil && otherLog(b, gen, after) {
+			after, gen = h.startOver(b, fmt.Errorf("%w: the log is generation %q up to %d, this hub followed %q up to %d",
+				ErrReplaced, b.Generation, b.Last, gen, after))
+		}
 	}
 }
 

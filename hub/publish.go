@@ -53,6 +53,7 @@ func (h *Hub) publish(ctx context.Context, m Message, scope string) (e Event, du
 	start := time.Now()
 	e, dup, err = h.cfg.Store.Append(ctx, m)
 	h.counters.publishTime.observe(time.Since(start))
+	h.writes.recordAppend(ctx, err)
 	var closed *TopicClosedError
 	switch {
 	case errors.As(err, &closed):

@@ -10,9 +10,10 @@ import (
 // A history serves replays: the events after a position, encoded, as far
 // as a Limit allows.
 type history interface {
-	// read returns the frames after position after, and whether retention
-	// removed events after it before the read (gap).
-	read(ctx context.Context, after Pos, lim Limit) (frames []*frame, gap bool, err error)
+	// read returns the frames after position after of the log's
+	// generation gen, and whether retention removed events after it
+	// before the read (gap).
+	read(ctx context.Context, gen string, after Pos, lim Limit) (frames []*frame, gap bool, err error)
 	// id formats a position as its event's id.
 	id(p Pos) string
 }
@@ -27,8 +28,8 @@ type storeHistory struct {
 	framer framer
 }
 
-func (h storeHistory) read(ctx context.Context, after Pos, lim Limit) ([]*frame, bool, error) {
-	if frames, ok := h.cache.after(after, lim); ok {
+func (h storeHistory) read(ctx context.Context, gen string, after Pos, lim Limit) ([]*frame, bool, error) {
+	if frames, ok := h.cache.after(gen, after, lim); ok {
 		return frames, false, nil
 	}
 	events, gap, err := h.store.Read(ctx, after, lim)
@@ -60,7 +61,7 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		dst = append(dst, item{ev: s.notice, wire: mustFrame(sse.Event{Type: s.notice.Type, Data: s.notice.Data})})
 		s.notice = Event{}
 	}
-	frames, gap, err := s.env.history.read(ctx, s.cursor, Limit{Events: replayBatch, Bytes: s.env.queueBytes})
+	frames, gap, err := s.env.history.read(ctx, s.gen, s.cursor, Limit{Events: replayBatch, Bytes: s.env.queueBytes})
 	if err != nil {
 		c.storeErrors.Add(1)
 		s.end(reasonStore)

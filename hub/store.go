@@ -32,6 +32,10 @@ type Bounds struct {
 	// Trimmed is the newest position that retention has removed, 0 if
 	// none: a reader resuming after p has missed events iff p < Trimmed.
 	Trimmed Pos
+	// Generation names this incarnation of the log, as the store reads
+	// it now (see Generations); empty for a store that cannot be wiped or
+	// replaced under a running hub.
+	Generation string
 }
 
 // A Store keeps the hub's log: every published event in one total order,
@@ -66,7 +70,9 @@ type Store interface {
 	// Follow calls fn with the events after position after, in order, in
 	// batches, as they are stored, until ctx is done (returning ctx's
 	// error) or fn returns an error (returned as is). It returns
-	// ErrLagged if events it was about to deliver were removed first.
+	// ErrLagged if events it was about to deliver were removed first, and
+	// ErrReplaced if the log was wiped or replaced (Bounds.Generation
+	// changed) since the Follow began: after is a position of the old log.
 	Follow(ctx context.Context, after Pos, fn func([]Event) error) error
 
 	// Bounds returns the log's bounds.
@@ -84,7 +90,8 @@ type Store interface {
 
 	// ParseID returns the position of an id this store formatted. It
 	// returns ErrUnknownID for anything else, including ids from another
-	// store or from an earlier incarnation of this one.
+	// store or from an earlier incarnation of this one (an earlier
+	// generation, once Bounds or Follow has seen the new one).
 	ParseID(id string) (Pos, error)
 
 	// Ping reports whether the store can serve requests now.
@@ -129,6 +136,10 @@ type StoreOptions struct {
 	IdempotencyTTL time.Duration
 	// Now returns the current time; nil means time.Now. Tests use it.
 	Now func() time.Time
+	// ChangeSettings lets a store shared between nodes open with history
+	// settings other than those recorded in it, and records these instead
+	// (see HistorySettings). Without it such a store refuses to open.
+	ChangeSettings bool
 }
 
 // Defaults for StoreOptions.

@@ -95,7 +95,10 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	if mode == resume && cursor > b.Last {
 		mode = unknown // not an id this log has reached: from a wiped store
 	}
-	s.replaying, s.target, s.requested, s.cursor = true, b.Last, lastEventID, b.Trimmed
+	if _, err := store.ParseID(lastEventID); mode == resume && err != nil {
+		mode = unknown // of a generation before the one Bounds just found
+	}
+	s.replaying, s.target, s.requested, s.cursor, s.gen = true, b.Last, lastEventID, b.Trimmed, b.Generation
 	switch {
 	case mode == resume && cursor >= b.Trimmed:
 		s.cursor = cursor

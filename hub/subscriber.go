@@ -104,6 +104,7 @@ type subscriber struct {
 	cursor    Pos            // replay reads after this
 	target    Pos            // the log's end when s was registered: replay reaches it
 	requested string         // the id the client resumed from, for gap notices
+	gen       string         // the log's generation its replay reads (Bounds.Generation)
 	notice    Event          // a gap notice to send before the replay, if its Type is set
 	closed    map[string]Pos // nil until a topic of s is closed
 	finished  closeReason    // the stream's last event was delivered: why it ends

@@ -104,6 +104,7 @@ func (c *closedTopics) read(ctx context.Context) error {
 	}
 	cons, err := c.s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		HeadersOnly: true, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: uint64(from),
+		MaxResetAttempts: resetAttempts,
 	})
 	if err != nil {
 		return c.s.wrap("closed topics", err)
@@ -114,6 +115,7 @@ func (c *closedTopics) read(ctx context.Context) error {
 		return c.s.wrap("closed topics", err)
 	}
 	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)() // Next ignores ctx while the consumer resets (a deleted stream)
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {

@@ -41,6 +41,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-sse/herd/hub"
@@ -66,14 +67,16 @@ type Options struct {
 
 // A Store is a hub.Store on JetStream. Create it with Open.
 type Store struct {
-	ids     hub.EpochIDs
+	gen     atomic.Pointer[hub.EpochIDs] // the stream's generation (see generation.go)
 	nc      *natsgo.Conn
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	closed  jetstream.KeyValue
 	subject string
 	opts    Options
-	topics  *closedTopics
+	topics  atomic.Pointer[closedTopics] // replaced when the stream is (see generation.go)
+	// retiring counts the replaced closed-topics readers still stopping.
+	retiring sync.WaitGroup
 
 	statsMu    sync.Mutex
 	statsAt    time.Time
@@ -144,8 +147,8 @@ func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("nats: stream %s: %w", name, err)
 	}
-	return fmt.Sprintf("%s with JetStream; stream %s holds %d events (%d to %d)", server, name,
-		info.State.Msgs, info.State.FirstSeq, info.State.LastSeq), nil
+	return fmt.Sprintf("%s with JetStream; stream %s holds %d events (%d to %d); it keeps %s", server, name,
+		info.State.Msgs, info.State.FirstSeq, info.State.LastSeq, historyOf(info.Config)), nil
 }
 
 // Open connects to the NATS server(s) at rawURL (nats://[user:pass@]host:port,
@@ -161,8 +164,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		nc.Close()
 		return nil, err
 	}
-	s.topics = newClosedTopics(s)
-	go s.topics.run(opts.Logger)
+	s.restartTopics()
 	return s, nil
 }
 
@@ -192,6 +194,9 @@ func (s *Store) init(ctx context.Context) error {
 		cfg.MaxAge = r.MaxAge
 		cfg.Duplicates = min(cfg.Duplicates, r.MaxAge) // JetStream requires it
 	}
+	if err := s.agree(ctx, cfg); err != nil {
+		return err
+	}
 	s.stream, err = js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("nats: stream %s: %w", name, err)
@@ -200,7 +205,7 @@ func (s *Store) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nats: stream %s: %w", name, err)
 	}
-	s.ids = hub.EpochIDs(strconv.FormatInt(info.Created.UnixNano(), 36))
+	s.observe(info.Created)
 	s.closed, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name + "_closed", History: 1, Storage: jetstream.FileStorage, Replicas: max(s.opts.Replicas, 1),
 	})
@@ -257,10 +262,10 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	p := hub.Pos(ack.Sequence)
 	// Acknowledge only once this node has read up to p: a close of p is
 	// then recorded, and a void p is known (for a duplicate too).
-	if err := s.topics.wait(ctx, p); err != nil {
+	if err := s.topics.Load().wait(ctx, p); err != nil {
 		return hub.Event{}, false, err
 	}
-	if t, void := s.topics.closedBefore(m.Topics, p); void {
+	if t, void := s.topics.Load().closedBefore(m.Topics, p); void {
 		return hub.Event{}, false, &hub.TopicClosedError{Topic: t}
 	}
 	if ack.Duplicate {
@@ -304,6 +309,7 @@ func (s *Store) state(ctx context.Context) (jetstream.StreamState, error) {
 	if err != nil {
 		return jetstream.StreamState{}, s.wrap("stream info", err)
 	}
+	s.observe(info.Created)
 	return info.State, nil
 }
 
@@ -396,11 +402,11 @@ func (s *Store) MaxEventSize() int { return int(s.nc.MaxPayload()) - headerRoom 
 // dropVoid removes the void events from events, once the closed topics
 // are read up to last.
 func (s *Store) dropVoid(ctx context.Context, events []hub.Event, last hub.Pos) ([]hub.Event, error) {
-	if err := s.topics.wait(ctx, last); err != nil {
+	if err := s.topics.Load().wait(ctx, last); err != nil {
 		return nil, err
 	}
 	return slices.DeleteFunc(events, func(e hub.Event) bool {
-		_, void := s.topics.closedBefore(e.Topics, e.Pos)
+		_, void := s.topics.Load().closedBefore(e.Topics, e.Pos)
 		return void
 	}), nil
 }
@@ -409,15 +415,20 @@ func (s *Store) dropVoid(ctx context.Context, events []hub.Event, last hub.Pos) 
 // contiguous, so a message that is not the next one means the ones between
 // were removed by retention before being delivered: ErrLagged.
 func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+	gen := s.ids()
 	st, err := s.state(ctx)
 	if err != nil {
 		return err
+	}
+	if s.ids() != gen {
+		return s.replaced(gen)
 	}
 	if after < trimmed(st) {
 		return fmt.Errorf("%w: events after %d were removed (the stream starts at %d)", hub.ErrLagged, after, st.FirstSeq)
 	}
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: uint64(after) + 1,
+		MaxResetAttempts: resetAttempts,
 	})
 	if err != nil {
 		return s.wrap("follow", err)
@@ -428,13 +439,16 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 		return s.wrap("follow", err)
 	}
 	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)() // Next ignores ctx while the consumer resets (a deleted stream)
+	check := s.generationCheck(gen)
+	defer check.stop()
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return s.wrap("follow", err)
+		msg, err := it.Next(jetstream.NextContext(check.next(ctx)))
+		if err := check.done(ctx, err); err != nil {
+			return err
+		}
+		if msg == nil {
+			continue
 		}
 		e, err := s.event(msg)
 		if err != nil {
@@ -444,7 +458,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 			return fmt.Errorf("%w: expected event %d, the stream went on at %d", hub.ErrLagged, after+1, e.Pos)
 		}
 		after = e.Pos
-		if void, err := s.topics.void(ctx, e); err != nil || void {
+		if void, err := s.topics.Load().void(ctx, e); err != nil || void {
 			if err != nil {
 				return err
 			}
@@ -462,7 +476,7 @@ func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
 	if err != nil {
 		return hub.Bounds{}, err
 	}
-	b := hub.Bounds{Last: hub.Pos(st.LastSeq), Trimmed: trimmed(st)}
+	b := hub.Bounds{Last: hub.Pos(st.LastSeq), Trimmed: trimmed(st), Generation: string(s.ids())}
 	if st.Msgs > 0 {
 		b.First = hub.Pos(st.FirstSeq)
 	}
@@ -550,10 +564,10 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+func (s *Store) ID(p hub.Pos) string { return s.ids().ID(p) }
 
 // ParseID implements hub.Store.
-func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
+func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids().ParseID(id) }
 
 // Ping implements hub.Store: the connection is up and JetStream answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -567,7 +581,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements hub.Store.
 func (s *Store) Close() error {
 	s.nc.Close()
-	s.topics.close()
+	s.topics.Load().close()
+	s.retiring.Wait()
 	return nil
 }
 

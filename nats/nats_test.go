@@ -10,6 +10,8 @@ import (
 	"github.com/herd-sse/herd/hub/storetest"
 	"github.com/herd-sse/herd/internal/services"
 	"github.com/herd-sse/herd/nats"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestConformance(t *testing.T) {
@@ -36,5 +38,36 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { peer.Close() })
 			return peer
 		},
+		Wipe: func(t *testing.T, s hub.Store) {
+			opts, _ := setups.Load(s)
+			wipe(t, url, opts.(nats.Options))
+		},
 	})
+}
+
+// wipe deletes the stream and bucket of a store with opts, as wiping the
+// server's JetStream data would, and starts a store on it again (which
+// creates them anew, as a node starting on the wiped server would).
+func wipe(t *testing.T, url string, opts nats.Options) {
+	t.Helper()
+	nc, err := natsgo.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(t.Context(), "HERD_"+opts.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteKeyValue(t.Context(), "HERD_"+opts.Prefix+"_closed"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := nats.Open(t.Context(), url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

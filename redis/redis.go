@@ -11,7 +11,9 @@
 //	{P}:last     hash: topic → id of its newest event
 //	{P}:trimmed  id of the newest event retention removed
 //	{P}:idem:K   idempotency key K → id, expiring after the TTL
-//	{P}:epoch    a random string, part of every id
+//	{P}:epoch    a random string, part of every id: the prefix's generation
+//	{P}:settings hash: the history settings every node must share
+//	{P}:writecheck  written by /readyz after a failed publish, expiring at once
 //
 // Publishing is one Lua script, so an event, its closed topics, its
 // counters and its idempotency key are stored together or not at all.
@@ -34,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-sse/herd/hub"
@@ -68,7 +71,7 @@ func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
 
 // A Store is a hub.Store on Redis. Create it with Open.
 type Store struct {
-	ids      hub.EpochIDs
+	epoch    atomic.Pointer[hub.EpochIDs] // the generation (see generation.go)
 	client   *goredis.Client
 	opts     Options
 	keys     keys
@@ -76,7 +79,7 @@ type Store struct {
 	sweeping chan struct{} // closed when the retention sweeper has exited
 }
 
-type keys struct{ log, closed, count, last, trimmed, epoch, idemPrefix string }
+type keys struct{ log, closed, count, last, trimmed, epoch, settings, writeCheck, idemPrefix string }
 
 var _ hub.Store = (*Store)(nil)
 
@@ -116,10 +119,14 @@ func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
 	if err != nil {
 		return "", wrap("check", err)
 	}
-	if n == 0 && closed == 0 {
-		return fmt.Sprintf("Redis %s; no events under prefix %q yet", version, s.opts.Prefix), nil
+	settings, err := s.recorded(ctx)
+	if err != nil {
+		return "", err
 	}
-	return fmt.Sprintf("Redis %s; prefix %q holds %d events and %d closed topics", version, s.opts.Prefix, n, closed), nil
+	if n == 0 && closed == 0 {
+		return fmt.Sprintf("Redis %s; no events under prefix %q yet%s", version, s.opts.Prefix, settings), nil
+	}
+	return fmt.Sprintf("Redis %s; prefix %q holds %d events and %d closed topics%s", version, s.opts.Prefix, n, closed, settings), nil
 }
 
 // Open connects to the Redis at rawURL (redis://[user:password@]host:port/db
@@ -166,7 +173,7 @@ func connect(rawURL string, opts Options) (*Store, error) {
 		client: goredis.NewClient(ropts),
 		opts:   opts,
 		keys: keys{log: p + "log", closed: p + "closed", count: p + "count", last: p + "last", trimmed: p + "trimmed",
-			epoch: p + "epoch", idemPrefix: p + "idem:"},
+			epoch: p + "epoch", settings: p + "settings", writeCheck: p + "writecheck", idemPrefix: p + "idem:"},
 		stop: make(chan struct{}), sweeping: make(chan struct{}),
 	}, nil
 }
@@ -187,15 +194,7 @@ func (s *Store) init(ctx context.Context) error {
 	if _, err := s.version(ctx); err != nil {
 		return err
 	}
-	if err := s.client.SetNX(ctx, s.keys.epoch, string(hub.NewEpoch()), 0).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	epoch, err := s.client.Get(ctx, s.keys.epoch).Result()
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	s.ids = hub.EpochIDs(epoch)
-	return nil
+	return s.open(ctx)
 }
 
 func infoField(info, name string) string {
@@ -382,8 +381,12 @@ func isNoStream(err error) bool {
 // Follow implements hub.Store: it reads what is there, then waits for more
 // with a blocking XREAD (bounded, so that cancellation is noticed).
 func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+	gen := s.ids() // after is a position of this generation's log
 	for {
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.checkGeneration(ctx, gen); err != nil {
 			return err
 		}
 		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
@@ -420,16 +423,20 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 // Bounds implements hub.Store.
 func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
 	var info *goredis.XInfoStreamCmd
-	var trimmed *goredis.StringCmd
+	var trimmed, epoch *goredis.StringCmd
 	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		info = p.XInfoStream(ctx, s.keys.log)
 		trimmed = p.Get(ctx, s.keys.trimmed)
+		epoch = p.Get(ctx, s.keys.epoch)
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) && !isNoStream(err) {
 		return hub.Bounds{}, wrap("bounds", err)
 	}
-	var b hub.Bounds
+	if _, err := s.notice(ctx, epoch.Val()); err != nil {
+		return hub.Bounds{}, err
+	}
+	b := hub.Bounds{Generation: string(s.ids())}
 	if in := info.Val(); in != nil {
 		if in.Length > 0 {
 			b.First, _ = posOf(in.FirstEntry.ID)
@@ -508,10 +515,10 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+func (s *Store) ID(p hub.Pos) string { return s.ids().ID(p) }
 
 // ParseID implements hub.Store.
-func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
+func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids().ParseID(id) }
 
 // Ping implements hub.Store.
 func (s *Store) Ping(ctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/herd-sse/herd/hub/storetest"
 	"github.com/herd-sse/herd/internal/services"
 	"github.com/herd-sse/herd/redis"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func TestConformance(t *testing.T) {
@@ -40,6 +41,10 @@ func TestConformance(t *testing.T) {
 			peer := open(t, su.(setup))
 			t.Cleanup(func() { peer.Close() })
 			return peer
+		},
+		Wipe: func(t *testing.T, s hub.Store) {
+			su, _ := prefixes.Load(s)
+			wipePrefix(t, url, su.(setup).prefix)
 		},
 	})
 }
@@ -90,5 +95,24 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := redis.Open(t.Context(), "redis://127.0.0.1:6379/0", redis.Options{Prefix: "a{b}"}); err == nil {
 		t.Error("a prefix with braces accepted")
+	}
+}
+
+// wipePrefix deletes every key of prefix, as a FLUSHALL would (the shared
+// Redis serves other tests: only the prefix's keys go).
+func wipePrefix(t *testing.T, url, prefix string) {
+	t.Helper()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	keys, err := c.Keys(t.Context(), "{"+prefix+"}:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys of prefix %q: %v %v", prefix, keys, err)
+	}
+	if err := c.Del(t.Context(), keys...).Err(); err != nil {
+		t.Fatal(err)
 	}
 }

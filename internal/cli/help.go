@@ -29,7 +29,7 @@ type flagGroup struct {
 // here is listed under "Other flags", so none can be forgotten.
 var serveGroups = []flagGroup{
 	{"Listening", []string{"addr", "allowed-hosts", "cors-origins", "config"}},
-	{"History", []string{"store", "history-max-events", "history-max-age", "idempotency-ttl"}},
+	{"History", []string{"store", "history-max-events", "history-max-age", "idempotency-ttl", "change-history-settings"}},
 	{"Publishing", []string{"publish-key", "publish-rate", "publish-burst", "max-event-size", "max-topics"}},
 	{"Tokens", []string{"jwt-key", "jwt-public-key", "subscribe-auth", "token-cookie", "token-query"}},
 	{"Mercure protocol", []string{"mercure-publisher-jwt-key", "mercure-subscriber-jwt-key", "mercure-anonymous", "mercure-subscriptions"}},

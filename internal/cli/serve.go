@@ -36,6 +36,7 @@ type serveFlags struct {
 	maxEvents      int
 	maxAge         time.Duration
 	idempotencyTTL time.Duration
+	changeHistory  bool // record this node's history settings in a shared store that has others
 	heartbeat      time.Duration
 	retry          time.Duration
 	writeTimeout   time.Duration
@@ -73,6 +74,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxEvents, "history-max-events", hub.DefaultMaxEvents, "keep at most this many events (all topics together); -1: no limit")
 	fs.DurationVar(&f.maxAge, "history-max-age", hub.DefaultMaxAge, "drop events older than this; -1s: no limit")
 	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", hub.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
+	fs.BoolVar(&f.changeHistory, "change-history-settings", false, "change the history settings recorded in a shared (redis, nats) store to this node's, instead of refusing to start with others; once, on the command line, with every other node stopped")
 	fs.DurationVar(&f.heartbeat, "heartbeat", hub.DefaultHeartbeat, "keep-alive comment interval on idle streams")
 	fs.DurationVar(&f.retry, "retry", hub.DefaultRetry, "reconnection delay sent to subscribers (jittered ±25%)")
 	fs.DurationVar(&f.writeTimeout, "write-timeout", hub.DefaultWriteTimeout, "drop a subscriber that does not take a write within this")
@@ -286,7 +288,15 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
-	store, err := spec.open(storeOptions{retention, f.idempotencyTTL, logger})
+	if f.changeHistory && f.source["change-history-settings"] != "flag" {
+		return usagef("herd serve --change-history-settings --store URL ...",
+			"--change-history-settings is a one-time act: give it on the command line, not from %s (docs/clustering.md)", f.source["change-history-settings"])
+	}
+	if f.changeHistory {
+		logger.Warn("recording this node's history settings in the store (--change-history-settings): other nodes must use them too",
+			"history-max-events", f.maxEvents, "history-max-age", f.maxAge, "idempotency-ttl", f.idempotencyTTL)
+	}
+	store, err := spec.open(storeOptions{retention, f.idempotencyTTL, f.changeHistory, logger})
 	if err != nil {
 		return err
 	}

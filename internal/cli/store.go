@@ -21,6 +21,7 @@ import (
 type storeOptions struct {
 	retention      hub.Retention
 	idempotencyTTL time.Duration
+	changeSettings bool // see hub.StoreOptions.ChangeSettings
 	logger         *slog.Logger
 }
 
@@ -84,7 +85,7 @@ func (s storeSpec) describe() string {
 // open opens the store. A store that cannot be opened is a runtime error,
 // reported at once in one line.
 func (s storeSpec) open(o storeOptions) (hub.Store, error) {
-	so := hub.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL}
+	so := hub.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var store hub.Store

@@ -1,0 +1,73 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/herd-sse/herd/hub"
+)
+
+// testGeneration: a store's generation is stable while its log is, and the
+// same on a peer.
+func testGeneration(t *testing.T, c Config) {
+	s := open(t, c, Options{})
+	g := bounds(t, s).Generation
+	appendMsg(t, s, data("a", "x"))
+	if g2 := bounds(t, s).Generation; g2 != g {
+		t.Errorf("the generation changed from %q to %q with an append", g, g2)
+	}
+	if c.Peer != nil {
+		if gp := bounds(t, c.Peer(t, s)).Generation; gp != g {
+			t.Errorf("a peer's generation is %q, the store's %q", gp, g)
+		}
+	}
+}
+
+// testWipe: after the store's data is wiped under it (Config.Wipe) and an
+// event is stored in the new log, a peer that followed the old log and
+// has not looked since gets hub.ErrReplaced from Follow (not the new log
+// as if the old one went on); then both report the same new generation,
+// refuse the ids of the earlier one, and read nothing wiped.
+func testWipe(t *testing.T, c Config) {
+	if c.Wipe == nil || c.Peer == nil {
+		t.Skip("the store cannot be wiped under a running hub (Config.Wipe or Peer is nil)")
+	}
+	s := open(t, c, Options{})
+	peer := c.Peer(t, s)
+	var old []hub.Event
+	for _, d := range []string{"wiped 1", "wiped 2", "wiped 3"} {
+		old = append(old, appendMsg(t, s, data("a", d)))
+	}
+	g := bounds(t, peer).Generation
+	c.Wipe(t, s)
+	appendMsg(t, s, data("a", "new"))
+
+	fctx, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	err := peer.Follow(fctx, old[2].Pos, func(events []hub.Event) error {
+		return fmt.Errorf("delivered %q after the wipe", events[0].Data)
+	})
+	if !errors.Is(err, hub.ErrReplaced) {
+		t.Errorf("Follow from the wiped log = %v, want hub.ErrReplaced", err)
+	}
+	gens := map[string]bool{}
+	for i, st := range []hub.Store{s, peer} {
+		b := bounds(t, st)
+		gens[b.Generation] = true
+		if b.Generation == g {
+			t.Errorf("store %d: the generation is still %q after the wipe", i, g)
+		}
+		if _, err := st.ParseID(old[1].ID); !errors.Is(err, hub.ErrUnknownID) {
+			t.Errorf("store %d: ParseID(%q) of the wiped log = %v, want ErrUnknownID", i, old[1].ID, err)
+		}
+		events, _ := read(t, st, 0, 10)
+		if got := datas(events); len(got) != 1 || got[0] != "new" {
+			t.Errorf("store %d reads %q after the wipe, want only the new event", i, got)
+		}
+	}
+	if len(gens) != 1 {
+		t.Errorf("the store and its peer disagree on the new generation: %v", gens)
+	}
+}
