@@ -69,13 +69,13 @@ type Reader struct {
 	bomDone bool
 	skipLF  bool // the last line ended with a CR; drop one LF that follows
 
-	data    []byte // data buffer: each data line plus LF
-	first   string // the block's first data line, kept as a string
-	lines   int    // data lines in the block; data holds them once lines > 1
-	typ     string // event type buffer
-	lastTyp string // the previous event type, reused to save allocations
-	idBuf   string // last event ID buffer (pending, committed at dispatch)
-	lastID  string // last event ID string (committed)
+	data     []byte // data buffer: each data line plus LF
+	first    string // the block's first data line, kept as a string
+	lines    int    // data lines in the block; data holds them once lines > 1
+	typ      string // event type buffer
+	lastTyp  string // the previous event type, reused to save allocations
+	idBuf    string // last event ID buffer (pending, committed at dispatch)
+	lastID   string // last event ID string (committed)
 	retry    time.Duration
 	retrySet bool          // a valid "retry:" came, so retry is what it asked for, zero included
 	evRetry  time.Duration // retry set within the current block
