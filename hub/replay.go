@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/herd-sse/herd/sse"
@@ -11,7 +12,8 @@ import (
 // as a Limit allows.
 type history interface {
 	// read returns the frames after position after, and whether retention
-	// removed events after it before the read (gap).
+	// removed events after it before the read (gap). At a damaged event it
+	// returns the frames before it and the *DamagedEventError.
 	read(ctx context.Context, after Pos, lim Limit) (frames []*frame, gap bool, err error)
 	// id formats a position as its event's id.
 	id(p Pos) string
@@ -32,14 +34,14 @@ func (h storeHistory) read(ctx context.Context, after Pos, lim Limit) ([]*frame,
 		return frames, false, nil
 	}
 	events, gap, err := h.store.Read(ctx, after, lim)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrDamaged) {
 		return nil, false, err
 	}
 	frames := make([]*frame, len(events))
 	for i, e := range events {
 		frames[i] = h.framer.newFrame(e)
 	}
-	return frames, gap, nil
+	return frames, gap, err
 }
 
 func (h storeHistory) id(p Pos) string { return h.store.ID(p) }
@@ -61,6 +63,10 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		s.notice = Event{}
 	}
 	frames, gap, err := s.env.history.read(ctx, s.cursor, Limit{Events: replayBatch, Bytes: s.env.queueBytes})
+	var damaged *DamagedEventError
+	if errors.As(err, &damaged) { // the frames before it are whole: deliver them, then the gap
+		err = nil
+	}
 	if err != nil {
 		c.storeErrors.Add(1)
 		s.end(reasonStore)
@@ -85,7 +91,13 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 			s.recordClose(e)
 		}
 	}
-	if len(frames) > 0 && s.cursor < s.target {
+	if damaged != nil {
+		s.env.damage.report(s.env, damaged, "replay")
+		g := damagedGap(damaged)
+		dst = append(dst, item{ev: g.ev, wire: g.wire})
+		s.cursor = damaged.Pos
+	}
+	if (len(frames) > 0 || damaged != nil) && s.cursor < s.target {
 		return dst, nil
 	}
 	// Caught up: go live, and if every topic is closed (perhaps by events
