@@ -114,6 +114,8 @@ func decode(k, v []byte, legacy, withData bool) (hub.Event, bool, error) {
 	switch {
 	case len(v) == 0:
 		return e, false, &recordError{cause: "an empty record"}
+	case v[0] == legacyVersion && legacy && len(v) < 2:
+		return e, true, &recordError{cause: "a record shorter than its header"}
 	case v[0] == legacyVersion && legacy:
 		err := parse(&e, v[1], v[2:], withData)
 		return e, true, err
