@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/herd-sse/herd/sse"
@@ -76,4 +77,35 @@ func (l *damageLog) report(e *env, d *DamagedEventError, by string) {
 	}
 	e.log.Error("stored event damaged: not delivered; subscribers get a gap event", "pos", d.Pos, "id", d.ID,
 		"topics", d.Topics, "cause", d.Cause, "found_by", by)
+}
+
+// CheckStored reports whether e could have been stored by a hub, for
+// stores whose entries others can write (a broker's stream): at least one
+// topic, each valid and none twice; a type without CR, LF or NUL; a retry
+// from 0 to MaxRetry; and, for a message without data, a close with no
+// data. Such a store refuses an entry that fails it as a
+// *DamagedEventError. It checks the shape only: data is whatever a
+// Message held.
+func CheckStored(e Event) error {
+	if len(e.Topics) == 0 {
+		return errors.New("no topics")
+	}
+	for i, t := range e.Topics {
+		if err := ValidateTopic(t); err != nil {
+			return err
+		}
+		if slices.Contains(e.Topics[:i], t) {
+			return fmt.Errorf("topic %q twice", t)
+		}
+	}
+	if (sse.Event{Type: e.Type}).Validate() != nil {
+		return errors.New("an event type with CR, LF or NUL")
+	}
+	if e.Retry < 0 || e.Retry > MaxRetry {
+		return fmt.Errorf("retry %v out of range", e.Retry)
+	}
+	if e.NoData && (!e.Close || e.Data != "") {
+		return errors.New("no data, but not a close, or with data")
+	}
+	return nil
 }
