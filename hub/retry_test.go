@@ -23,7 +23,9 @@ func TestHTTP_retryZero(t *testing.T) {
 		live := stream(t, ctx, srv.URL+"/events?topic=r")
 		var ids []string
 		for _, p := range []func() answer{
-			func() answer { return postForm(t, srv.URL, url.Values{"topic": {"r"}, "data": {"form zero"}, "retry": {"0"}}) },
+			func() answer {
+				return postForm(t, srv.URL, url.Values{"topic": {"r"}, "data": {"form zero"}, "retry": {"0"}})
+			},
 			func() answer { return postJSON(t, srv.URL, `{"topic": "r", "data": "json zero", "retry": 0}`) },
 			func() answer { return postForm(t, srv.URL, url.Values{"topic": {"r"}, "data": {"form unset"}}) },
 			func() answer { return postJSON(t, srv.URL, `{"topic": "r", "data": "json null", "retry": null}`) },
