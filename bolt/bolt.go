@@ -369,12 +369,12 @@ func (s *Store) trim(tx *bbolt.Tx, now time.Time) error {
 		if s.opts.Retention.MaxAge <= 0 {
 			break
 		}
-		e, err := s.event(k, v, false)
-		if err != nil {
+		t, whole := recordTime(k, v, posOf(k) < s.checked)
+		if !whole {
 			drop, damaged = append(drop, k), damaged+1
 			continue
 		}
-		if now.Sub(e.Time) <= s.opts.Retention.MaxAge {
+		if now.Sub(t) <= s.opts.Retention.MaxAge {
 			break
 		}
 		drop, damaged = append(drop, k), 0

@@ -14,8 +14,8 @@ import (
 // value (record version 2):
 //
 //	version   byte (2)
-//	checksum  4 bytes, big-endian: CRC-32C (Castagnoli) of the key, the
-//	          version byte and every byte after the checksum
+//	checksum  4 bytes, big-endian: CRC-32C (Castagnoli) of the version
+//	          byte, every byte after the checksum, and the key
 //	flags     byte (1: close, 2: no data, 4: private, 8: zero retry)
 //	time      uvarint, Unix nanoseconds
 //	retry     uvarint, milliseconds
@@ -51,7 +51,7 @@ func posOf(k []byte) hub.Pos { return hub.Pos(binary.BigEndian.Uint64(k)) }
 
 // encode returns e's record, checksummed for the key of e.Pos.
 func encode(e hub.Event) []byte {
-	n := 32 + len(e.Type) + len(e.Data)
+	n := 40 + len(e.Type) + len(e.Data) // header, varints, the key (see below)
 	for _, t := range e.Topics {
 		n += len(t) + 2
 	}
@@ -77,18 +77,19 @@ func encode(e hub.Event) []byte {
 		b = appendString(b, t)
 	}
 	b = append(b, e.Data...)
-	binary.BigEndian.PutUint32(b[1:5], checksum(e.Pos, b))
+	// The key goes after the record for the checksum's sake only, in the
+	// room n left for it: no allocation.
+	withKey := binary.BigEndian.AppendUint64(b, uint64(e.Pos))
+	binary.BigEndian.PutUint32(b[1:5], crc32.Update(crc32.Update(0, castagnoli, withKey[:1]), castagnoli, withKey[5:]))
 	return b
 }
 
-// checksum is the CRC-32C of the key of p and of record v but for v's
-// checksum bytes.
-func checksum(p hub.Pos, v []byte) uint32 {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], uint64(p))
-	c := crc32.Update(0, castagnoli, k[:])
-	c = crc32.Update(c, castagnoli, v[:1])
-	return crc32.Update(c, castagnoli, v[5:])
+// checksum is the CRC-32C of record v, but for its checksum bytes, then
+// of its key k.
+func checksum(k, v []byte) uint32 {
+	c := crc32.Update(0, castagnoli, v[:1])
+	c = crc32.Update(c, castagnoli, v[5:])
+	return crc32.Update(c, castagnoli, k)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -126,10 +127,28 @@ func decode(k, v []byte, legacy, withData bool) (hub.Event, bool, error) {
 	case len(v) < headerLen:
 		return e, false, &recordError{cause: "a record shorter than its header"}
 	}
-	if stored, sum := binary.BigEndian.Uint32(v[1:5]), checksum(e.Pos, v); stored != sum {
+	if stored, sum := binary.BigEndian.Uint32(v[1:5]), checksum(k, v); stored != sum {
 		return e, false, &recordError{cause: fmt.Sprintf("checksum mismatch (stored %08x, computed %08x)", stored, sum), topics: topicsOf(v)}
 	}
 	return e, false, parse(&e, v[5], v[headerLen:], withData)
+}
+
+// recordTime returns the time of the record v under key k, and false if
+// the record is damaged. It verifies the checksum like decode, but parses
+// the time only: retention reads one record per commit.
+func recordTime(k, v []byte, legacy bool) (time.Time, bool) {
+	var b []byte
+	switch {
+	case len(v) >= 2 && v[0] == legacyVersion && legacy:
+		b = v[2:]
+	case len(v) >= headerLen && v[0] == codecVersion && binary.BigEndian.Uint32(v[1:5]) == checksum(k, v):
+		b = v[headerLen:]
+	default:
+		return time.Time{}, false
+	}
+	r := reader{b: b}
+	t := time.Unix(0, int64(r.uvarint()))
+	return t, !r.bad
 }
 
 // parse reads the fields after the flags into e. Every number must be

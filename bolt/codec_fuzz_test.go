@@ -34,7 +34,7 @@ func FuzzCodec(f *testing.F) {
 		check(t, k, b)
 		if len(b) >= headerLen && b[0] == codecVersion {
 			sealed := bytes.Clone(b)
-			binary.BigEndian.PutUint32(sealed[1:5], checksum(hub.Pos(pos), sealed))
+			binary.BigEndian.PutUint32(sealed[1:5], checksum(k, sealed))
 			check(t, k, sealed)
 		}
 		decode(k, b, true, true) // version 1 records are not canonical: only never panic
@@ -56,6 +56,9 @@ func check(t *testing.T, k, b []byte) {
 	}
 	if again := encode(e); !bytes.Equal(again, b) {
 		t.Fatalf("%x decoded as %+v, which encodes as %x", b, e, again)
+	}
+	if tm, ok := recordTime(k, b, false); !ok || !tm.Equal(e.Time) {
+		t.Fatalf("retention reads the time of %+v as %v, %v", e, tm, ok)
 	}
 	header, _, err := decode(k, b, false, false)
 	if err != nil || header.Data != "" || header.Type != e.Type || header.Time != e.Time {
