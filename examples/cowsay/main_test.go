@@ -24,7 +24,7 @@ func TestEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n < len(quotes) && e.Type != "" || n == len(quotes) && e.Type != "closeStream" {
-			t.Fatalf("event %d: %+q", n, e)
+			t.Fatalf("event %d: %#v", n, e)
 		}
 		n++
 	}
