@@ -30,7 +30,7 @@ type Options struct {
 const maxBatch = 1024
 
 var (
-	bucketMeta   = []byte("meta")   // "epoch", "trimmed"
+	bucketMeta   = []byte("meta")   // "epoch", "trimmed", "checksums"
 	bucketLog    = []byte("log")    // position → event; the bucket sequence is the last position
 	bucketClosed = []byte("closed") // topic → position of its close
 	bucketKeys   = []byte("keys")   // idempotency key → position, Unix nanoseconds
@@ -40,6 +40,7 @@ var (
 // A Store is a hub.Store in a bbolt file. Create it with Open.
 type Store struct {
 	ids     hub.EpochIDs
+	checked hub.Pos // events from here on carry a checksum (see codec.go)
 	db      *bbolt.DB
 	path    string
 	opts    hub.StoreOptions
@@ -114,6 +115,12 @@ func Open(path string, options Options) (*Store, error) {
 			}
 		}
 		s.ids = hub.EpochIDs(epoch)
+		if meta.Get(metaChecksums) == nil { // a new file, or one written before checksums
+			if err := meta.Put(metaChecksums, key(hub.Pos(tx.Bucket(bucketLog).Sequence())+1)); err != nil {
+				return err
+			}
+		}
+		s.checked = checkedFrom(tx)
 		return nil
 	})
 	if err != nil {
@@ -146,9 +153,39 @@ func (s *Store) noteDamage(err error) error {
 	return err
 }
 
-// corrupt reports a record that does not decode: the file is damaged.
-func (s *Store) corrupt(p hub.Pos) error {
-	return &DamagedError{Path: s.path, Cause: fmt.Sprintf("the event at position %d does not decode", p)}
+// metaChecksums holds the first position written with a checksum: a
+// record before it may be an unchecked one of an older herd.
+var metaChecksums = []byte("checksums")
+
+// checkedFrom returns the first position whose record must carry a
+// checksum. A file that has not recorded it yet (written by an older herd,
+// and not opened for writing since) has none after its last position.
+func checkedFrom(tx *bbolt.Tx) hub.Pos {
+	if v := tx.Bucket(bucketMeta).Get(metaChecksums); len(v) == 8 {
+		return posOf(v)
+	}
+	return hub.Pos(tx.Bucket(bucketLog).Sequence()) + 1
+}
+
+// event decodes and verifies the record v under key k, as a
+// *hub.DamagedEventError if it fails.
+func (s *Store) event(k, v []byte, withData bool) (hub.Event, error) {
+	e, _, err := decode(k, v, posOf(k) < s.checked, withData)
+	if err != nil {
+		return e, damagedEvent(s.ids, s.path, e.Pos, err)
+	}
+	e.ID = s.ID(e.Pos)
+	return e, nil
+}
+
+// damagedEvent reports the record at p of the file at path, which decode
+// refused with err.
+func damagedEvent(ids hub.EpochIDs, path string, p hub.Pos, err error) *hub.DamagedEventError {
+	d := &hub.DamagedEventError{Pos: p, ID: ids.ID(p), Cause: err.Error()}
+	if re, ok := err.(*recordError); ok {
+		d.Topics, d.Cause = re.topics, re.cause+" in "+path
+	}
+	return d
 }
 
 // Append implements hub.Store. The event is fsynced before Append returns.
@@ -279,7 +316,7 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 	}
 	p := hub.Pos(seq)
 	e := hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close, Private: m.Private}
+		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private}
 	if err := log.Put(key(p), encode(e)); err != nil {
 		return err
 	}
@@ -307,34 +344,49 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 // longer retained.
 func (s *Store) eventIn(tx *bbolt.Tx, p hub.Pos) hub.Event {
 	if v := tx.Bucket(bucketLog).Get(key(p)); v != nil {
-		if e, err := decode(key(p), v, true); err == nil {
-			e.ID = s.ID(p)
+		if e, err := s.event(key(p), v, true); err == nil {
 			return e
 		}
 	}
 	return hub.Event{Pos: p, ID: s.ID(p)}
 }
 
-// trim applies retention to the log.
+// trim applies retention to the log. A damaged event's time is not known:
+// it goes with the first whole event after it that is too old, so that age
+// retention neither stops at it nor takes it early.
 func (s *Store) trim(tx *bbolt.Tx, now time.Time) error {
 	log := tx.Bucket(bucketLog)
 	last := hub.Pos(log.Sequence())
+	var drop [][]byte
 	c := log.Cursor()
-	var trimmed hub.Pos
-	for k, v := c.First(); k != nil; k, v = c.First() {
+	damaged := 0 // events at the end of drop whose age is not known
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		p := posOf(k)
-		tooMany := s.opts.Retention.MaxEvents > 0 && int(last-p+1) > s.opts.Retention.MaxEvents
-		tooOld := s.opts.Retention.MaxAge > 0 && now.Sub(readTime(v)) > s.opts.Retention.MaxAge
-		if !tooMany && !tooOld {
+		if s.opts.Retention.MaxEvents > 0 && int(last-p+1) > s.opts.Retention.MaxEvents {
+			drop, damaged = append(drop, k), 0
+			continue
+		}
+		if s.opts.Retention.MaxAge <= 0 {
 			break
 		}
-		if err := c.Delete(); err != nil {
+		t, whole := recordTime(k, v, posOf(k) < s.checked)
+		if !whole {
+			drop, damaged = append(drop, k), damaged+1
+			continue
+		}
+		if now.Sub(t) <= s.opts.Retention.MaxAge {
+			break
+		}
+		drop, damaged = append(drop, k), 0
+	}
+	drop = drop[:len(drop)-damaged]
+	for _, k := range drop {
+		if err := log.Delete(k); err != nil {
 			return err
 		}
-		trimmed = p
 	}
-	if trimmed > 0 {
-		return tx.Bucket(bucketMeta).Put([]byte("trimmed"), key(trimmed))
+	if len(drop) > 0 {
+		return tx.Bucket(bucketMeta).Put([]byte("trimmed"), key(posOf(drop[len(drop)-1])))
 	}
 	return nil
 }
@@ -391,19 +443,21 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) (events 
 		c := tx.Bucket(bucketLog).Cursor()
 		bytes := 0
 		for k, v := c.Seek(key(after + 1)); k != nil; k, v = c.Next() {
-			e, err := decode(k, v, true)
+			e, err := s.event(k, v, true)
 			if err != nil {
-				return s.corrupt(posOf(k))
+				return err // the events before it are returned with it
 			}
 			if !lim.Fits(len(events), bytes, len(e.Data)) {
 				break
 			}
 			bytes += len(e.Data)
-			e.ID = s.ID(e.Pos)
 			events = append(events, e)
 		}
 		return nil
 	})
+	if err != nil && !errors.Is(err, hub.ErrDamaged) {
+		events = nil
+	}
 	return events, gap, err
 }
 
@@ -417,7 +471,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 			return hub.ErrStoreClosed
 		}
 		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
-		if err != nil {
+		if err != nil && !errors.Is(err, hub.ErrDamaged) {
 			return err
 		}
 		if gap {
@@ -428,6 +482,11 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 				return err
 			}
 			after = events[len(events)-1].Pos
+		}
+		if err != nil {
+			return err // a damaged event: the caller goes on after it
+		}
+		if len(events) > 0 {
 			continue
 		}
 		select {
@@ -466,17 +525,15 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos
 	return out, err
 }
 
-// Stats implements hub.Store. It scans the retained log's headers.
+// Stats implements hub.Store. It scans the retained log, verifying every
+// event's checksum; damaged events are left out.
 func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 	var c hub.TopicCounter
 	err := s.view(func(tx *bbolt.Tx) error {
 		err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
-			e, err := decode(k, v, false)
-			if err != nil {
-				return s.corrupt(posOf(k))
+			if e, err := s.event(k, v, false); err == nil { // damaged ones are left out
+				c.Add(e)
 			}
-			e.ID = s.ID(e.Pos)
-			c.Add(e)
 			return nil
 		})
 		if err != nil {

@@ -12,26 +12,47 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// A Summary describes a store file that Check found sound.
+// A Summary describes what Check found in a store file.
 type Summary struct {
-	Events       int     // events in the log
+	Events       int     // events in the log, damaged ones included
 	First, Last  hub.Pos // the oldest event held and the newest ever stored
 	ClosedTopics int
 	Keys         int   // idempotency keys remembered
 	Size         int64 // the file's size in bytes
 	Used         int64 // the bytes its records use (bbolt grows files ahead)
+	// Unchecked counts events written before herd checksummed them: they
+	// are read as they are, damaged or not.
+	Unchecked int
+	// DamagedEvents counts the events that fail their checksum or do not
+	// parse: the store never serves them (see hub.DamagedEventError).
+	// Damaged lists them, the first thousand.
+	DamagedEvents int
+	Damaged       []*hub.DamagedEventError
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("%d events (positions %d to %d), %d closed topics, %d idempotency keys, %.1f MB",
+	str := fmt.Sprintf("%d events (positions %d to %d), %d closed topics, %d idempotency keys, %.1f MB",
 		s.Events, s.First, s.Last, s.ClosedTopics, s.Keys, float64(s.Size)/1e6)
+	if s.Unchecked > 0 {
+		str += fmt.Sprintf("; %d events written before checksums, unchecked", s.Unchecked)
+	}
+	if s.DamagedEvents > 0 {
+		str += fmt.Sprintf("; %d damaged events", s.DamagedEvents)
+	}
+	return str
 }
+
+// maxDamagedListed bounds Summary.Damaged, so that checking a file full of
+// damage costs bounded memory; Events still counts them all.
+const maxDamagedListed = 1000
 
 // Check verifies the store file at path without changing it: the file is
 // as long as its records say, every page of bbolt's tree is where its
-// parent says and reached once, keys are in order, and every record
-// decodes as herd wrote it. It returns
-// a *DamagedError for a damaged file. It needs the file to itself: a
+// parent says and reached once, keys are in order, and every event's
+// checksum matches and its record decodes as herd wrote it. It returns a
+// *DamagedError for a damaged file: one that cannot be opened, or whose
+// only damage is in events, which Summary.Damaged lists (a store opens
+// such a file, and skips those events). It needs the file to itself: a
 // running herd holds it.
 func Check(path string) (Summary, error) {
 	info, err := os.Stat(path)
@@ -41,11 +62,17 @@ func Check(path string) (Summary, error) {
 	if info.Size() == 0 {
 		return Summary{}, &DamagedError{Path: path, Cause: "the file is empty"}
 	}
-	return verify(path, true)
+	sum, err := verify(path, true)
+	if err == nil && len(sum.Damaged) > 0 {
+		d := sum.Damaged[0]
+		err = &DamagedError{Path: path, Cause: fmt.Sprintf("%d of its %d events are damaged, the first at position %d: %s",
+			sum.DamagedEvents, sum.Events, d.Pos, d.Cause)}
+	}
+	return sum, err
 }
 
 // verify opens the file read-only and walks it (see Check). full also
-// reads every event's data.
+// verifies every event; without it, only the tree and the keys are.
 func verify(path string, full bool) (sum Summary, err error) {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -83,7 +110,7 @@ func verify(path string, full bool) (sum Summary, err error) {
 			if sum.Used > sum.Size {
 				return fmt.Errorf("truncated: %d bytes, its records need %d", sum.Size, sum.Used)
 			}
-			return walk(tx, full, &sum)
+			return walk(tx, full, &sum, path)
 		})
 	})
 	if err != nil && !errors.As(err, new(*DamagedError)) {
@@ -94,12 +121,14 @@ func verify(path string, full bool) (sum Summary, err error) {
 
 // walk reads every key of every bucket in order, and checks each record
 // against herd's layout.
-func walk(tx *bbolt.Tx, full bool, sum *Summary) error {
+func walk(tx *bbolt.Tx, full bool, sum *Summary, path string) error {
 	for _, name := range [][]byte{bucketMeta, bucketLog, bucketClosed, bucketKeys, bucketKeyLog} {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("not a herd store: no %q bucket", name)
 		}
 	}
+	checked := checkedFrom(tx)
+	ids := hub.EpochIDs(tx.Bucket(bucketMeta).Get([]byte("epoch")))
 	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 		var prev []byte
 		var check func(k, v []byte) error
@@ -109,14 +138,23 @@ func walk(tx *bbolt.Tx, full bool, sum *Summary) error {
 				if len(k) != 8 {
 					return errors.New("a log key is not a position")
 				}
-				e, err := decode(k, v, full)
-				if err != nil {
-					return err
-				}
 				if sum.Events == 0 {
-					sum.First = e.Pos
+					sum.First = posOf(k)
 				}
 				sum.Events++
+				if !full {
+					return nil
+				}
+				_, unchecked, err := decode(k, v, posOf(k) < checked, false)
+				if unchecked {
+					sum.Unchecked++
+				}
+				if err != nil {
+					sum.DamagedEvents++
+					if len(sum.Damaged) < maxDamagedListed {
+						sum.Damaged = append(sum.Damaged, damagedEvent(ids, path, posOf(k), err))
+					}
+				}
 				return nil
 			}
 			sum.Last = hub.Pos(b.Sequence())

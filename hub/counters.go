@@ -14,6 +14,7 @@ type counters struct {
 	replayed     atomic.Int64
 	bytesWritten atomic.Int64
 	storeErrors  atomic.Int64
+	damaged      atomic.Int64 // damaged stored events met, by the follower or a replay
 	queueHigh    atomic.Int64 // the most frames any subscriber had queued
 	publishTime  histogram    // Store.Append's latency
 	ended        [numReasons]atomic.Int64
@@ -53,6 +54,10 @@ type Stats struct {
 	BytesWritten int64
 	// StoreErrors counts failed store calls: publishes, reads, follows.
 	StoreErrors int64
+	// DamagedEvents counts damaged stored events met (hub.DamagedEventError):
+	// by the follower, and by each replay that reached one. None were
+	// delivered; the hub logs each as an error.
+	DamagedEvents int64
 	// QueueHighWater is the most events any subscriber had waiting.
 	QueueHighWater int64
 	// PublishLatency is the time stores took to acknowledge publishes.
@@ -68,7 +73,7 @@ func (h *Hub) Stats() Stats {
 	c := &h.counters
 	st := Stats{Subscribers: h.subs.count(), Parked: h.engine.parked(), Published: c.published.Load(),
 		Delivered: c.delivered.Load(), Replayed: c.replayed.Load(), BytesWritten: c.bytesWritten.Load(),
-		StoreErrors: c.storeErrors.Load(), QueueHighWater: c.queueHigh.Load(), PublishLatency: c.publishTime.snapshot(),
+		StoreErrors: c.storeErrors.Load(), DamagedEvents: c.damaged.Load(), QueueHighWater: c.queueHigh.Load(), PublishLatency: c.publishTime.snapshot(),
 		Ended: make(map[string]int64, numReasons)}
 	for r := closeReason(1); r < numReasons; r++ {
 		st.Ended[r.String()] = c.ended[r].Load()

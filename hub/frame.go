@@ -28,7 +28,7 @@ type framer struct {
 func (fr framer) newFrame(e Event) *frame {
 	f := &frame{ev: e}
 	if !e.NoData {
-		f.wire = mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data, Retry: e.Retry})
+		f.wire = mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data, Retry: e.Retry, ZeroRetry: e.ZeroRetry})
 	}
 	if e.Close {
 		f.close = fr.closeFrame(e.ID, e.Topics)
@@ -41,7 +41,7 @@ func mustFrame(e sse.Event) sse.Frame {
 	f, err := sse.NewFrame(e)
 	if err != nil {
 		e.Type = ""
-		f, _ = sse.NewFrame(sse.Event{ID: validOr(e.ID), Data: e.Data, Retry: max(e.Retry, 0)})
+		f, _ = sse.NewFrame(sse.Event{ID: validOr(e.ID), Data: e.Data, Retry: max(e.Retry, 0), ZeroRetry: e.ZeroRetry})
 	}
 	return f
 }

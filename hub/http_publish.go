@@ -141,6 +141,7 @@ func fromJSON(req publishRequest) (Message, error) {
 		if m.Retry, err = parseRetry(r); err != nil {
 			return m, err
 		}
+		m.ZeroRetry = m.Retry == 0 // sent as "retry: 0", not dropped as unset
 	}
 	return m, nil
 }
@@ -158,6 +159,7 @@ func fromForm(f map[string][]string) (Message, error) {
 		if m.Retry, err = parseRetry(r); err != nil {
 			return m, err
 		}
+		m.ZeroRetry = m.Retry == 0 // sent as "retry: 0", not dropped as unset
 	}
 	var err error
 	if m.Close, err = formBool(f, "close"); err != nil {

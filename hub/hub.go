@@ -167,6 +167,12 @@ func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
 		if ctx.Err() != nil {
 			return
 		}
+		var damaged *DamagedEventError
+		if errors.As(err, &damaged) {
+			h.skipDamaged(damaged, gen)
+			after = damaged.Pos
+			continue
+		}
 		if errors.Is(err, ErrLagged) {
 			// Events were trimmed before this hub delivered them. End every
 			// subscription: each resumes with Last-Event-ID and is told of
@@ -201,6 +207,18 @@ func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
 				ErrReplaced, b.Generation, b.Last, gen, after))
 		}
 	}
+}
+
+// skipDamaged goes on past a damaged event (see DamagedEventError): it
+// is reported, every subscriber is told with a gap event in its place,
+// and the replay cache restarts after it, so that a resume from before it
+// reads the store, which reports it again, rather than the cache, which
+// would skip it unsaid.
+func (h *Hub) skipDamaged(d *DamagedEventError, gen string) {
+	h.env.damage.report(h.env, d, "follower")
+	h.cache.reset(d.Pos, gen)
+	f := damagedGap(d)
+	h.subs.each(func(s *subscriber) { s.offer(f) })
 }
 
 // dispatch encodes e once and offers it to every subscriber that wants it.

@@ -14,6 +14,9 @@ type Message struct {
 	Type   string        // event type; empty means "message"
 	Data   string        // the payload
 	Retry  time.Duration // if positive, a "retry:" hint sent with the event
+	// ZeroRetry sends "retry: 0" (reconnect at once) when Retry is zero,
+	// which otherwise means no hint; see sse.Event.ZeroRetry.
+	ZeroRetry bool
 	// NoData marks a message without data: a close-only publish. It
 	// reaches subscribers only as the close it causes.
 	NoData bool
@@ -30,16 +33,17 @@ type Message struct {
 
 // An Event is a stored message.
 type Event struct {
-	Pos     Pos
-	ID      string    // Pos as the store formats it: opaque to clients
-	Time    time.Time // when it was stored
-	Topics  []string
-	Type    string
-	Data    string
-	Retry   time.Duration
-	NoData  bool
-	Close   bool
-	Private bool
+	Pos       Pos
+	ID        string    // Pos as the store formats it: opaque to clients
+	Time      time.Time // when it was stored
+	Topics    []string
+	Type      string
+	Data      string
+	Retry     time.Duration
+	ZeroRetry bool
+	NoData    bool
+	Close     bool
+	Private   bool
 }
 
 // EarliestID, given as the id to resume after, asks for all the history

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/herd-sse/herd/sse"
@@ -12,7 +13,8 @@ import (
 type history interface {
 	// read returns the frames after position after of the log's
 	// generation gen, and whether retention removed events after it
-	// before the read (gap).
+	// before the read (gap). At a damaged event it returns the frames
+	// before it and the *DamagedEventError.
 	read(ctx context.Context, gen string, after Pos, lim Limit) (frames []*frame, gap bool, err error)
 	// id formats a position as its event's id.
 	id(p Pos) string
@@ -33,14 +35,14 @@ func (h storeHistory) read(ctx context.Context, gen string, after Pos, lim Limit
 		return frames, false, nil
 	}
 	events, gap, err := h.store.Read(ctx, after, lim)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrDamaged) {
 		return nil, false, err
 	}
 	frames := make([]*frame, len(events))
 	for i, e := range events {
 		frames[i] = h.framer.newFrame(e)
 	}
-	return frames, gap, nil
+	return frames, gap, err
 }
 
 func (h storeHistory) id(p Pos) string { return h.store.ID(p) }
@@ -62,6 +64,10 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		s.notice = Event{}
 	}
 	frames, gap, err := s.env.history.read(ctx, s.gen, s.cursor, Limit{Events: replayBatch, Bytes: s.env.queueBytes})
+	var damaged *DamagedEventError
+	if errors.As(err, &damaged) { // the frames before it are whole: deliver them, then the gap
+		err = nil
+	}
 	if err != nil {
 		c.storeErrors.Add(1)
 		s.end(reasonStore)
@@ -86,7 +92,13 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 			s.recordClose(e)
 		}
 	}
-	if len(frames) > 0 && s.cursor < s.target {
+	if damaged != nil {
+		s.env.damage.report(s.env, damaged, "replay")
+		g := damagedGap(damaged)
+		dst = append(dst, item{ev: g.ev, wire: g.wire})
+		s.cursor = damaged.Pos
+	}
+	if (len(frames) > 0 || damaged != nil) && s.cursor < s.target {
 		return dst, nil
 	}
 	// Caught up: go live, and if every topic is closed (perhaps by events

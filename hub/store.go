@@ -46,6 +46,11 @@ type Bounds struct {
 // Implementations must be safe for concurrent use. After Close, methods
 // return ErrStoreClosed. Errors other than those documented mean the
 // store is unavailable: the hub answers 503 and acknowledges nothing.
+//
+// A store verifies every event it reads back (a checksum, or the shape of
+// an entry that someone else could have written) and never returns a
+// damaged one as an Event: Read and Follow stop before it with a
+// *DamagedEventError, and the caller goes on after its Pos.
 type Store interface {
 	// Append stores m and returns its event. It returns only once the
 	// event is stored as durably as the store can (on disk for a file,
@@ -65,6 +70,9 @@ type Store interface {
 	// lim allows. gap reports that events after `after` were removed by
 	// retention (after < Bounds.Trimmed) before this read: the caller has
 	// missed some, and the events returned start later.
+	//
+	// At a damaged event it returns the events before it, within lim,
+	// with a *DamagedEventError for it (events and an error both).
 	Read(ctx context.Context, after Pos, lim Limit) (events []Event, gap bool, err error)
 
 	// Follow calls fn with the events after position after, in order, in
@@ -73,6 +81,8 @@ type Store interface {
 	// ErrLagged if events it was about to deliver were removed first, and
 	// ErrReplaced if the log was wiped or replaced (Bounds.Generation
 	// changed) since the Follow began: after is a position of the old log.
+	// At a damaged event it calls fn with the events before it, then
+	// returns a *DamagedEventError for it.
 	Follow(ctx context.Context, after Pos, fn func([]Event) error) error
 
 	// Bounds returns the log's bounds.
@@ -82,7 +92,8 @@ type Store interface {
 	// open topics are absent from the map.
 	Closed(ctx context.Context, topics []string) (map[string]Pos, error)
 
-	// Stats returns per-topic figures for the retained log.
+	// Stats returns per-topic figures for the retained log. Damaged
+	// events are left out: their topics cannot be trusted.
 	Stats(ctx context.Context) ([]TopicStats, error)
 
 	// ID formats a position as the id clients see.

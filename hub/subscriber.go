@@ -59,6 +59,7 @@ type env struct {
 	counters                *counters
 	log                     *slog.Logger
 	history                 history // where replays read
+	damage                  damageLog
 }
 
 // ended is called once per subscriber, with the reason it ended.

@@ -10,8 +10,9 @@ var trusted = &Grant{Subscribe: []string{"**"}}
 
 // A Subscription receives a hub's events in-process, exactly as an HTTP
 // subscriber would: history first when resuming, then live events, a gap
-// event if history no longer reaches the resume point, and a close event
-// when all its topics are closed.
+// event if history no longer reaches the resume point (or in place of a
+// damaged stored event: see DamagedEventError), and a close event when all
+// its topics are closed.
 //
 // Next must be called from one goroutine at a time; Close may be called
 // from any.

@@ -77,7 +77,7 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	e := hub.Event{
 		Pos: s.last, ID: s.ID(s.last), Time: now,
 		Topics: append([]string(nil), m.Topics...),
-		Type:   m.Type, Data: m.Data, Retry: m.Retry, NoData: m.NoData, Close: m.Close, Private: m.Private,
+		Type:   m.Type, Data: m.Data, Retry: m.Retry, ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private,
 	}
 	s.events = append(s.events, e)
 	if m.Close {

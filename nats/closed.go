@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,9 +128,10 @@ func (c *closedTopics) read(ctx context.Context) error {
 		if p != from {
 			return fmt.Errorf("nats: closed topics: expected message %d, the stream went on at %d", from, p)
 		}
-		h := msg.Headers()
-		if strings.Contains(h.Get(hFlags), "c") {
-			if err := c.recordClose(ctx, strings.Fields(h.Get(hTopics)), p); err != nil {
+		// A message that is not herd's closes nothing: Read and Follow
+		// refuse it as damaged.
+		if e := (hub.Event{Pos: p}); decodeHeaders(&e, msg.Headers()) == "" && e.Close {
+			if err := c.recordClose(ctx, e.Topics, p); err != nil {
 				return err
 			}
 		}

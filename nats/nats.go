@@ -220,8 +220,8 @@ const (
 	hTopics = "Herd-Topics" // space-separated
 	hType   = "Herd-Type-Q" // quoted (strconv.Quote): NATS trims header values
 	hTypeV1 = "Herd-Type"   // unquoted, as stored before Herd-Type-Q
-	hRetry  = "Herd-Retry"  // milliseconds
-	hFlags  = "Herd-Flags"  // c: close, n: no data
+	hRetry  = "Herd-Retry"  // milliseconds; "0" is a zero retry (absent: none)
+	hFlags  = "Herd-Flags"  // c: close, n: no data, p: private, in that order
 	hTime   = "Herd-Time"   // publish time, Unix nanoseconds (JetStream's own timestamp drives MaxAge)
 )
 
@@ -235,20 +235,10 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	if m.Type != "" {
 		msg.Header.Set(hType, strconv.Quote(m.Type))
 	}
-	if m.Retry > 0 {
+	if m.Retry > 0 || m.ZeroRetry {
 		msg.Header.Set(hRetry, strconv.FormatInt(m.Retry.Milliseconds(), 10))
 	}
-	var flags string
-	if m.Close {
-		flags += "c"
-	}
-	if m.NoData {
-		flags += "n"
-	}
-	if m.Private {
-		flags += "p"
-	}
-	if flags != "" {
+	if flags := flagString(m.Close, m.NoData, m.Private); flags != "" {
 		msg.Header.Set(hFlags, flags)
 	}
 	var opts []jetstream.PublishOpt
@@ -272,35 +262,93 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
 	return hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
+		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: (m.Retry > 0 || m.ZeroRetry) && m.Retry < time.Millisecond,
+		NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
 }
 
 func closedKey(topic string) string { return base64.RawURLEncoding.EncodeToString([]byte(topic)) }
 
-// event decodes a stream message.
+// event decodes a stream message. Anyone with access to NATS can publish
+// to the stream's subject: a message whose headers are not as Append
+// writes them is refused as a *hub.DamagedEventError, never served.
 func (s *Store) event(msg jetstream.Msg) (hub.Event, error) {
 	md, err := msg.Metadata()
 	if err != nil {
 		return hub.Event{}, s.wrap("message metadata", err)
 	}
 	p := hub.Pos(md.Sequence.Stream)
-	h := msg.Headers()
-	e := hub.Event{Pos: p, ID: s.ID(p), Time: md.Timestamp.UTC(), Topics: strings.Fields(h.Get(hTopics)),
-		Type: h.Get(hTypeV1), Data: string(msg.Data())}
-	if q := h.Get(hType); q != "" {
-		if e.Type, err = strconv.Unquote(q); err != nil {
-			return hub.Event{}, fmt.Errorf("nats: message %d: bad %s header", p, hType)
+	e := hub.Event{Pos: p, ID: s.ID(p), Data: string(msg.Data())}
+	if cause := decodeHeaders(&e, msg.Headers()); cause != "" {
+		return hub.Event{}, s.damaged(e, cause)
+	}
+	return e, nil
+}
+
+func (s *Store) damaged(e hub.Event, cause string) *hub.DamagedEventError {
+	return &hub.DamagedEventError{Pos: e.Pos, ID: e.ID, Topics: e.Topics,
+		Cause: fmt.Sprintf("nats: message %d of stream HERD_%s is not one herd wrote: %s", e.Pos, s.opts.Prefix, cause)}
+}
+
+// decodeHeaders reads a message's headers into e, and says what is wrong
+// with them, if anything: a header of herd's given twice, one missing or
+// malformed, or fields that no publish has (see hub.CheckStored).
+func decodeHeaders(e *hub.Event, h natsgo.Header) string {
+	for _, k := range []string{hTopics, hType, hTypeV1, hRetry, hFlags, hTime} {
+		if len(h.Values(k)) > 1 {
+			return k + " given twice"
 		}
 	}
-	if ms, err := strconv.ParseInt(h.Get(hRetry), 10, 64); err == nil {
-		e.Retry = time.Duration(ms) * time.Millisecond
+	if h.Get(hTopics) == "" {
+		return "no " + hTopics
 	}
-	if ns, err := strconv.ParseInt(h.Get(hTime), 10, 64); err == nil {
-		e.Time = time.Unix(0, ns).UTC()
+	e.Topics = strings.Split(h.Get(hTopics), " ")
+	ns, err := strconv.ParseInt(h.Get(hTime), 10, 64)
+	if err != nil {
+		return fmt.Sprintf("%s %.40q is not Unix nanoseconds", hTime, h.Get(hTime))
+	}
+	e.Time = time.Unix(0, ns).UTC()
+	e.Type = h.Get(hTypeV1)
+	if q := h.Get(hType); q != "" {
+		if e.Type, err = strconv.Unquote(q); err != nil || e.Type == "" || h.Get(hTypeV1) != "" {
+			return fmt.Sprintf("%s %.40q is not a quoted type, alone", hType, q)
+		}
+	}
+	if r, ok := h[hRetry]; ok {
+		ms, err := strconv.ParseUint(r[0], 10, 64)
+		if err != nil || strconv.FormatUint(ms, 10) != r[0] || ms > uint64(hub.MaxRetry.Milliseconds()) {
+			return fmt.Sprintf("%s %.40q is not a number of milliseconds", hRetry, r[0])
+		}
+		e.Retry, e.ZeroRetry = time.Duration(ms)*time.Millisecond, ms == 0
 	}
 	flags := h.Get(hFlags)
 	e.Close, e.NoData, e.Private = strings.Contains(flags, "c"), strings.Contains(flags, "n"), strings.Contains(flags, "p")
-	return e, nil
+	if flags != flagString(e.Close, e.NoData, e.Private) {
+		return fmt.Sprintf("%s %.40q are not herd's", hFlags, flags)
+	}
+	if err := hub.CheckStored(*e); err != nil {
+		return err.Error()
+	}
+	// A headers-only delivery (the closed-topics reader's, Stats') has no
+	// data to check, but its size.
+	if size := h.Values(natsgo.MsgSize); e.NoData && len(size) > 0 && (len(size) > 1 || size[0] != "0") {
+		return "no data, yet data"
+	}
+	return ""
+}
+
+// flagString is Herd-Flags for an event.
+func flagString(close, noData, private bool) string {
+	var flags string
+	if close {
+		flags += "c"
+	}
+	if noData {
+		flags += "n"
+	}
+	if private {
+		flags += "p"
+	}
+	return flags
 }
 
 // state returns the stream's sequence bounds.
@@ -332,11 +380,20 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 	gap := after < trimmed(st)
 	for {
 		events, last, err := s.fetch(ctx, st, after, lim)
-		if err != nil || last == 0 {
-			return events, gap, err
+		var damaged error // the events before it are returned with it
+		if errors.Is(err, hub.ErrDamaged) {
+			damaged, err = err, nil
 		}
-		if events, err = s.dropVoid(ctx, events, last); err != nil || len(events) > 0 {
-			return events, gap, err
+		if err != nil {
+			return nil, gap, err
+		}
+		if last > 0 {
+			if events, err = s.dropVoid(ctx, events, last); err != nil {
+				return nil, gap, err
+			}
+		}
+		if damaged != nil || len(events) > 0 || last == 0 {
+			return events, gap, damaged
 		}
 		after = last
 	}
@@ -344,7 +401,8 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 
 // fetch reads from the stream (in state st) after position after, as far
 // as lim allows, and returns the position of the last message read (0 if
-// none).
+// none). At a damaged message it stops, returning the events before it
+// and the *hub.DamagedEventError.
 func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after hub.Pos, lim hub.Limit) ([]hub.Event, hub.Pos, error) {
 	from := hub.Pos(st.FirstSeq)
 	if after >= from {
@@ -376,6 +434,9 @@ func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after hub.P
 	var last hub.Pos
 	for msg := range batch.Messages() {
 		e, err := s.event(msg)
+		if errors.Is(err, hub.ErrDamaged) {
+			return events, last, err
+		}
 		if err != nil {
 			return nil, 0, err
 		}
@@ -538,7 +599,9 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 				return nil, s.wrap("stats", err)
 			}
 			p := hub.Pos(md.Sequence.Stream)
-			c.Add(hub.Event{Pos: p, ID: s.ID(p), Topics: strings.Fields(msg.Headers().Get(hTopics))})
+			if e := (hub.Event{Pos: p, ID: s.ID(p)}); decodeHeaders(&e, msg.Headers()) == "" { // damaged ones are left out
+				c.Add(e)
+			}
 			if md.NumPending == 0 || uint64(p) >= st.LastSeq {
 				break
 			}

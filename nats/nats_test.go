@@ -3,8 +3,10 @@
 package nats_test
 
 import (
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/hub/storetest"
@@ -70,4 +72,60 @@ func wipe(t *testing.T, url string, opts nats.Options) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// TestForeignMessages: messages that someone else published to the
+// stream's subject, with herd's headers missing, repeated or garbled, are
+// refused as damaged (storetest.Foreign): never served, reported, a gap in
+// their place. One of them claims to close topic a: it closes nothing.
+func TestForeignMessages(t *testing.T) {
+	url := services.NATSURL(t)
+	prefix := services.NATSPrefix(t, url)
+	s, err := nats.Open(t.Context(), url, nats.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc, err := natsgo.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := strconv.FormatInt(time.Now().UnixNano(), 10)
+	messages := []struct {
+		data    string
+		headers map[string][]string
+	}{
+		{"no headers at all", nil},
+		{"no time", map[string][]string{"Herd-Topics": {"a"}}},
+		{"no topics", map[string][]string{"Herd-Time": {now}}},
+		{"topics twice", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a", "b"}}},
+		{"a bad time", map[string][]string{"Herd-Time": {"yesterday"}, "Herd-Topics": {"a"}}},
+		{"an empty topic", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a  b"}}},
+		{"a type not quoted", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Type-Q": {"x"}}},
+		{"a type with a line end", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Type-Q": {`"x\ny"`}}},
+		{"retry not a number", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Retry": {"soon"}}},
+		{"retry padded", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Retry": {"010"}}},
+		{"flags not herd's", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Flags": {"public"}}},
+		{"a close with data and no data", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Flags": {"cn"}}},
+	}
+	storetest.Foreign(t, s, len(messages), func(t *testing.T, i int) {
+		m := natsgo.NewMsg("herd." + prefix + ".log")
+		m.Data = []byte(messages[i].data)
+		for k, vs := range messages[i].headers {
+			for _, v := range vs {
+				m.Header.Add(k, v)
+			}
+		}
+		if _, err := js.PublishMsg(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if closed, err := s.Closed(t.Context(), []string{"a"}); err != nil || len(closed) != 0 {
+		t.Errorf("a foreign message closed topic a: %v, %v", closed, err)
+	}
 }

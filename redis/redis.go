@@ -251,6 +251,9 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	if m.Private {
 		flags |= 4
 	}
+	if m.ZeroRetry {
+		flags |= 8
+	}
 	idemKey := s.keys.epoch // a placeholder key when there is none
 	useIdem := "0"
 	if m.IdempotencyKey != "" {
@@ -279,29 +282,67 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
 	return hub.Event{Pos: p, ID: s.ID(p), Time: timeOf(p), Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
+		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
 }
 
 func timeOf(p hub.Pos) time.Time {
 	return time.UnixMilli(int64(p>>seqBits) + epochMS).UTC()
 }
 
-// event decodes a stream entry.
+// event decodes a stream entry. Anyone with access to Redis can add
+// entries to the stream: one that is not exactly as append.lua writes them
+// (the fields t, e, d, r and f, each once and nothing else, numbers in
+// their shortest form, no unknown flag, valid topics) is refused as a
+// *hub.DamagedEventError, never served.
 func (s *Store) event(msg goredis.XMessage) (hub.Event, error) {
 	p, err := posOf(msg.ID)
 	if err != nil {
 		return hub.Event{}, err
 	}
 	e := hub.Event{Pos: p, ID: s.ID(p), Time: timeOf(p)}
-	str := func(k string) string { v, _ := msg.Values[k].(string); return v }
-	e.Topics = strings.Fields(str("t"))
-	e.Type, e.Data = str("e"), str("d")
-	if ms, err := strconv.ParseInt(str("r"), 10, 64); err == nil {
-		e.Retry = time.Duration(ms) * time.Millisecond
+	if cause := decodeEntry(&e, msg.Values); cause != "" {
+		return hub.Event{}, &hub.DamagedEventError{Pos: p, ID: e.ID, Topics: e.Topics,
+			Cause: fmt.Sprintf("redis: entry %s of %s is not one herd wrote: %s", msg.ID, s.keys.log, cause)}
 	}
-	flags, _ := strconv.Atoi(str("f"))
-	e.Close, e.NoData, e.Private = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	return e, nil
+}
+
+// decodeEntry reads an entry's fields into e, and says what is wrong with
+// them, if anything.
+func decodeEntry(e *hub.Event, values map[string]any) string {
+	fields := map[string]string{}
+	for k, v := range values {
+		str, ok := v.(string)
+		if !ok || !slices.Contains([]string{"t", "e", "d", "r", "f"}, k) {
+			return fmt.Sprintf("an unknown field %.40q", k)
+		}
+		fields[k] = str
+	}
+	if len(fields) != 5 {
+		return fmt.Sprintf("%d of its 5 fields (t, e, d, r, f)", len(fields))
+	}
+	e.Topics = strings.Split(fields["t"], " ")
+	e.Type, e.Data = fields["e"], fields["d"]
+	ms, ok := shortestUint(fields["r"])
+	if !ok || ms > uint64(hub.MaxRetry.Milliseconds()) {
+		return fmt.Sprintf("retry %.40q is not a number of milliseconds", fields["r"])
+	}
+	e.Retry = time.Duration(ms) * time.Millisecond
+	flags, ok := shortestUint(fields["f"])
+	if !ok || flags&^15 != 0 {
+		return fmt.Sprintf("flags %.40q are not herd's", fields["f"])
+	}
+	e.Close, e.NoData, e.Private, e.ZeroRetry = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
+	if err := hub.CheckStored(*e); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// shortestUint parses digits written by strconv: no sign, no leading zero.
+func shortestUint(s string) (uint64, bool) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil && strconv.FormatUint(n, 10) == s
 }
 
 // Read implements hub.Store, with one script: the range (bounded in
@@ -333,6 +374,9 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 			return nil, false, err
 		}
 		e, err := s.event(msg)
+		if errors.Is(err, hub.ErrDamaged) {
+			return events, gap, err // the events before it, and the damage
+		}
 		if err != nil {
 			return nil, false, err
 		}
@@ -390,7 +434,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 			return err
 		}
 		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
-		if err != nil {
+		if err != nil && !errors.Is(err, hub.ErrDamaged) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -404,6 +448,11 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 				return err
 			}
 			after = events[len(events)-1].Pos
+		}
+		if err != nil {
+			return err // a damaged entry: the caller goes on after it
+		}
+		if len(events) > 0 {
 			continue
 		}
 		start := "0-0"

@@ -116,3 +116,40 @@ func wipePrefix(t *testing.T, url, prefix string) {
 		t.Fatal(err)
 	}
 }
+
+// TestForeignEntries: entries that someone else added to the stream, with
+// fields missing, extra, garbled or out of range, are refused as damaged
+// (storetest.Foreign): never served, reported, a gap in their place.
+func TestForeignEntries(t *testing.T) {
+	url := services.RedisURL(t)
+	prefix := services.RedisPrefix(t, url)
+	s, err := redis.Open(t.Context(), url, redis.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := goredis.NewClient(opts)
+	defer raw.Close()
+	entries := [][]any{
+		{"t", "a", "d", "no type, retry or flags"},
+		{"t", "a", "e", "", "d", "flags not herd's", "r", "0", "f", "99"},
+		{"t", "a", "e", "", "d", "private, as a word", "r", "0", "f", "private"},
+		{"t", "a", "e", "", "d", "a sixth field", "r", "0", "f", "0", "x", "1"},
+		{"t", "", "e", "", "d", "no topic", "r", "0", "f", "0"},
+		{"t", "a  b", "e", "", "d", "an empty topic between two spaces", "r", "0", "f", "0"},
+		{"t", "a", "e", "x\ny", "d", "a type with a line end", "r", "0", "f", "0"},
+		{"t", "a", "e", "", "d", "retry negative", "r", "-1", "f", "0"},
+		{"t", "a", "e", "", "d", "retry padded", "r", "007", "f", "0"},
+		{"t", "a", "e", "", "d", "retry beyond the hub's", "r", "99999999999", "f", "0"},
+		{"t", "a", "e", "", "d", "no data, yet data", "r", "0", "f", "2"},
+	}
+	storetest.Foreign(t, s, len(entries), func(t *testing.T, i int) {
+		if err := raw.XAdd(t.Context(), &goredis.XAddArgs{Stream: "{" + prefix + "}:log", Values: entries[i]}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

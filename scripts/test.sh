@@ -118,7 +118,7 @@ say "Fuzzing (${FUZZTIME:-10s} per target)"
 # inputs DIR: how many inputs a fuzz target's corpus directory holds (0 if
 # there is none yet).
 inputs() { { ls -A "$1" 2>/dev/null || true; } | wc -l; }
-for target in sse:FuzzReader sse:FuzzRoundTrip hub:FuzzPublish hub:FuzzSubscribe hub:FuzzQuery internal/mercure:FuzzPublish internal/jwt:FuzzVerify bolt:FuzzDamaged; do
+for target in sse:FuzzReader sse:FuzzRoundTrip hub:FuzzPublish hub:FuzzSubscribe hub:FuzzQuery internal/mercure:FuzzPublish internal/jwt:FuzzVerify bolt:FuzzDamaged bolt:FuzzCodec; do
 	pkg=${target%%:*}
 	case $pkg in
 	sse*) dir=sse pkg=./${pkg#sse} ;;

@@ -81,7 +81,9 @@ type Client struct {
 	HTTPClient *http.Client
 
 	// Retry is the delay before the first reconnection, until the stream
-	// sets its own with "retry:". Zero means 3s, as in browsers.
+	// sets its own with "retry:" ("retry: 0" included: then the next
+	// reconnection is at once, as in browsers). Zero means 3s, as in
+	// browsers.
 	Retry time.Duration
 
 	// MaxBackoff caps the delay while reconnections keep failing. Zero
@@ -165,6 +167,7 @@ type Subscription struct {
 	body     io.ReadCloser
 	timer    *time.Timer // read timeout
 	retry    time.Duration
+	retrySet bool // the stream sent retry (zero means reconnect at once)
 	failures int  // connections in a row that ended before any event or comment
 	alive    bool // the current connection delivered something
 	delay    time.Duration
@@ -264,8 +267,8 @@ func (s *Subscription) Next() (Event, error) {
 		s.mu.Lock()
 		s.lastID = s.rd.LastEventID()
 		s.mu.Unlock()
-		if r := s.rd.Retry(); r > 0 {
-			s.retry = r
+		if s.rd.retrySet {
+			s.retry, s.retrySet = s.rd.retry, true
 		}
 		if errors.Is(err, ErrEventTooLarge) {
 			s.endConn(err)
@@ -332,7 +335,10 @@ func (s *Subscription) reconnectAfter(err error) bool {
 // delay, doubled for each further connection in a row that failed before
 // any event or comment, capped, then jittered into [d/2, d].
 func (s *Subscription) backoff() time.Duration {
-	base := cmp(s.retry, s.c.Retry, 3*time.Second)
+	base := cmp(s.c.Retry, 3*time.Second)
+	if s.retrySet {
+		base = s.retry
+	}
 	d := base
 	if s.failures > 1 {
 		ceiling := max(cmp(s.c.MaxBackoff, 30*time.Second), base)

@@ -64,7 +64,7 @@ func (p *pull) expect(want ...sse.Event) {
 	for _, w := range want {
 		e, err := p.next()
 		if err != nil || e != w {
-			p.t.Fatalf("got %+q, %v; want %+q", e, err, w)
+			p.t.Fatalf("got %#v, %v; want %#v", e, err, w)
 		}
 	}
 }
@@ -516,4 +516,31 @@ func TestClient_breakOutOfLoopCloses(t *testing.T) {
 		break
 	}
 	// goleak in TestMain checks nothing is left running.
+}
+
+// TestClient_retryZero: "retry: 0" is a delay like any other (WHATWG: an
+// integer of digits), so the reconnection after it is at once, where a
+// stream without one waits the client's Retry.
+func TestClient_retryZero(t *testing.T) {
+	t.Parallel()
+	m := ssetest.NewMockStream(t)
+	delays := make(chan time.Duration, 4)
+	client := &sse.Client{Retry: time.Hour,
+		Reconnect: func(_ error, d time.Duration) bool { delays <- d; return true }}
+	p := subscribe(t, client, get(t, m.URL))
+	c := m.Await()
+	c.Send("retry: 0\ndata: now\n\n")
+	p.expect(sse.Event{Data: "now", ZeroRetry: true})
+	c.Break()
+	if d := <-delays; d != 0 {
+		t.Errorf("delay after retry: 0 = %v, want 0", d)
+	}
+	c = m.Await()
+	c.Send("retry: 40\ndata: later\n\n")
+	p.expect(sse.Event{Data: "later", Retry: 40 * time.Millisecond})
+	c.Break()
+	if d := <-delays; d < 20*time.Millisecond || d > 40*time.Millisecond {
+		t.Errorf("delay after retry: 40 = %v, want 20ms to 40ms (jittered)", d)
+	}
+	m.Await()
 }

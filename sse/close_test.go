@@ -62,11 +62,11 @@ func TestClient_stopsAtCloseEvent(t *testing.T) {
 				got = append(got, e)
 			}
 			if len(got) != len(tc.want) {
-				t.Fatalf("got %+q, want %+q", got, tc.want)
+				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 			for i := range got {
 				if got[i] != tc.want[i] {
-					t.Errorf("event %d: got %+q, want %+q", i, got[i], tc.want[i])
+					t.Errorf("event %d: got %+v, want %+v", i, got[i], tc.want[i])
 				}
 			}
 			if n := conns.Load(); n != tc.conns {

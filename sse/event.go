@@ -37,6 +37,13 @@ type Event struct {
 	// reconnecting. It is sent in whole milliseconds. The parser sets it
 	// when the event's block carried a valid "retry:" line.
 	Retry time.Duration
+
+	// ZeroRetry sends "retry: 0" when Retry is zero: it asks the receiver
+	// to reconnect at once from now on, which a zero Retry, meaning none,
+	// cannot say. A positive Retry is sent as it is either way. The parser
+	// sets ZeroRetry when the event's block carried "retry: 0" (as its
+	// last valid "retry:" line).
+	ZeroRetry bool
 }
 
 // Errors reported by [Event.Validate] and by everything that encodes events.
@@ -88,7 +95,7 @@ func AppendEvent(dst []byte, e Event) ([]byte, error) {
 		dst = append(dst, e.ID...)
 		dst = append(dst, '\n')
 	}
-	if e.Retry > 0 {
+	if e.Retry > 0 || e.ZeroRetry {
 		dst = append(dst, "retry: "...)
 		dst = strconv.AppendInt(dst, e.Retry.Milliseconds(), 10)
 		dst = append(dst, '\n')

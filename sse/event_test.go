@@ -32,6 +32,8 @@ var goldenEvents = []struct {
 	{"leading-space", sse.Event{Data: " indented\n  twice"}},
 	{"colon-data", sse.Event{Data: ": not a comment\ndata: nor a field"}},
 	{"retry-sub-ms", sse.Event{Data: "r", Retry: 1500 * time.Microsecond}},
+	{"retry-zero", sse.Event{Data: "reconnect at once", ZeroRetry: true}},
+	{"retry-positive-with-zero-retry", sse.Event{Data: "r", Retry: 250 * time.Millisecond, ZeroRetry: true}},
 	{"cowsay", sse.Event{Type: "message", Data: "<pre> _____\n< moo >\n -----\n        \\   ^__^</pre>"}},
 }
 
@@ -88,18 +90,18 @@ func TestEvent_Validate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		if err := tc.e.Validate(); err != tc.want {
-			t.Errorf("%+q.Validate() = %v, want %v", tc.e, err, tc.want)
+			t.Errorf("%#v.Validate() = %v, want %v", tc.e, err, tc.want)
 		}
 		dst := []byte("keep")
 		out, err := sse.AppendEvent(dst, tc.e)
 		if err != tc.want {
-			t.Errorf("AppendEvent(%+q) err = %v, want %v", tc.e, err, tc.want)
+			t.Errorf("AppendEvent(%#v) err = %v, want %v", tc.e, err, tc.want)
 		}
 		if tc.want != nil && string(out) != "keep" {
-			t.Errorf("AppendEvent(%+q) wrote %q on error", tc.e, out)
+			t.Errorf("AppendEvent(%#v) wrote %q on error", tc.e, out)
 		}
 		if _, err := sse.NewFrame(tc.e); err != tc.want {
-			t.Errorf("NewFrame(%+q) err = %v, want %v", tc.e, err, tc.want)
+			t.Errorf("NewFrame(%#v) err = %v, want %v", tc.e, err, tc.want)
 		}
 	}
 }

@@ -35,10 +35,10 @@ func FuzzReader(f *testing.F) {
 		}
 		for _, e := range whole {
 			if !utf8.ValidString(e.Data) || !utf8.ValidString(e.ID) || !utf8.ValidString(e.Type) {
-				t.Fatalf("invalid UTF-8 escaped the parser: %+q", e)
+				t.Fatalf("invalid UTF-8 escaped the parser: %#v", e)
 			}
 			if strings.ContainsAny(e.ID, "\r\n\x00") || strings.ContainsAny(e.Type, "\r\n") || strings.Contains(e.Data, "\r") {
-				t.Fatalf("line end or NUL inside a field: %+q", e)
+				t.Fatalf("line end or NUL inside a field: %#v", e)
 			}
 		}
 	})
@@ -62,21 +62,23 @@ func parseAll(r io.Reader, limit int) ([]sse.Event, error) {
 // UTF-8 replaced, exactly as a browser would see it.
 func FuzzRoundTrip(f *testing.F) {
 	for _, g := range goldenEvents {
-		f.Add(g.e.ID, g.e.Type, g.e.Data, int64(g.e.Retry/time.Millisecond))
+		f.Add(g.e.ID, g.e.Type, g.e.Data, int64(g.e.Retry/time.Millisecond), g.e.ZeroRetry)
 	}
-	f.Add("", "", "\r\n\r", int64(0))
-	f.Add("id", "t", "\xff\xfe", int64(5))
-	f.Fuzz(func(t *testing.T, id, typ, data string, retryMS int64) {
-		e := sse.Event{ID: id, Type: typ, Data: data, Retry: time.Duration(retryMS) * time.Millisecond}
+	f.Add("", "", "\r\n\r", int64(0), false)
+	f.Add("id", "t", "\xff\xfe", int64(5), false)
+	f.Add("", "", "now", int64(0), true)
+	f.Add("", "", "positive wins", int64(7), true)
+	f.Fuzz(func(t *testing.T, id, typ, data string, retryMS int64, zeroRetry bool) {
+		e := sse.Event{ID: id, Type: typ, Data: data, Retry: time.Duration(retryMS) * time.Millisecond, ZeroRetry: zeroRetry}
 		wire, err := sse.AppendEvent(nil, e)
 		if e.Validate() != nil {
 			if err == nil {
-				t.Fatalf("invalid event %+q encoded", e)
+				t.Fatalf("invalid event %#v encoded", e)
 			}
 			return
 		}
 		if err != nil {
-			t.Fatalf("valid event %+q: %v", e, err)
+			t.Fatalf("valid event %#v: %v", e, err)
 		}
 		// Precede it with an event setting another id, so an empty ID must
 		// parse as the inherited one.
@@ -101,8 +103,11 @@ func FuzzRoundTrip(f *testing.F) {
 		if e.Retry > 0 && e.Retry < time.Millisecond {
 			want.Retry = 0
 		}
+		// "retry: 0" is sent for ZeroRetry and for a positive Retry below a
+		// millisecond alike; a positive Retry says it all by itself.
+		want.ZeroRetry = want.Retry == 0 && (e.ZeroRetry || e.Retry > 0)
 		if got != want {
-			t.Fatalf("round trip of %+q:\nwire %q\ngot  %+q\nwant %+q", e, wire, got, want)
+			t.Fatalf("round trip of %#v:\nwire %q\ngot  %#v\nwant %#v", e, wire, got, want)
 		}
 	})
 }

@@ -69,15 +69,17 @@ type Reader struct {
 	bomDone bool
 	skipLF  bool // the last line ended with a CR; drop one LF that follows
 
-	data    []byte // data buffer: each data line plus LF
-	first   string // the block's first data line, kept as a string
-	lines   int    // data lines in the block; data holds them once lines > 1
-	typ     string // event type buffer
-	lastTyp string // the previous event type, reused to save allocations
-	idBuf   string // last event ID buffer (pending, committed at dispatch)
-	lastID  string // last event ID string (committed)
-	retry   time.Duration
-	evRetry time.Duration // retry set within the current block
+	data     []byte // data buffer: each data line plus LF
+	first    string // the block's first data line, kept as a string
+	lines    int    // data lines in the block; data holds them once lines > 1
+	typ      string // event type buffer
+	lastTyp  string // the previous event type, reused to save allocations
+	idBuf    string // last event ID buffer (pending, committed at dispatch)
+	lastID   string // last event ID string (committed)
+	retry    time.Duration
+	retrySet bool          // a valid "retry:" came, so retry is what it asked for, zero included
+	evRetry  time.Duration // retry set within the current block
+	evHas    bool          // the current block had a valid "retry:", so evRetry holds it
 }
 
 // NewReader returns a Reader parsing the event stream r.
@@ -97,7 +99,9 @@ func (r *Reader) LastEventID() string { return r.lastID }
 func (r *Reader) SetLastEventID(id string) { r.lastID, r.idBuf = id, id }
 
 // Retry returns the reconnection delay the stream asked for with its most
-// recent valid "retry:" field, or zero if it sent none.
+// recent valid "retry:" field, or zero if it sent none; "retry: 0" asks
+// for zero too (reconnect at once), which [Event.ZeroRetry] tells apart on
+// the event that carried it, and which [Client] honours.
 func (r *Reader) Retry() time.Duration { return r.retry }
 
 // Next returns the next dispatched event. At the end of the stream it
@@ -332,7 +336,7 @@ func (r *Reader) field(line []byte) error {
 	case "retry":
 		if ms, ok := parseDigits(value); ok {
 			r.retry = time.Duration(ms) * time.Millisecond
-			r.evRetry = r.retry
+			r.evRetry, r.evHas, r.retrySet = r.retry, true, true
 		}
 	}
 	return nil
@@ -353,14 +357,14 @@ func (r *Reader) dispatch() (Event, bool) {
 	lines := r.lines
 	r.lines = 0
 	if lines == 0 {
-		r.typ, r.evRetry = "", 0
+		r.typ, r.evRetry, r.evHas = "", 0, false
 		return Event{}, false
 	}
-	e := Event{ID: r.lastID, Type: r.typ, Data: r.first, Retry: r.evRetry}
+	e := Event{ID: r.lastID, Type: r.typ, Data: r.first, Retry: r.evRetry, ZeroRetry: r.evHas && r.evRetry == 0}
 	if lines > 1 {
 		e.Data = string(r.data[:len(r.data)-1])
 	}
-	r.typ, r.evRetry, r.first = "", 0, ""
+	r.typ, r.evRetry, r.evHas, r.first = "", 0, false, ""
 	if cap(r.data) > 64<<10 {
 		r.data = nil // do not pin the memory of one huge event
 	} else {

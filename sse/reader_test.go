@@ -72,6 +72,10 @@ var parseCases = []parseCase{
 	{name: "retry with non-digit ignored", in: "retry: 10\n\nretry: 1x\n\nretry: -5\n\nretry:  7\n\n", want: nil, retry: 10 * time.Millisecond},
 	{name: "empty retry ignored", in: "retry: 10\n\nretry:\n\n", want: nil, retry: 10 * time.Millisecond},
 	{name: "overflowing retry ignored", in: "retry: 10\n\nretry: 99999999999999999999999\n\n", want: nil, retry: 10 * time.Millisecond},
+	{name: "retry zero is a value", in: "retry: 10\n\nretry: 0\ndata: a\n\ndata: b\n\n",
+		want: []sse.Event{{Data: "a", ZeroRetry: true}, {Data: "b"}}, retry: 0},
+	{name: "the last retry of a block counts", in: "retry: 0\nretry: 5\ndata: a\n\nretry: 5\nretry: 0\ndata: b\n\n",
+		want: []sse.Event{{Data: "a", Retry: 5 * time.Millisecond}, {Data: "b", ZeroRetry: true}}, retry: 0},
 	{name: "retry does not touch id", in: "id: 3\nretry: 50\ndata: a\n\n",
 		want: []sse.Event{{ID: "3", Data: "a", Retry: 50 * time.Millisecond}}, lastID: "3", retry: 50 * time.Millisecond},
 	{name: "NUL allowed in data", in: "data: a\x00b\n\n", want: []sse.Event{{Data: "a\x00b"}}},
@@ -176,9 +180,9 @@ func equalEvents(a, b []sse.Event) bool {
 
 func describe(es []sse.Event) string {
 	if len(es) > 5 {
-		return fmt.Sprintf("%d events, first %+q", len(es), es[0])
+		return fmt.Sprintf("%d events, first %#v", len(es), es[0])
 	}
-	return fmt.Sprintf("%+q", es)
+	return fmt.Sprintf("%#v", es)
 }
 
 func TestReader_comments(t *testing.T) {

@@ -428,7 +428,7 @@ func TestStream_concurrentSends(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(e.Data, e.ID+"\n") {
-			t.Fatalf("interleaved event %+q", e)
+			t.Fatalf("interleaved event %#v", e)
 		}
 		n++
 	}

@@ -24,7 +24,7 @@ func TestEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n < len(quotes) && e.Type != "" || n == len(quotes) && e.Type != "closeStream" {
-			t.Fatalf("event %d: %+q", n, e)
+			t.Fatalf("event %d: %#v", n, e)
 		}
 		n++
 	}
@@ -58,7 +58,7 @@ func TestEvents_resume(t *testing.T) {
 		}
 		for e, err := range sse.Read(resp.Body) {
 			if err != nil || e.ID != tc.first {
-				t.Errorf("Last-Event-ID %q: first event %+q, %v; want id %s", tc.lastID, e, err, tc.first)
+				t.Errorf("Last-Event-ID %q: first event %+v, %v; want id %s", tc.lastID, e, err, tc.first)
 			}
 			break
 		}

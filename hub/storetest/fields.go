@@ -35,6 +35,8 @@ func testRoundTrip(t *testing.T, c Config) {
 		{Topics: []string{"t"}, Data: "\xff\xfe not UTF-8"},
 		{Topics: []string{"t"}, Data: ""},
 		{Topics: []string{"t"}, Data: "x", Retry: time.Millisecond},
+		{Topics: []string{"t"}, Data: "retry 0: reconnect at once", ZeroRetry: true},
+		{Topics: []string{"t"}, Data: "retry unset"},
 		{Topics: []string{"t"}, Data: "x", Retry: (1<<31 - 1) * time.Millisecond},
 		{Topics: []string{"ünï/cödé", "a.b-c_d:e@f~g", strings.Repeat("z", hub.MaxTopicLength)}, Data: "odd topics"},
 		{Topics: many, Data: "32 topics, in this order"},
@@ -71,11 +73,11 @@ func testRoundTrip(t *testing.T, c Config) {
 
 func sameMessage(e hub.Event, m hub.Message) bool {
 	return slices.Equal(e.Topics, m.Topics) && e.Type == m.Type && e.Data == m.Data && e.Retry == m.Retry &&
-		e.NoData == m.NoData && e.Close == m.Close && e.Private == m.Private
+		e.ZeroRetry == m.ZeroRetry && e.NoData == m.NoData && e.Close == m.Close && e.Private == m.Private
 }
 
 func eventMessage(e hub.Event) hub.Message {
-	return hub.Message{Topics: e.Topics, Type: e.Type, Data: e.Data, Retry: e.Retry, NoData: e.NoData, Close: e.Close, Private: e.Private}
+	return hub.Message{Topics: e.Topics, Type: e.Type, Data: e.Data, Retry: e.Retry, ZeroRetry: e.ZeroRetry, NoData: e.NoData, Close: e.Close, Private: e.Private}
 }
 
 // describe shows a message with long data cut short.
@@ -83,8 +85,8 @@ func describe(m hub.Message) string {
 	if len(m.Data) > 64 {
 		m.Data = fmt.Sprintf("%s… (%d bytes)", m.Data[:32], len(m.Data))
 	}
-	return fmt.Sprintf("{Topics:%q Type:%+q Data:%+q Retry:%v NoData:%v Close:%v Private:%v}",
-		m.Topics, m.Type, m.Data, m.Retry, m.NoData, m.Close, m.Private)
+	return fmt.Sprintf("{Topics:%q Type:%+q Data:%+q Retry:%v ZeroRetry:%v NoData:%v Close:%v Private:%v}",
+		m.Topics, m.Type, m.Data, m.Retry, m.ZeroRetry, m.NoData, m.Close, m.Private)
 }
 
 func testReadLimit(t *testing.T, c Config) {

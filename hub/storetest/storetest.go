@@ -154,7 +154,7 @@ func datas(events []hub.Event) []string {
 
 func sameEvent(a, b hub.Event) bool {
 	return a.Pos == b.Pos && a.ID == b.ID && a.Time.Equal(b.Time) && slices.Equal(a.Topics, b.Topics) &&
-		a.Type == b.Type && a.Data == b.Data && a.Retry == b.Retry && a.NoData == b.NoData && a.Close == b.Close &&
+		a.Type == b.Type && a.Data == b.Data && a.Retry == b.Retry && a.ZeroRetry == b.ZeroRetry && a.NoData == b.NoData && a.Close == b.Close &&
 		a.Private == b.Private
 }
 

@@ -180,7 +180,7 @@ func runCheck(ctx context.Context, args []string, io IO) error {
 	found := "not looked at (--offline)"
 	if !offline {
 		spec, _ := parseStore(f.store) // checked by loadServe
-		if found, err = spec.check(ctx); err != nil {
+		if found, err = spec.check(ctx, io.Stdout); err != nil {
 			return err
 		}
 	}

@@ -134,6 +134,17 @@ func TestCheck_store(t *testing.T) {
 	damaged := dir + "/damaged.db"
 	data, _ := os.ReadFile(good)
 	os.WriteFile(damaged, data[:3*4096], 0o600)
+	// One byte of the event's data flipped ("x" to "y"): the record still
+	// parses, its checksum does not match. Its tail is one topic "a", then
+	// the data.
+	flipped := dir + "/flipped.db"
+	i := bytes.Index(data, []byte("\x01\x01ax"))
+	if i < 0 || bytes.Count(data, []byte("\x01\x01ax")) != 1 {
+		t.Fatal("the event's record is not in the file once")
+	}
+	bad := bytes.Clone(data)
+	bad[i+3] = 'y'
+	os.WriteFile(flipped, bad, 0o600)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -142,6 +153,8 @@ func TestCheck_store(t *testing.T) {
 		{[]string{"--store", "bolt:" + good}, 0, "# store: sound: 1 events (positions 1 to 1)"},
 		{[]string{"--store", "bolt:" + dir + "/new.db"}, 0, "# store: no file yet (herd serve creates it)"},
 		{[]string{"--store", "bolt:" + damaged}, 1, "is damaged (truncated: "},
+		{[]string{"--store", "bolt:" + flipped}, 1, "1 of its 1 events are damaged, the first at position 1: checksum mismatch"},
+		{[]string{"--store", "bolt:" + flipped}, 1, `at position 1, topics ["a"] (as read: the damage may be in them): checksum mismatch`},
 		{[]string{"--store", "bolt:" + damaged, "--offline"}, 0, "# store: not looked at (--offline)"},
 		{[]string{"--store", "memory"}, 0, "# store: in memory"},
 		{[]string{"--store", "redis://127.0.0.1:1/0"}, 1, "store redis://127.0.0.1:1/0: redis:"},

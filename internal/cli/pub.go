@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,7 +29,7 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	key := fs.String("idempotency-key", "", "publishing again with this `KEY` is answered with the first id (default: a random key, so that retries are safe)")
 	publishKey := fs.String("key", "", "`KEY`: the hub's publish key, or a token from herd token (env HERD_PUBLISH_KEY)")
 	private := fs.Bool("private", false, "only subscribers whose token grants one of the topics receive it")
-	retry := fs.Duration("retry-hint", 0, "send this reconnection delay with the event (retry:)")
+	retry := fs.Duration("retry-hint", 0, "send this reconnection delay with the event (retry:); 0s asks clients to reconnect at once")
 	attempts := fs.Int("attempts", 3, "tries before giving up when the hub is unreachable or unavailable")
 	var more stringList
 	fs.Var(&more, "topic", "another `TOPIC` to publish to (repeatable)")
@@ -89,7 +90,7 @@ func runPub(ctx context.Context, args []string, io IO) error {
 	if *closeTopics {
 		req["close"] = true
 	}
-	if *retry > 0 {
+	if *retry > 0 || flagGiven(fs, "retry-hint") { // --retry-hint 0 sends "retry: 0": reconnect at once
 		req["retry"] = retry.Milliseconds()
 	}
 	body, _ := json.Marshal(req)
@@ -192,3 +193,10 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// flagGiven reports whether the flag name was on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}

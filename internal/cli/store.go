@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -111,8 +112,9 @@ func (s storeSpec) open(o storeOptions) (hub.Store, error) {
 
 // check looks at the store without changing it, as herd check does: a
 // bolt file is verified record by record, a broker is contacted. It
-// returns what it found, or why herd serve would fail on it.
-func (s storeSpec) check(ctx context.Context) (string, error) {
+// returns what it found, or why herd serve would fail on it; the damaged
+// events of a bolt file, if any, it lists on w first, one a line.
+func (s storeSpec) check(ctx context.Context, w io.Writer) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	var found string
@@ -124,6 +126,7 @@ func (s storeSpec) check(ctx context.Context) (string, error) {
 		var sum bolt.Summary
 		sum, err = bolt.Check(s.arg)
 		found = "sound: " + sum.String()
+		listDamaged(w, sum)
 		if errors.Is(err, os.ErrNotExist) {
 			return "no file yet (herd serve creates it)", nil
 		}
@@ -136,6 +139,21 @@ func (s storeSpec) check(ctx context.Context) (string, error) {
 		return "", s.fail(err)
 	}
 	return found, nil
+}
+
+// listDamaged writes one line per damaged event of a bolt file: its id and
+// position, and its topics as far as they could be read.
+func listDamaged(w io.Writer, sum bolt.Summary) {
+	for _, d := range sum.Damaged {
+		topics := "unreadable"
+		if d.Topics != nil {
+			topics = fmt.Sprintf("%q (as read: the damage may be in them)", d.Topics)
+		}
+		fmt.Fprintf(w, "damaged event %s at position %d, topics %s: %s\n", d.ID, d.Pos, topics, d.Cause)
+	}
+	if n := sum.DamagedEvents - len(sum.Damaged); n > 0 {
+		fmt.Fprintf(w, "and %d more damaged events\n", n)
+	}
 }
 
 // fail reports err about the store, on one line and without secrets.

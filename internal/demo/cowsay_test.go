@@ -52,11 +52,11 @@ func TestEvents(t *testing.T) {
 	for i, q := range demo.Quotes {
 		want := sse.Event{ID: fmt.Sprint(i + 1), Data: "<div>" + html.EscapeString(q) + "</div>"}
 		if got[i] != want {
-			t.Errorf("event %d = %+q, want %+q", i, got[i], want)
+			t.Errorf("event %d = %#v, want %#v", i, got[i], want)
 		}
 	}
 	if last := got[10]; last.Type != demo.CloseEvent || last.Data != "" {
-		t.Errorf("last event %+q, want the close event", last)
+		t.Errorf("last event %#v, want the close event", last)
 	}
 }
 

@@ -188,6 +188,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		m.Retry = time.Duration(ms) * time.Millisecond
+		m.ZeroRetry = ms == 0
 	}
 	for _, t := range topics {
 		ht, err := herdTopic(t)
@@ -344,7 +345,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 			id = e.ID
 		}
 		typ := e.Type
-		if err := stream.Send(sse.Event{ID: id, Type: typ, Data: e.Data, Retry: e.Retry}); err != nil {
+		if err := stream.Send(sse.Event{ID: id, Type: typ, Data: e.Data, Retry: e.Retry, ZeroRetry: e.ZeroRetry}); err != nil {
 			return
 		}
 	}

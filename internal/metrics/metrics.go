@@ -40,6 +40,7 @@ var (
 	descQueueHigh   = prometheus.NewDesc("herd_queue_high_water", "The most events any subscriber has had waiting.", nil, nil)
 	descPublishTime = prometheus.NewDesc("herd_publish_store_seconds", "Time the store took to acknowledge a publish.", nil, nil)
 	descStoreErrors = prometheus.NewDesc("herd_store_errors_total", "Failed store calls: publishes, replays, follows.", nil, nil)
+	descDamaged     = prometheus.NewDesc("herd_damaged_events_total", "Damaged stored events met (by the follower or a replay) and not delivered.", nil, nil)
 )
 
 type collector struct {
@@ -71,6 +72,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descQueueHigh, float64(st.QueueHighWater))
 	counter(descStoreErrors, float64(st.StoreErrors))
+	counter(descDamaged, float64(st.DamagedEvents))
 	l := st.PublishLatency
 	buckets := make(map[float64]uint64, len(l.Bounds))
 	for i, b := range l.Bounds {

@@ -56,6 +56,7 @@ func TestHandler(t *testing.T) {
 		`herd_publish_store_seconds_bucket{le="+Inf"} 1`,
 		`herd_disconnects_total{reason="slow"} 0`,
 		"herd_store_errors_total 0",
+		"herd_damaged_events_total 0",
 		"go_goroutines",
 		"process_resident_memory_bytes",
 	} {
