@@ -10,10 +10,10 @@ func TestSelectors(t *testing.T) {
 		kind, sel, topic string
 		want             bool
 	}{
-		{"match", "foo", "foo", true},
-		{"match", "foo", "foobar", false},
-		{"match", "*", "anything at all", true},
-		{"match", "https://example.com/books/{id}", "https://example.com/books/1", false}, // match is exact
+		{"exact", "foo", "foo", true},
+		{"exact", "foo", "foobar", false},
+		{"exact", "*", "anything at all", true},
+		{"exact", "https://example.com/books/{id}", "https://example.com/books/1", false}, // match is exact
 		{"topic", "https://example.com/books/{id}", "https://example.com/books/1", true},
 		{"topic", "https://example.com/books/{id}", "https://example.com/books/1/reviews", false},
 		{"topic", "https://example.com/{+path}", "https://example.com/a/b/c", true},
@@ -21,17 +21,17 @@ func TestSelectors(t *testing.T) {
 		{"topic", "https://example.com/books{?page}", "https://example.com/books?page=2", true},
 		{"topic", "https://example.com/books/1", "https://example.com/books/1", true},
 		{"topic", "*", "x", true},
-		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc", true},
-		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc/def", false},
-		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/bar/abc", false},
-		{"match_urlpattern", "https://example.net/foo/*", "https://example.net/foo/a/b", true},
-		{"match_urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/42", true},
-		{"match_urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/x", false},
-		{"match_urlpattern", "https://example.net/books/:id?", "https://example.net/books", true},
-		{"match_urlpattern", "https://example.net/books/:id?", "https://example.net/books/7", true},
-		{"match_urlpattern", "https://example.net/a.b", "https://example.net/aXb", false}, // . is literal
+		{"urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc", true},
+		{"urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc/def", false},
+		{"urlpattern", "https://example.net/foo/:random", "https://example.net/bar/abc", false},
+		{"urlpattern", "https://example.net/foo/*", "https://example.net/foo/a/b", true},
+		{"urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/42", true},
+		{"urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/x", false},
+		{"urlpattern", "https://example.net/books/:id?", "https://example.net/books", true},
+		{"urlpattern", "https://example.net/books/:id?", "https://example.net/books/7", true},
+		{"urlpattern", "https://example.net/a.b", "https://example.net/aXb", false}, // . is literal
 	} {
-		s, err := parseSelector(tc.kind, tc.sel)
+		s, err := parseSelector(tc.kind, tc.sel, nil)
 		if err != nil {
 			t.Errorf("%s %q: %v", tc.kind, tc.sel, err)
 			continue
@@ -41,10 +41,10 @@ func TestSelectors(t *testing.T) {
 		}
 	}
 	for _, tc := range [][2]string{
-		{"topic", ""}, {"match", ""}, {"topic", "https://x/{id"}, {"topic", "a{}"},
-		{"match_urlpattern", "https://x/:id(["}, {"match_urlpattern", "https://x/(a"}, {"kind", "x"},
+		{"topic", ""}, {"exact", ""}, {"topic", "https://x/{id"}, {"topic", "a{}"},
+		{"urlpattern", "https://x/:id(["}, {"urlpattern", "https://x/(a"}, {"kind", "x"},
 	} {
-		if _, err := parseSelector(tc[0], tc[1]); err == nil {
+		if _, err := parseSelector(tc[0], tc[1], nil); err == nil {
 			t.Errorf("%s %q: accepted", tc[0], tc[1])
 		}
 	}
