@@ -29,7 +29,7 @@ func NewAuthenticator(keys *KeySet) *Authenticator {
 func (a *Authenticator) SetKeys(keys *KeySet) { a.keys.Store(keys) }
 
 // Authenticate implements hub.Authenticator. The grant expires when the
-// token stops being accepted: at exp.
+// token stops being accepted: at exp plus Leeway.
 func (a *Authenticator) Authenticate(token string) (hub.Grant, error) {
 	c, err := Verify(token, a.keys.Load(), a.now())
 	if err != nil {
@@ -37,7 +37,7 @@ func (a *Authenticator) Authenticate(token string) (hub.Grant, error) {
 	}
 	g := hub.Grant{Publish: selectors(c.Publish), Subscribe: selectors(c.Subscribe)}
 	if !c.Expires.IsZero() {
-		g.Expires = c.Expires
+		g.Expires = c.Expires.Add(Leeway)
 	}
 	return g, nil
 }

@@ -51,9 +51,8 @@ var (
 	ErrClaims = errors.New("jwt: invalid claims")
 )
 
-// Leeway is the clock skew allowed on nbf: a token minted on a clock a
-// little ahead is accepted. exp has none: a token is refused from the
-// second it expires, as Mercure requires.
+// Leeway is the clock skew allowed on exp and nbf by Verify. VerifyExact
+// allows none on exp, as Mercure requires.
 const Leeway = 30 * time.Second
 
 // MaxTokenSize bounds the tokens Verify reads.
@@ -90,8 +89,19 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Verify checks token against keys at time now and returns its claims.
+// Verify checks token against keys at time now and returns its claims,
+// allowing Leeway on exp and nbf.
 func Verify(token string, keys *KeySet, now time.Time) (Claims, error) {
+	return verify(token, keys, now, Leeway)
+}
+
+// VerifyExact is Verify with no allowance on exp: a token is refused from
+// the second it expires (Mercure's rule). nbf keeps Leeway.
+func VerifyExact(token string, keys *KeySet, now time.Time) (Claims, error) {
+	return verify(token, keys, now, 0)
+}
+
+func verify(token string, keys *KeySet, now time.Time, expLeeway time.Duration) (Claims, error) {
 	if len(token) > MaxTokenSize {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
 	}
@@ -120,7 +130,7 @@ func Verify(token string, keys *KeySet, now time.Time) (Claims, error) {
 	var c Claims
 	if p.Exp != nil {
 		c.Expires = p.Exp.Time
-		if !now.Before(c.Expires) {
+		if !now.Before(c.Expires.Add(expLeeway)) {
 			return c, fmt.Errorf("%w at %s", ErrExpired, c.Expires.UTC().Format(time.RFC3339))
 		}
 	}

@@ -120,11 +120,8 @@ func TestVerify_leeway(t *testing.T) {
 		c  Claims
 		ok bool
 	}{
-		// exp has no grace, for herd's own API and Mercure's alike: the
-		// token is refused from its exp on.
-		{Claims{Expires: now.Add(time.Second)}, true},
-		{Claims{Expires: now}, false},
-		{Claims{Expires: now.Add(-time.Second)}, false},
+		{Claims{Expires: now.Add(-Leeway / 2)}, true},
+		{Claims{Expires: now.Add(-Leeway)}, false},
 		{Claims{NotBefore: now.Add(Leeway / 2)}, true},
 		{Claims{NotBefore: now.Add(2 * Leeway)}, false},
 		{Claims{}, true}, // no exp: valid until the key changes
@@ -132,6 +129,23 @@ func TestVerify_leeway(t *testing.T) {
 		tok, _ := hs.Sign(tc.c)
 		if _, err := Verify(tok, hs.PublicKeys(), now); (err == nil) != tc.ok {
 			t.Errorf("%+v: %v, want ok %v", tc.c, err, tc.ok)
+		}
+	}
+	// VerifyExact (Mercure's) allows no grace on exp: a token is refused
+	// from its exp on; nbf keeps the allowance.
+	for _, tc := range []struct {
+		c  Claims
+		ok bool
+	}{
+		{Claims{Expires: now.Add(time.Second)}, true},
+		{Claims{Expires: now}, false},
+		{Claims{Expires: now.Add(-time.Second)}, false},
+		{Claims{NotBefore: now.Add(Leeway / 2)}, true},
+		{Claims{NotBefore: now.Add(2 * Leeway)}, false},
+	} {
+		tok, _ := hs.Sign(tc.c)
+		if _, err := VerifyExact(tok, hs.PublicKeys(), now); (err == nil) != tc.ok {
+			t.Errorf("exact %+v: %v, want ok %v", tc.c, err, tc.ok)
 		}
 	}
 }
@@ -220,7 +234,7 @@ func TestAuthenticator(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(g.Publish, []string{"a/*"}) || !slices.Equal(g.Subscribe, []string{"**"}) ||
-		!g.Expires.Equal(now.Add(time.Minute).Truncate(time.Second)) {
+		!g.Expires.Equal(now.Add(time.Minute+Leeway).Truncate(time.Second)) {
 		t.Errorf("grant %+v", g)
 	}
 	other, _ := HMACSigner(strings.Repeat("k", 40))

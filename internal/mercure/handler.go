@@ -115,9 +115,12 @@ var (
 // itself, even on a request another site's page makes.
 func (h *Handler) token(r *http.Request) (token string, fromCookie bool, err error) {
 	if a, ok := r.Header["Authorization"]; ok {
+		if len(a) != 1 {
+			return "", false, fmt.Errorf("%w: want one Authorization header", errInvalidRequest)
+		}
 		scheme, t, _ := strings.Cut(strings.TrimSpace(a[0]), " ")
-		if len(a) != 1 || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(t) == "" {
-			return "", false, fmt.Errorf("%w: want one Authorization: Bearer header", errInvalidRequest)
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(t) == "" {
+			return "", false, fmt.Errorf("%w: want Authorization: Bearer and a token", errInvalidRequest)
 		}
 		return strings.TrimSpace(t), false, nil
 	}
@@ -163,7 +166,7 @@ func (h *Handler) claims(r *http.Request, keys func(*Keys) *jwt.KeySet) (*grants
 	if h.now != nil {
 		now = h.now
 	}
-	c, err := jwt.Verify(t, keys(k), now())
+	c, err := jwt.VerifyExact(t, keys(k), now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errInvalidToken, err)
 	}
