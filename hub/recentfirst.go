@@ -7,8 +7,10 @@ import "slices"
 // counterpart, for finding the first of several events sharing a topic
 // (a Mercure id a publisher used twice). It reads memory only and is
 // safe for concurrent use.
-func (h *Hub) RecentFirst(topic string) (Event, bool) {
-	c := h.cache
+func (h *Hub) RecentFirst(topic string) (Event, bool) { return h.cache.oldestWith(topic) }
+
+// oldestWith returns the oldest cached event of a topic.
+func (c *replayCache) oldestWith(topic string) (Event, bool) {
 	if c == nil {
 		return Event{}, false
 	}
