@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/herd-sse/herd/hub"
@@ -79,7 +80,9 @@ func (h *Handler) mercureID(e hub.Event, publisherID string) string {
 // resolve turns a Last-Event-ID into the herd id to resume after, and
 // whether it was found: "earliest" asks for all the history; a generated
 // id is the event it names; a publisher's id is found by its topic (the
-// first event bearing it, when a publisher used it more than once); an id
+// first event bearing it, when a publisher used it more than once: the
+// first in the replay cache, else the first of the log's first maxScan
+// events, else the newest); an id
 // herd answered before its ids were IRIs is its store id. An unknown id
 // resumes nowhere (live updates only), as Mercure does, and the caller
 // says so with Mercure-Last-Event-ID: earliest.
@@ -109,12 +112,49 @@ func (h *Handler) resolve(ctx context.Context, lastID string) (herdID string, fo
 		}
 		for _, s := range stats {
 			if s.Topic == t && s.LastID != "" {
+				if s.Retained > 1 { // used more than once: find the first
+					if id, ok, err := h.firstWith(ctx, t); err != nil || ok {
+						return id, ok, err
+					}
+				}
 				return s.LastID, true, nil
 			}
 		}
 	}
 	if _, err := h.Store.ParseID(lastID); err == nil {
 		return lastID, true, nil
+	}
+	return "", false, nil
+}
+
+// maxScan bounds the events firstWith reads, so that resuming after a
+// reused id costs at most that much however often it is asked.
+const maxScan = 16 << 10
+
+// firstWith returns the id of the oldest retained event with topic t,
+// reading the log from its start, at most maxScan events; ok is false if
+// none was found within them.
+func (h *Handler) firstWith(ctx context.Context, t string) (id string, ok bool, err error) {
+	b, err := h.Store.Bounds(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	after := hub.Pos(0)
+	if b.First > 0 {
+		after = b.First - 1
+	}
+	for read := 0; read < maxScan; {
+		events, _, err := h.Store.Read(ctx, after, hub.Limit{Events: 1024, Bytes: 4 << 20})
+		if err != nil || len(events) == 0 {
+			return "", false, err
+		}
+		for _, e := range events {
+			if slices.Contains(e.Topics, t) {
+				return e.ID, true, nil
+			}
+		}
+		read += len(events)
+		after = events[len(events)-1].Pos
 	}
 	return "", false, nil
 }
