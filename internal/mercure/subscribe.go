@@ -2,6 +2,7 @@ package mercure
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -63,13 +64,7 @@ func errBadParam(param, why string) error {
 func (h *Handler) parseQuery(q url.Values) (sub *subscriber, raw []*selector, err error) {
 	sub = &subscriber{}
 	b := newBudget()
-	for _, param := range slices.Sorted(func(yield func(string) bool) {
-		for k := range q {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, param := range slices.Sorted(maps.Keys(q)) { // in order: subscription events list them so
 		kind, ok, err := h.matcherKind(param)
 		if err != nil {
 			return nil, nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -209,7 +210,7 @@ func (h *Handler) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
 	for i, s := range segs {
 		var err error
 		if segs[i], err = url.PathUnescape(s); err != nil || segs[i] == "" {
-			h.fail(w, r, http.StatusBadRequest, "Invalid subscription IRI: bad segment "+strconvQuote(s))
+			h.fail(w, r, http.StatusBadRequest, "Invalid subscription IRI: bad segment "+strconv.Quote(s))
 			return
 		}
 	}
@@ -224,7 +225,7 @@ func (h *Handler) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
 		}
 		single = len(segs) == 3
 	case len(segs) == 3:
-		h.fail(w, r, http.StatusBadRequest, "Invalid subscription IRI: unsupported matcher type "+strconvQuote(segs[0]))
+		h.fail(w, r, http.StatusBadRequest, "Invalid subscription IRI: unsupported matcher type "+strconv.Quote(segs[0]))
 		return
 	case h.legacy() && len(segs) <= 2: // 0.x: /{topic}[/{subscriber}]
 		keep = func(s subscription) bool { return s.Topic == segs[0] && (len(segs) == 1 || s.Subscriber == segs[1]) }
@@ -271,8 +272,6 @@ func (h *Handler) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, false, map[string]any{"id": self, "type": "subscriptions", "lastEventID": lastID, "subscriptions": list})
 }
-
-func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 func writeJSON(w http.ResponseWriter, ld bool, v any) {
 	w.Header().Set("Content-Type", "application/json")
