@@ -1,8 +1,11 @@
 package mercure
 
 import (
+	"strings"
 	"testing"
 	"testing/quick"
+
+	"github.com/herd-sse/herd/hub"
 )
 
 func TestSelectors(t *testing.T) {
@@ -75,5 +78,37 @@ func TestTopicMapping(t *testing.T) {
 	}
 	if err := quick.Check(roundTrip, nil); err != nil {
 		t.Error(err)
+	}
+}
+
+// Generated ids read back as the position and store tag they hold, in
+// any case; nothing else reads as one, and no topic makes the reserved
+// namespace check panic.
+func TestGeneratedIDs(t *testing.T) {
+	roundTrip := func(p uint64, storeID string) bool {
+		id := generatedID(hub.Pos(p), storeID)
+		for _, s := range []string{id, strings.ToUpper(id)} {
+			got, tag, ok := parseGenerated(s)
+			if !ok || got != hub.Pos(p) || tag != idTag(storeID) {
+				return false
+			}
+		}
+		return checkPublisherID(id) != nil
+	}
+	if err := quick.Check(roundTrip, nil); err != nil {
+		t.Error(err)
+	}
+	others := func(s string) bool {
+		_, _, ok := parseGenerated(s)
+		addressesReserved(s)
+		return !ok
+	}
+	if err := quick.Check(others, nil); err != nil {
+		t.Error(err)
+	}
+	for _, id := range []string{"urn:uuid:0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b", "urn:uuid:00000000-0000-8000-8000-000000000000"} {
+		if _, _, ok := parseGenerated(id); ok {
+			t.Errorf("%q (a UUID of another shape) read as herd's", id)
+		}
 	}
 }
