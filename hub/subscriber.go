@@ -88,6 +88,9 @@ type subscriber struct {
 	private   []string   // selectors whose private events s receives
 	addr      netip.Addr // the client's, for the per-address limit
 	expiry    *time.Timer
+	face      *Face               // nil for herd's own API
+	match     func(view any) bool // a face's filter; nil: all
+	onEnd     func()              // called once it is removed; set before it is served
 
 	mu      sync.Mutex
 	queue   []*frame
@@ -138,12 +141,37 @@ func (s *subscriber) matches(topics []string) bool {
 // offer queues f unless s has it already. It never blocks: a full queue
 // ends the subscriber as slow.
 func (s *subscriber) offer(f *frame) {
+	if s.face != nil && !s.takes(f) {
+		return // not queued: a face subscriber's queue holds its own events only
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended || f.ev.Pos <= s.lastPos {
 		return
 	}
 	s.lastPos = f.ev.Pos
+	s.queueLocked(f)
+}
+
+// takes reports whether a face subscriber takes f: its face has a view of
+// it, and s's matcher accepts the view.
+func (s *subscriber) takes(f *frame) bool {
+	v := f.viewFor(s.face)
+	return v.ok && (s.match == nil || s.match(v.view))
+}
+
+// offerLocal queues f, a frame for s alone, unless s has ended. Its Pos is
+// zero: queued while s replays, the hand-over drops it with the history.
+func (s *subscriber) offerLocal(f *frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.queueLocked(f)
+}
+
+func (s *subscriber) queueLocked(f *frame) {
 	if len(s.queue)-s.head >= s.env.queueLength || s.bytes+f.size > s.env.queueBytes {
 		s.endLocked(reasonSlow)
 		return
@@ -266,9 +294,15 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 	n := len(dst)
 	for _, f := range frames {
 		if f == expired {
-			dst = append(dst, item{ev: f.ev, wire: f.wire})
+			if s.face == nil { // a face has no event for it: the stream just ends
+				dst = append(dst, item{ev: f.ev, wire: f.wire})
+			}
 			s.finished = reasonExpired
 			break
+		}
+		if s.face != nil {
+			dst = s.deliverFace(dst, f, false)
+			continue
 		}
 		if dst = s.deliver(dst, f.ev, f.wire); s.finishIfClosed(f.ev) {
 			if f.ev.Private && !s.mayRead(f.ev) {
@@ -291,6 +325,18 @@ func (s *subscriber) deliver(dst []item, e Event, wire sse.Frame) []item {
 		return dst
 	}
 	return append(dst, item{ev: e, wire: wire})
+}
+
+// deliverFace appends f in s's face's encoding: local frames as they are,
+// others if s takes them (already known for frames the dispatcher queued).
+func (s *subscriber) deliverFace(dst []item, f *frame, check bool) []item {
+	if f.local {
+		return append(dst, item{ev: f.ev, wire: f.wire})
+	}
+	if check && !s.takes(f) {
+		return dst
+	}
+	return append(dst, item{ev: f.ev, wire: f.viewFor(s.face).wire})
 }
 
 // mayRead reports whether s may receive e: a public event, or a private
