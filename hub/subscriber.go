@@ -294,10 +294,12 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 	n := len(dst)
 	for _, f := range frames {
 		if f == expired {
-			if s.face == nil { // a face has no event for it: the stream just ends
-				dst = append(dst, item{ev: f.ev, wire: f.wire})
-			}
 			s.finished = reasonExpired
+			if s.face != nil { // a face has no event for it: the stream just ends, now
+				s.env.counters.delivered.Add(int64(len(dst) - n))
+				return dst, io.EOF
+			}
+			dst = append(dst, item{ev: f.ev, wire: f.wire})
 			break
 		}
 		if s.face != nil {
