@@ -89,7 +89,8 @@ func (h *Hub) SubscribeFace(ctx context.Context, face *Face, opts FaceOptions, r
 // Inject queues wire to this subscriber alone, after what is queued: a
 // node-local event, never stored, replayed or counted against other
 // subscribers' queues. It never blocks: a full queue ends the subscriber
-// as slow. Injected while the subscriber replays history, it is dropped.
+// as slow. Injected while the subscriber replays history, it follows the
+// replay.
 func (fs *FaceStream) Inject(wire sse.Frame) {
 	f := &frame{wire: wire, size: wire.Len() + 64}
 	f.local = true

@@ -92,3 +92,35 @@ func wireOf(items []item) string {
 	}
 	return b.String()
 }
+
+// TestFace_localDuringReplay: a frame injected while the subscriber
+// replays survives the hand-over, which drops only the live frames the
+// replay delivered, and keeps its place among the later ones.
+func TestFace_localDuringReplay(t *testing.T) {
+	h, err := New(Config{Store: nopStore{}, ReplayCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var views atomic.Int64
+	s := newSubscriber(h.env, []string{"t"})
+	s.face = upperFace(&views)
+	h.subs.add(s)
+	fs := &FaceStream{h: h, s: s}
+	h.subs.offer(h.env.newFrame(Event{Pos: 1, ID: "1", Topics: []string{"t"}, Data: "replayed"}))
+	fs.Inject(sse.CommentFrame("a"))
+	h.subs.offer(h.env.newFrame(Event{Pos: 2, ID: "2", Topics: []string{"t"}, Data: "replayed too"}))
+	h.subs.offer(h.env.newFrame(Event{Pos: 3, ID: "3", Topics: []string{"t"}, Data: "live"}))
+	fs.Inject(sse.CommentFrame("b"))
+	s.handOver(2)
+	want := 0
+	for _, f := range s.queue[s.head:] {
+		want += f.size
+	}
+	if s.bytes != want {
+		t.Errorf("queue charged %d bytes after the hand-over, for frames of %d", s.bytes, want)
+	}
+	items, _ := s.ready(nil)
+	if got := wireOf(items); got != ": a\nid: face-3\ndata: LIVE\n\n: b\n" {
+		t.Errorf("after the hand-over: %q", got)
+	}
+}

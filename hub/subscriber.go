@@ -160,8 +160,8 @@ func (s *subscriber) takes(f *frame) bool {
 	return v.ok && (s.match == nil || s.match(v.view))
 }
 
-// offerLocal queues f, a frame for s alone, unless s has ended. Its Pos is
-// zero: queued while s replays, the hand-over drops it with the history.
+// offerLocal queues f, a frame for s alone, unless s has ended. Queued
+// while s replays, it is delivered after the replay.
 func (s *subscriber) offerLocal(f *frame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -241,14 +241,23 @@ func (s *subscriber) take(dst []*frame) ([]*frame, closeReason) {
 
 // handOver ends the replay at position upTo: frames the dispatcher queued
 // meanwhile that the replay already delivered are dropped.
+// Frames queued for s alone (offerLocal) are kept, in order.
 func (s *subscriber) handOver(upTo Pos) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.head < len(s.queue) && s.queue[s.head].ev.Pos <= upTo {
-		s.bytes -= s.queue[s.head].size
-		s.queue[s.head] = nil
-		s.head++
+	kept, i := s.head, s.head
+	for ; i < len(s.queue) && s.queue[i].ev.Pos <= upTo; i++ {
+		if f := s.queue[i]; f.local {
+			s.queue[kept] = f
+			kept++
+			continue
+		}
+		s.bytes -= s.queue[i].size
 	}
+	n := kept - s.head
+	copy(s.queue[i-n:i], s.queue[s.head:kept])
+	clear(s.queue[s.head : i-n])
+	s.head = i - n
 	s.lastPos = max(s.lastPos, upTo)
 }
 
