@@ -19,6 +19,11 @@ import (
 // which events it sends: View says both, once per event and face, however
 // many of the face's subscribers take the event. A Face is compared by
 // pointer: make one per protocol endpoint and keep it.
+//
+// View and FaceOptions.Match run while the dispatcher holds the
+// registry's lock, before a subscriber's: they may take locks of their
+// own that nothing else holds while calling into the hub, never the
+// hub's (no Publish, no Inject).
 type Face struct {
 	// View returns the face's view of e (what FaceOptions.Match reads)
 	// and its encoding on the wire; ok false means the event is for none
