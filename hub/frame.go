@@ -14,6 +14,7 @@ type frame struct {
 	wire  sse.Frame // the event on the wire; empty for a message without data
 	close sse.Frame // the close event, for a Close message
 	size  int       // bytes a queue is charged for holding it
+	faceFrames
 }
 
 // A framer encodes events: the hub's own (close, gap, token expired), and

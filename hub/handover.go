@@ -14,8 +14,9 @@ import (
 // writes the response head and the history (on this goroutine, which ends
 // afterwards), then hands the connection to the engine. The response has
 // no length and no chunking: it ends when the connection closes. extra
-// holds headers to send besides the stream's own.
-func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header) {
+// holds headers to send besides the stream's own; retry, if positive, is
+// sent first.
+func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header, retry time.Duration) {
 	conn.SetDeadline(time.Time{}) // the server's deadlines no longer apply
 	write := func(bufs net.Buffers) (int64, error) {
 		conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
@@ -32,7 +33,7 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header) {
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	hdr.Write(&head)
 	head.WriteString("\r\n")
-	if _, err := write(net.Buffers{head.Bytes(), sse.OpeningFrame(jitter(h.cfg.Retry)).Bytes()}); err != nil {
+	if _, err := write(net.Buffers{head.Bytes(), sse.OpeningFrame(retry).Bytes()}); err != nil {
 		conn.Close()
 		h.unsubscribe(s, reasonClient)
 		return

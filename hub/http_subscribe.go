@@ -9,9 +9,7 @@ import (
 	"github.com/herd-sse/herd/sse"
 )
 
-// serveSubscribe serves GET /events: it subscribes, then streams on this
-// goroutine (TLS, HTTP/2, or without the engine) or hands the connection
-// to the connection engine (plain HTTP/1.x).
+// serveSubscribe serves GET /events: it subscribes, then streams.
 func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	lastID := r.Header.Get("Last-Event-ID")
@@ -23,7 +21,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	s, err := h.subscribe(r.Context(), q["topic"], lastID, g, clientAddr(r))
+	s, err := h.subscribe(r.Context(), q["topic"], lastID, g, clientAddr(r), nil)
 	if errors.Is(err, ErrTopicsClosed) {
 		w.WriteHeader(http.StatusNoContent) // browsers stop reconnecting
 		return
@@ -36,10 +34,22 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	if g != nil && !g.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(g.Expires), s.expire)
 	}
+	h.serveStream(w, r, s, sse.Options{
+		Heartbeat:    h.cfg.Heartbeat,
+		WriteTimeout: h.cfg.WriteTimeout,
+		Retry:        jitter(h.cfg.Retry),
+		CloseEvent:   h.cfg.CloseEvent,
+	})
+}
+
+// serveStream streams s with opts on this goroutine (TLS, HTTP/2, or
+// without the engine) or hands the connection to the connection engine
+// (plain HTTP/1.x). Headers set on w so far (CORS, a face's) are sent.
+func (h *Hub) serveStream(w http.ResponseWriter, r *http.Request, s *subscriber, opts sse.Options) {
 	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
 		extra := w.Header().Clone() // set so far: CORS
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			h.serveHijacked(conn, s, extra)
+			h.serveHijacked(conn, s, extra, opts.Retry)
 			return
 		}
 	}
@@ -47,12 +57,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	defer func() { h.unsubscribe(s, reason) }()
 	// No sse.Drain: on shutdown the hub ends its subscribers itself (Close),
 	// spread over its ShutdownWindow, and next returns.
-	stream, err := sse.NewStream(w, r, &sse.Options{
-		Heartbeat:    h.cfg.Heartbeat,
-		WriteTimeout: h.cfg.WriteTimeout,
-		Retry:        jitter(h.cfg.Retry),
-		CloseEvent:   h.cfg.CloseEvent,
-	})
+	stream, err := sse.NewStream(w, r, &opts)
 	if err != nil {
 		h.fail(w, r, &Error{Code: EInternal, Message: "cannot stream", Err: err})
 		return

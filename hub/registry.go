@@ -38,18 +38,19 @@ func (r *registry) add(s *subscriber) error {
 	return nil
 }
 
-// remove takes s out, if it is in.
-func (r *registry) remove(s *subscriber) {
+// remove takes s out, if it is in, and reports whether it was.
+func (r *registry) remove(s *subscriber) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.subs[s]; !ok {
-		return
+		return false
 	}
 	for _, sel := range s.selectors {
 		r.index.remove(sel, s)
 	}
 	delete(r.subs, s)
 	r.limits.leave(s.addr)
+	return true
 }
 
 // offer offers f to every subscriber whose selectors match one of its

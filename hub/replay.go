@@ -73,7 +73,7 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		s.end(reasonStore)
 		return dst, fmt.Errorf("hub: replay: %w", err)
 	}
-	if gap { // retention removed events while the replay ran
+	if gap && s.face == nil { // retention removed events while the replay ran
 		oldest := ""
 		if len(frames) > 0 {
 			oldest = frames[0].ev.ID
@@ -87,6 +87,10 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		if !s.matches(e.Topics) {
 			continue
 		}
+		if s.face != nil {
+			dst = s.deliverFace(dst, f, true)
+			continue
+		}
 		dst = s.deliver(dst, e, f.wire)
 		if e.Close && s.topics != nil {
 			s.recordClose(e)
@@ -94,8 +98,9 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 	}
 	if damaged != nil {
 		s.env.damage.report(s.env, damaged, "replay")
-		g := damagedGap(damaged)
-		dst = append(dst, item{ev: g.ev, wire: g.wire})
+		if g := damagedGap(damaged); s.face == nil {
+			dst = append(dst, item{ev: g.ev, wire: g.wire})
+		}
 		s.cursor = damaged.Pos
 	}
 	if (len(frames) > 0 || damaged != nil) && s.cursor < s.target {

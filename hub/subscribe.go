@@ -8,8 +8,9 @@ import (
 
 // subscribe registers a subscription to selectors, resuming after
 // lastEventID ("" for live events only, EarliestID for all history). The
-// grant, if any, decides which private events it receives.
-func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID string, g *Grant, addr netip.Addr) (*subscriber, error) {
+// grant, if any, decides which private events it receives. init, if set,
+// sets up the subscriber before it is registered (a face's).
+func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID string, g *Grant, addr netip.Addr, init func(*subscriber)) (*subscriber, error) {
 	if len(selectors) == 0 {
 		return nil, errorf(EInvalid, "topic is required: /events?topic=NAME (repeatable; * and ** select)")
 	}
@@ -33,6 +34,12 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	s.addr = addr
 	if g != nil {
 		s.private = g.Subscribe
+	}
+	if init != nil {
+		init(s)
+	}
+	if s.face != nil {
+		s.topics = nil // a face's streams do not end with herd's closes
 	}
 
 	const (
@@ -126,5 +133,7 @@ func (h *Hub) unsubscribe(s *subscriber, reason closeReason) {
 	if s.expiry != nil {
 		s.expiry.Stop()
 	}
-	h.subs.remove(s)
+	if h.subs.remove(s) && s.onEnd != nil {
+		s.onEnd()
+	}
 }

@@ -88,6 +88,9 @@ type subscriber struct {
 	private   []string   // selectors whose private events s receives
 	addr      netip.Addr // the client's, for the per-address limit
 	expiry    *time.Timer
+	face      *Face               // nil for herd's own API
+	match     func(view any) bool // a face's filter; nil: all
+	onEnd     func()              // called once it is removed; set before it is served
 
 	mu      sync.Mutex
 	queue   []*frame
@@ -138,12 +141,37 @@ func (s *subscriber) matches(topics []string) bool {
 // offer queues f unless s has it already. It never blocks: a full queue
 // ends the subscriber as slow.
 func (s *subscriber) offer(f *frame) {
+	if s.face != nil && !s.takes(f) {
+		return // not queued: a face subscriber's queue holds its own events only
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended || f.ev.Pos <= s.lastPos {
 		return
 	}
 	s.lastPos = f.ev.Pos
+	s.queueLocked(f)
+}
+
+// takes reports whether a face subscriber takes f: its face has a view of
+// it, and s's matcher accepts the view.
+func (s *subscriber) takes(f *frame) bool {
+	v := f.viewFor(s.face)
+	return v.ok && (s.match == nil || s.match(v.view))
+}
+
+// offerLocal queues f, a frame for s alone, unless s has ended. Queued
+// while s replays, it is delivered after the replay.
+func (s *subscriber) offerLocal(f *frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.queueLocked(f)
+}
+
+func (s *subscriber) queueLocked(f *frame) {
 	if len(s.queue)-s.head >= s.env.queueLength || s.bytes+f.size > s.env.queueBytes {
 		s.endLocked(reasonSlow)
 		return
@@ -213,14 +241,23 @@ func (s *subscriber) take(dst []*frame) ([]*frame, closeReason) {
 
 // handOver ends the replay at position upTo: frames the dispatcher queued
 // meanwhile that the replay already delivered are dropped.
+// Frames queued for s alone (offerLocal) are kept, in order.
 func (s *subscriber) handOver(upTo Pos) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.head < len(s.queue) && s.queue[s.head].ev.Pos <= upTo {
-		s.bytes -= s.queue[s.head].size
-		s.queue[s.head] = nil
-		s.head++
+	kept, i := s.head, s.head
+	for ; i < len(s.queue) && s.queue[i].ev.Pos <= upTo; i++ {
+		if f := s.queue[i]; f.local {
+			s.queue[kept] = f
+			kept++
+			continue
+		}
+		s.bytes -= s.queue[i].size
 	}
+	n := kept - s.head
+	copy(s.queue[i-n:i], s.queue[s.head:kept])
+	clear(s.queue[s.head : i-n])
+	s.head = i - n
 	s.lastPos = max(s.lastPos, upTo)
 }
 
@@ -266,9 +303,17 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 	n := len(dst)
 	for _, f := range frames {
 		if f == expired {
-			dst = append(dst, item{ev: f.ev, wire: f.wire})
 			s.finished = reasonExpired
+			if s.face != nil { // a face has no event for it: the stream just ends, now
+				s.env.counters.delivered.Add(int64(len(dst) - n))
+				return dst, io.EOF
+			}
+			dst = append(dst, item{ev: f.ev, wire: f.wire})
 			break
+		}
+		if s.face != nil {
+			dst = s.deliverFace(dst, f, false)
+			continue
 		}
 		if dst = s.deliver(dst, f.ev, f.wire); s.finishIfClosed(f.ev) {
 			if f.ev.Private && !s.mayRead(f.ev) {
@@ -291,6 +336,18 @@ func (s *subscriber) deliver(dst []item, e Event, wire sse.Frame) []item {
 		return dst
 	}
 	return append(dst, item{ev: e, wire: wire})
+}
+
+// deliverFace appends f in s's face's encoding: local frames as they are,
+// others if s takes them (already known for frames the dispatcher queued).
+func (s *subscriber) deliverFace(dst []item, f *frame, check bool) []item {
+	if f.local {
+		return append(dst, item{ev: f.ev, wire: f.wire})
+	}
+	if check && !s.takes(f) {
+		return dst
+	}
+	return append(dst, item{ev: f.ev, wire: f.viewFor(s.face).wire})
 }
 
 // mayRead reports whether s may receive e: a public event, or a private

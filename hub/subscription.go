@@ -30,7 +30,7 @@ type Subscription struct {
 // closed and the id is at or after the close. In-process subscriptions
 // are trusted: they receive private events too.
 func (h *Hub) Subscribe(ctx context.Context, selectors []string, lastEventID string) (*Subscription, error) {
-	s, err := h.subscribe(ctx, selectors, lastEventID, trusted, netip.Addr{})
+	s, err := h.subscribe(ctx, selectors, lastEventID, trusted, netip.Addr{}, nil)
 	if err != nil {
 		return nil, err
 	}

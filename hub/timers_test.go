@@ -100,7 +100,7 @@ func TestExpiry(t *testing.T) {
 		h := newTimedHub(t, Config{})
 		defer h.Close(context.Background())
 		expires := time.Now().Add(time.Hour)
-		s, err := h.subscribe(t.Context(), []string{"a"}, "", &Grant{Subscribe: []string{"**"}, Expires: expires}, netip.Addr{})
+		s, err := h.subscribe(t.Context(), []string{"a"}, "", &Grant{Subscribe: []string{"**"}, Expires: expires}, netip.Addr{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

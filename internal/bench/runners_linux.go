@@ -260,3 +260,32 @@ func runStorm(ctx context.Context, c Config, t Target, n int) (Report, error) {
 	rep.add("duplicates", "events", float64(res.Dups), false)
 	return rep, nil
 }
+
+// runPerSubscriber measures what one subscriber costs a hub, with every
+// subscriber on one topic and with one topic each: its memory (the hub's
+// RSS above the empty hub's, per subscriber, once all are subscribed) and
+// the hub's CPU per delivery. These are the figures that compare kinds of
+// subscribers (herd's own API, the Mercure endpoint) on one hub, and
+// hubs with one another.
+func runPerSubscriber(ctx context.Context, c Config, t Target) ([]Report, error) {
+	n := c.subs(2000)
+	var reps []Report
+	for _, st := range []step{
+		{name: "one topic", subs: n, topics: 1, rate: cmp(c.Rate, 20)},
+		{name: "one topic each", subs: n, topics: n, topicOf: func(i int) int { return i }, rate: cmp(c.Rate, 20) * 50},
+	} {
+		time.Sleep(3 * time.Second) // the previous crowd leaves
+		s0 := sample(t)
+		var s1 ProcSample
+		st.opened = func() { time.Sleep(2 * time.Second); s1 = sample(t) }
+		rep, err := runStep(ctx, c, t, "B7", st)
+		if err != nil {
+			return reps, err
+		}
+		if t.measured() {
+			rep.add("hub RSS per subscriber", "bytes", float64(s1.RSS-s0.RSS)/float64(n), false)
+		}
+		reps = append(reps, rep)
+	}
+	return reps, nil
+}

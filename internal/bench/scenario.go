@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// A Scenario is one of the benchmarks BENCHMARKS.md describes (B1–B6) and
+// A Scenario is one of the benchmarks BENCHMARKS.md describes (B1–B7) and
 // reports.
 type Scenario struct {
 	Name  string
@@ -35,9 +35,14 @@ var Scenarios = []Scenario{
 // "all".
 var Curve = Scenario{"curve", "", "memory per subscriber and latency against subscriber count", runCurve}
 
+// PerSubscriber (B7) is what one subscriber costs, on one topic and one
+// topic each: the scenario that compares protocols and hubs (BENCHMARKS.md,
+// "Mercure"). It is not part of "all".
+var PerSubscriber = Scenario{"B7", "persub", "memory and CPU per delivery per subscriber, on one topic and one topic each", runPerSubscriber}
+
 // Lookup finds a scenario by name or alias.
 func Lookup(name string) (Scenario, bool) {
-	for _, s := range append(Scenarios, Curve) {
+	for _, s := range append(Scenarios, Curve, PerSubscriber) {
 		if strings.EqualFold(s.Name, name) || strings.EqualFold(s.Alias, name) {
 			return s, true
 		}

@@ -16,8 +16,8 @@ var ErrUnsupported = fmt.Errorf("the load generator needs Linux (epoll, /proc), 
 
 func unsupported(context.Context, Config, Target) ([]Report, error) { return nil, ErrUnsupported }
 
-var runIdle, runFanout, runLatency, runAccept, runTopics, runSlow, runCurve = unsupported, unsupported,
-	unsupported, unsupported, unsupported, unsupported, unsupported
+var runIdle, runFanout, runLatency, runAccept, runTopics, runSlow, runCurve, runPerSubscriber = unsupported, unsupported,
+	unsupported, unsupported, unsupported, unsupported, unsupported, unsupported
 
 // A ProcSample is a process's resource use at one moment (Linux only).
 type ProcSample struct {

@@ -49,7 +49,7 @@ func runBench(ctx context.Context, args []string, io IO) error {
 	}
 	const hint = "herd bench latency   or   herd bench all"
 	if len(names) == 0 {
-		return usagef(hint, "bench needs scenarios: B1..B6 (idle fanout latency accept topics slow), all, or curve")
+		return usagef(hint, "bench needs scenarios: B1..B6 (idle fanout latency accept topics slow), all, curve, or B7 (persub)")
 	}
 	var scenarios []bench.Scenario
 	for _, n := range names {
@@ -59,7 +59,7 @@ func runBench(ctx context.Context, args []string, io IO) error {
 		}
 		s, ok := bench.Lookup(n)
 		if !ok {
-			return usagef(hint, "unknown scenario %q: use B1..B6, their names (idle fanout latency accept topics slow), all, or curve", n)
+			return usagef(hint, "unknown scenario %q: use B1..B6, their names (idle fanout latency accept topics slow), all, curve, or B7 (persub)", n)
 		}
 		scenarios = append(scenarios, s)
 	}

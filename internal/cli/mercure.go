@@ -106,7 +106,7 @@ func (m *mercureFlags) handler(h *hub.Hub, store hub.Store, f *serveFlags, logge
 		}
 	}
 	mh := &mercure.Handler{Hub: h, Store: store, Anonymous: m.anonymous, Subscriptions: m.subscriptions, MaxDataSize: int(f.maxEventSize),
-		Heartbeat: f.heartbeat, Logger: logger, Cookie: m.cookie, Compatibility: compatibility, PublishOrigins: origins}
+		Logger: logger, Cookie: m.cookie, Compatibility: compatibility, PublishOrigins: origins}
 	mh.SetKeys(k)
 	return mh, nil
 }

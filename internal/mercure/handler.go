@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,15 +70,16 @@ type Handler struct {
 	PublishOrigins []string
 	// MaxDataSize bounds an update's data; zero means 1 MiB.
 	MaxDataSize int
-	Heartbeat   time.Duration // zero: 15s
-	Logger      *slog.Logger  // nil: slog.Default()
+	Logger      *slog.Logger // nil: slog.Default()
 	// Subscriptions publishes each subscription's start and end to this
 	// node's subscribers, and serves the subscriptions API.
 	Subscriptions bool
 
-	keys atomic.Pointer[Keys]
-	reg  registry
-	now  func() time.Time // nil: time.Now
+	keys     atomic.Pointer[Keys]
+	faceOnce sync.Once
+	hubFace  *hub.Face
+	reg      registry
+	now      func() time.Time // nil: time.Now
 }
 
 // SetKeys replaces the keys; requests from then on are checked with them.

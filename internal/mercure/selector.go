@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"sync"
 
 	"github.com/herd-sse/herd/internal/jwt"
 )
@@ -27,6 +28,7 @@ type selector struct {
 	value string // as given
 	all   bool
 	re    *regexp.Regexp // for templates and patterns; nil for exact
+	memo  matchMemo      // re's answers, by topic
 }
 
 func (s *selector) matches(topic string) bool {
@@ -34,9 +36,38 @@ func (s *selector) matches(topic string) bool {
 	case s.all:
 		return true
 	case s.re != nil:
-		return s.re.MatchString(topic)
+		return s.memo.matches(s.re, topic)
 	}
 	return s.value == topic
+}
+
+// memoSize bounds the topics one pattern remembers its answer for.
+const memoSize = 128
+
+// A matchMemo remembers a pattern's answers, so that a pattern shared by
+// many subscribers (the compiled cache shares them) runs once per topic,
+// not once per subscriber and update. It forgets everything when full:
+// a pattern matched against more topics than memoSize recompute them.
+type matchMemo struct {
+	mu      sync.RWMutex
+	answers map[string]bool
+}
+
+func (m *matchMemo) matches(re *regexp.Regexp, topic string) bool {
+	m.mu.RLock()
+	ok, known := m.answers[topic]
+	m.mu.RUnlock()
+	if known {
+		return ok
+	}
+	ok = re.MatchString(topic)
+	m.mu.Lock()
+	if m.answers == nil || len(m.answers) >= memoSize {
+		m.answers = make(map[string]bool)
+	}
+	m.answers[topic] = ok
+	m.mu.Unlock()
+	return ok
 }
 
 // Limits on what one request (its query, or its token) may ask the hub to

@@ -150,51 +150,81 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	} else if asked {
 		answer = hub.EarliestID
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	s, err := h.Hub.Subscribe(ctx, []string{topicPrefix + "**"}, from)
+	opts := hub.FaceOptions{Selectors: sub.indexSelectors(), Matchers: len(sub.selectors), After: from,
+		Match: func(view any) bool { u := view.(*update); return sub.wants(u.private, u.topics) }}
+	if g != nil {
+		opts.Expires = g.expires
+	}
+	var end func() // set before the stream is served, which alone ends it
+	opts.Ended = func() { end() }
+	fs, err := h.Hub.SubscribeFace(r.Context(), h.face(), opts, r)
 	if err != nil {
 		code := hub.CodeOf(err)
 		h.fail(w, r, code.HTTPStatus(), err.Error())
 		return
 	}
-	defer s.Close()
+	end = h.open(fs, sub, raw, g)
 	if asked {
 		w.Header().Set("Mercure-Last-Event-ID", answer)
 		if h.legacy() {
 			w.Header().Set("Last-Event-ID", answer) // Mercure 0.x's name
 		}
 	}
-	stream, err := sse.NewStream(w, r, &sse.Options{Heartbeat: h.Heartbeat})
-	if err != nil {
-		return
-	}
-	defer stream.Close()
-	if g != nil && !g.expires.IsZero() {
-		var stop context.CancelFunc
-		ctx, stop = context.WithDeadline(ctx, g.expires)
-		defer stop()
-	}
-	defer h.open(ctx, cancel, stream, sub, raw, g)()
-	for {
-		e, err := s.Next(ctx)
+	fs.Serve(w, r)
+}
+
+// An update is an event as Mercure's subscribers see it, made once per
+// event by the Handler's face and read by each subscriber's filter.
+type update struct {
+	topics  []string
+	private bool
+}
+
+// face is the Handler's face of the hub: which events are Mercure
+// updates, and how they are written, once per event whatever the number
+// of subscribers.
+func (h *Handler) face() *hub.Face {
+	h.faceOnce.Do(func() {
+		h.hubFace = &hub.Face{View: func(e hub.Event) (any, sse.Frame, bool) {
+			// The hub's own events (gaps) are not Mercure's; nor are events
+			// of the reserved type, which only this node makes, never stored:
+			// one from the store was forged through herd's own API.
+			if e.NoData || e.Type == hub.GapEvent || e.Type == reservedType {
+				return nil, sse.Frame{}, false
+			}
+			topics, id := fromHerd(e.Topics)
+			if len(topics) == 0 {
+				return nil, sse.Frame{}, false
+			}
+			wire, err := sse.NewFrame(sse.Event{ID: h.mercureID(e, id), Type: e.Type, Data: e.Data, Retry: e.Retry})
+			if err != nil {
+				return nil, sse.Frame{}, false
+			}
+			return &update{topics: topics, private: e.Private}, wire, true
+		}}
+	})
+	return h.hubFace
+}
+
+// indexSelectors are the herd selectors under which the hub's registry
+// indexes s: its topics' herd topics when every selector of s is an exact
+// topic (each maps to one herd topic), else every Mercure topic.
+func (s *subscriber) indexSelectors() []string {
+	var out []string
+	for _, sel := range s.selectors {
+		if sel.all || sel.re != nil {
+			return []string{topicPrefix + "**"}
+		}
+		t, err := herdTopic(sel.value)
 		if err != nil {
-			return // the client left, the hub closes, or the token expired
+			continue // no update can have it
 		}
-		// The hub's own events (gaps) are not Mercure's; nor are events
-		// of the reserved type, which only this node makes, never stored:
-		// one from the store was forged through herd's own API.
-		if e.NoData || e.Type == hub.GapEvent || e.Type == reservedType {
-			continue
-		}
-		topics, id := fromHerd(e.Topics)
-		if !sub.wants(e.Private, topics) {
-			continue
-		}
-		if err := stream.Send(sse.Event{ID: h.mercureID(e, id), Type: e.Type, Data: e.Data, Retry: e.Retry}); err != nil {
-			return
-		}
+		out = append(out, t)
 	}
+	if len(out) == 0 {
+		return []string{topicPrefix + "**"} // matches nothing, but a subscription still
+	}
+	return out
 }
 
 // resumeAnswer is Mercure-Last-Event-ID for a resume after lastID, found

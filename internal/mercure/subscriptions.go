@@ -1,7 +1,6 @@
 package mercure
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -32,10 +31,6 @@ import (
 const subscriptionsPath = Path + "/subscriptions"
 
 const jsonLDContext = "https://mercure.rocks/"
-
-// feedSize bounds the subscription events waiting for one subscriber; a
-// subscriber that lets more pile up is cut, like a slow one.
-const feedSize = 256
 
 // A subscription is one matcher of one subscriber, as Mercure describes
 // it: 1.0's (match and match_type) for match parameters, 0.x's (topic,
@@ -77,45 +72,12 @@ type registry struct {
 	feeds map[*feed]struct{}
 }
 
-// A feed takes subscription events to one subscriber's stream, through a
-// bounded queue its own goroutine drains, so that announcing never waits
-// on a slow client.
+// A feed takes subscription events to one subscriber's stream, queued by
+// the hub beside its updates: a subscriber that lets them pile up is cut,
+// like a slow one, and announcing never waits on a client.
 type feed struct {
 	sub    *subscriber
-	stream *sse.Stream
-	cancel context.CancelFunc // ends the subscriber's stream
-	queue  chan sse.Event
-	start  sync.Once
-	wg     sync.WaitGroup
-	ctx    context.Context
-}
-
-func (f *feed) push(e sse.Event) {
-	select {
-	case f.queue <- e:
-	default:
-		f.cancel() // too far behind
-		return
-	}
-	f.start.Do(func() {
-		f.wg.Add(1)
-		go f.drain()
-	})
-}
-
-func (f *feed) drain() {
-	defer f.wg.Done()
-	for {
-		select {
-		case e := <-f.queue:
-			if f.stream.Send(e) != nil {
-				f.cancel()
-				return
-			}
-		case <-f.ctx.Done():
-			return
-		}
-	}
+	stream *hub.FaceStream
 }
 
 func newSubscriberID() string {
@@ -128,12 +90,13 @@ func newSubscriberID() string {
 
 // open registers a subscriber's stream for subscription events, and its
 // matchers as subscriptions, announcing their start; the returned
-// function ends them. With Subscriptions off it does nothing.
-func (h *Handler) open(ctx context.Context, cancel context.CancelFunc, stream *sse.Stream, sub *subscriber, sels []*selector, g *grants) (end func()) {
+// function, called once when the stream ends, ends them. With
+// Subscriptions off it does nothing.
+func (h *Handler) open(fs *hub.FaceStream, sub *subscriber, sels []*selector, g *grants) (end func()) {
 	if !h.Subscriptions {
 		return func() {}
 	}
-	f := &feed{sub: sub, stream: stream, cancel: cancel, queue: make(chan sse.Event, feedSize), ctx: ctx}
+	f := &feed{sub: sub, stream: fs}
 	id := newSubscriberID()
 	subs := make([]subscription, len(sels))
 	for i, sel := range sels {
@@ -152,8 +115,6 @@ func (h *Handler) open(ctx context.Context, cancel context.CancelFunc, stream *s
 		delete(h.reg.subs, id)
 		delete(h.reg.feeds, f)
 		h.reg.mu.Unlock()
-		cancel()
-		f.wg.Wait()
 		for i := range subs {
 			subs[i].Active = false
 		}
@@ -168,12 +129,13 @@ func (h *Handler) announce(subs []subscription) {
 	defer h.reg.mu.Unlock()
 	for _, s := range subs {
 		topics := []string{s.ID}
-		var e sse.Event
+		var wire sse.Frame
 		for f := range h.reg.feeds {
 			if !f.sub.wants(true, topics) {
 				continue
 			}
-			if e.Data == "" {
+			if wire.Len() == 0 {
+				var e sse.Event
 				if s.legacy() {
 					s.Context = jsonLDContext
 				} else {
@@ -181,8 +143,9 @@ func (h *Handler) announce(subs []subscription) {
 				}
 				data, _ := json.Marshal(s)
 				e.Data = string(data)
+				wire, _ = sse.NewFrame(e)
 			}
-			f.push(e)
+			f.stream.Inject(wire)
 		}
 	}
 }
