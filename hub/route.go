@@ -315,6 +315,12 @@ func (h *Hub) guard(rt Route) http.Handler {
 			h.answer(w, r, rt.Errors, err)
 			return
 		}
+		if rt.Body > 0 {
+			// Without a deadline, a client trickling a body holds its
+			// connection for ever, credentials or not (they are checked
+			// once the body is read). Not every transport has deadlines.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.BodyTimeout))
+		}
 		if err := bodyFits(w, r, rt.Body, rt.TooLarge); err != nil {
 			h.answer(w, r, rt.Errors, err)
 			return
