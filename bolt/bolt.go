@@ -30,7 +30,7 @@ type Options struct {
 const maxBatch = 1024
 
 var (
-	bucketMeta   = []byte("meta")   // "epoch", "trimmed", "checksums"
+	bucketMeta   = []byte("meta")   // "epoch", "epochsum", "trimmed", "checksums"
 	bucketLog    = []byte("log")    // position → event; the bucket sequence is the last position
 	bucketClosed = []byte("closed") // topic → position of its close
 	bucketKeys   = []byte("keys")   // idempotency key → position, Unix nanoseconds
@@ -107,14 +107,22 @@ func Open(path string, options Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		epoch := meta.Get([]byte("epoch"))
-		if epoch == nil {
-			epoch = []byte(hub.NewEpoch())
-			if err := meta.Put([]byte("epoch"), epoch); err != nil {
+		epoch, err := readEpoch(tx)
+		if err != nil {
+			return &DamagedError{Path: path, Cause: err.Error()}
+		}
+		if epoch == "" {
+			epoch = hub.NewEpoch()
+			if err := meta.Put(metaEpoch, []byte(epoch)); err != nil {
 				return err
 			}
 		}
-		s.ids = hub.EpochIDs(epoch)
+		if meta.Get(metaEpochSum) == nil { // a new file, or one written before the sum
+			if err := meta.Put(metaEpochSum, epochSum([]byte(epoch))); err != nil {
+				return err
+			}
+		}
+		s.ids = epoch
 		if meta.Get(metaChecksums) == nil { // a new file, or one written before checksums
 			if err := meta.Put(metaChecksums, key(hub.Pos(tx.Bucket(bucketLog).Sequence())+1)); err != nil {
 				return err

@@ -128,7 +128,10 @@ func walk(tx *bbolt.Tx, full bool, sum *Summary, path string) error {
 		}
 	}
 	checked := checkedFrom(tx)
-	ids := hub.EpochIDs(tx.Bucket(bucketMeta).Get([]byte("epoch")))
+	ids, err := readEpoch(tx)
+	if err != nil {
+		return err
+	}
 	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 		var prev []byte
 		var check func(k, v []byte) error
@@ -165,7 +168,7 @@ func walk(tx *bbolt.Tx, full bool, sum *Summary, path string) error {
 		case string(bucketKeyLog):
 			check = fixed("key log", 8, 0, new(int))
 		case string(bucketMeta):
-			check = func(k, v []byte) error { return nil }
+			check = checkMeta
 		default:
 			return fmt.Errorf("not a herd store: an unknown bucket %q", name)
 		}

@@ -30,6 +30,12 @@ type Config struct {
 	// take an event within it is dropped. Zero means 10s.
 	WriteTimeout time.Duration
 
+	// BodyTimeout bounds the time a request body (a publish) may take to
+	// arrive, from the end of its headers: a client trickling a body is
+	// cut off rather than holding its connection, and a file descriptor,
+	// for ever. Zero means 1m.
+	BodyTimeout time.Duration
+
 	// Retry is the reconnection delay sent to subscribers ("retry:"),
 	// jittered by ±25% per connection so that reconnections spread out.
 	// Zero means 3s.
@@ -151,6 +157,7 @@ type Config struct {
 const (
 	DefaultHeartbeat        = 15 * time.Second // under every common proxy's idle timeout (30–100s)
 	DefaultWriteTimeout     = 10 * time.Second
+	DefaultBodyTimeout      = time.Minute
 	DefaultRetry            = 3 * time.Second
 	DefaultShutdownWindow   = 5 * time.Second
 	DefaultCloseEvent       = "close"
@@ -198,13 +205,14 @@ func (c *Config) withDefaults() (Config, error) {
 		}
 	}
 	for name, v := range map[string]time.Duration{"Heartbeat": out.Heartbeat, "WriteTimeout": out.WriteTimeout,
-		"Retry": out.Retry, "ShutdownWindow": out.ShutdownWindow} {
+		"Retry": out.Retry, "ShutdownWindow": out.ShutdownWindow, "BodyTimeout": out.BodyTimeout} {
 		if v < 0 {
 			return out, configErrorf(name, "must not be negative")
 		}
 	}
 	setDefault(&out.Heartbeat, DefaultHeartbeat)
 	setDefault(&out.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&out.BodyTimeout, DefaultBodyTimeout)
 	setDefault(&out.Retry, DefaultRetry)
 	setDefault(&out.ShutdownWindow, DefaultShutdownWindow)
 	setDefault(&out.CloseEvent, DefaultCloseEvent)

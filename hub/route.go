@@ -33,6 +33,11 @@ type Route struct {
 	// other parameters in (still strictly parsed). It must not be nil: an
 	// empty list (NoQuery) takes none.
 	Query []string
+	// Repeat lists the parameters of Query that may be given more than
+	// once (a subscription's topics); any other listed parameter given
+	// twice is refused with 400, since which of two values counts would be
+	// a guess (and a proxy may guess otherwise).
+	Repeat []string
 	// Body is the most bytes the request body may hold; larger bodies are
 	// refused with 413. NoBody (negative) takes none at all.
 	Body int64
@@ -133,7 +138,7 @@ var subscribeQuery = []string{"topic", "last_event_id", "authorization", "datast
 // serving more (herd serve) mounts them beside its own with Mount.
 func (h *Hub) Routes() []Route {
 	return []Route{
-		{Pattern: "GET /events", Caller: Anyone, Origins: CORS, Query: subscribeQuery,
+		{Pattern: "GET /events", Caller: Anyone, Origins: CORS, Query: subscribeQuery, Repeat: []string{"topic"},
 			Body: NoBody, Rate: NoRate, Errors: JSON, Doc: "subscribe (SSE); private events need a token granting them",
 			Handler: http.HandlerFunc(h.serveSubscribe)},
 		{Pattern: "POST /events", Caller: Credential, Origins: CORS, Query: NoQuery,
@@ -167,6 +172,11 @@ func (rt Route) Check() error {
 	}
 	if rt.Query == nil {
 		missing = append(missing, "Query")
+	}
+	for _, p := range rt.Repeat {
+		if !slices.Contains(rt.Query, p) {
+			missing = append(missing, fmt.Sprintf("Query parameter %q (Repeat names it)", p))
+		}
 	}
 	if rt.Body == 0 {
 		missing = append(missing, "Body")
@@ -230,6 +240,10 @@ func (h *Hub) Mount(routes ...Route) (http.Handler, error) {
 	}
 	if _, ok := methods["/"]; !ok {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if err := checkHost(h.cfg.AllowedHosts, r); err != nil {
+				h.answer(w, r, JSON, err) // a rebound page learns nothing, not even which paths exist
+				return
+			}
 			h.answer(w, r, JSON, errorf(ENotFound, "no such path: %s", r.URL.Path))
 		})
 	}
@@ -304,9 +318,15 @@ func (h *Hub) guard(rt Route) http.Handler {
 			h.answer(w, r, rt.Errors, errorf(EForbidden, "%s is served to this machine only, or with Authorization: Bearer <publish key>", r.URL.Path))
 			return
 		}
-		if err := checkQuery(r.URL.RawQuery, rt.Query); err != nil {
+		if err := checkQuery(r.URL.RawQuery, rt.Query, rt.Repeat); err != nil {
 			h.answer(w, r, rt.Errors, err)
 			return
+		}
+		if rt.Body > 0 {
+			// Without a deadline, a client trickling a body holds its
+			// connection for ever, credentials or not (they are checked
+			// once the body is read). Not every transport has deadlines.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.BodyTimeout))
 		}
 		if err := bodyFits(w, r, rt.Body, rt.TooLarge); err != nil {
 			h.answer(w, r, rt.Errors, err)
@@ -362,12 +382,14 @@ func (h *Hub) guard(rt Route) http.Handler {
 type publisherKey struct{}
 
 // checkQuery parses a raw query strictly: every key and value must
-// unescape, no semicolons, and every parameter must be one of allowed
-// (unless allowed holds AnyParam).
-func checkQuery(raw string, allowed []string) error {
+// unescape, no semicolons, every parameter must be one of allowed (unless
+// allowed holds AnyParam), and no allowed parameter but those of repeat
+// may be given twice.
+func checkQuery(raw string, allowed, repeat []string) error {
 	if raw == "" {
 		return nil
 	}
+	var seen []string
 	for pair := range strings.SplitSeq(raw, "&") {
 		if pair == "" {
 			continue
@@ -385,6 +407,12 @@ func checkQuery(raw string, allowed []string) error {
 				return errorf(EInvalid, "query parameter %.60q: this path takes no query parameter", key)
 			}
 			return errorf(EInvalid, "query parameter %.60q: unknown here; this path takes %s", key, strings.Join(allowed, ", "))
+		}
+		if slices.Contains(allowed, key) && !slices.Contains(repeat, key) {
+			if slices.Contains(seen, key) {
+				return errorf(EInvalid, "query parameter %.60q: given twice; it takes one value", key)
+			}
+			seen = append(seen, key)
 		}
 	}
 	return nil

@@ -100,19 +100,40 @@ func TestMount_errorFormats(t *testing.T) {
 	}
 }
 
+// TestMount_unknownPathHost: a path no route claims is behind the host
+// check too (DNS rebinding): a page on a rebound name gets 403, not 404.
+func TestMount_unknownPathHost(t *testing.T) {
+	h := newHub(t, hub.Config{}, hub.Retention{})
+	mux, err := h.Mount(fullRoute())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"evil.example": 403, "evil.example:8080": 403, "localhost:8080": 404} {
+		req := httptest.NewRequest("GET", "/no/such/path", nil)
+		req.Host, req.RemoteAddr = host, "127.0.0.1:5000"
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("Host %s: %d %s, want %d", host, w.Code, w.Body, want)
+		}
+	}
+}
+
 // FuzzQuery: any query either reaches the handler exactly as strict
 // parsing reads it, with only the parameters the route takes, or is
 // refused with 400; it never panics and is never half-read (a malformed
 // last_event_id silently dropped would turn a resume into a live stream).
 func FuzzQuery(f *testing.F) {
 	for _, seed := range []string{"", "topic=a", "topic=a&last_event_id=12", "topic=x%zz", "last_event_id=%", "a;b",
-		"topic=%E2%82%AC", "topic=a+b&topic=c", "&&", "=", "topic", "%", "topic=a%00b", "bogus=1"} {
+		"topic=%E2%82%AC", "topic=a+b&topic=c", "&&", "=", "topic", "%", "topic=a%00b", "bogus=1",
+		"last_event_id=1&last_event_id=2", "topic=a&last_event_id=earliest&topic=b&last_event_id=9"} {
 		f.Add(seed)
 	}
 	h := newHub(f, hub.Config{}, hub.Retention{})
 	var got url.Values
 	rt := fullRoute()
 	rt.Query = []string{"topic", "last_event_id"}
+	rt.Repeat = []string{"topic"}
 	rt.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.URL.Query()
 		w.WriteHeader(http.StatusNoContent)
@@ -133,9 +154,12 @@ func FuzzQuery(f *testing.F) {
 			if perr != nil {
 				t.Fatalf("%q reached the handler, but does not parse strictly: %v", raw, perr)
 			}
-			for k := range strict {
+			for k, v := range strict {
 				if !slices.Contains(rt.Query, k) {
 					t.Fatalf("%q reached the handler with parameter %q", raw, k)
+				}
+				if len(v) > 1 && !slices.Contains(rt.Repeat, k) {
+					t.Fatalf("%q reached the handler with %s given %d times", raw, k, len(v))
 				}
 			}
 			if len(got) != len(strict) {
@@ -148,9 +172,12 @@ func FuzzQuery(f *testing.F) {
 			}
 		case http.StatusBadRequest:
 			if perr == nil {
-				for k := range strict {
+				for k, v := range strict {
 					if !slices.Contains(rt.Query, k) {
 						return // refused for an unknown parameter
+					}
+					if len(v) > 1 && !slices.Contains(rt.Repeat, k) {
+						return // refused for a parameter given twice
 					}
 				}
 				t.Fatalf("%q was refused (%s), but parses strictly with known parameters", raw, w.Body)

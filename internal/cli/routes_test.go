@@ -187,6 +187,9 @@ func TestRouteTable(t *testing.T) {
 			if q != hub.AnyParam {
 				refused("a malformed escape in "+q, p.do(method, with(q+"=x%zz"), as...), 400, q)
 			}
+			if q != hub.AnyParam && !slices.Contains(rt.Repeat, q) {
+				refused(q+" given twice", p.do(method, with(q+"=1&"+q+"=2"), as...), 400, "given twice")
+			}
 		}
 		if !slices.Contains(rt.Query, hub.AnyParam) {
 			refused("an unknown parameter", p.do(method, with("bogus=1"), as...), 400, "bogus")
@@ -289,7 +292,15 @@ func routesMarkdown(routes []hub.Route) string {
 		origins := map[hub.Origins]string{hub.CORS: "`--cors-origins`", hub.SameOrigin: "none (same origin only)"}[rt.Origins]
 		query := "none"
 		if len(rt.Query) > 0 {
-			query = "`" + strings.Join(rt.Query, "`, `") + "`"
+			var names []string
+			for _, q := range rt.Query {
+				name := "`" + q + "`"
+				if slices.Contains(rt.Repeat, q) {
+					name += " (repeatable)"
+				}
+				names = append(names, name)
+			}
+			query = strings.Join(names, ", ")
 		}
 		body := "none"
 		if rt.Body > 0 {
