@@ -223,13 +223,13 @@ func TestServe_demoStartup(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	lines := bufio.NewScanner(pr)
 	var got []string
-	for range 3 {
+	for range 4 {
 		lines.Scan()
 		got = append(got, lines.Text())
 	}
 	go io.Copy(io.Discard, pr)
 	base := strings.TrimPrefix(got[0], "herd listening on ")
-	want := []string{"herd listening on " + base, "cowsay demo: " + base + "/demo/cowsay", "cowsay through the hub (--demo): " + base + "/demo/cowsay?client=hub"}
+	want := []string{"herd listening on " + base, "dashboard: " + base + "/", "cowsay demo: " + base + "/demo/cowsay", "cowsay through the hub (--demo): " + base + "/demo/cowsay?client=hub"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("startup printed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -435,6 +435,9 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 			fmt.Fprintf(n.io.Stdout, "self-signed certificate: %s (herd pub --ca %[1]s, herd sub --ca %[1]s)\n", path)
 		}
 	}
+	if f.ui {
+		fmt.Fprintf(n.io.Stdout, "dashboard: %s/\n", base)
+	}
 	fmt.Fprintf(n.io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
 	if f.demo {
 		fmt.Fprintf(n.io.Stdout, "cowsay through the hub (--demo): %s/demo/cowsay?client=hub\n", base)
