@@ -151,7 +151,9 @@ func TestCheck_store(t *testing.T) {
 		want string
 	}{
 		{[]string{"--store", "bolt:" + good}, 0, "# store: sound: 1 events (positions 1 to 1)"},
-		{[]string{"--store", "bolt:" + dir + "/new.db"}, 0, "# store: no file yet (herd serve creates it)"},
+		{[]string{"--store", "bolt:" + dir + "/new.db"}, 0, "# store: no file yet (herd serve creates it in " + dir + ")"},
+		{[]string{"--store", "bolt:" + dir + "/missing/new.db"}, 1, "the directory " + dir + "/missing does not exist, and herd serve creates only the file: create it (mkdir -p " + dir + "/missing)"},
+		{[]string{"--store", "bolt:" + good + "/new.db"}, 1, "good.db/new.db: not a directory"},
 		{[]string{"--store", "bolt:" + damaged}, 1, "is damaged (truncated: "},
 		{[]string{"--store", "bolt:" + flipped}, 1, "1 of its 1 events are damaged, the first at position 1: checksum mismatch"},
 		{[]string{"--store", "bolt:" + flipped}, 1, `at position 1, topics ["a"] (as read: the damage may be in them): checksum mismatch`},
