@@ -28,6 +28,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"serve", "--hearbeat", "5s"}, "herd: unknown flag --hearbeat; did you mean --heartbeat?\nTry: herd serve -h\n"},
 		{[]string{"--max-event", "1KiB"}, "herd: unknown flag --max-event; did you mean --max-event-size?\nTry: herd serve -h\n"},
 		{[]string{"--frobnicate"}, "herd: unknown flag --frobnicate\nTry: herd serve -h\n"},
+		{[]string{"--port", "8080"}, "herd: unknown flag --port; herd has --addr instead: --addr :PORT (or HOST:PORT), like :8080\nTry: herd serve -h\n"},
+		{[]string{"--db", "x.db"}, "herd: unknown flag --db; herd has --store instead: --store bolt:PATH, like bolt:herd.db\nTry: herd serve -h\n"},
 		{[]string{"--heartbeat", "5"}, "herd: --heartbeat \"5\": want a duration, like 30s, 1m30s or 250ms\nTry: herd serve -h\n"},
 		{[]string{"--heartbeat"}, "herd: --heartbeat needs a value: want a duration, like 30s, 1m30s or 250ms\nTry: herd serve -h\n"},
 		{[]string{"--queue-length", "lots"}, "herd: --queue-length \"lots\": want a whole number\nTry: herd serve -h\n"},
