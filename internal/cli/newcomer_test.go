@@ -203,7 +203,7 @@ func TestServe_portInUse(t *testing.T) {
 	defer ln.Close()
 	db := filepath.Join(t.TempDir(), "herd.db")
 	code, _, errOut := runCLI(t, t.Context(), nil, "--addr", ln.Addr().String(), "--store", "bolt:"+db)
-	want := "herd: cannot listen on " + ln.Addr().String() + ": the port is in use (another herd?)\nTry: stop the other program, or choose another port: herd --addr localhost:8081\n"
+	want := "herd: cannot listen on " + ln.Addr().String() + ": the port is in use (another herd?)\nTry: stop the other program (a herd you just stopped may still be ending its streams, for up to --shutdown-window: wait for it to exit), or choose another port: herd --addr localhost:8081\n"
 	if code != 1 || errOut != want {
 		t.Errorf("exit %d, stderr %q; want %q", code, errOut, want)
 	}
