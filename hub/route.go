@@ -121,12 +121,19 @@ const NoBody = -1
 const PageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
+// subscribeQuery are the parameters of GET /events: herd's, and those
+// that browser libraries add on their own (Datastar sends its signals as
+// "datastar"; "_" is the usual cache buster), which the hub ignores. Any
+// other is refused, so that a misspelt last_event_id cannot silently turn
+// a resume into a live stream.
+var subscribeQuery = []string{"topic", "last_event_id", "authorization", "datastar", "_"}
+
 // Routes returns the hub's own routes: subscribe, publish, the topic
 // listing, liveness and readiness. Hub.ServeHTTP serves these; a program
 // serving more (herd serve) mounts them beside its own with Mount.
 func (h *Hub) Routes() []Route {
 	return []Route{
-		{Pattern: "GET /events", Caller: Anyone, Origins: CORS, Query: []string{"topic", "last_event_id", "authorization"},
+		{Pattern: "GET /events", Caller: Anyone, Origins: CORS, Query: subscribeQuery,
 			Body: NoBody, Rate: NoRate, Errors: JSON, Doc: "subscribe (SSE); private events need a token granting them",
 			Handler: http.HandlerFunc(h.serveSubscribe)},
 		{Pattern: "POST /events", Caller: Credential, Origins: CORS, Query: NoQuery,
@@ -142,7 +149,7 @@ func (h *Hub) Routes() []Route {
 				writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 			})},
 		{Pattern: "GET /readyz", Caller: Anyone, Origins: CORS, Query: NoQuery,
-			Body: NoBody, Rate: NoRate, Errors: JSON, Doc: "readiness: serving, and the store answers",
+			Body: NoBody, Rate: NoRate, Errors: JSON, Doc: "readiness: serving, the store answers and takes publishes",
 			Handler: http.HandlerFunc(h.serveReady)},
 	}
 }

@@ -60,7 +60,7 @@ func TestMount_hubRoutes(t *testing.T) {
 	for _, tc := range []struct{ target, want string }{
 		{"/events?topic=x%zz", `query parameter \"topic\": malformed value`},
 		{"/events?topic=a&last_event_id=%G1", `query parameter \"last_event_id\": malformed value`},
-		{"/events?topics=a", `query parameter \"topics\": unknown here; this path takes topic, last_event_id, authorization`},
+		{"/events?topics=a", `query parameter \"topics\": unknown here; this path takes topic, last_event_id, authorization, datastar, _`},
 		{"/events?topic=a;last_event_id=1", "semicolon"},
 		{"/topics?x", `query parameter \"x\": unknown here`},
 		{"/healthz?probe=1", "takes no query parameter"},

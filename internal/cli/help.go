@@ -32,7 +32,7 @@ var serveGroups = []flagGroup{
 	{"History", []string{"store", "history-max-events", "history-max-age", "idempotency-ttl", "change-history-settings"}},
 	{"Publishing", []string{"publish-key", "publish-rate", "publish-burst", "max-event-size", "max-topics"}},
 	{"Tokens", []string{"jwt-key", "jwt-public-key", "subscribe-auth", "token-cookie", "token-query"}},
-	{"Mercure protocol", []string{"mercure-publisher-jwt-key", "mercure-subscriber-jwt-key", "mercure-anonymous", "mercure-subscriptions"}},
+	{"Mercure protocol", []string{"mercure-publisher-jwt-key", "mercure-subscriber-jwt-key", "mercure-anonymous", "mercure-subscriptions", "mercure-cookie", "mercure-protocol-version-compatibility"}},
 	{"Streams", []string{"heartbeat", "retry", "close-event", "write-timeout", "shutdown-window",
 		"queue-length", "queue-bytes", "max-subscribers", "max-subscribers-per-ip", "engine"}},
 	{"TLS and protocols", []string{"tls", "tls-cert", "tls-key", "h2c", "http3", "h2-max-streams"}},

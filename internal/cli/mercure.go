@@ -18,6 +18,8 @@ type mercureFlags struct {
 	subscriberKey string
 	anonymous     bool
 	subscriptions bool
+	cookie        string
+	compatibility int
 }
 
 func (m *mercureFlags) register(fs *flag.FlagSet) {
@@ -25,6 +27,8 @@ func (m *mercureFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.subscriberKey, "mercure-subscriber-jwt-key", "", "check Mercure subscribers' tokens with this `KEY` (Mercure's subscriber_jwt; default: the publisher key)")
 	fs.BoolVar(&m.anonymous, "mercure-anonymous", false, "let Mercure subscribers without a token in, for public updates (Mercure's anonymous)")
 	fs.BoolVar(&m.subscriptions, "mercure-subscriptions", false, "publish Mercure subscription events and serve the subscriptions API (Mercure's subscriptions)")
+	fs.StringVar(&m.cookie, "mercure-cookie", mercure.DefaultCookie, "the `NAME` of the cookie Mercure subscribers carry their token in (Mercure's cookie_name; with 0.x compatibility, mercureAuthorization is read too)")
+	fs.IntVar(&m.compatibility, "mercure-protocol-version-compatibility", mercure.DefaultCompatibility, "`VERSION` of the Mercure protocol whose clients are served besides 1.0's: 8 (or 7) keeps Mercure 0.x clients working (the mercure claim, the topic parameter, lastEventID, the mercureAuthorization cookie, the authorization parameter); 0 serves the current specification only (Mercure's protocol_version_compatibility)")
 }
 
 func (m *mercureFlags) on() bool { return m.publisherKey != "" }
@@ -33,6 +37,14 @@ func (m *mercureFlags) check() error {
 	const hint = "herd serve --mercure-publisher-jwt-key \"$(openssl rand -hex 32)\""
 	if !m.on() && (m.subscriberKey != "" || m.anonymous || m.subscriptions) {
 		return usagef(hint, "--mercure-subscriber-jwt-key, --mercure-anonymous and --mercure-subscriptions need --mercure-publisher-jwt-key, which turns the Mercure endpoint on")
+	}
+	switch m.compatibility {
+	case 0, 7, 8:
+	default:
+		return usagef("--mercure-protocol-version-compatibility 8", "--mercure-protocol-version-compatibility is %d: want 8 (or 7) to serve Mercure 0.x clients too, or 0 for the current specification only", m.compatibility)
+	}
+	if m.cookie == "" || strings.ContainsAny(m.cookie, " \t;,=\"") {
+		return usagef("--mercure-cookie "+mercure.DefaultCookie, "--mercure-cookie %q is not a cookie name", m.cookie)
 	}
 	if _, err := m.keys(); err != nil {
 		return usagef(hint, "%v", err)
@@ -83,8 +95,18 @@ func (m *mercureFlags) handler(h *hub.Hub, store hub.Store, f *serveFlags, logge
 	if err != nil {
 		return nil, err
 	}
+	compatibility := m.compatibility
+	if compatibility == 0 {
+		compatibility = -1 // the Handler's zero value is the default, 8
+	}
+	var origins []string // the cookie publishes from pages of these origins
+	for _, o := range f.origins() {
+		if o != "*" { // "*" lets any page subscribe, never publish
+			origins = append(origins, o)
+		}
+	}
 	mh := &mercure.Handler{Hub: h, Store: store, Anonymous: m.anonymous, Subscriptions: m.subscriptions, MaxDataSize: int(f.maxEventSize),
-		Heartbeat: f.heartbeat, Logger: logger}
+		Heartbeat: f.heartbeat, Logger: logger, Cookie: m.cookie, Compatibility: compatibility, PublishOrigins: origins}
 	mh.SetKeys(k)
 	return mh, nil
 }

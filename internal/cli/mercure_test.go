@@ -19,6 +19,8 @@ func TestServe_mercureFlagErrors(t *testing.T) {
 		{[]string{"--mercure-anonymous"}, "need --mercure-publisher-jwt-key"},
 		{[]string{"--mercure-subscriptions"}, "need --mercure-publisher-jwt-key"},
 		{[]string{"--mercure-subscriber-jwt-key", strings.Repeat("k", 32)}, "need --mercure-publisher-jwt-key"},
+		{[]string{"--mercure-publisher-jwt-key", strings.Repeat("k", 32), "--mercure-protocol-version-compatibility", "9"}, "want 8 (or 7)"},
+		{[]string{"--mercure-publisher-jwt-key", strings.Repeat("k", 32), "--mercure-cookie", "a;b"}, "is not a cookie name"},
 		{[]string{"--mercure-publisher-jwt-key", "short"}, "--mercure-publisher-jwt-key is 5 bytes: an HS256 secret needs at least 32"},
 		{[]string{"--mercure-publisher-jwt-key", strings.Repeat("k", 32), "--mercure-subscriber-jwt-key", "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----"}, "--mercure-subscriber-jwt-key"},
 	} {
@@ -61,7 +63,7 @@ func TestServe_mercure(t *testing.T) {
 		t.Errorf("Mercure publish: %d %q", resp.StatusCode, b)
 	}
 	// Without --mercure-anonymous, a subscriber needs a token.
-	resp, err = http.Get(base + "/.well-known/mercure?topic=x")
+	resp, err = http.Get(base + "/.well-known/mercure?match=x")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,41 +39,6 @@ type Claims struct {
 	Mercure *MercureGrants
 }
 
-// MercureGrants are a token's Mercure grants, from its "mercure" claim
-// (publish, subscribe, payload) or from Mercure 1.0's RFC 9396
-// "authorization_details" of type MercureDetailType.
-type MercureGrants struct {
-	Publish   []MercureSelector
-	Subscribe []MercureSelector
-	Payload   json.RawMessage // the "mercure.payload" claim, if any
-}
-
-// A MercureSelector is one granted topic selector. Kind says how Value
-// matches: "topic" (Mercure 0.x: "*", a URI template, or a topic),
-// "match" ("*" or a topic, exactly) or "match_urlpattern" (a URL pattern).
-type MercureSelector struct {
-	Kind, Value string
-}
-
-// MercureDetailType is the type of Mercure's authorization details.
-const MercureDetailType = "https://mercure.rocks/authorization-detail"
-
-type mercureClaim struct {
-	Publish   []string        `json:"publish"`
-	Subscribe []string        `json:"subscribe"`
-	Payload   json.RawMessage `json:"payload"`
-}
-
-type authorizationDetail struct {
-	Type    string   `json:"type"`
-	Actions []string `json:"actions"`
-	Topics  []struct {
-		Match           *string `json:"match"`
-		MatchURLPattern *string `json:"match_urlpattern"`
-		Topic           *string `json:"topic"`
-	} `json:"topics"`
-}
-
 // Errors. Verify wraps them with detail; test with errors.Is.
 var (
 	ErrMalformed = errors.New("jwt: malformed token")
@@ -81,9 +46,13 @@ var (
 	ErrSignature = errors.New("jwt: signature does not match any key")
 	ErrExpired   = errors.New("jwt: token expired")
 	ErrNotYet    = errors.New("jwt: token not valid yet")
+	// ErrClaims: a claim herd reads does not validate (Mercure's
+	// authorization details, say); the token grants nothing.
+	ErrClaims = errors.New("jwt: invalid claims")
 )
 
-// Leeway is the clock skew allowed on exp and nbf.
+// Leeway is the clock skew allowed on exp and nbf by Verify. VerifyExact
+// allows none on exp, as Mercure requires.
 const Leeway = 30 * time.Second
 
 // MaxTokenSize bounds the tokens Verify reads.
@@ -100,11 +69,11 @@ type grants struct {
 }
 
 type payload struct {
-	Exp     *numericDate          `json:"exp"`
-	Nbf     *numericDate          `json:"nbf"`
-	Herd    *grants               `json:"herd"`
-	Mercure *mercureClaim         `json:"mercure"`
-	Details []authorizationDetail `json:"authorization_details"`
+	Exp     *numericDate      `json:"exp"`
+	Nbf     *numericDate      `json:"nbf"`
+	Herd    *grants           `json:"herd"`
+	Mercure *mercureClaim     `json:"mercure"`
+	Details []json.RawMessage `json:"authorization_details"`
 }
 
 // numericDate is seconds since the epoch, integer or not.
@@ -120,8 +89,19 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Verify checks token against keys at time now and returns its claims.
+// Verify checks token against keys at time now and returns its claims,
+// allowing Leeway on exp and nbf.
 func Verify(token string, keys *KeySet, now time.Time) (Claims, error) {
+	return verify(token, keys, now, Leeway)
+}
+
+// VerifyExact is Verify with no allowance on exp: a token is refused from
+// the second it expires (Mercure's rule). nbf keeps Leeway.
+func VerifyExact(token string, keys *KeySet, now time.Time) (Claims, error) {
+	return verify(token, keys, now, 0)
+}
+
+func verify(token string, keys *KeySet, now time.Time, expLeeway time.Duration) (Claims, error) {
 	if len(token) > MaxTokenSize {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
 	}
@@ -150,7 +130,7 @@ func Verify(token string, keys *KeySet, now time.Time) (Claims, error) {
 	var c Claims
 	if p.Exp != nil {
 		c.Expires = p.Exp.Time
-		if !now.Before(c.Expires.Add(Leeway)) {
+		if !now.Before(c.Expires.Add(expLeeway)) {
 			return c, fmt.Errorf("%w at %s", ErrExpired, c.Expires.UTC().Format(time.RFC3339))
 		}
 	}
@@ -167,45 +147,13 @@ func Verify(token string, keys *KeySet, now time.Time) (Claims, error) {
 	if g := p.Mercure; g != nil {
 		c.Publish = append(c.Publish, fromMercure(g.Publish)...)
 		c.Subscribe = append(c.Subscribe, fromMercure(g.Subscribe)...)
-		c.Mercure = &MercureGrants{Payload: g.Payload,
-			Publish: mercureTopics(g.Publish), Subscribe: mercureTopics(g.Subscribe)}
 	}
-	for _, d := range p.Details {
-		if d.Type != MercureDetailType {
-			continue
-		}
-		if c.Mercure == nil {
-			c.Mercure = &MercureGrants{}
-		}
-		var sels []MercureSelector
-		for _, t := range d.Topics {
-			switch {
-			case t.Match != nil:
-				sels = append(sels, MercureSelector{"match", *t.Match})
-			case t.MatchURLPattern != nil:
-				sels = append(sels, MercureSelector{"match_urlpattern", *t.MatchURLPattern})
-			case t.Topic != nil:
-				sels = append(sels, MercureSelector{"topic", *t.Topic})
-			}
-		}
-		for _, action := range d.Actions {
-			switch action {
-			case "publish":
-				c.Mercure.Publish = append(c.Mercure.Publish, sels...)
-			case "subscribe":
-				c.Mercure.Subscribe = append(c.Mercure.Subscribe, sels...)
-			}
-		}
+	m, err := mercureGrants(p.Mercure, p.Details)
+	if err != nil {
+		return c, err
 	}
+	c.Mercure = m
 	return c, nil
-}
-
-func mercureTopics(sels []string) []MercureSelector {
-	out := make([]MercureSelector, len(sels))
-	for i, s := range sels {
-		out[i] = MercureSelector{"topic", s}
-	}
-	return out
 }
 
 // fromMercure maps Mercure's selectors onto herd's: "*", every topic to

@@ -131,6 +131,23 @@ func TestVerify_leeway(t *testing.T) {
 			t.Errorf("%+v: %v, want ok %v", tc.c, err, tc.ok)
 		}
 	}
+	// VerifyExact (Mercure's) allows no grace on exp: a token is refused
+	// from its exp on; nbf keeps the allowance.
+	for _, tc := range []struct {
+		c  Claims
+		ok bool
+	}{
+		{Claims{Expires: now.Add(time.Second)}, true},
+		{Claims{Expires: now}, false},
+		{Claims{Expires: now.Add(-time.Second)}, false},
+		{Claims{NotBefore: now.Add(Leeway / 2)}, true},
+		{Claims{NotBefore: now.Add(2 * Leeway)}, false},
+	} {
+		tok, _ := hs.Sign(tc.c)
+		if _, err := VerifyExact(tok, hs.PublicKeys(), now); (err == nil) != tc.ok {
+			t.Errorf("exact %+v: %v, want ok %v", tc.c, err, tc.ok)
+		}
+	}
 }
 
 // TestVerify_mercure accepts tokens minted for a Mercure hub, with
@@ -149,6 +166,59 @@ func TestVerify_mercure(t *testing.T) {
 	// Mercure's "*" is every topic: herd's "**".
 	if !slices.Equal(c.Publish, []string{"**"}) || !slices.Equal(c.Subscribe, []string{"books/1", "https://example.com/books/1"}) {
 		t.Errorf("claims %+v", c)
+	}
+}
+
+// TestVerify_mercureDetails reads Mercure 1.0's authorization details:
+// match with its match_type (exact by default), payloads per detail, other
+// detail types and unknown actions ignored; a detail that does not
+// validate refuses the whole token, for herd's own API too.
+func TestVerify_mercureDetails(t *testing.T) {
+	hs := signers(t)["HS256"]
+	detail := func(actions []any, topics ...any) map[string]any {
+		return map[string]any{"type": MercureDetailType, "actions": actions, "topics": topics}
+	}
+	good := map[string]any{"exp": now.Add(time.Hour).Unix(), "authorization_details": []any{
+		map[string]any{"type": "https://other.example/detail", "topics": "not Mercure's shape"},
+		detail([]any{"publish", "future-action"}, map[string]any{"match": "*"}),
+		map[string]any{"type": MercureDetailType, "actions": []any{"subscribe"}, "payload": map[string]any{"user": "ann"},
+			"topics": []any{map[string]any{"match": "https://example.com/books/:id", "match_type": "urlpattern"}, map[string]any{"match": "a"}}},
+	}, "mercure": map[string]any{"publish": []string{"ignored when details are present"}}}
+	tok, _ := hs.SignPayload(good)
+	c, err := Verify(tok, hs.PublicKeys(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Mercure
+	if m == nil || m.Legacy || len(m.Publish) != 1 || m.Publish[0].Kind != MatchExact || m.Publish[0].Value != "*" ||
+		len(m.Subscribe) != 2 || m.Subscribe[0].Kind != MatchURLPattern || m.Subscribe[1].Kind != MatchExact ||
+		string(m.Subscribe[1].Payload) != `{"user":"ann"}` {
+		t.Errorf("grants %+v", m)
+	}
+	many := make([]any, MaxMercureTopics+1)
+	for i := range many {
+		many[i] = map[string]any{"match": "t"}
+	}
+	for name, details := range map[string][]any{
+		"unsupported match_type": {detail([]any{"subscribe"}, map[string]any{"match": "a", "match_type": "regexp"})},
+		"no match":               {detail([]any{"subscribe"}, map[string]any{"match_type": "exact"})},
+		"a string topic":         {detail([]any{"subscribe"}, "a")},
+		"no actions":             {detail([]any{}, map[string]any{"match": "a"})},
+		"a number as action":     {detail([]any{1}, map[string]any{"match": "a"})},
+		"no topics":              {detail([]any{"subscribe"})},
+		"too many topics":        {detail([]any{"subscribe"}, many...)},
+		"a payload not an object": {map[string]any{"type": MercureDetailType, "actions": []any{"subscribe"},
+			"topics": []any{map[string]any{"match": "a"}}, "payload": "x"}},
+	} {
+		tok, _ := hs.SignPayload(map[string]any{"exp": now.Add(time.Hour).Unix(), "authorization_details": details})
+		if _, err := Verify(tok, hs.PublicKeys(), now); !errors.Is(err, ErrClaims) {
+			t.Errorf("%s: %v, want ErrClaims", name, err)
+		}
+		a := NewAuthenticator(hs.PublicKeys())
+		a.now = func() time.Time { return now }
+		if _, err := a.Authenticate(tok); err == nil || !strings.Contains(err.Error(), "invalid claims") {
+			t.Errorf("%s: herd's own API: %v, want the claims refused", name, err)
+		}
 	}
 }
 

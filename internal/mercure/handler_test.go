@@ -19,9 +19,10 @@ import (
 const secret = "!ChangeThisMercureHubJWTSecretKey!"
 
 type fixture struct {
-	t      testing.TB
-	srv    *httptest.Server
-	signer *jwt.Signer
+	t       testing.TB
+	srv     *httptest.Server
+	signer  *jwt.Signer
+	handler *Handler
 }
 
 func newFixture(t testing.TB, anonymous bool, options ...func(*Handler)) *fixture {
@@ -59,7 +60,7 @@ func newFixtureHub(t testing.TB, cfg hub.Config, anonymous bool, options ...func
 		srv.Close()
 	})
 	signer, _ := jwt.HMACSigner(secret)
-	return &fixture{t: t, srv: srv, signer: signer}
+	return &fixture{t: t, srv: srv, signer: signer, handler: mh}
 }
 
 // token signs a Mercure claim.
@@ -152,7 +153,7 @@ func TestPublish_errors(t *testing.T) {
 		{"id not UTF-8", f.token(publisher), url.Values{"topic": {"a"}, "data": {"x"}, "id": {"0\xe8"}}, 400, `Invalid "id" parameter`},
 		{"id with a control character", f.token(publisher), url.Values{"topic": {"a"}, "data": {"x"}, "id": {"a\x03b"}}, 400, `Invalid "id" parameter`},
 		{"id starting with #", f.token(publisher), url.Values{"topic": {"a"}, "data": {"x"}, "id": {"#1"}}, 400, `Invalid "id" parameter`},
-		{"type with a newline", f.token(publisher), url.Values{"topic": {"a"}, "data": {"x"}, "type": {"t\r\ndata: evil"}}, 400, "event type"},
+		{"type with a newline", f.token(publisher), url.Values{"topic": {"a"}, "data": {"x"}, "type": {"t\r\ndata: evil"}}, 400, `Invalid "type" parameter`},
 		{"too much data", f.token(publisher), url.Values{"topic": {"a"}, "data": {strings.Repeat("x", 1001)}}, 413, "Request Entity Too Large"},
 		{"topic too long", f.token(publisher), url.Values{"topic": {strings.Repeat("t", 300)}, "data": {"x"}}, 400, `Invalid "topic" parameter`},
 	} {
@@ -179,27 +180,39 @@ func (f *fixture) signerToken(payload map[string]any) string {
 
 func TestSubscribe_errors(t *testing.T) {
 	f := newFixture(t, false)
-	for query, want := range map[string]int{
-		"":                                400, // no selector
-		"topic=a":                         401, // anonymous off
-		"match_urlpattern=https://x/:a([": 400,
-		"topic=https://x/{id":             400,
+	subscriber := "Bearer " + f.token(map[string]any{"subscribe": []string{"*"}})
+	for _, tc := range []struct {
+		query, auth string
+		status      int
+		body        string
+	}{
+		{"match=a", "", 401, "Unauthorized"}, // anonymous off
+		{"match=a", "Bearer not.a.token", 401, "Unauthorized"},
+		{"match=a", "Basic dXNlcjpwYXNz", 400, "invalid_request"},
+		{"", subscriber, 400, `Missing "match" parameter`},
+		{"match_urlpattern=https://x/:a([", subscriber, 400, `Invalid "match_urlpattern" parameter`},
+		{"topic=https://x/{id", subscriber, 400, `Invalid "topic" parameter`},
+		{"match_regexp=a", subscriber, 400, `Invalid "match_regexp" parameter: no such matcher type`},
+		{"Match=a", subscriber, 400, `Invalid "Match" parameter`},
+		{"match=a%00b", subscriber, 400, `Invalid "match" parameter`},
+		{"match=a%E2%80%AEb", subscriber, 400, `Invalid "match" parameter`}, // U+202E, a format character
+		{"match=", subscriber, 400, `Invalid "match" parameter: "": empty value`},
+		{"match=" + strings.Repeat("a", maxSelector+1), subscriber, 400, `Invalid "match" parameter`},
+		{strings.Repeat("match=a&", maxSelectors) + "match_urlpattern=b", subscriber, 400, "more than 100 matchers"},
 	} {
-		resp, err := http.Get(f.srv.URL + "?" + query)
+		req, _ := http.NewRequest("GET", f.srv.URL+"?"+tc.query, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET ?%s: %d, want %d", query, resp.StatusCode, want)
+		if resp.StatusCode != tc.status || !strings.Contains(string(b)+resp.Header.Get("WWW-Authenticate"), tc.body) {
+			t.Errorf("GET ?%.80s: %d %q, want %d with %q", tc.query, resp.StatusCode, b, tc.status, tc.body)
 		}
-	}
-	req, _ := http.NewRequest("GET", f.srv.URL+"?topic=a", nil)
-	req.Header.Set("Authorization", "Bearer not.a.token")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
-		t.Errorf("bad subscriber token: %v %v", err, resp)
-	} else {
-		resp.Body.Close()
 	}
 }
 
@@ -217,6 +230,8 @@ func TestSubscribe(t *testing.T) {
 	for _, setup := range []func(*http.Request){
 		func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+subscriber) },
 		func(r *http.Request) { r.AddCookie(&http.Cookie{Name: DefaultCookie, Value: subscriber}) },
+		func(r *http.Request) { r.AddCookie(&http.Cookie{Name: LegacyCookie, Value: subscriber}) },
+		func(r *http.Request) { r.Header.Set("Authorization", "bearer "+subscriber) }, // the scheme in any case
 		func(r *http.Request) { r.URL.RawQuery += "&authorization=" + subscriber },
 	} {
 		_, next := f.stream("match_urlpattern=https://example.com/books/:id", setup)
@@ -243,9 +258,11 @@ func TestSubscribe(t *testing.T) {
 	}
 }
 
-// Resume: after a publisher's id, after herd's own id, from the earliest;
-// an id published twice answers the first update. A publisher's id is
-// found in the hub's replay cache, or without it in the store's Stats.
+// Resume: after a publisher's id, after a generated id, from the
+// earliest, with the header or either query parameter; each answered with
+// Mercure-Last-Event-ID. An id published twice is two updates, and a
+// resume after it starts after the first. A publisher's id is found in
+// the hub's replay cache, or without it through the store.
 func TestResume(t *testing.T) {
 	t.Run("replay cache", func(t *testing.T) { testResume(t, newFixture(t, true)) })
 	t.Run("store", func(t *testing.T) { testResume(t, newFixtureHub(t, hub.Config{ReplayCache: -1}, true)) })
@@ -261,24 +278,30 @@ func testResume(t *testing.T, f *fixture) {
 		return v
 	}
 	f.mustPost(with("one", "id-1"))
-	herdID := f.mustPost(with("two", ""))
+	generated := f.mustPost(with("two", ""))
+	if _, _, ok := parseGenerated(generated); !ok {
+		t.Errorf("generated id %q is not of herd's urn:uuid shape", generated)
+	}
 	f.mustPost(with("three", "id-3"))
 	if again := f.mustPost(with("three again", "id-3")); again != "id-3" {
 		t.Errorf("a repeated id answered %q", again)
 	}
 	for _, tc := range []struct {
-		name  string
-		setup func(*http.Request)
-		query string
-		want  []string
+		name   string
+		setup  func(*http.Request)
+		query  string
+		want   []string
+		answer string
 	}{
-		{"header, publisher's id", func(r *http.Request) { r.Header.Set("Last-Event-ID", "id-1") }, "topic=t", []string{"two", "three"}},
-		{"query lastEventID, herd's id", nil, "topic=t&lastEventID=" + url.QueryEscape(herdID), []string{"three"}},
-		{"earliest", nil, "topic=t&lastEventID=earliest", []string{"one", "two", "three"}},
+		{"header, publisher's id", func(r *http.Request) { r.Header.Set("Last-Event-ID", "id-1") }, "match=t", []string{"two", "three", "three again"}, "id-1"},
+		{"last_event_id, generated id", nil, "match=t&last_event_id=" + url.QueryEscape(generated), []string{"three", "three again"}, generated},
+		{"0.x lastEventID", nil, "topic=t&lastEventID=" + url.QueryEscape(generated), []string{"three"}, generated},
+		{"earliest", nil, "match=t&last_event_id=earliest", []string{"one", "two", "three"}, "earliest"},
+		{"header wins", func(r *http.Request) { r.Header.Set("Last-Event-ID", "id-1") }, "match=t&last_event_id=earliest", []string{"two"}, "id-1"},
 	} {
 		resp, next := f.stream(tc.query, tc.setup)
-		if resp.Header.Get("Last-Event-ID") == "" {
-			t.Errorf("%s: no Last-Event-ID header", tc.name)
+		if got := resp.Header.Get("Mercure-Last-Event-ID"); got != tc.answer {
+			t.Errorf("%s: Mercure-Last-Event-ID %q, want %q", tc.name, got, tc.answer)
 		}
 		for _, want := range tc.want {
 			if e := next(); e.Data != want {
@@ -287,11 +310,41 @@ func testResume(t *testing.T, f *fixture) {
 			}
 		}
 	}
-	// A live update after a resume arrives too.
-	_, next := f.stream("topic=t", func(r *http.Request) { r.Header.Set("Last-Event-ID", "id-3") })
+	// A live update after a resume arrives too; after a repeated id, the
+	// resume starts after its first update.
+	_, next := f.stream("match=t", func(r *http.Request) { r.Header.Set("Last-Event-ID", "id-3") })
 	f.mustPost(with("four", "")) // the subscription is open once its response has begun
-	if e := next(); e.Data != "four" {
-		t.Errorf("after the last id: %q, want the next live update", e.Data)
+	for _, w := range []string{"three again", "four"} {
+		if e := next(); e.Data != w {
+			t.Errorf("after id-3: %q, want %q", e.Data, w)
+		}
+	}
+}
+
+// An unknown id resumes live only, and says so: Mercure-Last-Event-ID is
+// earliest, not the id echoed back.
+func TestResume_unknown(t *testing.T) {
+	f := newFixture(t, true)
+	_, first := f.stream("match=t", nil)
+	f.mustPost(url.Values{"topic": {"t"}, "data": {"old"}})
+	first() // dispatched: a live subscription starts after it
+	for _, id := range []string{"never-published", generatedID(999, "other-store-1"), "urn:uuid:00000000-0000-4000-8000-000000000000"} {
+		resp, next := f.stream("match=t", func(r *http.Request) { r.Header.Set("Last-Event-ID", id) })
+		if got := resp.Header.Get("Mercure-Last-Event-ID"); got != "earliest" {
+			t.Errorf("%q: Mercure-Last-Event-ID %q, want earliest", id, got)
+		}
+		f.mustPost(url.Values{"topic": {"t"}, "data": {"live " + id}})
+		if e := next(); e.Data != "live "+id {
+			t.Errorf("%q: got %q, want the live update only", id, e.Data)
+		}
+	}
+	resp, _ := f.stream("match=t&last_event_id=", nil)
+	if got := resp.Header.Get("Mercure-Last-Event-ID"); got != "earliest" {
+		t.Errorf("an empty last_event_id: Mercure-Last-Event-ID %q, want earliest", got)
+	}
+	resp, _ = f.stream("match=t", nil)
+	if got, ok := resp.Header["Mercure-Last-Event-Id"]; ok {
+		t.Errorf("no resume asked: Mercure-Last-Event-ID %q", got)
 	}
 }
 
@@ -305,8 +358,11 @@ func (laggingStats) Stats(context.Context) ([]hub.TopicStats, error) { return ni
 // store's Stats lag: it was resumed live only, losing what followed it.
 func TestResume_laggingStats(t *testing.T) {
 	f := newFixture(t, true, func(h *Handler) { h.Store = laggingStats{h.Store} })
+	_, watch := f.stream("match=t", nil)
 	f.mustPost(url.Values{"topic": {"t"}, "data": {"one"}, "id": {"id-1"}})
 	f.mustPost(url.Values{"topic": {"t"}, "data": {"two"}})
+	watch()
+	watch() // both dispatched, so in the replay cache
 	_, next := f.stream("topic=t", func(r *http.Request) { r.Header.Set("Last-Event-ID", "id-1") })
 	f.mustPost(url.Values{"topic": {"t"}, "data": {"three"}})
 	for _, want := range []string{"two", "three"} {
@@ -324,7 +380,7 @@ func TestAuthorizationDetails(t *testing.T) {
 	}
 	tok := f.signerToken(map[string]any{"authorization_details": []any{
 		detail("publish", map[string]string{"match": "*"}),
-		detail("subscribe", map[string]string{"match_urlpattern": "https://example.net/foo/:id"}),
+		detail("subscribe", map[string]string{"match": "https://example.net/foo/:id", "match_type": "urlpattern"}),
 	}})
 	_, next := f.stream("match=https://example.net/foo/1", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
 	if status, _, body := f.post(tok, url.Values{"topic": {"https://example.net/foo/1"}, "data": {"private"}, "private": {"on"}}); status != 200 {
@@ -360,7 +416,7 @@ func TestSubscriptions(t *testing.T) {
 	var started subscription
 	if err := json.Unmarshal([]byte(next().Data), &started); err != nil || !started.Active || started.Topic != "books/1" ||
 		!strings.HasPrefix(started.Subscriber, "urn:uuid:") || string(started.Payload) != `{"user":"ann"}` ||
-		started.ID != subscriptionID("books/1", started.Subscriber) || started.Type != "Subscription" {
+		started.ID != subscriptionsPath+"/books%2F1/"+escapeSegment(started.Subscriber) || started.Type != "Subscription" {
 		t.Fatalf("subscription started: %+v %v", started, err)
 	}
 
@@ -379,12 +435,16 @@ func TestSubscriptions(t *testing.T) {
 		return resp.StatusCode, body
 	}
 	status, list := get(subscriptionsPath, watcher)
-	if status != 200 || list["type"] != "Subscriptions" || len(list["subscriptions"].([]any)) != 2 {
+	if status != 200 || list["type"] != "subscriptions" || len(list["subscriptions"].([]any)) != 2 {
 		t.Errorf("the subscriptions: %d %v", status, list)
 	}
 	status, one := get(started.ID, watcher)
 	if status != 200 || one["subscriber"] != started.Subscriber {
 		t.Errorf("one subscription: %d %v", status, one)
+	}
+	status, one = get(subscriptionsPath+"/books%2F1", watcher) // 0.x: the collection for a topic
+	if status != 200 || len(one["subscriptions"].([]any)) != 1 {
+		t.Errorf("the subscriptions of a topic: %d %v", status, one)
 	}
 	if status, _ := get(subscriptionsPath, ""); status != 401 {
 		t.Errorf("without a token: %d", status)

@@ -1,8 +1,11 @@
 package mercure
 
 import (
+	"strings"
 	"testing"
 	"testing/quick"
+
+	"github.com/herd-sse/herd/hub"
 )
 
 func TestSelectors(t *testing.T) {
@@ -10,10 +13,10 @@ func TestSelectors(t *testing.T) {
 		kind, sel, topic string
 		want             bool
 	}{
-		{"match", "foo", "foo", true},
-		{"match", "foo", "foobar", false},
-		{"match", "*", "anything at all", true},
-		{"match", "https://example.com/books/{id}", "https://example.com/books/1", false}, // match is exact
+		{"exact", "foo", "foo", true},
+		{"exact", "foo", "foobar", false},
+		{"exact", "*", "anything at all", true},
+		{"exact", "https://example.com/books/{id}", "https://example.com/books/1", false}, // match is exact
 		{"topic", "https://example.com/books/{id}", "https://example.com/books/1", true},
 		{"topic", "https://example.com/books/{id}", "https://example.com/books/1/reviews", false},
 		{"topic", "https://example.com/{+path}", "https://example.com/a/b/c", true},
@@ -21,17 +24,17 @@ func TestSelectors(t *testing.T) {
 		{"topic", "https://example.com/books{?page}", "https://example.com/books?page=2", true},
 		{"topic", "https://example.com/books/1", "https://example.com/books/1", true},
 		{"topic", "*", "x", true},
-		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc", true},
-		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc/def", false},
-		{"match_urlpattern", "https://example.net/foo/:random", "https://example.net/bar/abc", false},
-		{"match_urlpattern", "https://example.net/foo/*", "https://example.net/foo/a/b", true},
-		{"match_urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/42", true},
-		{"match_urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/x", false},
-		{"match_urlpattern", "https://example.net/books/:id?", "https://example.net/books", true},
-		{"match_urlpattern", "https://example.net/books/:id?", "https://example.net/books/7", true},
-		{"match_urlpattern", "https://example.net/a.b", "https://example.net/aXb", false}, // . is literal
+		{"urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc", true},
+		{"urlpattern", "https://example.net/foo/:random", "https://example.net/foo/abc/def", false},
+		{"urlpattern", "https://example.net/foo/:random", "https://example.net/bar/abc", false},
+		{"urlpattern", "https://example.net/foo/*", "https://example.net/foo/a/b", true},
+		{"urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/42", true},
+		{"urlpattern", "https://example.net:8080/:id(\\d+)", "https://example.net:8080/x", false},
+		{"urlpattern", "https://example.net/books/:id?", "https://example.net/books", true},
+		{"urlpattern", "https://example.net/books/:id?", "https://example.net/books/7", true},
+		{"urlpattern", "https://example.net/a.b", "https://example.net/aXb", false}, // . is literal
 	} {
-		s, err := parseSelector(tc.kind, tc.sel)
+		s, err := parseSelector(tc.kind, tc.sel, nil)
 		if err != nil {
 			t.Errorf("%s %q: %v", tc.kind, tc.sel, err)
 			continue
@@ -41,10 +44,10 @@ func TestSelectors(t *testing.T) {
 		}
 	}
 	for _, tc := range [][2]string{
-		{"topic", ""}, {"match", ""}, {"topic", "https://x/{id"}, {"topic", "a{}"},
-		{"match_urlpattern", "https://x/:id(["}, {"match_urlpattern", "https://x/(a"}, {"kind", "x"},
+		{"topic", ""}, {"exact", ""}, {"topic", "https://x/{id"}, {"topic", "a{}"},
+		{"urlpattern", "https://x/:id(["}, {"urlpattern", "https://x/(a"}, {"kind", "x"},
 	} {
-		if _, err := parseSelector(tc[0], tc[1]); err == nil {
+		if _, err := parseSelector(tc[0], tc[1], nil); err == nil {
 			t.Errorf("%s %q: accepted", tc[0], tc[1])
 		}
 	}
@@ -75,5 +78,37 @@ func TestTopicMapping(t *testing.T) {
 	}
 	if err := quick.Check(roundTrip, nil); err != nil {
 		t.Error(err)
+	}
+}
+
+// Generated ids read back as the position and store tag they hold, in
+// any case; nothing else reads as one, and no topic makes the reserved
+// namespace check panic.
+func TestGeneratedIDs(t *testing.T) {
+	roundTrip := func(p uint64, storeID string) bool {
+		id := generatedID(hub.Pos(p), storeID)
+		for _, s := range []string{id, strings.ToUpper(id)} {
+			got, tag, ok := parseGenerated(s)
+			if !ok || got != hub.Pos(p) || tag != idTag(storeID) {
+				return false
+			}
+		}
+		return checkPublisherID(id) != nil
+	}
+	if err := quick.Check(roundTrip, nil); err != nil {
+		t.Error(err)
+	}
+	others := func(s string) bool {
+		_, _, ok := parseGenerated(s)
+		addressesReserved(s)
+		return !ok
+	}
+	if err := quick.Check(others, nil); err != nil {
+		t.Error(err)
+	}
+	for _, id := range []string{"urn:uuid:0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b", "urn:uuid:00000000-0000-8000-8000-000000000000"} {
+		if _, _, ok := parseGenerated(id); ok {
+			t.Errorf("%q (a UUID of another shape) read as herd's", id)
+		}
 	}
 }

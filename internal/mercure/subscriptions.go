@@ -7,46 +7,115 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
+	"github.com/herd-sse/herd/sse"
 )
 
-// Mercure's subscriptions: with Handler.Subscriptions on, every
-// subscription's start and end is published as a private update to the
-// topic subscriptionsPath/{topic}/{subscriber} (through the hub, so
-// subscribers on every node see them), and the subscriptions API lists
-// the subscriptions open on this node.
+// Mercure's active subscriptions. With Handler.Subscriptions on, every
+// subscription's start and end is a private update of type "mercure" to
+// its subscription topic, and the subscriptions API lists the open ones.
+//
+// Both are this node's: subscription events go straight to this node's
+// subscribers and are never stored. Stored, they would count against the
+// store's retention like any update, and anonymous subscribers, by merely
+// connecting, could push real history out of it; they could also not be
+// resumed truthfully (the subscriptions they describe are gone when the
+// history is read). So they carry no id (a client's Last-Event-ID stays
+// at the last real update, where it resumes), and each node reports the
+// subscribers it holds, as the API does.
 
 const subscriptionsPath = Path + "/subscriptions"
 
 const jsonLDContext = "https://mercure.rocks/"
 
-// A subscription is one topic selector of one subscriber, as Mercure
-// describes it.
+// feedSize bounds the subscription events waiting for one subscriber; a
+// subscriber that lets more pile up is cut, like a slow one.
+const feedSize = 256
+
+// A subscription is one matcher of one subscriber, as Mercure describes
+// it: 1.0's (match and match_type) for match parameters, 0.x's (topic,
+// JSON-LD) for topic ones.
 type subscription struct {
 	Context    string          `json:"@context,omitempty"`
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`
+	MatchType  string          `json:"match_type,omitempty"`
+	Match      string          `json:"match,omitempty"`
+	Topic      string          `json:"topic,omitempty"`
 	Subscriber string          `json:"subscriber"`
-	Topic      string          `json:"topic"`
 	Active     bool            `json:"active"`
 	Payload    json.RawMessage `json:"payload,omitempty"`
 }
 
-// subscriptionID is a subscription's IRI: its topic selector and
-// subscriber, each URL-encoded.
-func subscriptionID(topic, subscriber string) string {
-	return subscriptionsPath + "/" + url.QueryEscape(topic) + "/" + url.QueryEscape(subscriber)
+func (s *subscription) legacy() bool { return s.Topic != "" }
+
+// escapeSegment encodes one segment of a subscription IRI once, whole:
+// only unreserved characters stay as they are.
+func escapeSegment(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
-// registry holds this node's open subscriptions, by subscriber.
+func newSubscription(sel *selector, subscriber string, payload json.RawMessage) subscription {
+	if sel.kind == kindTemplate {
+		return subscription{ID: subscriptionsPath + "/" + escapeSegment(sel.value) + "/" + escapeSegment(subscriber),
+			Type: "Subscription", Topic: sel.value, Subscriber: subscriber, Active: true, Payload: payload}
+	}
+	return subscription{ID: subscriptionsPath + "/" + sel.kind + "/" + escapeSegment(sel.value) + "/" + escapeSegment(subscriber),
+		Type: "subscription", MatchType: sel.kind, Match: sel.value, Subscriber: subscriber, Active: true, Payload: payload}
+}
+
+// registry holds this node's open subscriptions and the streams that may
+// receive subscription events.
 type registry struct {
-	mu   sync.Mutex
-	subs map[string][]subscription
+	mu    sync.Mutex
+	subs  map[string][]subscription // by subscriber
+	feeds map[*feed]struct{}
+}
+
+// A feed takes subscription events to one subscriber's stream, through a
+// bounded queue its own goroutine drains, so that announcing never waits
+// on a slow client.
+type feed struct {
+	sub    *subscriber
+	stream *sse.Stream
+	cancel context.CancelFunc // ends the subscriber's stream
+	queue  chan sse.Event
+	start  sync.Once
+	wg     sync.WaitGroup
+	ctx    context.Context
+}
+
+func (f *feed) push(e sse.Event) {
+	select {
+	case f.queue <- e:
+	default:
+		f.cancel() // too far behind
+		return
+	}
+	f.start.Do(func() {
+		f.wg.Add(1)
+		go f.drain()
+	})
+}
+
+func (f *feed) drain() {
+	defer f.wg.Done()
+	for {
+		select {
+		case e := <-f.queue:
+			if f.stream.Send(e) != nil {
+				f.cancel()
+				return
+			}
+		case <-f.ctx.Done():
+			return
+		}
+	}
 }
 
 func newSubscriberID() string {
@@ -57,119 +126,158 @@ func newSubscriberID() string {
 	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// open registers a subscriber's selectors and publishes their start; the
-// returned function ends them. With Subscriptions off it does nothing.
-func (h *Handler) open(ctx context.Context, selectors []string, payload json.RawMessage) (end func()) {
+// open registers a subscriber's stream for subscription events, and its
+// matchers as subscriptions, announcing their start; the returned
+// function ends them. With Subscriptions off it does nothing.
+func (h *Handler) open(ctx context.Context, cancel context.CancelFunc, stream *sse.Stream, sub *subscriber, sels []*selector, g *grants) (end func()) {
 	if !h.Subscriptions {
 		return func() {}
 	}
+	f := &feed{sub: sub, stream: stream, cancel: cancel, queue: make(chan sse.Event, feedSize), ctx: ctx}
 	id := newSubscriberID()
-	subs := make([]subscription, len(selectors))
-	for i, sel := range selectors {
-		subs[i] = subscription{ID: subscriptionID(sel, id), Type: "Subscription", Subscriber: id, Topic: sel, Active: true, Payload: payload}
+	subs := make([]subscription, len(sels))
+	for i, sel := range sels {
+		subs[i] = newSubscription(sel, id, g.payloadFor(sel.value))
 	}
 	h.reg.mu.Lock()
 	if h.reg.subs == nil {
-		h.reg.subs = map[string][]subscription{}
+		h.reg.subs, h.reg.feeds = map[string][]subscription{}, map[*feed]struct{}{}
 	}
+	h.reg.feeds[f] = struct{}{}
 	h.reg.subs[id] = subs
 	h.reg.mu.Unlock()
-	h.announce(ctx, subs)
+	h.announce(subs)
 	return func() {
 		h.reg.mu.Lock()
 		delete(h.reg.subs, id)
+		delete(h.reg.feeds, f)
 		h.reg.mu.Unlock()
+		cancel()
+		f.wg.Wait()
 		for i := range subs {
 			subs[i].Active = false
 		}
-		// The request is over: announce the end on a context of its own.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		h.announce(ctx, subs)
+		h.announce(subs)
 	}
 }
 
-// announce publishes subscription updates, privately: only subscribers
-// granted the subscriptions' topics receive them.
-func (h *Handler) announce(ctx context.Context, subs []subscription) {
+// announce sends subscription events to this node's subscribers that
+// select their topics and whose tokens grant them (they are private).
+func (h *Handler) announce(subs []subscription) {
+	h.reg.mu.Lock()
+	defer h.reg.mu.Unlock()
 	for _, s := range subs {
-		s.Context = jsonLDContext
-		data, _ := json.Marshal(s)
-		topic, err := herdTopic(s.ID)
-		if err != nil {
-			h.logger().Warn("mercure: subscription not announced", "id", s.ID, "err", err)
-			continue
-		}
-		if _, _, err := h.Hub.Publish(ctx, hub.Message{Topics: []string{topic}, Data: string(data), Private: true}); err != nil {
-			h.logger().Warn("mercure: subscription not announced", "id", s.ID, "err", err)
+		topics := []string{s.ID}
+		var e sse.Event
+		for f := range h.reg.feeds {
+			if !f.sub.wants(true, topics) {
+				continue
+			}
+			if e.Data == "" {
+				if s.legacy() {
+					s.Context = jsonLDContext
+				} else {
+					e.Type = reservedType
+				}
+				data, _ := json.Marshal(s)
+				e.Data = string(data)
+			}
+			f.push(e)
 		}
 	}
 }
 
-// serveSubscriptions is the subscriptions API: GET
-// /subscriptions[/{topic}[/{subscriber}]], the matching subscriptions open
-// on this node, to a subscriber whose token grants the request's IRI.
+// serveSubscriptions is the subscriptions API, for a token granting the
+// request's path: GET /subscriptions, /subscriptions/{match_type}/{match}
+// and /subscriptions/{match_type}/{match}/{subscriber} (Mercure 1.0), and
+// /subscriptions/{topic} and /subscriptions/{topic}/{subscriber} (0.x) list
+// the matching subscriptions open on this node.
 func (h *Handler) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
 	if !h.Subscriptions {
 		h.fail(w, r, http.StatusNotFound, "the subscriptions API is off")
 		return
 	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
 		h.fail(w, r, http.StatusMethodNotAllowed, "GET only")
 		return
 	}
-	claims, err := h.claims(r, func(k *Keys) *jwt.KeySet { return k.Subscriber })
-	if err != nil || claims == nil || claims.Mercure == nil {
-		h.fail(w, r, http.StatusUnauthorized, "a subscriber token is required")
-		return
-	}
-	granted := grantSelectors(claims.Mercure.Subscribe)
 	self := r.URL.EscapedPath()
-	if !anyMatches(granted, []string{self}) {
-		h.fail(w, r, http.StatusForbidden, "the token does not grant "+self)
-		return
-	}
-	var topic, subscriber string
+	var segs []string
 	if rest := strings.TrimPrefix(strings.TrimPrefix(self, subscriptionsPath), "/"); rest != "" {
-		t, s, _ := strings.Cut(rest, "/")
-		if topic, err = url.QueryUnescape(t); err == nil && s != "" {
-			subscriber, err = url.QueryUnescape(s)
-		}
-		if err != nil {
-			h.fail(w, r, http.StatusBadRequest, "Invalid subscription IRI")
+		segs = strings.Split(rest, "/")
+	}
+	for i, s := range segs {
+		var err error
+		if segs[i], err = url.PathUnescape(s); err != nil || segs[i] == "" {
+			h.fail(w, r, http.StatusBadRequest, "Invalid subscription IRI: bad segment "+strconv.Quote(s))
 			return
 		}
+	}
+	var keep func(subscription) bool
+	single := false
+	switch known := len(segs) >= 2 && (segs[0] == kindExact || segs[0] == kindURLPattern); {
+	case len(segs) == 0:
+		keep = func(subscription) bool { return true }
+	case len(segs) == 3 && known, len(segs) == 2 && known:
+		keep = func(s subscription) bool {
+			return s.MatchType == segs[0] && s.Match == segs[1] && (len(segs) == 2 || s.Subscriber == segs[2])
+		}
+		single = len(segs) == 3
+	case len(segs) == 3:
+		h.fail(w, r, http.StatusBadRequest, "Invalid subscription IRI: unsupported matcher type "+strconv.Quote(segs[0]))
+		return
+	case h.legacy() && len(segs) <= 2: // 0.x: /{topic}[/{subscriber}]
+		keep = func(s subscription) bool { return s.Topic == segs[0] && (len(segs) == 1 || s.Subscriber == segs[1]) }
+		single = len(segs) == 2
+	default:
+		h.fail(w, r, http.StatusNotFound, "no such subscription resource")
+		return
+	}
+	g, err := h.claims(r, func(k *Keys) *jwt.KeySet { return k.Subscriber })
+	switch {
+	case err != nil || g == nil:
+		h.authFail(w, r, err, false, "a subscriber token is required")
+		return
+	case !anyMatches(g.subscribe, []string{self}):
+		h.authFail(w, r, nil, true, "the token does not grant "+self)
+		return
 	}
 	list := []subscription{}
 	h.reg.mu.Lock()
 	for _, subs := range h.reg.subs {
 		for _, s := range subs {
-			if (topic == "" || s.Topic == topic) && (subscriber == "" || s.Subscriber == subscriber) && anyMatches(granted, []string{s.ID}) {
+			if keep(s) {
 				list = append(list, s)
 			}
 		}
 	}
 	h.reg.mu.Unlock()
-	if subscriber != "" {
+	lastID := hub.EarliestID
+	if b, err := h.Store.Bounds(r.Context()); err == nil && b.Last != 0 {
+		lastID = generatedID(b.Last, h.Store.ID(b.Last))
+	}
+	w.Header().Set("Link", `<`+Path+`>; rel="mercure"; last-event-id="`+lastID+`"; type="mercure"; content-type="application/json"`)
+	if single {
 		if len(list) == 0 {
 			h.fail(w, r, http.StatusNotFound, "no such subscription")
 			return
 		}
-		list[0].Context = jsonLDContext
-		writeJSONLD(w, list[0])
+		s := list[0]
+		if s.legacy() {
+			s.Context = jsonLDContext
+		}
+		writeJSON(w, s.legacy(), s)
 		return
 	}
-	lastID := hub.EarliestID
-	if b, err := h.Store.Bounds(r.Context()); err == nil && b.Last != 0 {
-		lastID = h.Store.ID(b.Last)
-	}
-	writeJSONLD(w, map[string]any{"@context": jsonLDContext, "id": self, "type": "Subscriptions",
-		"lastEventID": lastID, "subscriptions": list})
+	writeJSON(w, false, map[string]any{"id": self, "type": "subscriptions", "lastEventID": lastID, "subscriptions": list})
 }
 
-func writeJSONLD(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/ld+json")
+func writeJSON(w http.ResponseWriter, ld bool, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if ld {
+		w.Header().Set("Content-Type", "application/ld+json")
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(v)
 }
