@@ -111,3 +111,17 @@ func (h *Hub) reopenRoute() Route {
 		Doc:     "reopen closed topics: this machine, the publish key or a token granting publish to them",
 		Handler: http.HandlerFunc(h.serveReopen)}
 }
+
+// forgetReopened forgets the closes of e's topics that e follows: an event
+// after a topic's close means the topic was reopened, so a subscriber
+// replaying across the reopen goes on instead of ending at the old close.
+func (s *subscriber) forgetReopened(e Event) {
+	if len(s.closed) == 0 {
+		return
+	}
+	for _, t := range e.Topics {
+		if p, ok := s.closed[t]; ok && p < e.Pos {
+			delete(s.closed, t)
+		}
+	}
+}
