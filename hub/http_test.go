@@ -627,7 +627,7 @@ func TestHTTP_closedTopic(t *testing.T) {
 		t.Fatalf("close: %d %v", a.status, a.body)
 	}
 	for _, form := range []url.Values{{"topic": {"job/1"}, "data": {"late"}}, {"topic": {"job/2", "job/1"}, "data": {"late"}}} {
-		if a := postForm(t, srv.URL, form); a.status != 409 || a.body["error"] != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic)` {
+		if a := postForm(t, srv.URL, form); a.status != 409 || a.body["error"] != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen job/1)` {
 			t.Errorf("publish %v to a closed topic: %d %v", form["topic"], a.status, a.body)
 		}
 	}

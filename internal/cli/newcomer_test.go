@@ -39,7 +39,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"sub", "--last-id", "3", "news"}, "herd: unknown flag --last-id; did you mean --last-event-id?\nTry: herd sub -h\n"},
 		{[]string{"sbu", "news"}, "herd: unknown command \"sbu\"; did you mean herd sub?\nTry: herd help\n"},
 		{[]string{"publish", "news"}, "herd: unknown command \"publish\"; did you mean herd pub?\nTry: herd help\n"},
-		{[]string{"xyzzy"}, "herd: unknown command \"xyzzy\" (commands: serve, pub, sub, bench, check, token, health, version)\nTry: herd help\n"},
+		{[]string{"xyzzy"}, "herd: unknown command \"xyzzy\" (commands: serve, pub, sub, reopen, bench, check, token, health, version)\nTry: herd help\n"},
 		{[]string{"help", "pubb"}, "herd: unknown command \"pubb\"; did you mean herd pub?\nTry: herd help\n"},
 	}
 	for _, tc := range tests {
@@ -177,7 +177,7 @@ func TestPub_limitsNameTheirFlags(t *testing.T) {
 			"Try: send less data, or raise the hub's --max-event-size"},
 		{[]string{"pub", "--topic", "b", "--topic", "c", "a", "x"}, "herd: the hub answered 400 Bad Request: too many topics: 3, at most 2 per publish (the hub's --max-topics)", ""},
 		{[]string{"pub", "--close", "done"}, "", ""},
-		{[]string{"pub", "done", "again"}, "herd: the hub answered 409 Conflict: topic \"done\" is closed: a closed topic takes no more events (publish to a new topic)\n", ""},
+		{[]string{"pub", "done", "again"}, "herd: the hub answered 409 Conflict: topic \"done\" is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen done)\n", ""},
 	} {
 		code, _, errOut := runCLI(t, t.Context(), env, tc.args...)
 		if tc.want == "" {
