@@ -21,7 +21,8 @@
 // stores report), topic.go (topics, selectors, the subscriber index).
 // The hub: hub.go (lifecycle, the follower), publish.go, subscribe.go,
 // subscriber.go (a subscription's queue and its consumer's side),
-// replay.go, registry.go, counters.go. HTTP: http.go (routes, answers),
+// replay.go, registry.go, counters.go. HTTP: route.go (the route table
+// and the guards every route passes), http.go (the hub's routes, answers),
 // http_publish.go, http_subscribe.go, handover.go (a stream handed to the
 // connection engine), auth.go, host.go, cors.go, limits.go. The engine:
 // engine_linux.go.

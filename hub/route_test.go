@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd/memory"
 )
 
 func okHandler() http.Handler {
@@ -157,4 +159,44 @@ func FuzzQuery(f *testing.F) {
 			t.Fatalf("%q: %d %s", raw, w.Code, w.Body)
 		}
 	})
+}
+
+// Unlisted topics (herd serve's Mercure namespace) are named by /topics
+// only to this machine or the publish key, even without token auth: a
+// Mercure topic, its ids and its subscribers may be private.
+func TestTopics_unlisted(t *testing.T) {
+	h := newHub(t, hub.Config{PublishKey: "k", UnlistedTopics: []string{"mercure/**", "mercure-id/**"}}, hub.Retention{})
+	publish(t, h, msg("x", "news"))
+	publish(t, h, msg("x", "mercure/https:%2F%2Fexample.com%2Fsecret", "mercure-id/urn:1"))
+	for _, tc := range []struct {
+		name, remote, auth string
+		want               []string
+	}{
+		{"a stranger", "192.0.2.1:1", "", []string{"news"}},
+		{"this machine", "127.0.0.1:1", "", []string{"mercure-id/urn:1", "mercure/https:%2F%2Fexample.com%2Fsecret", "news"}},
+		{"the publish key", "192.0.2.1:1", "Bearer k", []string{"mercure-id/urn:1", "mercure/https:%2F%2Fexample.com%2Fsecret", "news"}},
+	} {
+		req := httptest.NewRequest("GET", "http://localhost/topics", nil)
+		req.RemoteAddr = tc.remote
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var got []struct{ Topic string }
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+			t.Fatalf("%s: %d %s", tc.name, w.Code, w.Body)
+		}
+		var names []string
+		for _, g := range got {
+			names = append(names, g.Topic)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("%s: /topics named %q, want %q", tc.name, names, tc.want)
+		}
+	}
+	if _, err := hub.New(hub.Config{Store: memory.New(memory.Options{}), UnlistedTopics: []string{"a/**/b"}}); err == nil || !strings.Contains(err.Error(), "UnlistedTopics") {
+		t.Errorf("a bad unlisted selector: %v", err)
+	}
 }
