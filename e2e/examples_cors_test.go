@@ -22,7 +22,9 @@ func TestExample_corsCheck(t *testing.T) {
 		name string
 		cmd  func(addr, hub string) *exec.Cmd
 	}{
-		{"htmx", func(addr, hub string) *exec.Cmd { return exec.Command(buildExample(t, "htmx"), "--addr", addr, "--hub", hub) }},
+		{"htmx", func(addr, hub string) *exec.Cmd {
+			return exec.Command(buildExample(t, "htmx"), "--addr", addr, "--hub", hub)
+		}},
 		{"datastar", func(addr, hub string) *exec.Cmd {
 			return exec.Command(buildExample(t, "datastar"), "--addr", addr, "--hub", hub)
 		}},
