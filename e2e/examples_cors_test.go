@@ -18,16 +18,13 @@ import (
 func TestExample_corsCheck(t *testing.T) {
 	t.Parallel()
 	refusing := startHerd(t, "--store", "memory")
+	htmx, datastar := buildExample(t, "htmx"), buildExample(t, "datastar")
 	examples := []struct {
 		name string
 		cmd  func(addr, hub string) *exec.Cmd
 	}{
-		{"htmx", func(addr, hub string) *exec.Cmd {
-			return exec.Command(buildExample(t, "htmx"), "--addr", addr, "--hub", hub)
-		}},
-		{"datastar", func(addr, hub string) *exec.Cmd {
-			return exec.Command(buildExample(t, "datastar"), "--addr", addr, "--hub", hub)
-		}},
+		{"htmx", func(addr, hub string) *exec.Cmd { return exec.Command(htmx, "--addr", addr, "--hub", hub) }},
+		{"datastar", func(addr, hub string) *exec.Cmd { return exec.Command(datastar, "--addr", addr, "--hub", hub) }},
 		{"django", func(addr, hub string) *exec.Cmd {
 			return exec.Command(djangoPython(t), filepath.Join(repoRoot(t), "examples", "django", "app.py"), "--addr", addr, "--hub", hub)
 		}},
