@@ -22,8 +22,9 @@ import (
 
 // The documentation's shell blocks are run as a reader pastes them: page
 // by page, in order, in one shell per page (variables carry from block to
-// block, as in a terminal), in a fresh copy of the source tree, so the
-// docs cannot drift from what herd does. A fence's info string says how:
+// block, as in a terminal), in a fresh copy of the source tree, twice (a
+// reader following a page again must see the same), so the docs cannot
+// drift from what herd does. A fence's info string says how:
 //
 //	```sh                      run it; it must succeed
 //	```sh fails                run it; it must fail (an error shown on purpose)
@@ -116,7 +117,17 @@ func TestDocs(t *testing.T) {
 		}
 		blocks := parseBlocks(t, page, string(raw))
 		t.Run(strings.ReplaceAll(page, "/", "_"), func(t *testing.T) {
-			runPage(t, page, src, blocks)
+			// Run twice in one copy, as a reader following the page again
+			// would: what the first run left (a herd.db, files, closed
+			// topics) must not change what the second prints.
+			dir := filepath.Join(t.TempDir(), "herd")
+			if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+				t.Fatal(err)
+			}
+			runPage(t, page, dir, blocks)
+			if !t.Failed() {
+				t.Run("again", func(t *testing.T) { runPage(t, page, dir, blocks) })
+			}
 		})
 	}
 }
@@ -142,7 +153,7 @@ type started struct {
 	pid int
 }
 
-func runPage(t *testing.T, page, src string, blocks []*block) {
+func runPage(t *testing.T, page, dir string, blocks []*block) {
 	var runnable, manual int
 	for _, b := range blocks {
 		if b.lang != "sh" {
@@ -161,7 +172,7 @@ func runPage(t *testing.T, page, src string, blocks []*block) {
 	if runnable == 0 {
 		return
 	}
-	s := newSession(t, page, src)
+	s := newSession(t, page, dir)
 	defer s.close()
 	for _, b := range blocks {
 		if b.lang != "sh" || strings.HasPrefix(b.attrs, "manual:") {
@@ -174,11 +185,8 @@ func runPage(t *testing.T, page, src string, blocks []*block) {
 	s.stopBackground()
 }
 
-func newSession(t *testing.T, page, src string) *session {
-	dir := filepath.Join(t.TempDir(), "herd")
-	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
+// newSession starts a page's shell in dir, a copy of the source tree.
+func newSession(t *testing.T, page, dir string) *session {
 	state := t.TempDir()
 	bin := filepath.Join(t.TempDir(), "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {

@@ -30,8 +30,7 @@ var (
 )
 
 // A TopicClosedError is the refusal of a message to a closed topic: a
-// closed topic stays closed, and takes no more events (publish to a new
-// topic instead). A message to several topics is refused whole when any
+// closed topic takes no more events until it is reopened (Hub.Reopen). A message to several topics is refused whole when any
 // of them is closed. Store.Append returns it; Hub.Publish wraps it in an
 // *Error with code EConflict.
 type TopicClosedError struct {

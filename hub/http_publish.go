@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -61,6 +62,21 @@ func (h *Hub) parsePublish(w http.ResponseWriter, r *http.Request) (Message, err
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var m Message
+	if mt == "application/x-www-form-urlencoded" || mt == "" {
+		// curl -d sends JSON as a form, and some clients send no type at
+		// all: a body that is a JSON object is understood as one (no form
+		// field starts with "{").
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return m, h.bodyError(err, "bad body")
+		}
+		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+			mt = "application/json"
+		} else if mt == "" {
+			return m, errorf(EMediaType, "Content-Type required: application/x-www-form-urlencoded or application/json")
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	switch mt {
 	case "application/json":
 		var req publishRequest
@@ -84,8 +100,6 @@ func (h *Hub) parsePublish(w http.ResponseWriter, r *http.Request) (Message, err
 			return m, h.bodyError(err, "bad form")
 		}
 		return fromForm(r.PostForm)
-	case "":
-		return m, errorf(EMediaType, "Content-Type required: application/x-www-form-urlencoded or application/json")
 	}
 	return m, errorf(EMediaType, "Content-Type %q not supported: use application/x-www-form-urlencoded or application/json", mt)
 }

@@ -177,6 +177,10 @@ func TestHTTP_publishErrors(t *testing.T) {
 		{"bad UTF-8 event type", "form", "topic=a&data=x&event=%FF", 400, "event type is not valid UTF-8"},
 		{"JSON wildcard", "json", `{"topic": ["a", "b/**"], "data": "x"}`, 400, "wildcards are for subscribing"},
 		{"no content type", "", "topic=a&data=x", 415, "Content-Type required"},
+		// JSON sent as a form (curl -d) or untyped is read as JSON, and
+		// so refused as JSON, not as a form without a topic.
+		{"JSON as a form, unknown field", "form", `{"topics": ["a"], "data": "x"}`, 400, `bad JSON: json: unknown field "topics"`},
+		{"untyped JSON without topic", "", ` {"data": "x"}`, 400, "topic is required"},
 		{"text content type", "text/plain", "hello", 415, `Content-Type "text/plain" not supported`},
 	}
 	for _, tc := range tests {
@@ -201,6 +205,25 @@ func TestHTTP_publishErrors(t *testing.T) {
 		})
 	}
 	expectNothing(t, h, s, "a") // nothing half-done
+}
+
+// JSON posted as a form (what curl -d sends) or with no Content-Type is
+// understood as JSON.
+func TestHTTP_publishJSONUntyped(t *testing.T) {
+	h, srv := newServer(t, hub.Config{})
+	s := subscribe(t, h, "", "a")
+	for _, ctype := range []string{"application/x-www-form-urlencoded", ""} {
+		req, _ := http.NewRequest("POST", srv.URL+"/events", strings.NewReader(`{"topic": "a", "event": "e", "data": "x+y&z=1 via `+ctype+`"}`))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if a := do(t, req); a.status != 200 || a.body["id"] == "" {
+			t.Fatalf("JSON sent as %q: %d %v", ctype, a.status, a.body)
+		}
+		if e := next(t, s); e.Type != "e" || e.Data != "x+y&z=1 via "+ctype {
+			t.Errorf("JSON sent as %q arrived as %+v", ctype, e)
+		}
+	}
 }
 
 func TestHTTP_publishPolicy(t *testing.T) {
@@ -604,7 +627,7 @@ func TestHTTP_closedTopic(t *testing.T) {
 		t.Fatalf("close: %d %v", a.status, a.body)
 	}
 	for _, form := range []url.Values{{"topic": {"job/1"}, "data": {"late"}}, {"topic": {"job/2", "job/1"}, "data": {"late"}}} {
-		if a := postForm(t, srv.URL, form); a.status != 409 || a.body["error"] != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic)` {
+		if a := postForm(t, srv.URL, form); a.status != 409 || a.body["error"] != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen job/1)` {
 			t.Errorf("publish %v to a closed topic: %d %v", form["topic"], a.status, a.body)
 		}
 	}

@@ -265,7 +265,7 @@ func TestClose(t *testing.T) {
 		_, _, err := h.Publish(t.Context(), m)
 		var closed *hub.TopicClosedError
 		if hub.CodeOf(err) != hub.EConflict || !errors.As(err, &closed) || closed.Topic != "job/1" ||
-			err.Error() != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic)` {
+			err.Error() != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen job/1)` {
 			t.Errorf("Publish(%v) to a closed topic = %v (%s)", m.Topics, err, hub.CodeOf(err))
 		}
 	}

@@ -58,7 +58,7 @@ func (h *Hub) publish(ctx context.Context, m Message, scope string) (e Event, du
 	switch {
 	case errors.As(err, &closed):
 		return Event{}, false, &Error{Code: EConflict, Err: err,
-			Message: fmt.Sprintf("topic %q is closed: a closed topic takes no more events (publish to a new topic)", closed.Topic)}
+			Message: fmt.Sprintf("topic %q is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen %s)", closed.Topic, closed.Topic)}
 	case err != nil:
 		h.counters.storeErrors.Add(1)
 		return Event{}, false, unavailable("publish", err)

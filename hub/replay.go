@@ -94,6 +94,8 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		dst = s.deliver(dst, e, f.wire)
 		if e.Close && s.topics != nil {
 			s.recordClose(e)
+		} else if s.topics != nil {
+			s.forgetReopened(e)
 		}
 	}
 	if damaged != nil {

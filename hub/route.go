@@ -144,6 +144,7 @@ func (h *Hub) Routes() []Route {
 		{Pattern: "POST /events", Caller: Credential, Origins: CORS, Query: NoQuery,
 			Body: h.publishBodyLimit(), TooLarge: h.tooLarge(), Rate: PublishRate, Errors: JSON, Doc: "publish: this machine, the publish key or a token",
 			Handler: http.HandlerFunc(h.servePublish)},
+		h.reopenRoute(),
 		{Pattern: "GET /topics", Caller: Credential, Origins: CORS, Query: []string{"authorization"},
 			Body: NoBody, Rate: NoRate, Errors: JSON, Doc: "topics and their figures; with token auth, those the token grants",
 			Handler: http.HandlerFunc(h.serveTopics)},

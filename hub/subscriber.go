@@ -379,7 +379,11 @@ func (s *subscriber) expire() {
 // finishIfClosed records the topics e closes and reports whether every
 // topic of s is now closed, ending the subscription.
 func (s *subscriber) finishIfClosed(e Event) bool {
-	if !e.Close || s.topics == nil {
+	if s.topics == nil {
+		return false
+	}
+	if !e.Close {
+		s.forgetReopened(e)
 		return false
 	}
 	s.recordClose(e)

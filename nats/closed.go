@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -31,7 +30,9 @@ type closedTopics struct {
 
 	mu      sync.Mutex
 	at      hub.Pos            // every message up to at is applied
-	first   map[string]hub.Pos // each closed topic's first close
+	first   map[string]hub.Pos // each closed topic's close in force
+	spans   map[string][]span  // each topic's closes reopened since (reopen.go)
+	markers map[hub.Pos]bool   // the reopen markers read
 	waiters []waiter           // calls waiting for at to reach their position
 	err     error              // why the last read stopped, while behind
 
@@ -46,7 +47,8 @@ type waiter struct {
 }
 
 func newClosedTopics(s *Store) *closedTopics {
-	return &closedTopics{s: s, first: map[string]hub.Pos{}, stop: make(chan struct{}), done: make(chan struct{})}
+	return &closedTopics{s: s, first: map[string]hub.Pos{}, spans: map[string][]span{}, markers: map[hub.Pos]bool{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // run reads the stream until close, starting over (with backoff) from
@@ -134,6 +136,10 @@ func (c *closedTopics) read(ctx context.Context) error {
 			if err := c.recordClose(ctx, e.Topics, p); err != nil {
 				return err
 			}
+		} else if e.Topics != nil && msg.Headers().Get(hReopen) != "" {
+			if err := c.applyReopen(ctx, e.Topics, p); err != nil {
+				return err
+			}
 		}
 		c.advance(p)
 		from = p + 1
@@ -147,6 +153,7 @@ func (c *closedTopics) load(ctx context.Context) error {
 		return c.s.wrap("closed topics", err)
 	}
 	found := map[string]hub.Pos{}
+	reopened := map[string][]span{}
 	for k := range keys.Keys() {
 		topic, err := base64.RawURLEncoding.DecodeString(k)
 		if err != nil {
@@ -159,14 +166,20 @@ func (c *closedTopics) load(ctx context.Context) error {
 		if err != nil {
 			return c.s.wrap("closed topics", err)
 		}
-		if p, err := strconv.ParseUint(string(e.Value()), 10, 64); err == nil {
-			found[string(topic)] = hub.Pos(p)
+		if spans, p, ok := parseClosed(string(e.Value())); ok {
+			found[string(topic)] = p
+			reopened[string(topic)] = spans
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for t, spans := range reopened {
+		if len(c.spans[t]) == 0 {
+			c.spans[t] = spans
+		}
+	}
 	for t, p := range found {
-		if q, ok := c.first[t]; !ok || p < q {
+		if q, ok := c.first[t]; p > 0 && (!ok || p < q) && !c.seen(t, p) {
 			c.first[t] = p
 		}
 	}
@@ -182,14 +195,14 @@ func (c *closedTopics) recordClose(ctx context.Context, topics []string, p hub.P
 	for _, t := range topics {
 		c.mu.Lock()
 		q, ok := c.first[t]
-		if !ok || p < q {
-			c.first[t] = p
-		}
-		c.mu.Unlock()
-		if ok && q <= p {
+		if (ok && q <= p) || c.seen(t, p) {
+			c.mu.Unlock()
 			continue // recorded already (read from the bucket)
 		}
-		if _, err := c.s.closed.Put(ctx, closedKey(t), []byte(strconv.FormatUint(uint64(p), 10))); err != nil {
+		c.first[t] = p
+		value := c.bucketValue(t)
+		c.mu.Unlock()
+		if _, err := c.s.closed.Put(ctx, closedKey(t), []byte(value)); err != nil {
 			return c.s.wrap("record close", err)
 		}
 	}
@@ -260,7 +273,7 @@ func (c *closedTopics) closedBefore(topics []string, p hub.Pos) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, t := range topics {
-		if q, ok := c.first[t]; ok && q < p {
+		if q, ok := c.first[t]; (ok && q < p) || c.voidByReopens(t, p) {
 			return t, true
 		}
 	}

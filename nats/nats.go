@@ -555,8 +555,8 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos
 		if err != nil {
 			return nil, s.wrap("closed", err)
 		}
-		if p, err := strconv.ParseUint(string(e.Value()), 10, 64); err == nil {
-			out[t] = hub.Pos(p)
+		if _, p, ok := parseClosed(string(e.Value())); ok && p > 0 {
+			out[t] = p
 		}
 	}
 	return out, nil
@@ -577,6 +577,9 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 		return nil, err
 	}
 	if st.Msgs > 0 {
+		if err := s.topics.Load().wait(ctx, hub.Pos(st.LastSeq)); err != nil { // to tell void messages
+			return nil, err
+		}
 		cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
 		if err != nil {
 			return nil, s.wrap("stats", err)
@@ -599,8 +602,11 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 				return nil, s.wrap("stats", err)
 			}
 			p := hub.Pos(md.Sequence.Stream)
-			if e := (hub.Event{Pos: p, ID: s.ID(p)}); decodeHeaders(&e, msg.Headers()) == "" { // damaged ones are left out
-				c.Add(e)
+			// Damaged, void ones and reopen markers are left out.
+			if e := (hub.Event{Pos: p, ID: s.ID(p)}); decodeHeaders(&e, msg.Headers()) == "" {
+				if _, void := s.topics.Load().closedBefore(e.Topics, p); !void {
+					c.Add(e)
+				}
 			}
 			if md.NumPending == 0 || uint64(p) >= st.LastSeq {
 				break
@@ -617,8 +623,8 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 			continue
 		}
 		if e, err := s.closed.Get(ctx, k); err == nil {
-			if p, err := strconv.ParseUint(string(e.Value()), 10, 64); err == nil {
-				c.Closed(string(topic), hub.Pos(p), s.ID(hub.Pos(p)))
+			if _, p, ok := parseClosed(string(e.Value())); ok && p > 0 {
+				c.Closed(string(topic), p, s.ID(p))
 			}
 		}
 	}

@@ -13,6 +13,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first Ctrl-C (or SIGTERM) starts a clean stop; from then on the
+	// signals take their default action, so a second one ends herd at
+	// once, its drain cut short.
+	context.AfterFunc(ctx, stop)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	reload := make(chan struct{})

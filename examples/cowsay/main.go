@@ -1,4 +1,4 @@
-// Command cowsay is the seed blog post's program, rewritten with package
+// Command cowsay is the cowsay blog post's program, rewritten with package
 // sse: ten quotes, one per interval, then a close event, so the page
 // stops instead of starting over. Run it and open http://localhost:8000.
 package main

@@ -25,6 +25,8 @@ import (
 	"os/signal"
 	"strings"
 	"time"
+
+	"github.com/herd-sse/herd/examples/internal/hubcheck"
 )
 
 //go:embed static
@@ -156,6 +158,7 @@ func main() {
 			log.Printf("publishing: %v", err)
 		}
 	}()
+	hubcheck.CORS(os.Stderr, p.hub, hubcheck.Origin(*addr)) // says what to run if herd would refuse the pages
 	fmt.Printf("Datastar page on http://%s, publishing to %s (topic %s)\n", *addr, p.hub, p.topic)
 	if err := srv.ListenAndServe(); err != nil && ctx.Err() == nil {
 		log.Fatal(err)

@@ -1,4 +1,4 @@
-"""The seed blog post's page, served by a plain synchronous Django app.
+"""The cowsay page, served by a plain synchronous Django app.
 
 Django serves the page and publishes the ten cowsay quotes to herd over
 HTTP; the browser subscribes to herd, not to Django, so no Django worker is
@@ -110,6 +110,30 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+def check_cors(hub, origin):
+    """Asks herd, as a browser would, whether pages of origin may read its
+    answers, and prints the command that fixes it when they may not: a page
+    refused by CORS shows nothing, and its browser says so nowhere a
+    newcomer looks."""
+    import urllib.error
+    import urllib.request
+    start = f"go run ./cmd/herd --store memory --cors-origins {origin}"
+    req = urllib.request.Request(hub + "/healthz", headers={"Origin": origin})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            allowed = resp.headers.get("Access-Control-Allow-Origin")
+    except (urllib.error.URLError, OSError) as e:
+        print(f"herd does not answer at {hub} ({e}).\nStart it, letting this example's pages in, "
+              f"from a clone of herd:\n    {start}", file=sys.stderr, flush=True)
+        return False
+    if allowed in (origin, "*"):
+        return True
+    print(f"herd at {hub} does not let pages of {origin} read its streams: they would show nothing, "
+          f"and the browser would not say why.\nRestart herd with this origin listed (add it to any "
+          f"--cors-origins it has), from a clone of herd:\n    {start}", file=sys.stderr, flush=True)
+    return False
+
+
 def main():
     global HUB, INTERVAL, publisher
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -123,6 +147,7 @@ def main():
 
     from django.core.wsgi import get_wsgi_application
     server = make_server(host, int(port), get_wsgi_application(), handler_class=QuietHandler)
+    check_cors(HUB, "http://" + ("localhost" + args.addr if args.addr.startswith(":") else args.addr))
     print(f"cowsay (Django) on http://{args.addr}, publishing to {HUB}", flush=True)
     try:
         server.serve_forever()

@@ -31,6 +31,8 @@ import (
 	"os/signal"
 	"strings"
 	"time"
+
+	"github.com/herd-sse/herd/examples/internal/hubcheck"
 )
 
 const (
@@ -211,6 +213,7 @@ func main() {
 		srv.Close()
 	}()
 	go s.board(ctx, *interval)
+	hubcheck.CORS(os.Stderr, s.hub, hubcheck.Origin(*addr)) // says what to run if herd would refuse the pages
 	fmt.Printf("htmx pages on http://%s, publishing to %s\n", *addr, s.hub)
 	if err := srv.ListenAndServe(); err != nil && ctx.Err() == nil {
 		log.Fatal(err)

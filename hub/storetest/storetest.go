@@ -66,6 +66,7 @@ func Run(t *testing.T, c Config) {
 		{"ForeignIDs", testForeignIDs},
 		{"PublishToClosed", testPublishToClosed},
 		{"CloseRace", testCloseRace},
+		{"Reopen", testReopen},
 		{"ReadLimit", testReadLimit},
 		{"RoundTrip", testRoundTrip},
 		{"Closed", testStoreClosed},

@@ -44,6 +44,7 @@ var commands = []command{
 	{"serve", "run the hub (the default command)", runServe},
 	{"pub", "publish an event to a hub", runPub},
 	{"sub", "subscribe to hub topics or to any SSE URL", runSub},
+	{"reopen", "open closed topics again, so that they take events", runReopen},
 	{"bench", "benchmark a hub (scenarios B1–B6)", runBench},
 	{"check", "validate herd serve's settings (flags, environment, --config file) and print them", runCheck},
 	{"token", "mint a token granting topics, for development and scripts", runToken},
@@ -58,6 +59,7 @@ Usage:
   herd [serve] [flags]          run the hub (default: localhost:8080, history in ./herd.db)
   herd pub [flags] TOPIC [DATA|-]
   herd sub [flags] TOPIC...|URL
+  herd reopen [flags] TOPIC...  open closed topics again
   herd bench [flags] SCENARIO...|all
   herd check [--config FILE] [flags]
   herd token [flags]            mint a token (--key SECRET --publish SEL --subscribe SEL)

@@ -95,7 +95,19 @@ func applyConfig(fs *flag.FlagSet, path string, source map[string]string) error 
 		name := k.String()
 		fl := fs.Lookup(name)
 		if fl == nil || name == "config" || len(k) > 1 {
-			return usagef(hint, "config %s: unknown setting %q (keys are herd serve's flag names, like addr or max-event-size)", path, name)
+			msg := fmt.Sprintf("config %s: unknown setting %q (keys are herd serve's flag names, like addr or max-event-size)", path, name)
+			var names []string
+			fs.VisitAll(func(f *flag.Flag) {
+				if f.Name != "config" {
+					names = append(names, f.Name)
+				}
+			})
+			if a, ok := flagAliases[name]; ok && fs.Lookup(a.flag) != nil {
+				msg += "; herd has " + a.flag + " instead: " + a.flag + " = \"" + a.value + "\""
+			} else if s := suggest(name, names); len(s) > 0 {
+				msg += "; did you mean " + join("", s) + "?"
+			}
+			return usagef(hint, "%s", msg)
 		}
 		if source[name] != "default" {
 			continue // a flag or variable wins
@@ -105,7 +117,16 @@ func applyConfig(fs *flag.FlagSet, path string, source map[string]string) error 
 			err = fs.Set(name, v)
 		}
 		if err != nil {
-			return usagef(hint, "config %s: %s: %v", path, name, err)
+			reason := err.Error()
+			if want := wanted(fl); want != "" {
+				if reason == "parse error" || reason == "value out of range" {
+					reason = want
+				} else {
+					reason += "; " + want
+				}
+			}
+			msg := fmt.Sprintf("config %s: %s = %s: %s", path, name, shown(name, fmt.Sprint(values[name])), reason)
+			return usagef(hint, "%s", msg)
 		}
 		source[name] = "file"
 	}

@@ -75,7 +75,10 @@ func TestCheck_errors(t *testing.T) {
 		{"adr = \"x:1\"\n", nil, 2, `unknown setting "adr"`},
 		{"[serve]\naddr = \"x:1\"\n", nil, 2, `unknown setting "serve"`},
 		{"addr = \n", nil, 2, "line 1"},
-		{"heartbeat = 15\n", nil, 2, "heartbeat: "},
+		{"adr = \"x:1\"\n", nil, 2, `unknown setting "adr" (keys are herd serve's flag names, like addr or max-event-size); did you mean addr?`},
+		{"port = 8080\n", nil, 2, `unknown setting "port" (keys are herd serve's flag names, like addr or max-event-size); herd has addr instead: addr = ":PORT (or HOST:PORT), like :8080"`},
+		{"heartbeat = 15\n", nil, 2, `heartbeat = "15": want a duration, like 30s, 1m30s or 250ms`},
+		{"queue-length = \"many\"\n", nil, 2, `queue-length = "many": `},
 		{"max-event-size = \"lots\"\n", nil, 2, "want a size like"},
 		{"cors-origins = [1, 2]\n", nil, 2, "want a list of strings"},
 		{"history-max-events = 0\n", nil, 2, "--history-max-events must be positive"},
@@ -151,7 +154,9 @@ func TestCheck_store(t *testing.T) {
 		want string
 	}{
 		{[]string{"--store", "bolt:" + good}, 0, "# store: sound: 1 events (positions 1 to 1)"},
-		{[]string{"--store", "bolt:" + dir + "/new.db"}, 0, "# store: no file yet (herd serve creates it)"},
+		{[]string{"--store", "bolt:" + dir + "/new.db"}, 0, "# store: no file yet (herd serve creates it in " + dir + ")"},
+		{[]string{"--store", "bolt:" + dir + "/missing/new.db"}, 1, "the directory " + dir + "/missing does not exist, and herd serve creates only the file: create it (mkdir -p " + dir + "/missing)"},
+		{[]string{"--store", "bolt:" + good + "/new.db"}, 1, "good.db/new.db: not a directory"},
 		{[]string{"--store", "bolt:" + damaged}, 1, "is damaged (truncated: "},
 		{[]string{"--store", "bolt:" + flipped}, 1, "1 of its 1 events are damaged, the first at position 1: checksum mismatch"},
 		{[]string{"--store", "bolt:" + flipped}, 1, `at position 1, topics ["a"] (as read: the damage may be in them): checksum mismatch`},

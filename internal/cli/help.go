@@ -209,7 +209,9 @@ func flagError(fs *flag.FlagSet, err error) error {
 		var names []string
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		out := fmt.Sprintf("unknown flag --%s", name)
-		if s := suggest(name, names); len(s) > 0 {
+		if alias, ok := flagAliases[name]; ok && fs.Lookup(alias.flag) != nil {
+			out += "; " + alias.hint("--")
+		} else if s := suggest(name, names); len(s) > 0 {
 			out += "; did you mean " + join("--", s) + "?"
 		}
 		return &usageError{msg: out, hint: hint}
@@ -235,6 +237,31 @@ func flagError(fs *flag.FlagSet, err error) error {
 		return &usageError{msg: fmt.Sprintf("--%s %s: %s", name, value, reason), hint: hint}
 	}
 	return &usageError{msg: msg, hint: hint}
+}
+
+// flagAliases are the names other servers give to herd's settings, and
+// what herd calls them.
+var flagAliases = map[string]alias{
+	"port":     {"addr", ":PORT (or HOST:PORT), like :8080"},
+	"host":     {"addr", "HOST:PORT, like localhost:8080"},
+	"listen":   {"addr", "HOST:PORT or :PORT, like :8080"},
+	"bind":     {"addr", "HOST:PORT or :PORT, like :8080"},
+	"db":       {"store", "bolt:PATH, like bolt:herd.db"},
+	"database": {"store", "bolt:PATH, like bolt:herd.db"},
+	"file":     {"store", "bolt:PATH, like bolt:herd.db"},
+	"redis":    {"store", "redis://HOST:PORT/DB"},
+	"nats":     {"store", "nats://HOST:PORT"},
+	"origins":  {"cors-origins", "a list of origins, like https://app.example.com"},
+	"key":      {"publish-key", "a secret publishers send as Authorization: Bearer KEY"},
+}
+
+// An alias points a name herd does not use to the flag it has instead.
+type alias struct{ flag, value string }
+
+// hint says, with prefix before the flag's name ("--" for the command
+// line, "" for the config file), which flag to use and its value.
+func (a alias) hint(prefix string) string {
+	return fmt.Sprintf("herd has %[1]s%[2]s instead: %[1]s%[2]s %[3]s", prefix, a.flag, a.value)
 }
 
 var (

@@ -28,6 +28,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"serve", "--hearbeat", "5s"}, "herd: unknown flag --hearbeat; did you mean --heartbeat?\nTry: herd serve -h\n"},
 		{[]string{"--max-event", "1KiB"}, "herd: unknown flag --max-event; did you mean --max-event-size?\nTry: herd serve -h\n"},
 		{[]string{"--frobnicate"}, "herd: unknown flag --frobnicate\nTry: herd serve -h\n"},
+		{[]string{"--port", "8080"}, "herd: unknown flag --port; herd has --addr instead: --addr :PORT (or HOST:PORT), like :8080\nTry: herd serve -h\n"},
+		{[]string{"--db", "x.db"}, "herd: unknown flag --db; herd has --store instead: --store bolt:PATH, like bolt:herd.db\nTry: herd serve -h\n"},
 		{[]string{"--heartbeat", "5"}, "herd: --heartbeat \"5\": want a duration, like 30s, 1m30s or 250ms\nTry: herd serve -h\n"},
 		{[]string{"--heartbeat"}, "herd: --heartbeat needs a value: want a duration, like 30s, 1m30s or 250ms\nTry: herd serve -h\n"},
 		{[]string{"--queue-length", "lots"}, "herd: --queue-length \"lots\": want a whole number\nTry: herd serve -h\n"},
@@ -37,7 +39,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"sub", "--last-id", "3", "news"}, "herd: unknown flag --last-id; did you mean --last-event-id?\nTry: herd sub -h\n"},
 		{[]string{"sbu", "news"}, "herd: unknown command \"sbu\"; did you mean herd sub?\nTry: herd help\n"},
 		{[]string{"publish", "news"}, "herd: unknown command \"publish\"; did you mean herd pub?\nTry: herd help\n"},
-		{[]string{"xyzzy"}, "herd: unknown command \"xyzzy\" (commands: serve, pub, sub, bench, check, token, health, version)\nTry: herd help\n"},
+		{[]string{"xyzzy"}, "herd: unknown command \"xyzzy\" (commands: serve, pub, sub, reopen, bench, check, token, health, version)\nTry: herd help\n"},
 		{[]string{"help", "pubb"}, "herd: unknown command \"pubb\"; did you mean herd pub?\nTry: herd help\n"},
 	}
 	for _, tc := range tests {
@@ -175,7 +177,7 @@ func TestPub_limitsNameTheirFlags(t *testing.T) {
 			"Try: send less data, or raise the hub's --max-event-size"},
 		{[]string{"pub", "--topic", "b", "--topic", "c", "a", "x"}, "herd: the hub answered 400 Bad Request: too many topics: 3, at most 2 per publish (the hub's --max-topics)", ""},
 		{[]string{"pub", "--close", "done"}, "", ""},
-		{[]string{"pub", "done", "again"}, "herd: the hub answered 409 Conflict: topic \"done\" is closed: a closed topic takes no more events (publish to a new topic)\n", ""},
+		{[]string{"pub", "done", "again"}, "herd: the hub answered 409 Conflict: topic \"done\" is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen done)\n", ""},
 	} {
 		code, _, errOut := runCLI(t, t.Context(), env, tc.args...)
 		if tc.want == "" {
@@ -201,7 +203,7 @@ func TestServe_portInUse(t *testing.T) {
 	defer ln.Close()
 	db := filepath.Join(t.TempDir(), "herd.db")
 	code, _, errOut := runCLI(t, t.Context(), nil, "--addr", ln.Addr().String(), "--store", "bolt:"+db)
-	want := "herd: cannot listen on " + ln.Addr().String() + ": the port is in use (another herd?)\nTry: stop the other program, or choose another port: herd --addr localhost:8081\n"
+	want := "herd: cannot listen on " + ln.Addr().String() + ": the port is in use (another herd?)\nTry: stop the other program (a herd you just stopped may still be ending its streams, for up to --shutdown-window: wait for it to exit), or choose another port: herd --addr localhost:8081\n"
 	if code != 1 || errOut != want {
 		t.Errorf("exit %d, stderr %q; want %q", code, errOut, want)
 	}
@@ -223,13 +225,13 @@ func TestServe_demoStartup(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	lines := bufio.NewScanner(pr)
 	var got []string
-	for range 3 {
+	for range 4 {
 		lines.Scan()
 		got = append(got, lines.Text())
 	}
 	go io.Copy(io.Discard, pr)
 	base := strings.TrimPrefix(got[0], "herd listening on ")
-	want := []string{"herd listening on " + base, "cowsay demo: " + base + "/demo/cowsay", "cowsay through the hub (--demo): " + base + "/demo/cowsay?client=hub"}
+	want := []string{"herd listening on " + base, "dashboard: " + base + "/", "cowsay demo: " + base + "/demo/cowsay", "cowsay through the hub (--demo): " + base + "/demo/cowsay?client=hub"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("startup printed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -347,7 +347,7 @@ func listen(addr string) (net.Listener, error) {
 	switch {
 	case errors.Is(err, errAddrInUse):
 		return nil, withHint(fmt.Errorf("cannot listen on %s: the port is in use (another herd?)", addr),
-			"stop the other program, or choose another port: herd --addr localhost:8081")
+			"stop the other program (a herd you just stopped may still be ending its streams, for up to --shutdown-window: wait for it to exit), or choose another port: herd --addr localhost:8081")
 	case err != nil:
 		return nil, withHint(fmt.Errorf("cannot listen on %s: %w", addr, err), "herd --addr localhost:8080")
 	}
@@ -435,6 +435,9 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 			fmt.Fprintf(n.io.Stdout, "self-signed certificate: %s (herd pub --ca %[1]s, herd sub --ca %[1]s)\n", path)
 		}
 	}
+	if f.ui {
+		fmt.Fprintf(n.io.Stdout, "dashboard: %s/\n", base)
+	}
 	fmt.Fprintf(n.io.Stdout, "cowsay demo: %s/demo/cowsay\n", base)
 	if f.demo {
 		fmt.Fprintf(n.io.Stdout, "cowsay through the hub (--demo): %s/demo/cowsay?client=hub\n", base)
@@ -462,6 +465,10 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 	// are invisible to http.Server, and HTTP/3's to both) while the
 	// servers drain the others: all spread over the same window.
 	return serveUntilDone(ctx, srv, ln, f.shutdownWindow, func() {
+		// Said at once: the drain takes up to the window, and a silent
+		// terminal looks hung.
+		fmt.Fprintf(n.io.Stderr, "herd: stopping: ending %d open streams over %s so that clients resume elsewhere (Ctrl-C again to stop at once)\n",
+			h.Stats().Subscribers, f.shutdownWindow)
 		n.systemd.send("STOPPING=1")
 		stopDemo()
 		closeHub()

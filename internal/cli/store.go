@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -128,7 +129,7 @@ func (s storeSpec) check(ctx context.Context, w io.Writer) (string, error) {
 		found = "sound: " + sum.String()
 		listDamaged(w, sum)
 		if errors.Is(err, os.ErrNotExist) {
-			return "no file yet (herd serve creates it)", nil
+			found, err = boltDirReady(s.arg)
 		}
 	case "redis":
 		found, err = redis.Check(ctx, s.arg, redis.Options{})
@@ -139,6 +140,23 @@ func (s storeSpec) check(ctx context.Context, w io.Writer) (string, error) {
 		return "", s.fail(err)
 	}
 	return found, nil
+}
+
+// boltDirReady checks, for a bolt file that does not exist yet, that
+// herd serve can create it: its directory must exist (serve creates the
+// file, never directories).
+func boltDirReady(path string) (string, error) {
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("the directory %s does not exist, and herd serve creates only the file: create it (mkdir -p %s) or choose a path in an existing directory", dir, dir)
+	case err != nil:
+		return "", err
+	case !info.IsDir():
+		return "", fmt.Errorf("%s is not a directory", dir)
+	}
+	return "no file yet (herd serve creates it in " + dir + ")", nil
 }
 
 // listDamaged writes one line per damaged event of a bolt file: its id and

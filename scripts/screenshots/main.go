@@ -30,18 +30,24 @@ type shot struct {
 	path  string
 	setup string // JavaScript run once the page has loaded, if any
 	ready string // a JavaScript predicate
+	width int    // the viewport's width; 0 means --width
 }
 
-var shots = []shot{
-	{"cowsay.png", "/demo/cowsay?client=htmx2&interval=150ms", "", `document.body.dataset.state === "closed"`},
-	// The dashboard, with the demo publishing and two more subscribers:
-	// the inspector tails the demo's topics from the start.
-	{"dashboard.png", "/", `
+// dashboardSetup: the demo publishing and two more subscribers; the
+// inspector tails the demo's topics from the start.
+const dashboardSetup = `
 		window.subscribers = [1, 2].map(() => new EventSource("/events?topic=demo/cowsay/**"));
 		const t = document.getElementById("tail");
 		t.topic.value = "demo/cowsay/**"; t.from.value = "earliest";
-		document.getElementById("tail-start").click();`,
-		`document.body.dataset.state === "live" && document.querySelectorAll("#events tbody tr").length >= 4 && Number(document.getElementById("subscribers").value) >= 3`},
+		document.getElementById("tail-start").click();`
+
+const dashboardReady = `document.body.dataset.state === "live" && document.querySelectorAll("#events tbody tr").length >= 4 && Number(document.getElementById("subscribers").value) >= 3`
+
+var shots = []shot{
+	{"cowsay.png", "/demo/cowsay?client=htmx2&interval=150ms", "", `document.body.dataset.state === "closed"`, 0},
+	// The dashboard on a wide screen and on a phone.
+	{"dashboard.png", "/", dashboardSetup, dashboardReady, 1400},
+	{"dashboard-400.png", "/", dashboardSetup, dashboardReady, 400},
 }
 
 func main() {
@@ -76,8 +82,12 @@ func run(out string, width, height int) error {
 	for _, s := range shots {
 		tab, closeTab := chromedp.NewContext(browser) // a tab of its own for each shot
 		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+		w := width
+		if s.width > 0 {
+			w = s.width
+		}
 		err := chromedp.Do(ctx,
-			chromedp.EmulateViewport(int64(width), int64(height)),
+			chromedp.EmulateViewport(int64(w), int64(height)),
 			chromedp.Navigate(base+s.path),
 		)
 		if err == nil && s.setup != "" {
@@ -108,7 +118,7 @@ func run(out string, width, height int) error {
 // settle is how long a page is left to paint once ready: the dashboard
 // a few seconds, so that its charts have points.
 func (s shot) settle() time.Duration {
-	if s.file == "dashboard.png" {
+	if strings.HasPrefix(s.file, "dashboard") {
 		return 8 * time.Second
 	}
 	return 200 * time.Millisecond

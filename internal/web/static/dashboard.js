@@ -28,6 +28,7 @@ function setToken(t) {
   }
   refreshTopics();
   renderCommands();
+  renderSubscribe();
 }
 
 $("token").onsubmit = (e) => {
@@ -44,17 +45,33 @@ const window5m = 300; // one point a second
 const series = { subscribers: [], publishes: [], deliveries: [], storeerrors: [] };
 let previous;
 
-function push(name, value) {
+// push adds a point to a chart, scaled from 0 to the series' peak, which
+// the chart's axis names.
+function push(name, value, unit = "") {
   const s = series[name];
   s.push(value);
   if (s.length > window5m) s.shift();
-  const max = Math.max(1, ...s);
+  const peak = Math.max(...s);
+  const max = Math.max(peak, name === "subscribers" || name === "storeerrors" ? 1 : 0.1);
+  $("peak-" + name).textContent = "peak " + fmtRate(peak) + unit;
   const span = Math.max(s.length, 60) - 1; // fills as it goes, a minute at least
   const points = s.map((v, i) => `${(i * 300) / span},${40 - (v / max) * 38 - 1}`).join(" ");
   $("chart-" + name).firstElementChild.setAttribute("points", points);
 }
 
 const fmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+const fmtSmall = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 2 });
+// fmtRate shows a rate below 1 with two significant digits: one publish a
+// minute reads 0.017, not 0.
+const fmtRate = (v) => (v > 0 && v < 1 ? fmtSmall.format(v) : fmt.format(v));
+
+// samples are the counters of the last minute, for rates that do not read
+// 0 between two events at low traffic.
+const samples = [];
+function rateOver(s, now, field) {
+  const old = samples[0];
+  return old && now > old.t ? Math.max(0, (s[field] - old.s[field]) / (now - old.t)) : 0;
+}
 
 async function refreshStats() {
   let s;
@@ -77,13 +94,16 @@ async function refreshStats() {
     delRate = Math.max(0, (s.delivered - previous.s.delivered) / dt);
   }
   previous = { t: now, s };
+  samples.push({ t: now, s });
+  while (samples.length > 1 && now - samples[0].t > 60) samples.shift();
+  const pubMinute = rateOver(s, now, "published"), delMinute = rateOver(s, now, "delivered");
   $("subscribers").value = fmt.format(s.subscribers);
-  $("publishes").value = fmt.format(pubRate);
-  $("deliveries").value = fmt.format(delRate);
+  $("publishes").value = fmtRate(pubMinute);
+  $("deliveries").value = fmtRate(delMinute);
   $("storeerrors").value = fmt.format(s.store_errors);
   push("subscribers", s.subscribers);
-  push("publishes", pubRate);
-  push("deliveries", delRate);
+  push("publishes", pubRate, "/s");
+  push("deliveries", delRate, "/s");
   push("storeerrors", s.store_errors);
   const ended = Object.entries(s.ended || {}).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
   const rows = ended.map(([reason, n]) => {
@@ -267,6 +287,7 @@ async function readEvents(body, onEvent) {
 }
 
 async function startTail() {
+  syncIdField();
   stopTail();
   const f = $("tail");
   const params = new URLSearchParams();
@@ -312,8 +333,40 @@ function stopTail() {
   tail = undefined;
 }
 
+// The id is asked for only when the tail starts after one.
+function syncIdField() {
+  const f = $("tail");
+  f.id.disabled = f.from.value !== "id";
+  f.id.required = !f.id.disabled;
+}
+$("tail").from.onchange = syncIdField;
 $("tail").onsubmit = (e) => { e.preventDefault(); startTail(); };
-$("tail-stop").onclick = () => { stopTail(); $("tailstate").textContent = "stopped; resume from the id shown"; $("tail").from.value = "id"; };
+$("tail-stop").onclick = () => { stopTail(); $("tailstate").textContent = "stopped; resume from the id shown"; $("tail").from.value = "id"; syncIdField(); };
+
+// ---- the subscribe snippets, for the inspector's topics
+
+// js quotes s as a JavaScript string literal.
+const js = (s) => JSON.stringify(s);
+// html escapes s for an attribute value.
+const attr = (s) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+
+function renderSubscribe() {
+  const topics = $("tail").topic.value.split(",").map((s) => s.trim()).filter(Boolean);
+  const q = (topics.length ? topics : ["TOPIC"]).map((t) => "topic=" + encodeURIComponent(t)).join("&");
+  const url = location.origin + "/events?" + q;
+  $("sub-eventsource").textContent = [
+    `const source = new EventSource(${js(url)});`,
+    `source.onmessage = (e) => {`,
+    `  const li = document.createElement("li");`,
+    `  li.textContent = e.data; // as text: markup in the data never runs`,
+    `  document.getElementById("events").append(li);`,
+    `};`,
+    `source.addEventListener("close", () => source.close()); // the topics ended`,
+  ].join("\n");
+  $("sub-htmx").textContent = `<div hx-ext="sse" sse-connect="${attr(url)}" sse-swap="message" sse-close="close" hx-swap="beforeend"></div>`;
+  $("sub-curl").textContent = (token ? `curl -N -H "Authorization: Bearer $HERD_TOKEN" ` : "curl -N ") + sq(url);
+}
+$("tail").topic.addEventListener("input", renderSubscribe);
 
 // ---- publish playground, and the same publish as commands
 
@@ -387,14 +440,39 @@ $("pub").onsubmit = async (e) => {
     state.textContent = resp.ok
       ? `published ${answer.id}${resp.headers.get("Idempotent-Replayed") ? " (an earlier publish with this key)" : ""}`
       : `refused (${resp.status}): ${answer.error || ""}`;
+    state.classList.toggle("error", !resp.ok);
     if (resp.status === 401 || resp.status === 403) showTokenForm();
+    // A closed topic takes no events until it is reopened: offer it.
+    $("reopen").hidden = resp.status !== 409;
     refreshTopics();
   } catch (err) {
     state.textContent = "failed: " + err.message;
+    state.classList.add("error");
+  }
+};
+
+$("reopen").onclick = async () => {
+  const state = $("pubstate");
+  const body = new URLSearchParams();
+  for (const t of publishForm().topics) body.append("topic", t);
+  try {
+    const resp = await fetch("/topics/reopen", { method: "POST", headers: authHeaders(), body });
+    const answer = await resp.json().catch(() => ({}));
+    state.classList.toggle("error", !resp.ok);
+    state.textContent = resp.ok
+      ? `reopened ${Object.keys(answer.reopened).join(", ") || "nothing (the topics were open)"}: publish again`
+      : `refused (${resp.status}): ${answer.error || ""}`;
+    $("reopen").hidden = resp.ok;
+    refreshTopics();
+  } catch (err) {
+    state.textContent = "failed: " + err.message;
+    state.classList.add("error");
   }
 };
 
 renderCommands();
+renderSubscribe();
+syncIdField();
 refreshHealth();
 refreshStats();
 refreshTopics();
