@@ -264,6 +264,14 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	if err := s.topics.Load().wait(ctx, p); err != nil {
 		return hub.Event{}, false, err
 	}
+	if m.IdempotencyKey != "" {
+		if p, err = s.topics.Load().locate(m.IdempotencyKey, p); err != nil {
+			return hub.Event{}, false, err
+		}
+		if err := s.topics.Load().wait(ctx, p); err != nil {
+			return hub.Event{}, false, err
+		}
+	}
 	if t, void := s.topics.Load().closedBefore(m.Topics, p); void {
 		return hub.Event{}, false, &hub.TopicClosedError{Topic: t}
 	}
