@@ -104,16 +104,18 @@ func natsCluster(t *testing.T, prefix string) *haSetup {
 // so that a restarted server loses nothing it acknowledged by itself.
 var redisPersistence = []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"}
 
-// redisSentinel starts a Redis primary, one replica and three sentinels
+// redisSentinel starts a Redis primary, two replicas and three sentinels
 // (quorum 2) monitoring it as "herd"; herd waits for one replica with
-// every publish.
+// every publish and every read. Two replicas, so that publishing goes on
+// once a failover has promoted one of them: with a single replica,
+// wait_replicas=1 refuses every publish until the lost server is back.
 func redisSentinel(t *testing.T, prefix string) *haSetup {
 	need(t, "redis-server")
 	setup := &haSetup{name: "redis-sentinel"}
-	primary, replica := freePort(t), freePort(t)
-	for i, port := range []int{primary, replica} {
+	primary, replica, replica2 := freePort(t), freePort(t), freePort(t)
+	for i, port := range []int{primary, replica, replica2} {
 		argv := append([]string{"redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--daemonize", "no"}, redisPersistence...)
-		if i == 1 {
+		if i > 0 {
 			argv = append(argv, "--replicaof", "127.0.0.1", strconv.Itoa(primary))
 		}
 		b := haServer(t, "redis", port, "Ready to accept connections", argv...)
@@ -137,16 +139,18 @@ func redisSentinel(t *testing.T, prefix string) *haSetup {
 		"&wait_replicas=1&wait_timeout=500ms&prefix=" + prefix
 	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinels[0]})
 	t.Cleanup(func() { sc.Close() })
-	rc := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", replica)})
-	defer rc.Close()
-	// The replica is in sync before anything is published.
-	waitFor(t, 30*time.Second, "the replica's first sync", func() error {
-		info, err := rc.Info(t.Context(), "replication").Result()
-		if err != nil || !strings.Contains(info, "master_link_status:up") {
-			return fmt.Errorf("replica not in sync: %v", err)
-		}
-		return nil
-	})
+	for _, port := range []int{replica, replica2} {
+		rc := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+		defer rc.Close()
+		// The replicas are in sync before anything is published.
+		waitFor(t, 30*time.Second, "the replicas' first sync", func() error {
+			info, err := rc.Info(t.Context(), "replication").Result()
+			if err != nil || !strings.Contains(info, "master_link_status:up") {
+				return fmt.Errorf("replica not in sync: %v", err)
+			}
+			return nil
+		})
+	}
 	setup.leader = func(ctx context.Context) (*broker, error) {
 		addr, err := sc.GetMasterAddrByName(ctx, "herd").Result()
 		if err != nil {

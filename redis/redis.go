@@ -273,12 +273,10 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		useIdem, s.opts.IdempotencyTTL.Milliseconds()}, s.retentionArgs()...)
 	keys := []string{s.keys.log, s.keys.closed, s.keys.count, s.keys.last, s.keys.trimmed, idemKey}
 	var res []any
-	var err error
-	if s.opts.WaitReplicas > 0 {
-		res, err = s.replicated(ctx, keys, args)
-	} else {
-		res, err = appendScript.Run(ctx, s.client, keys, args...).Slice()
-	}
+	err := s.session(ctx, func(c goredis.Scripter) (err error) {
+		res, err = appendScript.Run(ctx, c, keys, args...).Slice()
+		return err
+	})
 	if err != nil {
 		return hub.Event{}, false, wrap("append", err)
 	}
@@ -369,7 +367,11 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 	if after > 0 {
 		start = "(" + streamID(after)
 	}
-	res, err := readScript.Run(ctx, s.client, []string{s.keys.log, s.keys.trimmed}, start, lim.Events, max(lim.Bytes, 0)).Slice()
+	var res []any
+	err := s.session(ctx, func(c goredis.Scripter) (err error) {
+		res, err = readScript.Run(ctx, c, []string{s.keys.log, s.keys.trimmed}, start, lim.Events, max(lim.Bytes, 0)).Slice()
+		return err
+	})
 	if err != nil {
 		return nil, false, wrap("read", err)
 	}

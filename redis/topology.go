@@ -125,40 +125,44 @@ func (s *Store) primary(ctx context.Context) (*goredis.Client, error) {
 	return nil, fmt.Errorf("redis: unexpected client %T", s.client)
 }
 
-// replicated runs an append on one connection of the primary and waits
-// (WAIT) until Options.WaitReplicas replicas have every write that
-// connection made, including, for a duplicate, a write made after the
-// original (so that the original, which another connection may have
-// written, is covered too). Fewer replicas in time is an error: the event
-// is stored but not acknowledged, and a retry with the same idempotency
-// key returns it once enough replicas have it.
-func (s *Store) replicated(ctx context.Context, keys []string, args []any) ([]any, error) {
+// session runs f with the store's client or, with Options.WaitReplicas,
+// on one connection of the primary, and then confirms that enough
+// replicas have everything f read or wrote: the connection writes a
+// small key and waits (WAIT) until that many replicas have that write,
+// and so (Redis replicates one ordered stream) everything before it. So
+// an acknowledged publish is on the replicas, and no subscriber is ever
+// given an event, fresh or replayed, that a failover could take back.
+// Fewer replicas in time is ErrNotReplicated: a publish is then stored
+// but not acknowledged (a retry with its idempotency key returns it once
+// enough replicas have it), a read is retried.
+func (s *Store) session(ctx context.Context, f func(goredis.Scripter) error) error {
+	if s.opts.WaitReplicas == 0 {
+		return f(s.client)
+	}
 	primary, err := s.primary(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	conn := primary.Conn()
 	defer conn.Close()
-	res, err := appendScript.Run(ctx, conn, keys, args...).Slice()
-	if err != nil {
-		return nil, err
+	if err := f(conn); err != nil {
+		return err
 	}
-	if len(res) == 2 && res[0] != int64(0) { // a duplicate or a refusal: nothing written
-		if err := conn.Set(ctx, s.keys.writeCheck, "1", time.Second).Err(); err != nil {
-			return nil, err
-		}
+	var n *goredis.Cmd
+	if _, err := conn.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, s.keys.writeCheck, "1", time.Second)
+		n = p.Do(ctx, "WAIT", s.opts.WaitReplicas, s.opts.WaitTimeout.Milliseconds())
+		return nil
+	}); err != nil {
+		return err
 	}
-	n, err := conn.Wait(ctx, s.opts.WaitReplicas, s.opts.WaitTimeout).Result()
-	if err != nil {
-		return nil, err
+	if got, err := n.Int64(); err != nil || got < int64(s.opts.WaitReplicas) {
+		return fmt.Errorf("%w: %d of the %d replicas wait_replicas asks for had it after %s",
+			ErrNotReplicated, got, s.opts.WaitReplicas, s.opts.WaitTimeout)
 	}
-	if n < int64(s.opts.WaitReplicas) {
-		return nil, fmt.Errorf("%w: %d of the %d replicas wait_replicas asks for had the write after %s",
-			ErrNotReplicated, n, s.opts.WaitReplicas, s.opts.WaitTimeout)
-	}
-	return res, nil
+	return nil
 }
 
-// ErrNotReplicated is an append stored on the primary that too few
-// replicas confirmed in time: not acknowledged, and so retried.
+// ErrNotReplicated is a publish or read that too few replicas confirmed
+// in time: not acknowledged, or not delivered, and so retried.
 var ErrNotReplicated = errors.New("redis: not replicated")
