@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -163,6 +164,17 @@ func runFailover(t *testing.T, setup *haSetup, rounds int) {
 		l.resume()
 		pause(4 * time.Second)
 	}
+	// The run ends once publishing has recovered from the last fault (or
+	// fails if it does not).
+	last := faults[len(faults)-1].at
+	waitFor(t, 60*time.Second, "acknowledgements after the last fault", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if n := len(acks) - slices.IndexFunc(acks, last.Before); slices.ContainsFunc(acks, last.Before) && n >= 20 {
+			return nil
+		}
+		return errors.New("too few")
+	})
 	close(stop)
 	wg.Wait()
 	stopped := time.Now()
@@ -180,6 +192,10 @@ func runFailover(t *testing.T, setup *haSetup, rounds int) {
 				t.Errorf("node %d: a publish to the closed topic %s: %d %s, want 409", i, topic, code, body)
 			}
 		}
+	}
+	// A run in which the broker hardly took publishes proves little.
+	if len(acks) < 100 {
+		t.Errorf("only %d publishes acknowledged", len(acks))
 	}
 	checkHistory(t, pubs, subscribers)
 	for i, s := range subscribers {

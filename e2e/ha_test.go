@@ -178,7 +178,10 @@ func redisCluster(t *testing.T, prefix string) *haSetup {
 		b := haServer(t, "redis", port, "Ready to accept connections")
 		b.argv = append([]string{"redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--daemonize", "no",
 			"--dir", b.dir, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(b.dir, "nodes.conf"),
-			"--cluster-node-timeout", "1000"}, redisPersistence...)
+			"--cluster-node-timeout", "1000",
+			// A replica takes over however long ago it last heard from its
+			// master: wait_replicas=1 puts what herd acknowledged on it.
+			"--cluster-replica-validity-factor", "0"}, redisPersistence...)
 		b.start()
 		setup.servers = append(setup.servers, b)
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
@@ -200,27 +203,47 @@ func redisCluster(t *testing.T, prefix string) *haSetup {
 		}); err != nil {
 			return err
 		}
-		// Every replica is in sync before anything is published.
-		return cc.ForEachSlave(t.Context(), func(ctx context.Context, c *goredis.Client) error {
-			info, err := c.Info(ctx, "replication").Result()
-			if err != nil || !strings.Contains(info, "master_link_status:up") {
-				return fmt.Errorf("replica not in sync: %v", err)
+		// Every replica is in sync before anything is published: asked of
+		// each server, not of the client's (perhaps empty) map of them.
+		replicas := 0
+		for _, addr := range addrs {
+			c := goredis.NewClient(&goredis.Options{Addr: addr})
+			info, err := c.Info(t.Context(), "replication").Result()
+			c.Close()
+			if err != nil {
+				return err
 			}
-			return nil
-		})
+			if strings.Contains(info, "role:slave") {
+				if !strings.Contains(info, "master_link_status:up") || !strings.Contains(info, "master_sync_in_progress:0") {
+					return fmt.Errorf("replica %s not in sync", addr)
+				}
+				replicas++
+			}
+		}
+		if replicas != 3 {
+			return fmt.Errorf("%d replicas, want 3", replicas)
+		}
+		return nil
 	})
 	setup.leader = func(ctx context.Context) (*broker, error) {
-		cc.ReloadState(ctx)
-		m, err := cc.MasterForKey(ctx, "{"+prefix+"}:log")
+		// Asked each time, not the client's cached map of the slots.
+		slot := int(crc16Slot("{" + prefix + "}:log"))
+		slots, err := cc.ClusterSlots(ctx).Result()
 		if err != nil {
 			return nil, err
 		}
+		addr := ""
+		for _, r := range slots {
+			if r.Start <= slot && slot <= r.End && len(r.Nodes) > 0 {
+				addr = r.Nodes[0].Addr
+			}
+		}
 		for _, b := range setup.servers {
-			if strings.HasSuffix(m.Options().Addr, ":"+strconv.Itoa(b.port)) {
+			if strings.HasSuffix(addr, ":"+strconv.Itoa(b.port)) {
 				return b, nil
 			}
 		}
-		return nil, fmt.Errorf("the cluster names %s, none of this test's servers", m.Options().Addr)
+		return nil, fmt.Errorf("the cluster names %q for slot %d, none of this test's servers", addr, slot)
 	}
 	return setup
 }
@@ -249,4 +272,26 @@ func waitFor(t *testing.T, within time.Duration, what string, f func() error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// crc16Slot is Redis Cluster's slot of key (one with a hash tag: the
+// tag's).
+func crc16Slot(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
 }

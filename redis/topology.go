@@ -146,6 +146,7 @@ func (s *Store) session(ctx context.Context, f func(goredis.Scripter) error) err
 	conn := primary.Conn()
 	defer conn.Close()
 	if err := f(conn); err != nil {
+		s.lost()
 		return err
 	}
 	var n *goredis.Cmd
@@ -154,6 +155,7 @@ func (s *Store) session(ctx context.Context, f func(goredis.Scripter) error) err
 		n = p.Do(ctx, "WAIT", s.opts.WaitReplicas, s.opts.WaitTimeout.Milliseconds())
 		return nil
 	}); err != nil {
+		s.lost()
 		return err
 	}
 	if got, err := n.Int64(); err != nil || got < int64(s.opts.WaitReplicas) {
@@ -161,6 +163,15 @@ func (s *Store) session(ctx context.Context, f func(goredis.Scripter) error) err
 			ErrNotReplicated, got, s.opts.WaitReplicas, s.opts.WaitTimeout)
 	}
 	return nil
+}
+
+// lost has a Cluster client read the map of slots again: session's
+// connection to a master bypasses the client's own handling of errors
+// (a dead master, a MOVED after a failover), which would.
+func (s *Store) lost() {
+	if c, ok := s.client.(*goredis.ClusterClient); ok {
+		c.ReloadState(context.Background())
+	}
 }
 
 // ErrNotReplicated is a publish or read that too few replicas confirmed
