@@ -206,6 +206,11 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.agree(ctx, cfg); err != nil {
 		return err
 	}
+	if s.opts.Replicas > 1 && s.nc.ConnectedClusterName() == "" {
+		// A server outside a cluster records the count asked, and keeps one copy.
+		return fmt.Errorf("nats: stream %s: replicas=%d needs a JetStream cluster, and this server is not in one: it would keep one copy (docs/clustering.md)",
+			name, s.opts.Replicas)
+	}
 	s.stream, err = js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("nats: stream %s: %w", name, err)

@@ -2,6 +2,8 @@ package nats
 
 import (
 	"slices"
+
+	"github.com/herd-sse/herd/hub"
 	"strings"
 	"testing"
 )
@@ -48,5 +50,43 @@ func TestOpenRefusesBadReplicas(t *testing.T) {
 	_, err := Open(t.Context(), "nats://127.0.0.1:1", Options{Replicas: 2})
 	if err == nil || !strings.Contains(err.Error(), "2 replicas: use 1, 3 or 5") {
 		t.Fatalf("Open with 2 replicas: %v", err)
+	}
+}
+
+func TestLocate(t *testing.T) {
+	c := newClosedTopics(nil)
+	c.keys.add(1, "a")
+	c.keys.add(2, "b")
+	c.keys.add(3, "")
+	for _, tc := range []struct {
+		key  string
+		ack  hub.Pos
+		want hub.Pos
+		err  string
+	}{
+		{"a", 1, 1, ""},
+		{"b", 1, 2, ""}, // the acknowledgement named a's position: b is at 2
+		{"a", 2, 1, ""},
+		{"c", 2, 0, `idempotency key "c" named message 2, which is another's`},
+		{"c", 3, 0, "which is another's"},
+		{"c", 99, 99, ""}, // not read yet: as acknowledged
+	} {
+		got, err := c.locate(tc.key, tc.ack)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("locate(%q, %d): %v, want an error saying %q", tc.key, tc.ack, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("locate(%q, %d) = %d, %v; want %d", tc.key, tc.ack, got, err, tc.want)
+		}
+	}
+	// A key's position is forgotten once the ring has moved past it.
+	for p := hub.Pos(4); p < 4+keyRingSize; p++ {
+		c.keys.add(p, "")
+	}
+	if len(c.keys.where) != 0 {
+		t.Errorf("%d keys remembered after the ring moved past them", len(c.keys.where))
 	}
 }
