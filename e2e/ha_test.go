@@ -227,23 +227,29 @@ func redisCluster(t *testing.T, prefix string) *haSetup {
 	})
 	setup.leader = func(ctx context.Context) (*broker, error) {
 		// Asked each time, not the client's cached map of the slots.
-		slot := int(crc16Slot("{" + prefix + "}:log"))
-		slots, err := cc.ClusterSlots(ctx).Result()
+		slot := int64(crc16Slot("{" + prefix + "}:log"))
+		shards, err := cc.ClusterShards(ctx).Result()
 		if err != nil {
 			return nil, err
 		}
-		addr := ""
-		for _, r := range slots {
-			if r.Start <= slot && slot <= r.End && len(r.Nodes) > 0 {
-				addr = r.Nodes[0].Addr
+		port := int64(0)
+		for _, sh := range shards {
+			for _, r := range sh.Slots {
+				if r.Start <= slot && slot <= r.End {
+					for _, n := range sh.Nodes {
+						if n.Role == "master" && n.Health == "online" {
+							port = n.Port
+						}
+					}
+				}
 			}
 		}
 		for _, b := range setup.servers {
-			if strings.HasSuffix(addr, ":"+strconv.Itoa(b.port)) {
+			if int64(b.port) == port {
 				return b, nil
 			}
 		}
-		return nil, fmt.Errorf("the cluster names %q for slot %d, none of this test's servers", addr, slot)
+		return nil, fmt.Errorf("the cluster names port %d for slot %d, none of this test's servers", port, slot)
 	}
 	return setup
 }
