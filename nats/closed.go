@@ -111,7 +111,11 @@ func (c *closedTopics) read(ctx context.Context) error {
 		return c.s.wrap("closed topics", err)
 	}
 	defer c.s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
-	it, err := cons.Messages()
+	// Heartbeats every second, so that a stream leader lost (killed,
+	// frozen) is noticed, and the consumer made again on the new one, in
+	// about two seconds rather than the client's default of fifteen:
+	// publishes wait for this reader.
+	it, err := cons.Messages(jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return c.s.wrap("closed topics", err)
 	}
