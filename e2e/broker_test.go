@@ -26,6 +26,10 @@ type broker struct {
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// argv and ready, when set, are the command and the line it logs once
+	// it serves, for a broker in one of ha_test.go's setups.
+	argv  []string
+	ready string
 }
 
 func freePort(t *testing.T) int {
@@ -55,15 +59,18 @@ func (b *broker) URL() string {
 func (b *broker) start() {
 	b.t.Helper()
 	port := strconv.Itoa(b.port)
-	var ready string // the line the broker logs once it listens
-	switch b.kind {
-	case "redis":
+	ready := b.ready // the line the broker logs once it listens
+	switch {
+	case b.argv != nil:
+		b.cmd = exec.Command(b.argv[0], b.argv[1:]...)
+		b.cmd.Dir = b.dir
+	case b.kind == "redis":
 		// Every acknowledged write is on disk before Redis answers, so a
 		// restart loses nothing herd acknowledged.
 		b.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", b.dir,
 			"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no")
 		ready = "Ready to accept connections"
-	case "nats":
+	case b.kind == "nats":
 		b.cmd = exec.Command("nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", filepath.Join(b.dir, "js"))
 		ready = "Server is ready"
 	}

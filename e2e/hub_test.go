@@ -106,12 +106,13 @@ func seq(t *testing.T, id string) int {
 // follower subscribes with the sse client from the earliest event and
 // records the ids it receives until the close event.
 type follower struct {
-	sels    []string
-	ids     []string
-	datas   []string
-	err     error
-	done    chan struct{}
-	restart float64 // chance of a forced reconnection after each event
+	sels     []string
+	ids      []string
+	datas    []string
+	err      error
+	done     chan struct{}
+	restart  float64 // chance of a forced reconnection after each event
+	closedBy string  // the close event's id
 }
 
 func follow(ctx context.Context, base string, sels []string, restart float64, rnd *rand.Rand) *follower {
@@ -136,6 +137,7 @@ func (f *follower) read(sub *sse.Subscription, rnd *rand.Rand) {
 			return
 		}
 		if e.Type == "close" {
+			f.closedBy = e.ID
 			return
 		}
 		f.ids = append(f.ids, e.ID)

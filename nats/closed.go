@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herd-sse/herd/hub"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -35,6 +36,7 @@ type closedTopics struct {
 	markers map[hub.Pos]bool   // the reopen markers read
 	waiters []waiter           // calls waiting for at to reach their position
 	err     error              // why the last read stopped, while behind
+	keys    keyRing            // the idempotency keys of the latest messages
 
 	stop chan struct{}
 	done chan struct{} // the reader has exited
@@ -111,7 +113,11 @@ func (c *closedTopics) read(ctx context.Context) error {
 		return c.s.wrap("closed topics", err)
 	}
 	defer c.s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
-	it, err := cons.Messages()
+	// Heartbeats every second, so that a stream leader lost (killed,
+	// frozen) is noticed, and the consumer made again on the new one, in
+	// about two seconds rather than the client's default of fifteen:
+	// publishes wait for this reader.
+	it, err := cons.Messages(jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return c.s.wrap("closed topics", err)
 	}
@@ -132,6 +138,9 @@ func (c *closedTopics) read(ctx context.Context) error {
 		}
 		// A message that is not herd's closes nothing: Read and Follow
 		// refuse it as damaged.
+		c.mu.Lock()
+		c.keys.add(p, msg.Headers().Get(natsgo.MsgIdHdr))
+		c.mu.Unlock()
 		if e := (hub.Event{Pos: p}); decodeHeaders(&e, msg.Headers()) == "" && e.Close {
 			if err := c.recordClose(ctx, e.Topics, p); err != nil {
 				return err
@@ -296,4 +305,52 @@ func (c *closedTopics) close() {
 		close(c.stop)
 	}
 	<-c.done
+}
+
+// A keyRing remembers the idempotency keys (JetStream message ids) of the
+// latest keyRingSize messages read, to check the position a publish's
+// acknowledgement names: JetStream's answer to a duplicate published
+// during a change of stream leader can name another message than the
+// original (seen with nats-server 2.9 in e2e TestFailover).
+type keyRing struct {
+	at    [keyRingSize]hub.Pos
+	key   [keyRingSize]string
+	where map[string]hub.Pos // key → its latest position in the ring
+}
+
+const keyRingSize = 1 << 14
+
+func (r *keyRing) add(p hub.Pos, key string) {
+	i := p % keyRingSize
+	if old := r.key[i]; old != "" && r.where[old] == r.at[i] {
+		delete(r.where, old)
+	}
+	r.at[i], r.key[i] = p, key
+	if key != "" {
+		if r.where == nil {
+			r.where = map[string]hub.Pos{}
+		}
+		r.where[key] = p
+	}
+}
+
+// locate returns where the message with key is, given that an
+// acknowledgement named p and the messages up to p were read: p if the
+// message there has key, the position read with key otherwise, or an
+// error when neither is known (a later read may know).
+func (c *closedTopics) locate(key string, p hub.Pos) (hub.Pos, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := &c.keys
+	i := p % keyRingSize
+	if r.at[i] != p {
+		return p, nil // too old to check: as acknowledged
+	}
+	if r.key[i] == key {
+		return p, nil
+	}
+	if q, ok := r.where[key]; ok {
+		return q, nil
+	}
+	return 0, fmt.Errorf("nats: the acknowledgement of idempotency key %q named message %d, which is another's; retry", key, p)
 }

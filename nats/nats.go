@@ -35,7 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -57,8 +56,11 @@ type Options struct {
 	// Prefix names the stream; nodes sharing a prefix form one hub. Empty
 	// means the URL's prefix query parameter, or "herd".
 	Prefix string
-	// Replicas is the stream's replica count on a JetStream cluster. Zero
-	// means 1.
+	// Replicas is how many servers of a JetStream cluster keep the stream
+	// and the closed-topics bucket: 1, 3 or 5. Zero means the URL's
+	// replicas query parameter, or 1. Every node sharing the stream must
+	// give the same number (Open refuses otherwise, unless
+	// StoreOptions.ChangeSettings is set).
 	Replicas int
 	// Logger receives the store's own warnings (a reader retrying after
 	// the connection failed). Nil means none.
@@ -89,12 +91,12 @@ var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // connect makes a Store for rawURL and opts, connected to the server.
 func connect(rawURL string, opts Options) (*Store, error) {
-	u, err := url.Parse(rawURL)
+	loc, err := parseLocation(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("nats: bad URL: %w", errors.Unwrap(err)) // not the URL itself: it may hold a password
+		return nil, err
 	}
 	if opts.Prefix == "" {
-		opts.Prefix = u.Query().Get("prefix")
+		opts.Prefix = loc.prefix
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "herd"
@@ -102,9 +104,15 @@ func connect(rawURL string, opts Options) (*Store, error) {
 	if !validPrefix.MatchString(opts.Prefix) {
 		return nil, fmt.Errorf("nats: prefix %q: use letters, digits, _ and - only", opts.Prefix)
 	}
-	u.RawQuery = ""
+	if opts.Replicas == 0 {
+		opts.Replicas = loc.replicas
+	}
+	if r := opts.Replicas; r != 0 && r != 1 && r != 3 && r != 5 {
+		return nil, fmt.Errorf("nats: %d replicas: use 1, 3 or 5", r)
+	}
+	opts.Replicas = max(opts.Replicas, 1)
 	opts.StoreOptions = opts.StoreOptions.WithDefaults()
-	nc, err := natsgo.Connect(u.String(),
+	nc, err := natsgo.Connect(strings.Join(loc.servers, ","),
 		natsgo.Name("herd"),
 		natsgo.MaxReconnects(-1),                   // keep trying, with backoff and jitter
 		natsgo.ReconnectWait(500*time.Millisecond), // between attempts
@@ -151,9 +159,10 @@ func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
 		info.State.Msgs, info.State.FirstSeq, info.State.LastSeq, historyOf(info.Config)), nil
 }
 
-// Open connects to the NATS server(s) at rawURL (nats://[user:pass@]host:port,
-// comma-separated for several; a "prefix" query parameter names the
-// stream), and creates the stream and bucket, or updates them to opts.
+// Open connects to the NATS server(s) at rawURL (see ParseURL: one server
+// or several of a cluster; a "prefix" query parameter names the stream,
+// "replicas" says how many servers keep it), and creates the stream and
+// bucket, or updates them to opts.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s, err := connect(rawURL, opts)
 	if err != nil {
@@ -184,7 +193,7 @@ func (s *Store) init(ctx context.Context) error {
 		Discard:     jetstream.DiscardOld,
 		MaxMsgs:     -1,
 		AllowDirect: true,
-		Replicas:    max(s.opts.Replicas, 1),
+		Replicas:    s.opts.Replicas,
 	}
 	if r.MaxEvents > 0 {
 		cfg.MaxMsgs = int64(r.MaxEvents)
@@ -197,6 +206,11 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.agree(ctx, cfg); err != nil {
 		return err
 	}
+	if s.opts.Replicas > 1 && s.nc.ConnectedClusterName() == "" {
+		// A server outside a cluster records the count asked, and keeps one copy.
+		return fmt.Errorf("nats: stream %s: replicas=%d needs a JetStream cluster, and this server is not in one: it would keep one copy (docs/clustering.md)",
+			name, s.opts.Replicas)
+	}
 	s.stream, err = js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("nats: stream %s: %w", name, err)
@@ -207,7 +221,7 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	s.observe(info.Created)
 	s.closed, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: name + "_closed", History: 1, Storage: jetstream.FileStorage, Replicas: max(s.opts.Replicas, 1),
+		Bucket: name + "_closed", History: 1, Storage: jetstream.FileStorage, Replicas: s.opts.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("nats: closed-topics bucket: %w", err)
@@ -254,6 +268,14 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	// then recorded, and a void p is known (for a duplicate too).
 	if err := s.topics.Load().wait(ctx, p); err != nil {
 		return hub.Event{}, false, err
+	}
+	if m.IdempotencyKey != "" {
+		if p, err = s.topics.Load().locate(m.IdempotencyKey, p); err != nil {
+			return hub.Event{}, false, err
+		}
+		if err := s.topics.Load().wait(ctx, p); err != nil {
+			return hub.Event{}, false, err
+		}
 	}
 	if t, void := s.topics.Load().closedBefore(m.Topics, p); void {
 		return hub.Event{}, false, &hub.TopicClosedError{Topic: t}

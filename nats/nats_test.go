@@ -3,7 +3,9 @@
 package nats_test
 
 import (
+	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,4 +130,35 @@ func TestForeignMessages(t *testing.T) {
 	if closed, err := s.Closed(t.Context(), []string{"a"}); err != nil || len(closed) != 0 {
 		t.Errorf("a foreign message closed topic a: %v, %v", closed, err)
 	}
+}
+
+// TestReplicasAgreement: a node whose replica count is not the stream's
+// refuses to open it, saying both counts and what to do, and leaves the
+// stream as it was; ChangeSettings lets it through.
+func TestReplicasAgreement(t *testing.T) {
+	url := services.NATSURL(t)
+	prefix := services.NATSPrefix(t, url)
+	s, err := nats.Open(t.Context(), url, nats.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = nats.Open(t.Context(), url+"?replicas=3", nats.Options{Prefix: prefix})
+	var re *nats.ReplicasError
+	if !errors.As(err, &re) || re.Recorded != 1 || re.Own != 3 ||
+		!strings.Contains(err.Error(), "is kept on 1 replicas but this node has replicas=3") ||
+		!strings.Contains(err.Error(), "Give this node replicas=1") {
+		t.Fatalf("open with replicas=3 on a stream of 1: %v", err)
+	}
+	// One server keeps one copy whatever it is asked: refused, not ignored.
+	if _, err := nats.Open(t.Context(), url+"?replicas=3", nats.Options{Prefix: prefix,
+		StoreOptions: hub.StoreOptions{ChangeSettings: true}}); err == nil ||
+		!strings.Contains(err.Error(), "replicas=3 needs a JetStream cluster, and this server is not in one") {
+		t.Fatalf("open with replicas=3 and ChangeSettings on one server: %v", err)
+	}
+	s, err = nats.Open(t.Context(), url+"?replicas=1", nats.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("open with the stream's own count: %v", err)
+	}
+	s.Close()
 }

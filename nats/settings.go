@@ -13,7 +13,9 @@ import (
 // settings: every node's Open would set them (and JetStream applies a
 // shorter limit at once, to every node's history), so Open compares them
 // first and refuses to change them unless StoreOptions.ChangeSettings
-// says to. Replicas are not compared: changing them keeps the history.
+// says to. Replicas are compared the same way: a node started without
+// replicas=3 would otherwise quietly take a cluster's stream down to one
+// copy (JetStream keeps the history when the count changes).
 
 // historyOf returns the history settings a stream configuration keeps.
 func historyOf(cfg jetstream.StreamConfig) hub.HistorySettings {
@@ -33,5 +35,26 @@ func (s *Store) agree(ctx context.Context, want jetstream.StreamConfig) error {
 	if s.opts.ChangeSettings {
 		return nil
 	}
-	return historyOf(want).Mismatch("nats: stream "+want.Name, historyOf(stream.CachedInfo().Config))
+	have := stream.CachedInfo().Config
+	if err := historyOf(want).Mismatch("nats: stream "+want.Name, historyOf(have)); err != nil {
+		return err
+	}
+	if have.Replicas != want.Replicas {
+		return &ReplicasError{Stream: want.Name, Recorded: have.Replicas, Own: want.Replicas}
+	}
+	return nil
+}
+
+// A ReplicasError is Open's refusal of a node whose replica count is not
+// the stream's.
+type ReplicasError struct {
+	Stream        string
+	Recorded, Own int
+}
+
+func (e *ReplicasError) Error() string {
+	return fmt.Sprintf("nats: stream %s is kept on %d replicas but this node has replicas=%d: the nodes sharing a store must agree. "+
+		"Give this node replicas=%d in its store URL; or, to change it for every node, stop them all and start one with the new "+
+		"value and --change-history-settings (StoreOptions.ChangeSettings), then the others with the new value (docs/clustering.md)",
+		e.Stream, e.Recorded, e.Own, e.Recorded)
 }

@@ -32,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +50,16 @@ type Options struct {
 	// Prefix names the keys; nodes sharing a prefix form one hub. Empty
 	// means the URL's prefix query parameter, or "herd".
 	Prefix string
+	// WaitReplicas, if above zero, makes every publish wait (Redis's WAIT)
+	// until that many replicas have it before it is acknowledged; zero
+	// means the URL's wait_replicas, or no waiting. Redis replicates
+	// asynchronously: without it, a publish acknowledged just before the
+	// primary fails can be missing from the replica promoted in its place
+	// (docs/clustering.md says exactly what each setting can lose).
+	WaitReplicas int
+	// WaitTimeout bounds that wait; past it the publish fails (503) and
+	// is retried. Zero means the URL's wait_timeout, or one second.
+	WaitTimeout time.Duration
 }
 
 // SetClientLogger sends the messages the Redis client logs by itself
@@ -72,7 +81,7 @@ func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
 // A Store is a hub.Store on Redis. Create it with Open.
 type Store struct {
 	epoch    atomic.Pointer[hub.EpochIDs] // the generation (see generation.go)
-	client   *goredis.Client
+	client   goredis.UniversalClient      // one server, Sentinel's primary, or a Cluster (topology.go)
 	opts     Options
 	keys     keys
 	stop     chan struct{}
@@ -130,7 +139,8 @@ func Check(ctx context.Context, rawURL string, opts Options) (string, error) {
 }
 
 // Open connects to the Redis at rawURL (redis://[user:password@]host:port/db
-// or rediss:// for TLS; a "prefix" query parameter names the keys) and
+// or rediss:// for TLS, redis+sentinel:// or redis+cluster:// as
+// topology.go describes; a "prefix" query parameter names the keys) and
 // checks that it can serve as a store (Redis 7 or newer).
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s, err := connect(rawURL, opts)
@@ -147,30 +157,30 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 
 // connect makes a Store for rawURL and opts, connected to nothing yet.
 func connect(rawURL string, opts Options) (*Store, error) {
-	u, err := url.Parse(rawURL)
+	st, err := parseSetup(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis: bad URL: %w", errors.Unwrap(err)) // not the URL itself: it may hold a password
+		return nil, err
 	}
-	q := u.Query()
 	if opts.Prefix == "" {
-		opts.Prefix = q.Get("prefix")
+		opts.Prefix = st.prefix
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "herd"
 	}
 	if strings.ContainsAny(opts.Prefix, "{}") {
+		st.client.Close()
 		return nil, fmt.Errorf("redis: prefix %q must not contain { or }", opts.Prefix)
 	}
-	q.Del("prefix")
-	u.RawQuery = q.Encode()
-	ropts, err := goredis.ParseURL(u.String())
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+	if opts.WaitReplicas == 0 {
+		opts.WaitReplicas = st.waitN
+	}
+	if opts.WaitTimeout == 0 {
+		opts.WaitTimeout = st.waitTimeout
 	}
 	opts.StoreOptions = opts.StoreOptions.WithDefaults()
 	p := "{" + opts.Prefix + "}:"
 	return &Store{
-		client: goredis.NewClient(ropts),
+		client: st.client,
 		opts:   opts,
 		keys: keys{log: p + "log", closed: p + "closed", count: p + "count", last: p + "last", trimmed: p + "trimmed",
 			epoch: p + "epoch", settings: p + "settings", writeCheck: p + "writecheck", idemPrefix: p + "idem:"},
@@ -261,8 +271,12 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	}
 	args := append([]any{strings.Join(m.Topics, " "), m.Type, m.Data, m.Retry.Milliseconds(), flags,
 		useIdem, s.opts.IdempotencyTTL.Milliseconds()}, s.retentionArgs()...)
-	res, err := appendScript.Run(ctx, s.client,
-		[]string{s.keys.log, s.keys.closed, s.keys.count, s.keys.last, s.keys.trimmed, idemKey}, args...).Slice()
+	keys := []string{s.keys.log, s.keys.closed, s.keys.count, s.keys.last, s.keys.trimmed, idemKey}
+	var res []any
+	err := s.session(ctx, func(c goredis.Scripter) (err error) {
+		res, err = appendScript.Run(ctx, c, keys, args...).Slice()
+		return err
+	})
 	if err != nil {
 		return hub.Event{}, false, wrap("append", err)
 	}
@@ -353,7 +367,11 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 	if after > 0 {
 		start = "(" + streamID(after)
 	}
-	res, err := readScript.Run(ctx, s.client, []string{s.keys.log, s.keys.trimmed}, start, lim.Events, max(lim.Bytes, 0)).Slice()
+	var res []any
+	err := s.session(ctx, func(c goredis.Scripter) (err error) {
+		res, err = readScript.Run(ctx, c, []string{s.keys.log, s.keys.trimmed}, start, lim.Events, max(lim.Bytes, 0)).Slice()
+		return err
+	})
 	if err != nil {
 		return nil, false, wrap("read", err)
 	}

@@ -27,7 +27,7 @@ type storeOptions struct {
 	logger         *slog.Logger
 }
 
-const storeHint = "herd serve --store bolt:herd.db   (or memory, redis://HOST:PORT/DB, nats://HOST:PORT)"
+const storeHint = "herd serve --store bolt:herd.db   (or memory, redis://HOST:PORT/DB, nats://HOST:PORT; docs/clustering.md for clusters)"
 
 // A storeSpec is a --store value, parsed: the one place that knows the
 // kinds of store.
@@ -48,16 +48,19 @@ func parseStore(spec string) (storeSpec, error) {
 			return storeSpec{}, usagef(storeHint, "--store bolt: needs a file path, like bolt:herd.db")
 		}
 		return storeSpec{kind: "bolt", arg: rest}, nil
-	case scheme == "redis", scheme == "rediss", scheme == "nats":
-		u, err := url.Parse(spec)
-		if err != nil || u.Host == "" {
+	case scheme == "nats":
+		if err := nats.ParseURL(spec); err != nil {
+			return storeSpec{}, usagef(storeHint, "--store %s: %s", redact(spec), redact(err.Error()))
+		}
+		return storeSpec{kind: "nats", arg: spec}, nil
+	case strings.HasPrefix(scheme, "redis"):
+		if u, err := url.Parse(spec); err != nil || u.Host == "" {
 			return storeSpec{}, usagef(storeHint, "--store %s: want %s://HOST:PORT", redact(spec), scheme)
 		}
-		kind := scheme
-		if scheme == "rediss" { // Redis over TLS
-			kind = "redis"
+		if err := redis.ParseURL(spec); err != nil {
+			return storeSpec{}, usagef(storeHint, "--store %s: %s", redact(spec), redact(err.Error()))
 		}
-		return storeSpec{kind: kind, arg: spec}, nil
+		return storeSpec{kind: "redis", arg: spec}, nil
 	}
 	return storeSpec{}, usagef(storeHint, "unknown store %q: use bolt:PATH, memory, redis://HOST:PORT/DB or nats://HOST:PORT", redact(spec))
 }
