@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/herd-sse/herd/sse"
 )
@@ -83,9 +84,8 @@ func (l *damageLog) report(e *env, d *DamagedEventError, by string) {
 // stores whose entries others can write (a broker's stream): at least one
 // topic, each valid and none twice; a type without CR, LF or NUL; a retry
 // from 0 to MaxRetry; and, for a message without data, a close with no
-// data. Such a store refuses an entry that fails it as a
-// *DamagedEventError. It checks the shape only: data is whatever a
-// Message held.
+// data; a type and data that are valid UTF-8, as every publish is. Such a
+// store refuses an entry that fails it as a *DamagedEventError.
 func CheckStored(e Event) error {
 	if len(e.Topics) == 0 {
 		return errors.New("no topics")
@@ -100,6 +100,9 @@ func CheckStored(e Event) error {
 	}
 	if (sse.Event{Type: e.Type}).Validate() != nil {
 		return errors.New("an event type with CR, LF or NUL")
+	}
+	if !utf8.ValidString(e.Type) || !utf8.ValidString(e.Data) {
+		return errors.New("a type or data that is not valid UTF-8")
 	}
 	if e.Retry < 0 || e.Retry > MaxRetry {
 		return fmt.Errorf("retry %v out of range", e.Retry)
