@@ -50,14 +50,18 @@ func routeTable(h *hub.Hub, f faces) []hub.Route {
 	if m := f.mercure; m != nil {
 		// Mercure's clients may send query parameters of later versions
 		// of the protocol, which a Mercure hub ignores: any parameter is
-		// let in, strictly parsed.
+		// let in, strictly parsed. Those that take one value are named,
+		// so that one given twice is refused rather than half read (two
+		// resume points).
 		mq := []string{hub.AnyParam}
 		sub := func(pattern, doc string) hub.Route {
 			return hub.Route{Pattern: pattern, Caller: hub.Credential, Origins: hub.CORS, Query: mq,
 				Body: hub.NoBody, Rate: hub.NoRate, Errors: hub.Plain, Doc: doc, Handler: m}
 		}
+		subscribe := sub("GET "+mercure.Path, "Mercure subscribe; a token, or none with --mercure-anonymous")
+		subscribe.Query = []string{hub.AnyParam, "last_event_id", "lastEventID", "authorization"}
 		rs = append(rs,
-			sub("GET "+mercure.Path, "Mercure subscribe; a token, or none with --mercure-anonymous"),
+			subscribe,
 			hub.Route{Pattern: "POST " + mercure.Path, Caller: hub.Credential, Origins: hub.CORS, Query: mq,
 				Body: mercureBodyLimit(m), Rate: hub.PublishRate, Errors: hub.Plain, Doc: "Mercure publish; a publisher token",
 				Handler: m},
