@@ -27,13 +27,10 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	// Credentials are checked before the body is read, the topics after;
 	// the route's guard has charged the sender (and may have checked the
 	// credential already).
-	p, ok := r.Context().Value(publisherKey{}).(*publisher)
-	if !ok {
-		var err error
-		if p, err = h.access.publisherOf(r); err != nil {
-			h.refuse(w, r, err)
-			return
-		}
+	p, err := h.publisher(r)
+	if err != nil {
+		h.refuse(w, r, err)
+		return
 	}
 	m, err := h.parsePublish(w, r)
 	if err != nil {
@@ -54,6 +51,15 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": e.ID})
+}
+
+// publisher is who a request publishes as: the publisher its route's
+// rate guard checked, else checked now.
+func (h *Hub) publisher(r *http.Request) (*publisher, error) {
+	if p, ok := r.Context().Value(publisherKey{}).(*publisher); ok {
+		return p, nil
+	}
+	return h.access.publisherOf(r)
 }
 
 // parsePublish reads a publish body: form-encoded, multipart or JSON.

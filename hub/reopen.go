@@ -69,13 +69,10 @@ func (h *Hub) Reopen(ctx context.Context, topics []string) (map[string]string, e
 // {"reopened": {topic: id of its close}}; a topic that was open is left
 // out.
 func (h *Hub) serveReopen(w http.ResponseWriter, r *http.Request) {
-	p, ok := r.Context().Value(publisherKey{}).(*publisher)
-	if !ok {
-		var err error
-		if p, err = h.access.publisherOf(r); err != nil {
-			h.refuse(w, r, err)
-			return
-		}
+	p, err := h.publisher(r)
+	if err != nil {
+		h.refuse(w, r, err)
+		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		h.fail(w, r, errorf(EMediaType, "Content-Type must be application/x-www-form-urlencoded, with a topic field for each topic (curl -d topic=news)"))

@@ -227,6 +227,12 @@ func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
 
 // Closed implements hub.Store.
 func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
+	return s.closes(topics, false)
+}
+
+// closes returns where each of topics was closed (open ones are absent),
+// and with forget reopens them.
+func (s *Store) closes(topics []string, forget bool) (map[string]hub.Pos, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
@@ -236,6 +242,9 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos
 	for _, t := range topics {
 		if p, ok := s.closed[t]; ok {
 			out[t] = p
+			if forget {
+				delete(s.closed, t)
+			}
 		}
 	}
 	return out, nil
