@@ -114,7 +114,6 @@ func TestForeignMessages(t *testing.T) {
 		{"retry padded", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Retry": {"010"}}},
 		{"flags not herd's", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Flags": {"public"}}},
 		{"a close with data and no data", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}, "Herd-Flags": {"cn"}}},
-		{"\xff\xfe data that is not UTF-8", map[string][]string{"Herd-Time": {now}, "Herd-Topics": {"a"}}},
 	}
 	storetest.Foreign(t, s, len(messages), func(t *testing.T, i int) {
 		m := natsgo.NewMsg("herd." + prefix + ".log")
