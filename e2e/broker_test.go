@@ -130,7 +130,27 @@ func (b *broker) restart() { b.start() }
 
 // pause and resume freeze and thaw it, like a network partition: clients
 // see nothing, not even a closed connection.
-func (b *broker) pause()  { b.cmd.Process.Signal(syscall.SIGSTOP) }
+func (b *broker) pause() {
+	b.cmd.Process.Signal(syscall.SIGSTOP)
+	// A signal is delivered when the kernel next schedules the process:
+	// wait until it reports the broker stopped, or a request sent at once
+	// may still be answered (CI saw a publish acknowledged "during" a pause).
+	stat := fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if data, err := os.ReadFile(stat); err != nil || stoppedState(string(data)) {
+			return
+		}
+	}
+	b.t.Fatalf("%s did not stop on SIGSTOP", b.kind)
+}
+
+// stoppedState reports whether a /proc/PID/stat line says the process is
+// stopped (state T): the state follows the command name in parentheses.
+func stoppedState(stat string) bool {
+	i := strings.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'T'
+}
+
 func (b *broker) resume() { b.cmd.Process.Signal(syscall.SIGCONT) }
 
 func (b *broker) kill() {
