@@ -38,16 +38,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError answers {"error": message} with the status of err's code.
 // Internal errors are not detailed to the client.
 func writeError(w http.ResponseWriter, err error) {
+	status, msg := errorAnswer(w, err)
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// errorAnswer sets the headers err calls for (Retry-After) and returns
+// the status and the message a client is told, in any format.
+func errorAnswer(w http.ResponseWriter, err error) (status int, msg string) {
 	var e *Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	code := CodeOf(err)
-	msg := err.Error()
+	msg = err.Error()
 	if code == EInternal {
 		msg = "internal error"
 	}
-	writeJSON(w, statusOf[code], map[string]string{"error": msg})
+	return statusOf[code], msg
 }
 
 // fail answers err and logs it: server-side failures as errors with their

@@ -448,21 +448,14 @@ func bodyFits(w http.ResponseWriter, r *http.Request, limit int64, hint string) 
 
 // answer writes err in a route's format, logging it as fail does.
 func (h *Hub) answer(w http.ResponseWriter, r *http.Request, f ErrorFormat, err error) {
+	if f == JSON {
+		h.refuse(w, r, err)
+		return
+	}
 	if CodeOf(err) == EUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herd"`)
 	}
-	if f == Plain {
-		h.logRefusal(r, err)
-		code := CodeOf(err)
-		msg := err.Error()
-		if code == EInternal {
-			msg = "internal error"
-		}
-		if e, ok := err.(*Error); ok && e.RetryAfter > 0 {
-			w.Header().Set("Retry-After", fmt.Sprint(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
-		http.Error(w, msg, statusOf[code])
-		return
-	}
-	h.fail(w, r, err)
+	h.logRefusal(r, err)
+	status, msg := errorAnswer(w, err)
+	http.Error(w, msg, status)
 }
