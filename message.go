@@ -1,6 +1,10 @@
 package herd
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // A Pos is an event's position in a store's log. Positions are totally
 // ordered in publish order and unique within a store: the hub resumes,
@@ -10,10 +14,13 @@ type Pos uint64
 
 // A Message is what a publisher sends.
 type Message struct {
-	Topics []string      // concrete topics, at least one
-	Type   string        // event type; empty means "message"
-	Data   string        // the payload
-	Retry  time.Duration // if positive, a "retry:" hint sent with the event
+	Topics []string // concrete topics, at least one
+	Type   string   // event type; empty means "message"
+	Data   string   // the payload
+	// Retry, if positive, is a "retry:" hint sent with the event. The
+	// wire carries whole milliseconds, and so does the stored event (see
+	// Message.Event): a retry under a millisecond is sent as "retry: 0".
+	Retry time.Duration
 	// ZeroRetry sends "retry: 0" (reconnect at once) when Retry is zero,
 	// which otherwise means no hint; see sse.Event.ZeroRetry.
 	ZeroRetry bool
@@ -31,7 +38,9 @@ type Message struct {
 	IdempotencyKey string
 }
 
-// An Event is a stored message.
+// An Event is a stored message. Stores make it with Message.Event and keep
+// every field but Pos, ID and Time as Flags and the others say, so that an
+// event reads back the same from every store.
 type Event struct {
 	Pos       Pos
 	ID        string    // Pos as the store formats it: opaque to clients
@@ -39,8 +48,8 @@ type Event struct {
 	Topics    []string
 	Type      string
 	Data      string
-	Retry     time.Duration
-	ZeroRetry bool
+	Retry     time.Duration // whole milliseconds, from 0 to MaxRetry
+	ZeroRetry bool          // "retry: 0" is sent: set only when Retry is zero
 	NoData    bool
 	Close     bool
 	Private   bool
@@ -50,3 +59,68 @@ type Event struct {
 // milliseconds (24.8 days), the longest every browser and JavaScript timer
 // handles (setTimeout fires at once past it).
 const MaxRetry = (1<<31 - 1) * time.Millisecond
+
+// Event returns m as stored at position p, with id (p as the store formats
+// it) and time at. It is the one conversion from a message to an event:
+// every store makes its events with it, and so agrees with the others on
+// every field.
+//
+// Retry is truncated to the millisecond, the precision of the wire's
+// "retry:" field, so that what a store keeps is what subscribers get. A
+// positive retry under a millisecond is sent as "retry: 0" (as sse writes
+// it), so it becomes ZeroRetry; ZeroRetry is set only when Retry is zero,
+// since a positive retry is sent as it is either way. Topics are copied: a
+// store may keep the event, and the caller its slice.
+func (m Message) Event(p Pos, id string, at time.Time) Event {
+	retry := m.Retry.Truncate(time.Millisecond)
+	return Event{Pos: p, ID: id, Time: at, Topics: slices.Clone(m.Topics), Type: m.Type, Data: m.Data,
+		Retry: retry, ZeroRetry: retry == 0 && (m.ZeroRetry || m.Retry > 0),
+		NoData: m.NoData, Close: m.Close, Private: m.Private}
+}
+
+// Flags are an event's booleans as one number: the encoding every store
+// keeps them in (bolt's flags byte, Redis's f field, NATS's headers), so
+// that a new flag is added here and nowhere else. The values are stored
+// data: never change or reuse one.
+type Flags uint8
+
+// The flags.
+const (
+	FlagClose     Flags = 1 << iota // Close
+	FlagNoData                      // NoData
+	FlagPrivate                     // Private
+	FlagZeroRetry                   // ZeroRetry
+
+	// KnownFlags are all of them: a stored entry with any other bit set is
+	// not one herd wrote.
+	KnownFlags = FlagClose | FlagNoData | FlagPrivate | FlagZeroRetry
+)
+
+// Flags returns e's booleans as Flags.
+func (e Event) Flags() Flags {
+	var f Flags
+	if e.Close {
+		f |= FlagClose
+	}
+	if e.NoData {
+		f |= FlagNoData
+	}
+	if e.Private {
+		f |= FlagPrivate
+	}
+	if e.ZeroRetry {
+		f |= FlagZeroRetry
+	}
+	return f
+}
+
+// SetFlags sets e's booleans from f. It returns an error, and changes
+// nothing, if f has a bit that is not one of KnownFlags: the entry was not
+// written by herd (or by a newer herd), and its store reports it damaged.
+func (e *Event) SetFlags(f Flags) error {
+	if f&^KnownFlags != 0 {
+		return fmt.Errorf("unknown flags %#x", uint8(f))
+	}
+	e.Close, e.NoData, e.Private, e.ZeroRetry = f&FlagClose != 0, f&FlagNoData != 0, f&FlagPrivate != 0, f&FlagZeroRetry != 0
+	return nil
+}

@@ -22,9 +22,6 @@ func (l Limit) Fits(count, total, n int) bool {
 	return count == 0 || (count < l.Events && (l.Bytes <= 0 || total+n <= l.Bytes))
 }
 
-// FollowBatch returns the Limit of the batches stores hand to Follow's fn.
-func FollowBatch() Limit { return Limit{Events: 1024, Bytes: 16 << 20} }
-
 // Bounds describe a store's log.
 type Bounds struct {
 	First Pos // oldest retained event, 0 if the log is empty

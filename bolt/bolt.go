@@ -324,8 +324,7 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 		return err
 	}
 	p := herd.Pos(seq)
-	e := herd.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private}
+	e := m.Event(p, s.ID(p), now)
 	if err := log.Put(key(p), encode(e)); err != nil {
 		return err
 	}
@@ -470,39 +469,31 @@ func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) (event
 	return events, gap, err
 }
 
-// Follow implements hub.Store.
+// Follow implements herd.Store.
 func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
-	for {
-		s.mu.Lock()
-		wait, shut := s.notify, s.shut
-		s.mu.Unlock()
-		if shut {
-			return herd.ErrStoreClosed
-		}
-		events, gap, err := s.Read(ctx, after, herd.FollowBatch())
-		if err != nil && !errors.Is(err, herd.ErrDamaged) {
-			return err
-		}
-		if gap {
-			return fmt.Errorf("%w: events after %d were trimmed", herd.ErrLagged, after)
-		}
-		if len(events) > 0 {
-			if err := fn(events); err != nil {
-				return err
-			}
-			after = events[len(events)-1].Pos
-		}
-		if err != nil {
-			return err // a damaged event: the caller goes on after it
-		}
-		if len(events) > 0 {
-			continue
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	return herd.FollowByReading(ctx, after, fn, s.Read, s.waitAfter)
+}
+
+// waitAfter returns once the log holds events after after, a commit
+// failed on a damaged file, the store is closed, or ctx is done. The
+// channel is taken before the log is looked at, so that a commit in
+// between closes it.
+func (s *Store) waitAfter(ctx context.Context, after herd.Pos) error {
+	s.mu.Lock()
+	wait := s.notify
+	s.mu.Unlock()
+	var last herd.Pos
+	if err := s.view(func(tx *bbolt.Tx) error { last = herd.Pos(tx.Bucket(bucketLog).Sequence()); return nil }); err != nil {
+		return err
+	}
+	if last > after {
+		return nil
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

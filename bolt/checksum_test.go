@@ -72,7 +72,7 @@ var flips = []struct {
 	flip   func(file []byte, i int, rec []byte, other []byte)
 }{
 	{"data byte", 1, func(f []byte, i int, rec, _ []byte) { f[i+len(rec)-1] ^= 0x01 }},
-	{"private flag cleared", 1, func(f []byte, i int, _, _ []byte) { f[i+5] &^= flagPrivate }},
+	{"private flag cleared", 1, func(f []byte, i int, _, _ []byte) { f[i+5] &^= byte(herd.FlagPrivate) }},
 	{"topic byte", 1, func(f []byte, i int, rec, _ []byte) { f[i+bytes.Index(rec, []byte("secret/x"))] = 'S' }},
 	{"type byte", 1, func(f []byte, i int, rec, _ []byte) { f[i+bytes.Index(rec, []byte("memo"))] = 'M' }},
 	{"checksum byte", 1, func(f []byte, i int, _, _ []byte) { f[i+2] ^= 0x80 }},

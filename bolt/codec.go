@@ -16,7 +16,7 @@ import (
 //	version   byte (2)
 //	checksum  4 bytes, big-endian: CRC-32C (Castagnoli) of the version
 //	          byte, every byte after the checksum, and the key
-//	flags     byte (1: close, 2: no data, 4: private, 8: zero retry)
+//	flags     byte: herd.Flags
 //	time      uvarint, Unix nanoseconds
 //	retry     uvarint, milliseconds
 //	type      uvarint length, bytes
@@ -35,11 +35,6 @@ import (
 const (
 	codecVersion  = 2
 	legacyVersion = 1
-	flagClose     = 1
-	flagNoData    = 2
-	flagPrivate   = 4
-	flagZeroRetry = 8
-	knownFlags    = flagClose | flagNoData | flagPrivate | flagZeroRetry
 	headerLen     = 6 // version, checksum, flags
 )
 
@@ -57,18 +52,7 @@ func encode(e herd.Event) []byte {
 	}
 	b := make([]byte, headerLen, n)
 	b[0] = codecVersion
-	if e.Close {
-		b[5] |= flagClose
-	}
-	if e.NoData {
-		b[5] |= flagNoData
-	}
-	if e.Private {
-		b[5] |= flagPrivate
-	}
-	if e.ZeroRetry {
-		b[5] |= flagZeroRetry
-	}
+	b[5] = byte(e.Flags())
 	b = binary.AppendUvarint(b, uint64(e.Time.UnixNano()))
 	b = binary.AppendUvarint(b, uint64(e.Retry/time.Millisecond))
 	b = appendString(b, e.Type)
@@ -155,10 +139,9 @@ func recordTime(k, v []byte, legacy bool) (time.Time, bool) {
 // written as encode writes it (shortest varints, no unknown flags), so
 // that a record that parses is exactly the encoding of what it parsed as.
 func parse(e *herd.Event, flags byte, b []byte, withData bool) error {
-	if flags&^knownFlags != 0 {
-		return &recordError{cause: fmt.Sprintf("unknown flags %#x", flags)}
+	if err := e.SetFlags(herd.Flags(flags)); err != nil {
+		return &recordError{cause: err.Error()}
 	}
-	e.Close, e.NoData, e.Private, e.ZeroRetry = flags&flagClose != 0, flags&flagNoData != 0, flags&flagPrivate != 0, flags&flagZeroRetry != 0
 	r := reader{b: b}
 	e.Time = time.Unix(0, int64(r.uvarint())).UTC()
 	if ms := r.uvarint(); ms <= math.MaxInt64/uint64(time.Millisecond) {

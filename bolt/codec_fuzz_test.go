@@ -26,7 +26,7 @@ func FuzzCodec(f *testing.F) {
 	} {
 		f.Add(uint64(e.Pos), encode(e))
 	}
-	f.Add(uint64(3), []byte{legacyVersion, flagClose, 0, 0, 0, 0})
+	f.Add(uint64(3), []byte{legacyVersion, byte(herd.FlagClose), 0, 0, 0, 0})
 	f.Add(uint64(3), []byte{codecVersion})
 	f.Add(uint64(3), []byte{})
 	f.Fuzz(func(t *testing.T, pos uint64, b []byte) {

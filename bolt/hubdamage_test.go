@@ -70,7 +70,7 @@ func damageInPlace(t *testing.T, path string, e herd.Event) {
 	}
 	defer f.Close()
 	for _, i := range at {
-		if _, err := f.WriteAt([]byte{file[i+5] &^ flagPrivate}, int64(i+5)); err != nil {
+		if _, err := f.WriteAt([]byte{file[i+5] &^ byte(herd.FlagPrivate)}, int64(i+5)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,37 +8,6 @@ import (
 	"github.com/herd-sse/herd"
 )
 
-func TestMatch(t *testing.T) {
-	tests := []struct {
-		sel, topic string
-		want       bool
-	}{
-		{"a", "a", true},
-		{"a", "b", false},
-		{"a", "a/b", false},
-		{"a/b", "a", false},
-		{"a/*", "a/b", true},
-		{"a/*", "a/b/c", false},
-		{"a/*", "a", false},
-		{"*/b", "a/b", true},
-		{"*", "a", true},
-		{"*", "a/b", false},
-		{"a/**", "a/b", true},
-		{"a/**", "a/b/c/d", true},
-		{"a/**", "a", false},
-		{"**", "a", true},
-		{"**", "a/b/c", true},
-		{"a/*/c/**", "a/x/c/d/e", true},
-		{"a/*/c/**", "a/x/c", false},
-		{"a/*/c/**", "a/x/d/e", false},
-	}
-	for _, tc := range tests {
-		if got := herd.Match(tc.sel, tc.topic); got != tc.want {
-			t.Errorf("Match(%q, %q) = %v, want %v", tc.sel, tc.topic, got, tc.want)
-		}
-	}
-}
-
 // TestIndex_agreesWithMatch checks the index finds exactly the subscribers
 // Match says, for random selectors and topics, as they come and go.
 func TestIndex_agreesWithMatch(t *testing.T) {
@@ -99,50 +68,5 @@ func TestIndex_agreesWithMatch(t *testing.T) {
 	}
 	if len(x.exact) != 0 || len(x.wild.children) != 0 || len(x.wild.rest) != 0 {
 		t.Errorf("index not empty after removing everything: %d exact, %d children", len(x.exact), len(x.wild.children))
-	}
-}
-
-func TestValidate(t *testing.T) {
-	good := []string{"a", "a/b", "orders/42", "chat/rooms/lobby", "ünï/cödé", "a.b-c_d:e@f"}
-	for _, topic := range good {
-		if err := herd.ValidateTopic(topic); err != nil {
-			t.Errorf("ValidateTopic(%q) = %v", topic, err)
-		}
-		if err := herd.ValidateSelector(topic); err != nil {
-			t.Errorf("ValidateSelector(%q) = %v", topic, err)
-		}
-	}
-	badTopics := map[string]string{
-		"":                       "empty",
-		"/a":                     "empty segment",
-		"a/":                     "empty segment",
-		"a//b":                   "empty segment",
-		"a b":                    "spaces",
-		"a\nb":                   "spaces",
-		"a\x00b":                 "control",
-		"a/*":                    "wildcards are for subscribing",
-		"\xff":                   "UTF-8",
-		strings.Repeat("x", 257): "longer than",
-	}
-	for topic, want := range badTopics {
-		if err := herd.ValidateTopic(topic); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ValidateTopic(%q) = %v, want an error about %q", topic, err, want)
-		}
-	}
-	for sel, want := range map[string]string{
-		"a/**/b": "last segment",
-		"a*":     "whole segments",
-		"a/b*":   "whole segments",
-		"***":    "whole segments",
-		"a//*":   "empty segment",
-	} {
-		if err := herd.ValidateSelector(sel); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ValidateSelector(%q) = %v, want an error about %q", sel, err, want)
-		}
-	}
-	for _, sel := range []string{"*", "**", "a/*", "*/b", "a/**", "a/*/c/**"} {
-		if err := herd.ValidateSelector(sel); err != nil {
-			t.Errorf("ValidateSelector(%q) = %v", sel, err)
-		}
 	}
 }

@@ -6,7 +6,6 @@ package memory
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -74,11 +73,7 @@ func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, e
 		}
 	}
 	s.last++
-	e := herd.Event{
-		Pos: s.last, ID: s.ID(s.last), Time: now,
-		Topics: append([]string(nil), m.Topics...),
-		Type:   m.Type, Data: m.Data, Retry: m.Retry, ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private,
-	}
+	e := m.Event(s.last, s.ID(s.last), now)
 	s.events = append(s.events, e)
 	if m.Close {
 		for _, t := range m.Topics {
@@ -180,33 +175,38 @@ func (s *Store) readLocked(after herd.Pos, lim herd.Limit) []herd.Event {
 	return append([]herd.Event(nil), s.events[start:end]...)
 }
 
-// Follow implements hub.Store.
+// Follow implements herd.Store.
 func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
-	for {
-		s.mu.Lock()
-		if s.shut {
-			s.mu.Unlock()
-			return herd.ErrStoreClosed
-		}
-		if after < s.trimmed {
-			s.mu.Unlock()
-			return fmt.Errorf("%w: events after %d were trimmed (up to %d)", herd.ErrLagged, after, s.trimmed)
-		}
-		batch := s.readLocked(after, herd.FollowBatch())
-		wait := s.notify
-		s.mu.Unlock()
-		if len(batch) > 0 {
-			if err := fn(batch); err != nil {
-				return err
-			}
-			after = batch[len(batch)-1].Pos
-			continue
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	return herd.FollowByReading(ctx, after, fn, s.followRead, s.waitAfter)
+}
+
+// followRead is Read without retention's sweep: a follower only reads.
+func (s *Store) followRead(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return nil, false, herd.ErrStoreClosed
+	}
+	if after < s.trimmed {
+		return nil, true, nil
+	}
+	return s.readLocked(after, lim), false, nil
+}
+
+// waitAfter returns once the log holds events after after, the store is
+// closed, or ctx is done.
+func (s *Store) waitAfter(ctx context.Context, after herd.Pos) error {
+	s.mu.Lock()
+	wait, last := s.notify, s.last
+	s.mu.Unlock()
+	if last > after {
+		return nil
+	}
+	select {
+	case <-wait: // an append, or Close
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

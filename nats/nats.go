@@ -236,24 +236,25 @@ const (
 	hType   = "Herd-Type-Q" // quoted (strconv.Quote): NATS trims header values
 	hTypeV1 = "Herd-Type"   // unquoted, as stored before Herd-Type-Q
 	hRetry  = "Herd-Retry"  // milliseconds; "0" is a zero retry (absent: none)
-	hFlags  = "Herd-Flags"  // c: close, n: no data, p: private, in that order
+	hFlags  = "Herd-Flags"  // herd.Flags as letters (see flagLetters)
 	hTime   = "Herd-Time"   // publish time, Unix nanoseconds (JetStream's own timestamp drives MaxAge)
 )
 
 // Append implements hub.Store.
 func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
-	now := time.Now().UTC()
+	// The event, placed (Pos, ID) once the stream has stored it.
+	e := m.Event(0, "", time.Now().UTC())
 	msg := natsgo.NewMsg(s.subject)
-	msg.Data = []byte(m.Data)
-	msg.Header.Set(hTime, strconv.FormatInt(now.UnixNano(), 10))
-	msg.Header.Set(hTopics, strings.Join(m.Topics, " "))
-	if m.Type != "" {
-		msg.Header.Set(hType, strconv.Quote(m.Type))
+	msg.Data = []byte(e.Data)
+	msg.Header.Set(hTime, strconv.FormatInt(e.Time.UnixNano(), 10))
+	msg.Header.Set(hTopics, strings.Join(e.Topics, " "))
+	if e.Type != "" {
+		msg.Header.Set(hType, strconv.Quote(e.Type))
 	}
-	if m.Retry > 0 || m.ZeroRetry {
-		msg.Header.Set(hRetry, strconv.FormatInt(m.Retry.Milliseconds(), 10))
+	if e.Retry > 0 || e.ZeroRetry {
+		msg.Header.Set(hRetry, strconv.FormatInt(e.Retry.Milliseconds(), 10))
 	}
-	if flags := flagString(m.Close, m.NoData, m.Private); flags != "" {
+	if flags := flagString(e.Flags()); flags != "" {
 		msg.Header.Set(hFlags, flags)
 	}
 	var opts []jetstream.PublishOpt
@@ -284,9 +285,8 @@ func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, e
 	if ack.Duplicate {
 		return herd.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
-	return herd.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: (m.Retry > 0 || m.ZeroRetry) && m.Retry < time.Millisecond,
-		NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
+	e.Pos, e.ID = p, s.ID(p)
+	return e, false, nil
 }
 
 func closedKey(topic string) string { return base64.RawURLEncoding.EncodeToString([]byte(topic)) }
@@ -336,18 +336,22 @@ func decodeHeaders(e *herd.Event, h natsgo.Header) string {
 			return fmt.Sprintf("%s %.40q is not a quoted type, alone", hType, q)
 		}
 	}
+	var zero herd.Flags // FlagZeroRetry is Herd-Retry "0", not a letter
 	if r, ok := h[hRetry]; ok {
 		ms, err := strconv.ParseUint(r[0], 10, 64)
 		if err != nil || strconv.FormatUint(ms, 10) != r[0] || ms > uint64(herd.MaxRetry.Milliseconds()) {
 			return fmt.Sprintf("%s %.40q is not a number of milliseconds", hRetry, r[0])
 		}
-		e.Retry, e.ZeroRetry = time.Duration(ms)*time.Millisecond, ms == 0
+		e.Retry = time.Duration(ms) * time.Millisecond
+		if ms == 0 {
+			zero = herd.FlagZeroRetry
+		}
 	}
-	flags := h.Get(hFlags)
-	e.Close, e.NoData, e.Private = strings.Contains(flags, "c"), strings.Contains(flags, "n"), strings.Contains(flags, "p")
-	if flags != flagString(e.Close, e.NoData, e.Private) {
-		return fmt.Sprintf("%s %.40q are not herd's", hFlags, flags)
+	flags, ok := parseFlags(h.Get(hFlags))
+	if !ok {
+		return fmt.Sprintf("%s %.40q are not herd's", hFlags, h.Get(hFlags))
 	}
+	e.SetFlags(flags | zero) // known flags only: parseFlags knows no other
 	if err := herd.CheckStored(*e); err != nil {
 		return err.Error()
 	}
@@ -359,19 +363,36 @@ func decodeHeaders(e *herd.Event, h natsgo.Header) string {
 	return ""
 }
 
-// flagString is Herd-Flags for an event.
-func flagString(close, noData, private bool) string {
-	var flags string
-	if close {
-		flags += "c"
+// flagLetters are the letters Herd-Flags writes for herd.Flags, in their
+// order (NATS trims header values, so no number with spaces could pass
+// whole, and these letters were herd's first encoding of the flags).
+// FlagZeroRetry has none: Herd-Retry "0" says it.
+var flagLetters = []struct {
+	flag   herd.Flags
+	letter byte
+}{{herd.FlagClose, 'c'}, {herd.FlagNoData, 'n'}, {herd.FlagPrivate, 'p'}}
+
+// flagString is Herd-Flags for flags.
+func flagString(flags herd.Flags) string {
+	var b []byte
+	for _, l := range flagLetters {
+		if flags&l.flag != 0 {
+			b = append(b, l.letter)
+		}
 	}
-	if noData {
-		flags += "n"
+	return string(b)
+}
+
+// parseFlags reads Herd-Flags as flagString writes it, each letter once
+// and in order, and reports whether it could.
+func parseFlags(s string) (herd.Flags, bool) {
+	var flags herd.Flags
+	for _, l := range flagLetters {
+		if strings.IndexByte(s, l.letter) >= 0 {
+			flags |= l.flag
+		}
 	}
-	if private {
-		flags += "p"
-	}
-	return flags
+	return flags, s == flagString(flags)
 }
 
 // state returns the stream's sequence bounds.

@@ -45,7 +45,7 @@ func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Po
 	msg.Header.Set(hTime, strconv.FormatInt(time.Now().UnixNano(), 10))
 	msg.Header.Set(hTopics, strings.Join(topics, " "))
 	msg.Header.Set(hType, strconv.Quote(reopenType))
-	msg.Header.Set(hFlags, flagString(false, false, true)) // private, should an older herd serve it
+	msg.Header.Set(hFlags, flagString(herd.FlagPrivate)) // private, should an older herd serve it
 	msg.Header.Set(hReopen, "1")
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {

@@ -1,8 +1,8 @@
 -- append.lua stores one published event (retention.lua is prepended).
 -- KEYS: log, closed, count, last, trimmed, idempotency key (a placeholder
 --       if none)
--- ARGV: topics (space-separated), type, data, retry ms, flags (1 close,
---       2 no data), use idempotency (0/1), idempotency TTL ms, max
+-- ARGV: topics (space-separated), type, data, retry ms, flags (herd.Flags:
+--       1 is close), use idempotency (0/1), idempotency TTL ms, max
 --       events, max age ms
 -- Returns {0, id} for a new event, {1, id} for a repeated idempotency key,
 -- {2, topic} when a topic of the event is closed (nothing is stored).

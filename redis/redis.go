@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -252,25 +253,14 @@ func (s *Store) retentionArgs() []any {
 
 // Append implements hub.Store.
 func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
-	var flags int
-	if m.Close {
-		flags |= 1
-	}
-	if m.NoData {
-		flags |= 2
-	}
-	if m.Private {
-		flags |= 4
-	}
-	if m.ZeroRetry {
-		flags |= 8
-	}
+	// The event, placed (Pos, ID, Time) once the script has stored it.
+	e := m.Event(0, "", time.Time{})
 	idemKey := s.keys.epoch // a placeholder key when there is none
 	useIdem := "0"
 	if m.IdempotencyKey != "" {
 		idemKey, useIdem = s.keys.idemPrefix+m.IdempotencyKey, "1"
 	}
-	args := append([]any{strings.Join(m.Topics, " "), m.Type, m.Data, m.Retry.Milliseconds(), flags,
+	args := append([]any{strings.Join(e.Topics, " "), e.Type, e.Data, e.Retry.Milliseconds(), int(e.Flags()),
 		useIdem, s.opts.IdempotencyTTL.Milliseconds()}, s.retentionArgs()...)
 	keys := []string{s.keys.log, s.keys.closed, s.keys.count, s.keys.last, s.keys.trimmed, idemKey}
 	var res []any
@@ -296,8 +286,8 @@ func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, e
 	if dup {
 		return herd.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
-	return herd.Event{Pos: p, ID: s.ID(p), Time: timeOf(p), Topics: m.Topics, Type: m.Type, Data: m.Data,
-		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
+	e.Pos, e.ID, e.Time = p, s.ID(p), timeOf(p)
+	return e, false, nil
 }
 
 func timeOf(p herd.Pos) time.Time {
@@ -344,10 +334,9 @@ func decodeEntry(e *herd.Event, values map[string]any) string {
 	}
 	e.Retry = time.Duration(ms) * time.Millisecond
 	flags, ok := shortestUint(fields["f"])
-	if !ok || flags&^15 != 0 {
+	if !ok || flags > math.MaxUint8 || e.SetFlags(herd.Flags(flags)) != nil {
 		return fmt.Sprintf("flags %.40q are not herd's", fields["f"])
 	}
-	e.Close, e.NoData, e.Private, e.ZeroRetry = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
 	if err := herd.CheckStored(*e); err != nil {
 		return err.Error()
 	}
@@ -441,51 +430,30 @@ func isNoStream(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "no such key")
 }
 
-// Follow implements hub.Store: it reads what is there, then waits for more
+// Follow implements herd.Store: it reads what is there, then waits for more
 // with a blocking XREAD (bounded, so that cancellation is noticed).
 func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
 	gen := s.ids() // after is a position of this generation's log
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	read := func(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
 		if err := s.checkGeneration(ctx, gen); err != nil {
-			return err
+			return nil, false, err
 		}
-		events, gap, err := s.Read(ctx, after, herd.FollowBatch())
-		if err != nil && !errors.Is(err, herd.ErrDamaged) {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		if gap {
-			return fmt.Errorf("%w: events after %s were trimmed", herd.ErrLagged, streamID(after))
-		}
-		if len(events) > 0 {
-			if err := fn(events); err != nil {
-				return err
-			}
-			after = events[len(events)-1].Pos
-		}
-		if err != nil {
-			return err // a damaged entry: the caller goes on after it
-		}
-		if len(events) > 0 {
-			continue
-		}
-		start := "0-0"
-		if after > 0 {
-			start = streamID(after)
-		}
-		err = s.client.XRead(ctx, &goredis.XReadArgs{Streams: []string{s.keys.log, start}, Count: 1, Block: time.Second}).Err()
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return wrap("follow", err)
-		}
+		return s.Read(ctx, after, lim)
 	}
+	return herd.FollowByReading(ctx, after, fn, read, s.waitAfter)
+}
+
+// waitAfter waits, a second at most, for an entry after after.
+func (s *Store) waitAfter(ctx context.Context, after herd.Pos) error {
+	start := "0-0"
+	if after > 0 {
+		start = streamID(after)
+	}
+	err := s.client.XRead(ctx, &goredis.XReadArgs{Streams: []string{s.keys.log, start}, Count: 1, Block: time.Second}).Err()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return wrap("follow", err)
+	}
+	return nil
 }
 
 // Bounds implements hub.Store.
