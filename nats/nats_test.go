@@ -78,8 +78,8 @@ func wipe(t *testing.T, url string, opts nats.Options) {
 
 // TestForeignMessages: messages that someone else published to the
 // stream's subject, with herd's headers missing, repeated or garbled, are
-// refused as damaged (storetest.Foreign): never served, reported, a gap in
-// their place. One of them claims to close topic a: it closes nothing.
+// refused as damaged (storetest.Foreign): never served, reported, read
+// and followed past. One of them claims to close topic a: it closes nothing.
 func TestForeignMessages(t *testing.T) {
 	url := services.NATSURL(t)
 	prefix := services.NATSPrefix(t, url)

@@ -119,7 +119,7 @@ func wipePrefix(t *testing.T, url, prefix string) {
 
 // TestForeignEntries: entries that someone else added to the stream, with
 // fields missing, extra, garbled or out of range, are refused as damaged
-// (storetest.Foreign): never served, reported, a gap in their place.
+// (storetest.Foreign): never served, reported, read and followed past.
 func TestForeignEntries(t *testing.T) {
 	url := services.RedisURL(t)
 	prefix := services.RedisPrefix(t, url)
