@@ -23,7 +23,7 @@ var ErrDamaged = errors.New("hub: stored event damaged")
 // error. Either way the caller goes on after Pos. The hub does: it
 // delivers nothing of the event, tells every subscriber with a gap event
 // that names its id ({"damaged":"<id>"}: which subscribers it was for is
-// not known), logs it as an error and counts it (Stats.DamagedEvents).
+// not known), logs it as an error and counts it (hub.Stats.DamagedEvents).
 type DamagedEventError struct {
 	Pos Pos
 	ID  string // Pos as the store formats it

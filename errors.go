@@ -19,9 +19,10 @@ var (
 )
 
 // A TopicClosedError is the refusal of a message to a closed topic: a
-// closed topic takes no more events until it is reopened (Hub.Reopen). A message to several topics is refused whole when any
-// of them is closed. Store.Append returns it; Hub.Publish wraps it in an
-// *Error with code EConflict.
+// closed topic takes no more events until it is reopened (Reopener). A
+// message to several topics is refused whole when any of them is closed.
+// Store.Append returns it; the hub's Publish wraps it in a *hub.Error
+// with code hub.EConflict.
 type TopicClosedError struct {
 	Topic string // a closed topic of the message
 }

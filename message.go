@@ -31,7 +31,7 @@ type Message struct {
 	// data), then the close event, and their streams end.
 	Close bool
 	// Private events reach only subscribers whose token grants one of
-	// their topics (Config.Auth); in-process subscriptions see them all.
+	// their topics (hub.Config.Auth); in-process subscriptions see them all.
 	Private bool
 	// IdempotencyKey, if set, makes publishing again with the same key
 	// return the first event instead of storing a new one.

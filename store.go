@@ -109,14 +109,6 @@ type Store interface {
 	Close() error
 }
 
-// An EventSizer is a Store that holds events up to a size only: its
-// MaxEventSize is the most data one event may carry. The hub refuses a
-// Config.MaxEventSize above it, and defaults to it when it is smaller.
-type EventSizer interface {
-	Store
-	MaxEventSize() int
-}
-
 // TopicStats describe one topic in the retained log.
 type TopicStats struct {
 	Topic    string
@@ -174,9 +166,22 @@ func (o StoreOptions) WithDefaults() StoreOptions {
 	return o
 }
 
+// The capabilities a store may add beyond Store, each an interface of its
+// own that the hub looks for with a type assertion: a store without one
+// works, without what it gives.
+
+// An EventSizer is a Store that holds events up to a size only: its
+// MaxEventSize is the most data one event may carry. The hub refuses a
+// hub.Config.MaxEventSize above it, and defaults to it when it is smaller.
+type EventSizer interface {
+	Store
+	MaxEventSize() int
+}
+
 // A Reopener is a Store whose closed topics can be opened again. herd's
 // stores all are.
 type Reopener interface {
+	Store
 	// Reopen opens topics again, as one step in the log's order: Append
 	// takes events for them again, and Closed no longer lists them. Their
 	// history stays as it is, the close event included, and positions go

@@ -1,4 +1,4 @@
-// Package bolt is a hub.Store in a bbolt file (go.etcd.io/bbolt): the
+// Package bolt is a herd.Store in a bbolt file (go.etcd.io/bbolt): the
 // default store of herd serve. Every publish is on disk (fsynced) before
 // it is acknowledged; concurrent publishes share one transaction and one
 // sync (group commit), so durability does not cost throughput.
@@ -23,7 +23,7 @@ import (
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// Retention, the idempotency window and the clock, as documented on
-	// hub.StoreOptions.
+	// herd.StoreOptions.
 	herd.StoreOptions
 }
 
@@ -38,7 +38,7 @@ var (
 	bucketKeyLog = []byte("keylog") // position → idempotency key, for expiry in order
 )
 
-// A Store is a hub.Store in a bbolt file. Create it with Open.
+// A Store is a herd.Store in a bbolt file. Create it with Open.
 type Store struct {
 	ids     herd.EpochIDs
 	checked herd.Pos // events from here on carry a checksum (see codec.go)
@@ -177,7 +177,7 @@ func checkedFrom(tx *bbolt.Tx) herd.Pos {
 }
 
 // event decodes and verifies the record v under key k, as a
-// *hub.DamagedEventError if it fails.
+// *herd.DamagedEventError if it fails.
 func (s *Store) event(k, v []byte, withData bool) (herd.Event, error) {
 	e, _, err := decode(k, v, posOf(k) < s.checked, withData)
 	if err != nil {
@@ -197,7 +197,7 @@ func damagedEvent(ids herd.EpochIDs, path string, p herd.Pos, err error) *herd.D
 	return d
 }
 
-// Append implements hub.Store. The event is fsynced before Append returns.
+// Append implements herd.Store. The event is fsynced before Append returns.
 func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	if d := s.damaged.Load(); d != nil {
 		return herd.Event{}, false, d
@@ -444,7 +444,7 @@ func trimmedIn(tx *bbolt.Tx) herd.Pos {
 	return 0
 }
 
-// Read implements hub.Store.
+// Read implements herd.Store.
 func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) (events []herd.Event, gap bool, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		gap = after < trimmedIn(tx)
@@ -497,7 +497,7 @@ func (s *Store) waitAfter(ctx context.Context, after herd.Pos) error {
 	}
 }
 
-// Bounds implements hub.Store.
+// Bounds implements herd.Store.
 func (s *Store) Bounds(ctx context.Context) (b herd.Bounds, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		log := tx.Bucket(bucketLog)
@@ -510,7 +510,7 @@ func (s *Store) Bounds(ctx context.Context) (b herd.Bounds, err error) {
 	return b, err
 }
 
-// Closed implements hub.Store.
+// Closed implements herd.Store.
 func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	out := make(map[string]herd.Pos)
 	err := s.view(func(tx *bbolt.Tx) error {
@@ -525,7 +525,7 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Po
 	return out, err
 }
 
-// Stats implements hub.Store. It scans the retained log, verifying every
+// Stats implements herd.Store. It scans the retained log, verifying every
 // event's checksum; damaged events are left out.
 func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	var c herd.TopicCounter
@@ -550,18 +550,18 @@ func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	return c.Stats(), nil
 }
 
-// ID implements hub.Store.
+// ID implements herd.Store.
 func (s *Store) ID(p herd.Pos) string { return s.ids.ID(p) }
 
-// ParseID implements hub.Store.
+// ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids.ParseID(id) }
 
-// Ping implements hub.Store.
+// Ping implements herd.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.view(func(*bbolt.Tx) error { return nil })
 }
 
-// Close implements hub.Store: pending appends fail, followers end, and the
+// Close implements herd.Store: pending appends fail, followers end, and the
 // file is closed.
 func (s *Store) Close() error {
 	s.mu.Lock()

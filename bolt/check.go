@@ -25,7 +25,7 @@ type Summary struct {
 	// are read as they are, damaged or not.
 	Unchecked int
 	// DamagedEvents counts the events that fail their checksum or do not
-	// parse: the store never serves them (see hub.DamagedEventError).
+	// parse: the store never serves them (see herd.DamagedEventError).
 	// Damaged lists them, the first thousand.
 	DamagedEvents int
 	Damaged       []*herd.DamagedEventError

@@ -87,7 +87,7 @@ var flips = []struct {
 
 // TestChecksum_flipped damages one record of a real store file in each way
 // of flips: herd check names the event, and the store never serves it:
-// Read stops before it with a *hub.DamagedEventError and reads on after
+// Read stops before it with a *herd.DamagedEventError and reads on after
 // it, Follow hands over the events before it and stops, Stats leaves it
 // out.
 func TestChecksum_flipped(t *testing.T) {

@@ -61,7 +61,7 @@ func sampleBytes(t *testing.T) ([]byte, bolt.Summary) {
 }
 
 // damaged reports whether err is nil or a *DamagedError naming path, or a
-// *hub.DamagedEventError (a damaged event, in a file that is otherwise
+// *herd.DamagedEventError (a damaged event, in a file that is otherwise
 // sound) naming it; any other error fails the test.
 func damaged(t *testing.T, what, path string, err error) bool {
 	t.Helper()
@@ -76,7 +76,7 @@ func damaged(t *testing.T, what, path string, err error) bool {
 	case errors.As(err, &de) && errors.Is(err, herd.ErrDamaged) && strings.Contains(err.Error(), path):
 		return true
 	}
-	t.Errorf("%s: %v, want nil or a one-line *DamagedError or *hub.DamagedEventError", what, err)
+	t.Errorf("%s: %v, want nil or a one-line *DamagedError or *herd.DamagedEventError", what, err)
 	return true
 }
 

@@ -48,7 +48,7 @@ func readEpoch(tx *bbolt.Tx) (herd.EpochIDs, error) {
 	return herd.EpochIDs(epoch), nil
 }
 
-// validEpoch reports whether epoch has the form hub.NewEpoch gives: 40
+// validEpoch reports whether epoch has the form herd.NewEpoch gives: 40
 // random bits in base 36, lower case.
 func validEpoch(epoch []byte) bool {
 	if len(epoch) == 0 || len(epoch) > 8 {

@@ -14,7 +14,7 @@ var _ herd.WriteChecker = (*Store)(nil)
 // writeCheckKey is the meta record CheckWrite writes and removes.
 var writeCheckKey = []byte("writecheck")
 
-// CheckWrite implements hub.WriteChecker: it commits size bytes of scratch
+// CheckWrite implements herd.WriteChecker: it commits size bytes of scratch
 // data to the file, synced, as an append of an event that large would,
 // then removes them in a second commit (the pages return to the file's
 // free list, for the next appends). A full disk fails the first commit.

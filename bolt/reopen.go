@@ -12,7 +12,7 @@ import (
 
 var _ herd.Reopener = (*Store)(nil)
 
-// Reopen implements hub.Reopener: the topics' closes are removed from the
+// Reopen implements herd.Reopener: the topics' closes are removed from the
 // file in one transaction, which bbolt orders with the appends'; their
 // events stay.
 func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Pos, error) {

@@ -54,7 +54,7 @@ type Stats struct {
 	BytesWritten int64
 	// StoreErrors counts failed store calls: publishes, reads, follows.
 	StoreErrors int64
-	// DamagedEvents counts damaged stored events met (hub.DamagedEventError):
+	// DamagedEvents counts damaged stored events met (herd.DamagedEventError):
 	// by the follower, and by each replay that reached one. None were
 	// delivered; the hub logs each as an error.
 	DamagedEvents int64

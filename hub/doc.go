@@ -17,13 +17,14 @@
 // # Files
 //
 // The domain (Message, Event, Pos, the Store contract, the errors stores
-// report, topics and selectors) is package herd, at the module's root;
-// message.go here holds the types of the events the hub sends of its own
-// accord, errors.go the errors the hub reports, topic.go the subscriber
-// index.
+// report, topics and selectors) is package herd, the module's root: here,
+// message.go holds the types of the events the hub sends of its own
+// accord, errors.go the errors the hub reports and their HTTP statuses.
 // The hub: hub.go (lifecycle, the follower), publish.go, subscribe.go,
 // subscriber.go (a subscription's queue and its consumer's side),
-// replay.go, registry.go, counters.go. HTTP: route.go (the route table
+// replay.go, registry.go, counters.go, topic.go (the subscriber index),
+// damaged.go and generation.go (what the hub does with a damaged event and
+// a replaced log). HTTP: route.go (the route table
 // and the guards every route passes), http.go (the hub's routes, answers),
 // http_publish.go, http_subscribe.go, handover.go (a stream handed to the
 // connection engine), auth.go, host.go, cors.go, limits.go. The engine:

@@ -1,4 +1,4 @@
-// Package memory is a hub.Store that keeps the log in memory: fast, and
+// Package memory is a herd.Store that keeps the log in memory: fast, and
 // gone when the process ends. Ids carry a random epoch, so ids from an
 // earlier process are recognised as unknown (and resuming from one gets a
 // gap event) rather than mistaken for new ones.
@@ -15,11 +15,11 @@ import (
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// Retention, the idempotency window and the clock, as documented on
-	// hub.StoreOptions.
+	// herd.StoreOptions.
 	herd.StoreOptions
 }
 
-// A Store is an in-memory hub.Store. Create it with New.
+// A Store is an in-memory herd.Store. Create it with New.
 type Store struct {
 	ids  herd.EpochIDs
 	opts herd.StoreOptions
@@ -53,7 +53,7 @@ func New(opts Options) *Store {
 	}
 }
 
-// Append implements hub.Store.
+// Append implements herd.Store.
 func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,7 +148,7 @@ func (s *Store) expireKeys(now time.Time) {
 	}
 }
 
-// Read implements hub.Store.
+// Read implements herd.Store.
 func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -210,7 +210,7 @@ func (s *Store) waitAfter(ctx context.Context, after herd.Pos) error {
 	}
 }
 
-// Bounds implements hub.Store.
+// Bounds implements herd.Store.
 func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,7 +225,7 @@ func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	return b, nil
 }
 
-// Closed implements hub.Store.
+// Closed implements herd.Store.
 func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	return s.closes(topics, false)
 }
@@ -250,7 +250,7 @@ func (s *Store) closes(topics []string, forget bool) (map[string]herd.Pos, error
 	return out, nil
 }
 
-// Stats implements hub.Store.
+// Stats implements herd.Store.
 func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -261,13 +261,13 @@ func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	return herd.CountTopics(s.events, s.closed, s.ID), nil
 }
 
-// ID implements hub.Store.
+// ID implements herd.Store.
 func (s *Store) ID(p herd.Pos) string { return s.ids.ID(p) }
 
-// ParseID implements hub.Store.
+// ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids.ParseID(id) }
 
-// Ping implements hub.Store.
+// Ping implements herd.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -277,7 +277,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements hub.Store.
+// Close implements herd.Store.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 
 var _ herd.Reopener = (*Store)(nil)
 
-// Reopen implements hub.Reopener: the topics' closes are forgotten; their
+// Reopen implements herd.Reopener: the topics' closes are forgotten; their
 // events stay.
 func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	return s.closes(topics, true)

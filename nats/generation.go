@@ -11,12 +11,12 @@ import (
 )
 
 // A stream's generation is its creation time: every id carries it (see
-// hub.EpochIDs), and a stream deleted and created again (a wiped server,
+// herd.EpochIDs), and a stream deleted and created again (a wiped server,
 // a restore) has another. Every stream info the store reads (Bounds,
 // Read, the start of Follow, the closed-topics reader) is compared with
 // it; when it changes the store adopts the new one, so that the earlier
 // ids are unknown from then on, starts its closed topics over from the
-// new stream and its bucket, and Follow returns hub.ErrReplaced.
+// new stream and its bucket, and Follow returns herd.ErrReplaced.
 
 // ids returns the id format of the generation the store is in.
 func (s *Store) ids() herd.EpochIDs { return *s.gen.Load() }
@@ -89,7 +89,7 @@ func (c *followCheck) next(ctx context.Context) context.Context {
 }
 
 // done takes the error of a wait on the context from next, and returns
-// the error Follow should return: ctx's, the wait's, or hub.ErrReplaced
+// the error Follow should return: ctx's, the wait's, or herd.ErrReplaced
 // if the check is due and finds another generation. A nil result with no
 // message means wait again.
 func (c *followCheck) done(ctx context.Context, err error) error {

@@ -1,4 +1,4 @@
-// Package nats is a hub.Store on NATS JetStream (github.com/nats-io/nats.go),
+// Package nats is a herd.Store on NATS JetStream (github.com/nats-io/nats.go),
 // for running several hub nodes as one: they share one stream, so event
 // order, ids, resume points, closed topics and idempotency keys are the
 // same on every node. It needs nats-server 2.9 or newer with JetStream.
@@ -19,7 +19,7 @@
 // topic, so the log decides: each node reads every message's headers in
 // order (closed.go), and a message to a topic closed at an earlier
 // position is void. Append answers a void message with
-// *hub.TopicClosedError once its node has read up to it, and Read,
+// *herd.TopicClosedError once its node has read up to it, and Read,
 // Follow and Stats skip void messages, so no node ever delivers one. The
 // first close of each topic is also recorded in the KV bucket before it is
 // acknowledged, so that closes outlive the stream's retention.
@@ -51,7 +51,7 @@ import (
 
 // Options configure a Store.
 type Options struct {
-	// Retention and IdempotencyTTL as documented on hub.StoreOptions.
+	// Retention and IdempotencyTTL as documented on herd.StoreOptions.
 	// StoreOptions.Now is ignored: the server's clock is used.
 	herd.StoreOptions
 	// Prefix names the stream; nodes sharing a prefix form one hub. Empty
@@ -68,7 +68,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// A Store is a hub.Store on JetStream. Create it with Open.
+// A Store is a herd.Store on JetStream. Create it with Open.
 type Store struct {
 	gen     atomic.Pointer[herd.EpochIDs] // the stream's generation (see generation.go)
 	nc      *natsgo.Conn
@@ -240,7 +240,7 @@ const (
 	hTime   = "Herd-Time"   // publish time, Unix nanoseconds (JetStream's own timestamp drives MaxAge)
 )
 
-// Append implements hub.Store.
+// Append implements herd.Store.
 func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	// The event, placed (Pos, ID) once the stream has stored it.
 	e := m.Event(0, "", time.Now().UTC())
@@ -293,7 +293,7 @@ func closedKey(topic string) string { return base64.RawURLEncoding.EncodeToStrin
 
 // event decodes a stream message. Anyone with access to NATS can publish
 // to the stream's subject: a message whose headers are not as Append
-// writes them is refused as a *hub.DamagedEventError, never served.
+// writes them is refused as a *herd.DamagedEventError, never served.
 func (s *Store) event(msg jetstream.Msg) (herd.Event, error) {
 	md, err := msg.Metadata()
 	if err != nil {
@@ -314,7 +314,7 @@ func (s *Store) damaged(e herd.Event, cause string) *herd.DamagedEventError {
 
 // decodeHeaders reads a message's headers into e, and says what is wrong
 // with them, if anything: a header of herd's given twice, one missing or
-// malformed, or fields that no publish has (see hub.CheckStored).
+// malformed, or fields that no publish has (see herd.CheckStored).
 func decodeHeaders(e *herd.Event, h natsgo.Header) string {
 	for _, k := range []string{hTopics, hType, hTypeV1, hRetry, hFlags, hTime} {
 		if len(h.Values(k)) > 1 {
@@ -414,7 +414,7 @@ func trimmed(st jetstream.StreamState) herd.Pos {
 	return herd.Pos(st.FirstSeq - 1)
 }
 
-// Read implements hub.Store, with an ordered consumer from after. Void
+// Read implements herd.Store, with an ordered consumer from after. Void
 // messages are skipped: a read that finds only void ones reads on.
 func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
 	st, err := s.state(ctx)
@@ -446,7 +446,7 @@ func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]her
 // fetch reads from the stream (in state st) after position after, as far
 // as lim allows, and returns the position of the last message read (0 if
 // none). At a damaged message it stops, returning the events before it
-// and the *hub.DamagedEventError.
+// and the *herd.DamagedEventError.
 func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after herd.Pos, lim herd.Limit) ([]herd.Event, herd.Pos, error) {
 	from := herd.Pos(st.FirstSeq)
 	if after >= from {
@@ -500,7 +500,7 @@ func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after herd.
 // headerRoom is what a message's subject and headers may add to its data.
 const headerRoom = 16 << 10
 
-// MaxEventSize implements hub.EventSizer: the server's largest message
+// MaxEventSize implements herd.EventSizer: the server's largest message
 // (max_payload, 1 MiB unless configured), less room for the headers.
 func (s *Store) MaxEventSize() int { return int(s.nc.MaxPayload()) - headerRoom }
 
@@ -516,7 +516,7 @@ func (s *Store) dropVoid(ctx context.Context, events []herd.Event, last herd.Pos
 	}), nil
 }
 
-// Follow implements hub.Store with an ordered consumer. Sequences are
+// Follow implements herd.Store with an ordered consumer. Sequences are
 // contiguous, so a message that is not the next one means the ones between
 // were removed by retention before being delivered: ErrLagged.
 func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
@@ -575,7 +575,7 @@ func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event
 	}
 }
 
-// Bounds implements hub.Store.
+// Bounds implements herd.Store.
 func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	st, err := s.state(ctx)
 	if err != nil {
@@ -588,7 +588,7 @@ func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	return b, nil
 }
 
-// Closed implements hub.Store.
+// Closed implements herd.Store.
 func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	out := map[string]herd.Pos{}
 	for _, t := range topics {
@@ -606,7 +606,7 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Po
 	return out, nil
 }
 
-// Stats implements hub.Store. JetStream keeps no per-topic counts, so the
+// Stats implements herd.Store. JetStream keeps no per-topic counts, so the
 // retained stream's headers are scanned; the result is cached for five
 // seconds, so that a dashboard polling /topics costs little.
 func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
@@ -676,13 +676,13 @@ func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	return s.statsCache, nil
 }
 
-// ID implements hub.Store.
+// ID implements herd.Store.
 func (s *Store) ID(p herd.Pos) string { return s.ids().ID(p) }
 
-// ParseID implements hub.Store.
+// ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids().ParseID(id) }
 
-// Ping implements hub.Store: the connection is up and JetStream answers.
+// Ping implements herd.Store: the connection is up and JetStream answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if !s.nc.IsConnected() {
 		return s.wrap("ping", fmt.Errorf("not connected (%s)", s.nc.Status()))
@@ -691,7 +691,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.wrap("ping", err)
 }
 
-// Close implements hub.Store.
+// Close implements herd.Store.
 func (s *Store) Close() error {
 	s.nc.Close()
 	s.topics.Load().close()
@@ -700,7 +700,7 @@ func (s *Store) Close() error {
 }
 
 // wrap names the failing operation, and reports a closed connection as
-// hub.ErrStoreClosed.
+// herd.ErrStoreClosed.
 func (s *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil

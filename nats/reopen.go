@@ -34,7 +34,7 @@ type span struct{ from, to herd.Pos }
 
 var _ herd.Reopener = (*Store)(nil)
 
-// Reopen implements hub.Reopener: it appends a marker, waits until this
+// Reopen implements herd.Reopener: it appends a marker, waits until this
 // node has read it, and reports the closes it ended.
 func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	out := map[string]herd.Pos{}

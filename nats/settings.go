@@ -23,7 +23,7 @@ func historyOf(cfg jetstream.StreamConfig) herd.HistorySettings {
 	return herd.HistorySettings{MaxEvents: int(max(cfg.MaxMsgs, 0)), MaxAge: max(cfg.MaxAge, 0), IdempotencyTTL: cfg.Duplicates}
 }
 
-// agree returns a *hub.SettingsError if the stream exists with other
+// agree returns a *herd.SettingsError if the stream exists with other
 // history settings than want, unless they are to be changed.
 func (s *Store) agree(ctx context.Context, want jetstream.StreamConfig) error {
 	stream, err := s.js.Stream(ctx, want.Name)

@@ -11,12 +11,12 @@ import (
 )
 
 // A prefix's generation is its epoch key: every id carries it (see
-// hub.EpochIDs), and it is gone when the prefix's keys are deleted (a
+// herd.EpochIDs), and it is gone when the prefix's keys are deleted (a
 // FLUSHALL, a restore without them). The store reads it with every Bounds
 // and every Follow round; when it is gone or another, the store adopts
 // the prefix's current one (creating it, with this node's history
 // settings, if there is none), so that the earlier ids are unknown from
-// then on, and Follow returns hub.ErrReplaced.
+// then on, and Follow returns herd.ErrReplaced.
 
 // ids returns the id format of the generation the store is in.
 func (s *Store) ids() herd.EpochIDs { return *s.epoch.Load() }
@@ -41,7 +41,7 @@ func (s *Store) notice(ctx context.Context, seen string) (bool, error) {
 }
 
 // checkGeneration reads the prefix's epoch, adopting it if the store had
-// not seen it yet, and returns hub.ErrReplaced if it is not gen.
+// not seen it yet, and returns herd.ErrReplaced if it is not gen.
 func (s *Store) checkGeneration(ctx context.Context, gen herd.EpochIDs) error {
 	seen, err := s.client.Get(ctx, s.keys.epoch).Result()
 	if err != nil && !errors.Is(err, goredis.Nil) {

@@ -9,7 +9,7 @@ import (
 
 var _ herd.WriteChecker = (*Store)(nil)
 
-// CheckWrite implements hub.WriteChecker with a write of a small key that
+// CheckWrite implements herd.WriteChecker with a write of a small key that
 // expires at once: Redis refuses every write alike, whatever its size,
 // when it cannot take them (over maxmemory, a failing disk under
 // persistence, a read-only replica), so size does not matter.

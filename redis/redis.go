@@ -1,4 +1,4 @@
-// Package redis is a hub.Store on Redis Streams (github.com/redis/go-redis/v9),
+// Package redis is a herd.Store on Redis Streams (github.com/redis/go-redis/v9),
 // for running several hub nodes as one: they share one stream, so event
 // order, ids, resume points, closed topics and idempotency keys are the
 // same on every node.
@@ -46,7 +46,7 @@ import (
 
 // Options configure a Store.
 type Options struct {
-	// Retention and IdempotencyTTL as documented on hub.StoreOptions.
+	// Retention and IdempotencyTTL as documented on herd.StoreOptions.
 	// StoreOptions.Now is ignored: Redis's clock is used.
 	herd.StoreOptions
 	// Prefix names the keys; nodes sharing a prefix form one hub. Empty
@@ -80,7 +80,7 @@ func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
 	c.l.Warn("redis client: " + fmt.Sprintf(format, v...))
 }
 
-// A Store is a hub.Store on Redis. Create it with Open.
+// A Store is a herd.Store on Redis. Create it with Open.
 type Store struct {
 	epoch    atomic.Pointer[herd.EpochIDs] // the generation (see generation.go)
 	client   goredis.UniversalClient       // one server, Sentinel's primary, or a Cluster (topology.go)
@@ -251,7 +251,7 @@ func (s *Store) retentionArgs() []any {
 	return []any{maxLen, maxAge}
 }
 
-// Append implements hub.Store.
+// Append implements herd.Store.
 func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	// The event, placed (Pos, ID, Time) once the script has stored it.
 	e := m.Event(0, "", time.Time{})
@@ -298,7 +298,7 @@ func timeOf(p herd.Pos) time.Time {
 // entries to the stream: one that is not exactly as append.lua writes them
 // (the fields t, e, d, r and f, each once and nothing else, numbers in
 // their shortest form, no unknown flag, valid topics) is refused as a
-// *hub.DamagedEventError, never served.
+// *herd.DamagedEventError, never served.
 func (s *Store) event(msg goredis.XMessage) (herd.Event, error) {
 	p, err := posOf(msg.ID)
 	if err != nil {
@@ -349,7 +349,7 @@ func shortestUint(s string) (uint64, bool) {
 	return n, err == nil && strconv.FormatUint(n, 10) == s
 }
 
-// Read implements hub.Store, with one script: the range (bounded in
+// Read implements herd.Store, with one script: the range (bounded in
 // entries and bytes by Redis itself) and the stream's trimming marker are
 // read in one atomic step, so the gap flag is exact.
 func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
@@ -418,7 +418,7 @@ func xmessage(entry any) (goredis.XMessage, error) {
 }
 
 // wrap names the failing operation, and reports a closed client as
-// hub.ErrStoreClosed.
+// herd.ErrStoreClosed.
 func wrap(op string, err error) error {
 	if errors.Is(err, goredis.ErrClosed) {
 		return herd.ErrStoreClosed
@@ -456,7 +456,7 @@ func (s *Store) waitAfter(ctx context.Context, after herd.Pos) error {
 	return nil
 }
 
-// Bounds implements hub.Store.
+// Bounds implements herd.Store.
 func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	var info *goredis.XInfoStreamCmd
 	var trimmed, epoch *goredis.StringCmd
@@ -487,7 +487,7 @@ func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	return b, nil
 }
 
-// Closed implements hub.Store.
+// Closed implements herd.Store.
 func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	out := map[string]herd.Pos{}
 	if len(topics) == 0 {
@@ -507,7 +507,7 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Po
 	return out, nil
 }
 
-// Stats implements hub.Store, from the counters the scripts keep.
+// Stats implements herd.Store, from the counters the scripts keep.
 func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	var count, last, closed *goredis.MapStringStringCmd
 	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
@@ -550,13 +550,13 @@ func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	return out, nil
 }
 
-// ID implements hub.Store.
+// ID implements herd.Store.
 func (s *Store) ID(p herd.Pos) string { return s.ids().ID(p) }
 
-// ParseID implements hub.Store.
+// ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids().ParseID(id) }
 
-// Ping implements hub.Store.
+// Ping implements herd.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return wrap("ping", err)
@@ -586,7 +586,7 @@ func (s *Store) sweep() {
 	}
 }
 
-// Close implements hub.Store.
+// Close implements herd.Store.
 func (s *Store) Close() error {
 	select {
 	case <-s.stop:

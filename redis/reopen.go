@@ -22,7 +22,7 @@ end
 return out
 `)
 
-// Reopen implements hub.Reopener: the topics' closes are removed from the
+// Reopen implements herd.Reopener: the topics' closes are removed from the
 // closed hash every node reads; their events stay.
 func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	out := map[string]herd.Pos{}

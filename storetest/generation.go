@@ -27,7 +27,7 @@ func testGeneration(t *testing.T, c Config) {
 
 // testWipe: after the store's data is wiped under it (Config.Wipe) and an
 // event is stored in the new log, a peer that followed the old log and
-// has not looked since gets hub.ErrReplaced from Follow (not the new log
+// has not looked since gets herd.ErrReplaced from Follow (not the new log
 // as if the old one went on); then both report the same new generation,
 // refuse the ids of the earlier one, and read nothing wiped.
 func testWipe(t *testing.T, c Config) {
@@ -50,7 +50,7 @@ func testWipe(t *testing.T, c Config) {
 		return fmt.Errorf("delivered %q after the wipe", events[0].Data)
 	})
 	if !errors.Is(err, herd.ErrReplaced) {
-		t.Errorf("Follow from the wiped log = %v, want hub.ErrReplaced", err)
+		t.Errorf("Follow from the wiped log = %v, want herd.ErrReplaced", err)
 	}
 	gens := map[string]bool{}
 	for i, st := range []herd.Store{s, peer} {

@@ -16,7 +16,7 @@ func testReopen(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	r, ok := s.(herd.Reopener)
 	if !ok {
-		t.Fatalf("%T is not a hub.Reopener", s)
+		t.Fatalf("%T is not a herd.Reopener", s)
 	}
 	appendMsg(t, s, data("a", "before"))
 	first := appendMsg(t, s, herd.Message{Topics: []string{"a"}, Data: "bye", Close: true})
@@ -72,6 +72,6 @@ func testReopen(t *testing.T, c Config) {
 	}
 	s.Close()
 	if _, err := r.Reopen(ctx(t), []string{"a"}); !errors.Is(err, herd.ErrStoreClosed) {
-		t.Errorf("Reopen after Close: %v, want hub.ErrStoreClosed", err)
+		t.Errorf("Reopen after Close: %v, want herd.ErrStoreClosed", err)
 	}
 }

@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite every hub.Store must pass:
+// Package storetest is the conformance suite every herd.Store must pass:
 // ordering, reading and following, resume, the retention edge, gaps,
 // closed topics and idempotency. A store's tests call Run, as file systems
 // call fstest.TestFS.

@@ -23,7 +23,7 @@ import (
 type storeOptions struct {
 	retention      herd.Retention
 	idempotencyTTL time.Duration
-	changeSettings bool // see hub.StoreOptions.ChangeSettings
+	changeSettings bool // see herd.StoreOptions.ChangeSettings
 	logger         *slog.Logger
 }
 
