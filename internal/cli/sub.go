@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	herd "github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -20,7 +20,7 @@ const subSynopsis = "[--hub URL] [--key TOKEN] [--last-event-id ID|earliest] [--
 // runSub is herd sub: print the events of hub topics, or of any SSE URL.
 func runSub(ctx context.Context, args []string, io IO) error {
 	fs := newFlagSet("sub", subSynopsis, io)
-	hub := fs.String("hub", "http://localhost:8080", "hub `URL`, for topics (env HERD_HUB)")
+	hubURL := fs.String("hub", "http://localhost:8080", "hub `URL`, for topics (env HERD_HUB)")
 	asJSON := fs.Bool("json", false, `print one JSON object per event: {"event","data","id"}`)
 	once := fs.Bool("once", false, "do not reconnect: exit at the end of the first response")
 	lastID := fs.String("last-event-id", "", "resume after this event `ID` (earliest: from the oldest event kept)")
@@ -42,7 +42,7 @@ func runSub(ctx context.Context, args []string, io IO) error {
 	if *retry <= 0 {
 		return usagef(hint, "--retry must be positive, like 3s")
 	}
-	target, err := subURL(*hub, targets)
+	target, err := subURL(*hubURL, targets)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func runSub(ctx context.Context, args []string, io IO) error {
 			if err := out.Encode(jsonEvent{Event: typ, Data: e.Data, ID: e.ID}); err != nil {
 				return err
 			}
-		} else if e.Type == herd.GapEvent || e.Type == herd.ExpiredEvent {
+		} else if e.Type == hub.GapEvent || e.Type == hub.ExpiredEvent {
 			// Notices are the hub's words about the stream, not its data.
 			fmt.Fprintf(io.Stderr, "herd sub: %s: %s\n", e.Type, sanitize(e.Data, 300))
 		} else if e.Type != *closeEvent {
@@ -155,7 +155,7 @@ type jsonEvent struct {
 
 // subURL returns the URL to subscribe to: the one given, or the hub's
 // stream of the given topics.
-func subURL(hub string, targets []string) (string, error) {
+func subURL(hubURL string, targets []string) (string, error) {
 	if isURL(targets[0]) {
 		if len(targets) > 1 {
 			return "", usagef("herd sub "+targets[0], "sub takes one URL, or hub topics, not both")
@@ -165,7 +165,7 @@ func subURL(hub string, targets []string) (string, error) {
 		}
 		return targets[0], nil
 	}
-	u, err := parseHub(hub, "herd sub --hub http://localhost:8080 news")
+	u, err := parseHub(hubURL, "herd sub --hub http://localhost:8080 news")
 	if err != nil {
 		return "", err
 	}
