@@ -6,13 +6,13 @@ import (
 	"fmt"
 )
 
-// FollowBatch returns the Limit of the batches stores hand to Follow's fn.
-func FollowBatch() Limit { return Limit{Events: 1024, Bytes: 16 << 20} }
+// followBatch is the Limit of the batches FollowByReading hands to fn.
+var followBatch = Limit{Events: 1024, Bytes: 16 << 20}
 
 // FollowByReading is Store.Follow for a store that has no feed of its
 // own: it reads the events after after with read (Store.Read, or a
-// wrapper of it, with FollowBatch's limit), hands each batch to fn, and
-// once nothing is left calls wait, then reads again.
+// wrapper of it; at most 1024 events and 16 MiB of data at a time), hands
+// each batch to fn, and once nothing is left calls wait, then reads again.
 //
 // wait returns once events after after may have been stored (it may
 // return early: the loop reads again and finds nothing), or with ctx's
@@ -34,7 +34,7 @@ func FollowByReading(ctx context.Context, after Pos, fn func([]Event) error,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		events, gap, err := read(ctx, after, FollowBatch())
+		events, gap, err := read(ctx, after, followBatch)
 		if err != nil && !errors.Is(err, ErrDamaged) {
 			if ctx.Err() != nil {
 				return ctx.Err()
