@@ -9,7 +9,7 @@ import (
 )
 
 // ErrDamaged is matched (errors.Is) by every *DamagedEventError.
-var ErrDamaged = errors.New("hub: stored event damaged")
+var ErrDamaged = errors.New("herd: stored event damaged")
 
 // A DamagedEventError reports a stored event that fails its store's
 // integrity check: bytes that changed after it was written (a checksum
@@ -39,7 +39,7 @@ func (e *DamagedEventError) Error() string {
 	if e.Topics != nil {
 		topics = fmt.Sprintf("%q as read", e.Topics)
 	}
-	return fmt.Sprintf("hub: stored event %s (position %d, topics %s) is damaged and was not served: %s", e.ID, e.Pos, topics, e.Cause)
+	return fmt.Sprintf("herd: stored event %s (position %d, topics %s) is damaged and was not served: %s", e.ID, e.Pos, topics, e.Cause)
 }
 
 // Is makes errors.Is(err, ErrDamaged) true.

@@ -8,14 +8,14 @@ import (
 // Errors from stores.
 var (
 	// ErrStoreClosed is returned by a Store's methods after Close.
-	ErrStoreClosed = errors.New("hub: store closed")
+	ErrStoreClosed = errors.New("herd: store closed")
 	// ErrUnknownID is returned by Store.ParseID for an id the store did
 	// not make (another store's, or an earlier incarnation's).
-	ErrUnknownID = errors.New("hub: unknown event id")
+	ErrUnknownID = errors.New("herd: unknown event id")
 	// ErrLagged is returned by Follow when retention removed events
 	// before they could be delivered, and ends the subscriptions of a hub
 	// whose follower lagged so (they resume and are told of the gap).
-	ErrLagged = errors.New("hub: follower lagged behind retention")
+	ErrLagged = errors.New("herd: follower lagged behind retention")
 )
 
 // A TopicClosedError is the refusal of a message to a closed topic: a

@@ -18,4 +18,4 @@ import "errors"
 // cache with the store's own (a Bounds call it makes anyway), so no
 // resume is ever served from a cache of another generation, even before
 // the follower noticed.
-var ErrReplaced = errors.New("hub: the store's log was wiped or replaced")
+var ErrReplaced = errors.New("herd: the store's log was wiped or replaced")
