@@ -49,9 +49,11 @@ type Bounds struct {
 // damaged one as an Event: Read and Follow stop before it with a
 // *DamagedEventError, and the caller goes on after its Pos.
 type Store interface {
-	// Append stores m and returns its event. It returns only once the
-	// event is stored as durably as the store can (on disk for a file,
-	// acknowledged by the broker for a network store). If m's
+	// Append stores m and returns its event, m.Event at the position the
+	// store assigns, which Read and Follow return the same, field for
+	// field (storetest's RoundTrip). It returns only once the event is
+	// stored as durably as the store can (on disk for a file, acknowledged
+	// by the broker for a network store). If m's
 	// IdempotencyKey was seen within the idempotency window, Append
 	// stores nothing and returns the earlier event with dup set.
 	// A Close message records its topics as closed at the event's Pos.
