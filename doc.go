@@ -14,9 +14,10 @@
 // # Files
 //
 // message.go (Message, Event, Pos, Flags), store.go (the Store interface,
-// its options, and the optional capabilities a store may add: EventSizer,
-// Reopener, WriteChecker), errors.go, damaged.go and generation.go (the
-// errors stores report), topic.go (topics and selectors), and the store
-// authors' kit: follow.go (FollowByReading), ids.go (EpochIDs),
-// topicstats.go (TopicCounter), settings.go (HistorySettings).
+// its options, and the optional capabilities a store may add: Pinger,
+// EventSizer, Reopener, WriteChecker), errors.go, damaged.go and
+// generation.go (the errors stores report), topic.go (topics and
+// selectors), and the store authors' kit: follow.go (FollowByReading),
+// ids.go (EpochIDs), topicstats.go (TopicCounter), settings.go
+// (HistorySettings).
 package herd

@@ -104,9 +104,6 @@ type Store interface {
 	// generation, once Bounds or Follow has seen the new one).
 	ParseID(id string) (Pos, error)
 
-	// Ping reports whether the store can serve requests now.
-	Ping(ctx context.Context) error
-
 	// Close releases the store. It is idempotent.
 	Close() error
 }
@@ -178,6 +175,17 @@ func (o StoreOptions) WithDefaults() StoreOptions {
 type EventSizer interface {
 	Store
 	MaxEventSize() int
+}
+
+// A Pinger is a Store that can tell whether it can serve requests now
+// (its broker answers, its file is whole): the hub's /readyz asks it. A
+// store that is not a Pinger is taken to be ready while it is open.
+// herd's stores all are.
+type Pinger interface {
+	Store
+	// Ping reports whether the store can serve requests now: nil, or why
+	// not (ErrStoreClosed after Close).
+	Ping(ctx context.Context) error
 }
 
 // A Reopener is a Store whose closed topics can be opened again. herd's

@@ -64,7 +64,10 @@ type request struct {
 	ready chan struct{}
 }
 
-var _ herd.Store = (*Store)(nil)
+var (
+	_ herd.Store  = (*Store)(nil)
+	_ herd.Pinger = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store in the file at path. It fails
 // at once if the file cannot be created, is in use by another process, or
@@ -556,7 +559,7 @@ func (s *Store) ID(p herd.Pos) string { return s.ids.ID(p) }
 // ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids.ParseID(id) }
 
-// Ping implements herd.Store.
+// Ping implements herd.Pinger.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.view(func(*bbolt.Tx) error { return nil })
 }

@@ -62,8 +62,10 @@ func (h *Hub) readiness(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := h.cfg.Store.Ping(ctx); err != nil {
-		return fmt.Errorf("store unavailable: %w", err)
+	if p, ok := h.cfg.Store.(herd.Pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("store unavailable: %w", err)
+		}
 	}
 	f := h.writes.failure.Load()
 	if f == nil {

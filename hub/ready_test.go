@@ -130,3 +130,26 @@ func TestReadiness_writeChecker(t *testing.T) {
 		}
 	})
 }
+
+// downStore is a Pinger whose broker does not answer.
+type downStore struct{ nopStore }
+
+func (downStore) Ping(context.Context) error { return errors.New("dial tcp: connection refused") }
+
+// unpingable hides every method but the Store's: a store that is no
+// Pinger.
+type unpingable struct{ herd.Store }
+
+// A Pinger that fails makes the hub not ready; a store that is no Pinger
+// is ready while it is open.
+func TestReadiness_pinger(t *testing.T) {
+	if err := openReadyHub(t, downStore{}).readiness(t.Context()); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("readiness with a store that does not answer = %v", err)
+	}
+	if _, ok := herd.Store(unpingable{downStore{}}).(herd.Pinger); ok {
+		t.Fatal("unpingable is a Pinger")
+	}
+	if err := openReadyHub(t, unpingable{downStore{}}).readiness(t.Context()); err != nil {
+		t.Errorf("readiness with a store that is no Pinger = %v", err)
+	}
+}

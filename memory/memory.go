@@ -40,7 +40,10 @@ type keyEntry struct {
 	at  time.Time
 }
 
-var _ herd.Store = (*Store)(nil)
+var (
+	_ herd.Store  = (*Store)(nil)
+	_ herd.Pinger = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New(opts Options) *Store {
@@ -267,7 +270,7 @@ func (s *Store) ID(p herd.Pos) string { return s.ids.ID(p) }
 // ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids.ParseID(id) }
 
-// Ping implements herd.Store.
+// Ping implements herd.Pinger.
 func (s *Store) Ping(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -86,7 +86,10 @@ type Store struct {
 	statsCache []herd.TopicStats
 }
 
-var _ herd.Store = (*Store)(nil)
+var (
+	_ herd.Store  = (*Store)(nil)
+	_ herd.Pinger = (*Store)(nil)
+)
 
 var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
@@ -682,7 +685,7 @@ func (s *Store) ID(p herd.Pos) string { return s.ids().ID(p) }
 // ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids().ParseID(id) }
 
-// Ping implements herd.Store: the connection is up and JetStream answers.
+// Ping implements herd.Pinger: the connection is up and JetStream answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if !s.nc.IsConnected() {
 		return s.wrap("ping", fmt.Errorf("not connected (%s)", s.nc.Status()))

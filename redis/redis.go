@@ -92,7 +92,10 @@ type Store struct {
 
 type keys struct{ log, closed, count, last, trimmed, epoch, settings, writeCheck, idemPrefix string }
 
-var _ herd.Store = (*Store)(nil)
+var (
+	_ herd.Store  = (*Store)(nil)
+	_ herd.Pinger = (*Store)(nil)
+)
 
 var (
 	//go:embed retention.lua
@@ -556,7 +559,7 @@ func (s *Store) ID(p herd.Pos) string { return s.ids().ID(p) }
 // ParseID implements herd.Store.
 func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids().ParseID(id) }
 
-// Ping implements herd.Store.
+// Ping implements herd.Pinger.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return wrap("ping", err)
