@@ -25,7 +25,7 @@ var ErrReplaced = errors.New("hub: the store's log was wiped or replaced")
 func (h *Hub) startOver(b Bounds, why error) (Pos, string) {
 	h.log.Error("the store's log was wiped or replaced: dropping the replay cache and disconnecting subscribers so they resume",
 		"err", why, "generation", b.Generation)
-	h.subs.each(func(s *subscriber) { s.end(reasonStore) })
+	h.subs.endAll(reasonStore).log(h.env)
 	h.cache.reset(b.Last, b.Generation)
 	return b.Last, b.Generation
 }

@@ -54,22 +54,48 @@ func (r *registry) remove(s *subscriber) bool {
 }
 
 // offer offers f to every subscriber whose selectors match one of its
-// topics (each takes it once: see subscriber.offer).
-func (r *registry) offer(f *frame) {
+// topics (each takes it once: see subscriber.offer), and returns those it
+// ended as slow, for the caller to log once the lock is released.
+func (r *registry) offer(f *frame) *endings {
+	var ended *endings
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, t := range f.ev.Topics {
-		r.index.match(t, func(s *subscriber) { s.offer(f) })
+		r.index.match(t, func(s *subscriber) {
+			if s.offer(f) {
+				ended = ended.add(s, reasonSlow)
+			}
+		})
 	}
+	return ended
 }
 
-// each calls fn for every subscriber, under the lock: fn must not block.
-func (r *registry) each(fn func(*subscriber)) {
+// offerAll offers f to every subscriber, like offer.
+func (r *registry) offerAll(f *frame) *endings {
+	var ended *endings
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for s := range r.subs {
-		fn(s)
+		if s.offer(f) {
+			ended = ended.add(s, reasonSlow)
+		}
 	}
+	return ended
+}
+
+// endAll ends every subscriber for reason, and returns those it ended
+// (some may have ended already), for the caller to log once the lock is
+// released.
+func (r *registry) endAll(reason closeReason) *endings {
+	var ended *endings
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for s := range r.subs {
+		if s.endQuiet(reason) {
+			ended = ended.add(s, reason)
+		}
+	}
+	return ended
 }
 
 // close refuses new subscribers from now on and returns the ones there are.
