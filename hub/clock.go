@@ -1,6 +1,10 @@
 package hub
 
-import "time"
+import (
+	"time"
+
+	"github.com/herd-sse/herd/sse"
+)
 
 // Heartbeats and write timeouts. A stream silent for Config.Heartbeat gets
 // a comment, and a client that takes no bytes for Config.WriteTimeout is
@@ -16,6 +20,9 @@ import "time"
 // interface, which tests replace (a goroutine blocked in epoll_wait is not
 // durably blocked, so testing/synctest cannot advance the engine's time),
 // and sse.Stream through package time, which testing/synctest fakes.
+
+// heartbeat is what the engine sends an idle stream, as sse.Stream does.
+var heartbeat = sse.CommentFrame("").Bytes()
 
 // A clock is the time as the connection engine reads it. Tests replace
 // the real one with one they advance by hand.

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/herd-sse/herd/sse"
 	"golang.org/x/sys/unix"
 )
 
@@ -210,9 +209,6 @@ func (e *connEngine) next() *engineSub {
 	}
 	return es
 }
-
-// heartbeat is what an idle stream is sent, as sse.Stream sends it.
-var heartbeat = sse.CommentFrame("").Bytes()
 
 // write is a writer goroutine.
 func (e *connEngine) write() {
