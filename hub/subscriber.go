@@ -94,7 +94,7 @@ type subscriber struct {
 	waker   waker    // told when frames arrive or s ends: wake, or the engine's record once it holds s
 	wake    wakeChan // what next waits on
 
-	consumer // owned by the consumer (replay.go)
+	consumer // owned by the consumer (consumer.go)
 }
 
 // A waker is told when a subscriber has something for its consumer: frames
@@ -245,13 +245,12 @@ func (s *subscriber) pendingLocked() bool {
 	return s.ended || len(s.queue) > s.head
 }
 
-// handTo makes w s's waker from now on (the connection engine taking
-// over a stream) and reports whether s has something to do already.
-func (s *subscriber) handTo(w waker) (pending bool) {
+// handTo makes w s's waker from now on: the connection engine taking
+// over a stream from the goroutine that replayed it.
+func (s *subscriber) handTo(w waker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.waker = w
-	return s.pendingLocked()
 }
 
 // take moves the queued frames into dst.
