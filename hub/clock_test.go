@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -67,34 +69,37 @@ func TestSweepEvery(t *testing.T) {
 	}
 }
 
-// TestRealClock: the real clock calls its function, from one goroutine,
-// until stopped, and stop waits for a call under way.
+// TestRealClock: the real clock calls its function every period, from one
+// goroutine, until stopped, and stop waits for a call under way.
 func TestRealClock(t *testing.T) {
-	calls := make(chan time.Time)
-	var mu sync.Mutex
-	inCall := false
-	stop := realClock{}.every(time.Millisecond, func(now time.Time) {
-		mu.Lock()
-		inCall = true
-		mu.Unlock()
-		calls <- now
-		mu.Lock()
-		inCall = false
-		mu.Unlock()
-	})
-	first, second := <-calls, <-calls
-	if !second.After(first) {
-		t.Errorf("calls at %v then %v", first, second)
-	}
-	go func() {
-		for range calls { // let a call under way finish
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var calls []time.Duration
+		hold := make(chan struct{})
+		stop := realClock{}.every(time.Second, func(now time.Time) {
+			calls = append(calls, now.Sub(start))
+			if len(calls) == 3 {
+				<-hold
+			}
+		})
+		time.Sleep(3 * time.Second)
+		synctest.Wait() // the third call is under way, held
+		stopped := make(chan struct{})
+		go func() {
+			stop()
+			close(stopped)
+		}()
+		synctest.Wait()
+		select {
+		case <-stopped:
+			t.Fatal("stop returned during a call")
+		default:
 		}
-	}()
-	stop()
-	mu.Lock()
-	defer mu.Unlock()
-	if inCall {
-		t.Error("stop returned during a call")
-	}
-	close(calls)
+		close(hold)
+		<-stopped
+		time.Sleep(5 * time.Second)
+		if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}; !slices.Equal(calls, want) {
+			t.Errorf("called at %v, want %v and none after stop", calls, want)
+		}
+	})
 }

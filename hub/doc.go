@@ -45,6 +45,6 @@
 //	subscriber.mu     one subscriber's queue and state, and its waker's (the engine's record)
 //	connEngine.mu     the engine's ready queue and registrations
 //
-// limits.mu and replayCache.mu are taken alone, or innermost (limits.mu
-// inside registry.mu).
+// limits.mu, registry.endedMu and replayCache.mu are taken alone, or
+// innermost (limits.mu and registry.endedMu inside registry.mu).
 package hub
