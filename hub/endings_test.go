@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/herd-sse/herd"
 )
 
 // lockProbe is a slog handler that notes, for every record, whether
@@ -113,16 +115,16 @@ func TestEndings_notUnderLock(t *testing.T) {
 
 	const n = 50
 	slow := subscribe(n, "a")
-	h.dispatch(Event{Pos: 1, ID: "1", Topics: []string{"a"}, Data: "fills the queue"})
+	h.dispatch(herd.Event{Pos: 1, ID: "1", Topics: []string{"a"}, Data: "fills the queue"})
 	if records, _ := probe.take(); len(records) != 0 {
 		t.Fatalf("logged %d records before anyone ended", len(records))
 	}
-	h.dispatch(Event{Pos: 2, ID: "2", Topics: []string{"a"}, Data: "overflows it"})
+	h.dispatch(herd.Event{Pos: 2, ID: "2", Topics: []string{"a"}, Data: "overflows it"})
 	check("dispatch", reasonSlow, n, slow)
 
 	full := subscribe(n, "b")
-	h.dispatch(Event{Pos: 3, ID: "3", Topics: []string{"b"}, Data: "fills the queue"})
-	h.skipDamaged(&DamagedEventError{Pos: 4, ID: "4"}, "") // its gap overflows them
+	h.dispatch(herd.Event{Pos: 3, ID: "3", Topics: []string{"b"}, Data: "fills the queue"})
+	h.skipDamaged(&herd.DamagedEventError{Pos: 4, ID: "4"}, "") // its gap overflows them
 	check("a damaged event's gap", reasonSlow, n, full)
 
 	replaced := subscribe(n, "c")
@@ -147,8 +149,8 @@ func TestEndings_one(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.dispatch(Event{Pos: 1, ID: "1", Topics: []string{"a"}})
-	h.dispatch(Event{Pos: 2, ID: "2", Topics: []string{"a"}})
+	h.dispatch(herd.Event{Pos: 1, ID: "1", Topics: []string{"a"}})
+	h.dispatch(herd.Event{Pos: 2, ID: "2", Topics: []string{"a"}})
 	records, held := probe.take()
 	if len(held) > 0 || len(records) != 1 || records[0].Message != "subscriber ended" ||
 		attrs(records[0])["reason"].String() != "slow" || attrs(records[0])["topics"].String() != "[a]" {

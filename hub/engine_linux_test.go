@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herd-sse/herd"
 )
 
 // The connection engine's time is tested with a fake clock, not
@@ -183,7 +185,7 @@ func TestEngine_writeTimeout(t *testing.T) {
 	es := parkedOne(t, h.engine)
 	payload := strings.Repeat("z", 16<<10)
 	for i := range 32 { // 512 KiB: more than the sockets hold, less than the queue
-		h.dispatch(Event{Pos: Pos(i + 1), ID: "x", Topics: []string{"big"}, Data: payload})
+		h.dispatch(herd.Event{Pos: herd.Pos(i + 1), ID: "x", Topics: []string{"big"}, Data: payload})
 	}
 	until(t, "the socket to fill up", func() bool { return es.waitSince.Load() != 0 })
 	if got, want := es.waitSince.Load(), c.Now().UnixNano(); got != want {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -46,7 +47,7 @@ func (r closeReason) err() error {
 	case reasonShutdown:
 		return ErrShuttingDown
 	case reasonLagged:
-		return ErrLagged
+		return herd.ErrLagged
 	}
 	return fmt.Errorf("hub: subscription ended (%s)", r)
 }
@@ -64,7 +65,7 @@ type env struct {
 
 // An item is one thing to deliver: an event, a gap notice or a close.
 type item struct {
-	ev   Event
+	ev   herd.Event
 	wire sse.Frame
 }
 
@@ -88,7 +89,7 @@ type subscriber struct {
 	queue   []*frame
 	head    int
 	bytes   int
-	lastPos Pos // newest position queued: a frame matched twice is queued once
+	lastPos herd.Pos // newest position queued: a frame matched twice is queued once
 	ended   bool
 	reason  closeReason
 	waker   waker    // told when frames arrive or s ends: wake, or the engine's record once it holds s
@@ -136,7 +137,7 @@ func newSubscriber(e *env, selectors []string) *subscriber {
 func (s *subscriber) matches(topics []string) bool {
 	for _, t := range topics {
 		for _, sel := range s.selectors {
-			if Match(sel, t) {
+			if herd.Match(sel, t) {
 				return true
 			}
 		}
@@ -269,7 +270,7 @@ func (s *subscriber) take(dst []*frame) ([]*frame, closeReason) {
 // handOver ends the replay at position upTo: frames the dispatcher queued
 // meanwhile that the replay already delivered are dropped.
 // Frames queued for s alone (offerLocal) are kept, in order.
-func (s *subscriber) handOver(upTo Pos) {
+func (s *subscriber) handOver(upTo herd.Pos) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kept, i := s.head, s.head
@@ -358,7 +359,7 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 
 // deliver appends e unless it has no data or is private and not for s.
 // Every event reaches a consumer through here.
-func (s *subscriber) deliver(dst []item, e Event, wire sse.Frame) []item {
+func (s *subscriber) deliver(dst []item, e herd.Event, wire sse.Frame) []item {
 	if e.NoData || !s.mayRead(e) {
 		return dst
 	}
@@ -379,7 +380,7 @@ func (s *subscriber) deliverFace(dst []item, f *frame, check bool) []item {
 
 // mayRead reports whether s may receive e: a public event, or a private
 // one with a topic that s's grant matches.
-func (s *subscriber) mayRead(e Event) bool {
+func (s *subscriber) mayRead(e herd.Event) bool {
 	if !e.Private {
 		return true
 	}
