@@ -62,8 +62,9 @@ func (r *registry) remove(s *subscriber) bool {
 func (r *registry) offer(f *frame) *endings {
 	r.mu.RLock()
 	for _, t := range f.ev.Topics {
-		// The closure captures nothing it writes to: one that did made
-		// a dispatch to 10,000 subscribers twice as slow.
+		// The closure writes to no variable it captures: one that did
+		// (the ends, kept here) measured twice as slow, dispatching to
+		// 10,000 subscribers (BenchmarkDispatch).
 		r.index.match(t, func(s *subscriber) {
 			if s.offer(f) {
 				r.endedSlow(s)
