@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -136,15 +137,18 @@ func TestEngine_heartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	opening := make([]byte, 64)
-	if _, err := resp.Body.Read(opening); err != nil { // "retry: …", sent before the hand-over
-		t.Fatal(err)
+	body := bufio.NewReader(resp.Body)
+	if opening, err := body.ReadString('\n'); err != nil || !strings.HasPrefix(opening, "retry:") {
+		t.Fatalf("the stream opened with %q, %v", opening, err) // sent before the hand-over
+	}
+	if blank, err := body.ReadString('\n'); err != nil || blank != "\n" {
+		t.Fatalf("the opening ended with %q, %v", blank, err)
 	}
 	parkedOne(t, h.engine)
 	for i := range 3 {
 		c.advance(MinHeartbeat)
 		got := make([]byte, len(heartbeat))
-		if _, err := io.ReadFull(resp.Body, got); err != nil || !bytes.Equal(got, heartbeat) {
+		if _, err := io.ReadFull(body, got); err != nil || !bytes.Equal(got, heartbeat) {
 			t.Fatalf("heartbeat %d: read %q, %v; want %q", i, got, err, heartbeat)
 		}
 	}
