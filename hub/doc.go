@@ -21,23 +21,33 @@
 // message.go holds the types of the events the hub sends of its own
 // accord, errors.go the errors the hub reports and their HTTP statuses.
 // The hub: hub.go (lifecycle, the follower), publish.go, subscribe.go,
-// subscriber.go (a subscription's queue and its consumer's side),
-// replay.go, registry.go, counters.go, topic.go (the subscriber index),
-// damaged.go and generation.go (what the hub does with a damaged event and
-// a replaced log). HTTP: route.go (the route table
-// and the guards every route passes), http.go (the hub's routes, answers),
-// http_publish.go, http_subscribe.go, handover.go (a stream handed to the
-// connection engine), auth.go, host.go, cors.go, limits.go. The engine:
-// engine_linux.go.
+// subscriber.go (a subscription's queue, and the waker it tells when
+// there is something to take), consumer.go (the consumer's side: where
+// its replay stands, its closed topics), replay.go, registry.go,
+// endings.go (ends logged once no lock is held), counters.go, topic.go
+// (the subscriber index), damaged.go and generation.go (what the hub does
+// with a damaged event and a replaced log). HTTP:
+// route.go (the route table and the guards every route passes), http.go
+// (the hub's routes, answers), http_publish.go, http_subscribe.go,
+// handover.go (a stream handed to the connection engine), auth.go,
+// host.go, cors.go, limits.go. The engine: engine_linux.go, and clock.go
+// (heartbeats and write timeouts on both paths, and their precision).
+//
+// A subscriber has one owner per side: the dispatcher queues to it under
+// its mutex; one consumer at a time takes from it (the goroutine in
+// subscriber.next, or the engine's writer holding its record) and owns
+// its consumer state. It knows its consumer only as a waker: a channel
+// that next waits on, or the engine's record of a parked connection.
 //
 // # Locks
 //
-// In the order they may be taken, each held briefly and never across I/O:
+// In the order they may be taken, each held briefly and never across I/O
+// (logging included: an end is counted under the locks and logged after):
 //
 //	registry.mu       the subscribers and their index (dispatch holds it to read)
-//	subscriber.mu     one subscriber's queue and state
+//	subscriber.mu     one subscriber's queue and state, and its waker's (the engine's record)
 //	connEngine.mu     the engine's ready queue and registrations
 //
-// limits.mu and replayCache.mu are taken alone, or innermost (limits.mu
-// inside registry.mu).
+// limits.mu, registry.endedMu and replayCache.mu are taken alone, or
+// innermost (limits.mu and registry.endedMu inside registry.mu).
 package hub

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/herd-sse/herd/sse"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,25 +27,31 @@ import (
 //   - Writer goroutines (one per CPU, at least two) take subscribers from a ready queue
 //     and write everything queued for each with one writev: under load,
 //     many events go out in one system call.
-//   - A sweeper, once a second, sends heartbeats to idle subscribers and
-//     drops those stuck on a full socket for longer than the write timeout.
+//   - A sweeper, driven by the hub's clock every sweepEvery (a quarter of
+//     the shorter of the heartbeat and the write timeout, at most a
+//     second), sends heartbeats to idle subscribers and drops those stuck
+//     on a full socket for longer than the write timeout.
 //
 // Epoll registrations carry a token, never the file descriptor: tokens are
 // never reused, so an event that arrives after its connection was closed
 // cannot reach another connection that got the same descriptor.
 //
-// Lock order: registry.mu, then subscriber.mu, then connEngine.mu (see
-// the package doc).
+// The engine knows the subscribers it holds; a subscriber knows only its
+// waker, the engine's record of it (engineSub), which it calls with its
+// mutex held. Lock order: registry.mu, then subscriber.mu, then
+// connEngine.mu (see the package doc).
 type connEngine struct {
-	cfg     engineConfig
-	epfd    int
-	wakefd  int // an eventfd in the epoll set (token 0): written to stop the loop at once
-	writers int
+	cfg       engineConfig
+	epfd      int
+	wakefd    int // an eventfd in the epoll set (token 0): written to stop the loop at once
+	writers   int
+	stopSweep func()
+	swept     []*engineSub // the sweep's, reused
 
 	mu     sync.Mutex
 	cond   *sync.Cond
-	queue  []*subscriber // ready to write
-	subs   map[uint64]*subscriber
+	queue  []*engineSub // ready to write
+	subs   map[uint64]*engineSub
 	token  uint64
 	closed bool
 
@@ -57,25 +62,28 @@ type connEngine struct {
 // engineConfig is what the engine needs of its hub.
 type engineConfig struct {
 	heartbeat, writeTimeout time.Duration
+	clock                   clock // drives the sweep and stamps writes
 	counters                *counters
 	log                     *slog.Logger
 	// release removes a subscriber whose connection the engine closed.
 	release func(*subscriber, closeReason)
 }
 
-// engineSub is a subscriber's state in the engine. scheduled and
-// waitingOut are guarded by the subscriber's mutex; out and finish belong
-// to the writer that holds the subscriber (scheduled is true then).
+// engineSub is the engine's record of a subscriber it holds, and the
+// subscriber's waker. scheduled and waitingOut are guarded by the
+// subscriber's mutex; out and finish belong to the writer that holds the
+// record (scheduled is true then).
 type engineSub struct {
 	e          *connEngine
+	s          *subscriber
 	token      uint64
 	conn       net.Conn
 	fd         int
-	scheduled  bool     // in the ready queue, or being written
-	waitingOut bool     // the socket was full: waiting for EPOLLOUT
-	out        [][]byte // taken from the queue, not written yet
-	finish     bool     // the close was taken: end the stream once out is written
-	lastWrite  atomic.Int64
+	scheduled  bool         // in the ready queue, or being written
+	waitingOut bool         // the socket was full: waiting for EPOLLOUT
+	out        [][]byte     // taken from the queue, not written yet
+	finish     bool         // the close was taken: end the stream once out is written
+	lastWrite  atomic.Int64 // the clock's, in Unix nanoseconds
 	waitSince  atomic.Int64 // when the socket filled up; 0 if it is not full
 	needBeat   atomic.Bool
 }
@@ -95,16 +103,19 @@ func newEngine(cfg engineConfig) (*connEngine, error) {
 		return nil, err
 	}
 	e := &connEngine{cfg: cfg, epfd: epfd, wakefd: wakefd, writers: max(2, runtime.GOMAXPROCS(0)),
-		subs: map[uint64]*subscriber{}, stop: make(chan struct{})}
+		subs: map[uint64]*engineSub{}, stop: make(chan struct{})}
 	e.cond = sync.NewCond(&e.mu)
-	e.wg.Add(2 + e.writers)
+	e.wg.Add(1 + e.writers)
 	go e.poll()
-	go e.sweep()
 	for range e.writers {
 		go e.write()
 	}
+	e.stopSweep = cfg.clock.every(sweepEvery(cfg.heartbeat, cfg.writeTimeout), e.sweep)
 	return e, nil
 }
+
+// now is the engine's time, in Unix nanoseconds.
+func (e *connEngine) now() int64 { return e.cfg.clock.Now().UnixNano() }
 
 // adopt takes over conn for s, whose replay is done. From here on the
 // engine writes to the connection and closes it.
@@ -129,13 +140,11 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	e.mu.Unlock()
 	// Until its epoll registration exists, s is held as if scheduled, so
 	// that no writer can release it first.
-	es := &engineSub{e: e, token: token, conn: conn, fd: fd, scheduled: true}
-	es.lastWrite.Store(time.Now().UnixNano())
-	s.mu.Lock()
-	s.eng = es
-	s.mu.Unlock()
+	es := &engineSub{e: e, s: s, token: token, conn: conn, fd: fd, scheduled: true}
+	es.lastWrite.Store(e.now())
+	s.handTo(es)
 	e.mu.Lock()
-	e.subs[token] = s
+	e.subs[token] = es
 	e.mu.Unlock()
 	ev := event(unix.EPOLLIN|unix.EPOLLRDHUP, token)
 	err = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
@@ -144,8 +153,8 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	}
 	s.mu.Lock()
 	es.scheduled = false
-	if s.ended || len(s.queue) > s.head {
-		es.scheduleLocked(s)
+	if s.pendingLocked() {
+		es.scheduleLocked()
 	}
 	s.mu.Unlock()
 	return err
@@ -161,17 +170,21 @@ func tokenOf(ev *unix.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-// scheduleLocked puts s in the ready queue unless it is there already or
+// wakeLocked is es's subscriber telling it there is something to write,
+// or that it ended: see waker.
+func (es *engineSub) wakeLocked() { es.scheduleLocked() }
+
+// scheduleLocked puts es in the ready queue unless it is there already or
 // waits for its socket to drain (an ended subscriber goes anyway, to be
-// closed). s.mu must be held.
-func (es *engineSub) scheduleLocked(s *subscriber) {
-	if es.scheduled || (es.waitingOut && !s.ended) {
+// closed). Its subscriber's mu must be held.
+func (es *engineSub) scheduleLocked() {
+	if es.scheduled || (es.waitingOut && !es.s.ended) {
 		return
 	}
 	es.scheduled = true
 	e := es.e
 	e.mu.Lock()
-	e.queue = append(e.queue, s)
+	e.queue = append(e.queue, es)
 	if len(e.queue) == 1 {
 		e.cond.Signal()
 	}
@@ -179,7 +192,7 @@ func (es *engineSub) scheduleLocked(s *subscriber) {
 }
 
 // next waits for a subscriber to write, or returns nil when stopping.
-func (e *connEngine) next() *subscriber {
+func (e *connEngine) next() *engineSub {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for len(e.queue) == 0 && !e.closed {
@@ -188,17 +201,14 @@ func (e *connEngine) next() *subscriber {
 	if len(e.queue) == 0 {
 		return nil
 	}
-	s := e.queue[0]
+	es := e.queue[0]
 	e.queue[0] = nil
 	e.queue = e.queue[1:]
 	if len(e.queue) > 0 {
 		e.cond.Signal() // another writer can take the next one
 	}
-	return s
+	return es
 }
-
-// heartbeat is what an idle stream is sent, as sse.Stream sends it.
-var heartbeat = sse.CommentFrame("").Bytes()
 
 // write is a writer goroutine.
 func (e *connEngine) write() {
@@ -206,28 +216,25 @@ func (e *connEngine) write() {
 	var items []item
 	iov := make([]unix.Iovec, 0, 64)
 	for {
-		s := e.next()
-		if s == nil {
+		es := e.next()
+		if es == nil {
 			return
 		}
-		items, iov = e.serve(s, items, iov)
+		items, iov = e.serve(es, items, iov)
 	}
 }
 
 // serve writes what is queued for s, until its queue is empty, its socket
 // is full, or it ends.
-func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]item, []unix.Iovec) {
-	es := s.eng
+func (e *connEngine) serve(es *engineSub, items []item, iov []unix.Iovec) ([]item, []unix.Iovec) {
+	s := es.s
 	written := 0
 	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
 	for {
 		// An ended subscriber goes at once, whatever is still pending: a
 		// slow one may never drain, and a resuming client loses nothing.
-		s.mu.Lock()
-		ended, reason := s.ended, s.reason
-		s.mu.Unlock()
-		if ended {
-			e.release(s, reason)
+		if reason := s.endReason(); reason != 0 {
+			e.release(es, reason)
 			return items, iov
 		}
 		if len(es.out) == 0 && !es.finish {
@@ -249,11 +256,11 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]ite
 		}
 		if len(es.out) == 0 {
 			if es.finish {
-				e.release(s, s.finished)
+				e.release(es, s.finished)
 				return items, iov
 			}
 			s.mu.Lock()
-			if s.ended || len(s.queue) > s.head {
+			if s.pendingLocked() {
 				s.mu.Unlock()
 				continue
 			}
@@ -268,7 +275,7 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]ite
 		es.out = advance(es.out, n)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
-			es.waitSince.Store(time.Now().UnixNano())
+			es.waitSince.Store(e.now())
 			s.mu.Lock()
 			es.waitingOut, es.scheduled = true, false
 			s.mu.Unlock()
@@ -277,10 +284,10 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]ite
 			return items, iov
 		case err != nil:
 			s.end(reasonWrite)
-			e.release(s, reasonWrite)
+			e.release(es, reasonWrite)
 			return items, iov
 		}
-		es.lastWrite.Store(time.Now().UnixNano())
+		es.lastWrite.Store(e.now())
 		es.waitSince.Store(0)
 	}
 }
@@ -334,8 +341,7 @@ func advance(bufs [][]byte, n int) [][]byte {
 // normally (its topics closed, the hub shutting down, the client gone) is
 // closed gracefully, so that the client sees a clean end and resumes; one
 // cut off (slow, failed writes) is reset, freeing its socket buffers.
-func (e *connEngine) release(s *subscriber, reason closeReason) {
-	es := s.eng
+func (e *connEngine) release(es *engineSub, reason closeReason) {
 	e.mu.Lock()
 	delete(e.subs, es.token)
 	e.mu.Unlock()
@@ -347,7 +353,7 @@ func (e *connEngine) release(s *subscriber, reason closeReason) {
 	}
 	es.conn.Close()
 	es.out = nil
-	e.cfg.release(s, reason)
+	e.cfg.release(es.s, reason)
 }
 
 // poll is the epoll loop.
@@ -369,12 +375,12 @@ func (e *connEngine) poll() {
 		for i := range max(n, 0) {
 			ev := &events[i]
 			e.mu.Lock()
-			s := e.subs[tokenOf(ev)]
+			es := e.subs[tokenOf(ev)]
 			e.mu.Unlock()
-			if s == nil {
+			if es == nil {
 				continue
 			}
-			es := s.eng
+			s := es.s
 			gone := ev.Events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
 			if !gone && ev.Events&unix.EPOLLIN != 0 {
 				// A subscriber has nothing to say; a read returning 0 is its end.
@@ -392,45 +398,40 @@ func (e *connEngine) poll() {
 				es.waitSince.Store(0)
 				s.mu.Lock()
 				es.waitingOut = false
-				es.scheduleLocked(s)
+				es.scheduleLocked()
 				s.mu.Unlock()
 			}
 		}
 	}
 }
 
-// sweep sends heartbeats and enforces the write timeout, once a second.
-func (e *connEngine) sweep() {
-	defer e.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var subs []*subscriber
-	for {
-		select {
-		case <-e.stop:
-			return
-		case now := <-t.C:
-			subs = subs[:0]
-			e.mu.Lock()
-			for _, s := range e.subs {
-				subs = append(subs, s)
-			}
-			e.mu.Unlock()
-			beat := e.cfg.heartbeat.Nanoseconds()
-			deadline := e.cfg.writeTimeout.Nanoseconds()
-			ns := now.UnixNano()
-			for i, s := range subs {
-				es := s.eng
-				if ws := es.waitSince.Load(); ws != 0 && ns-ws > deadline {
-					s.end(reasonWrite)
-				} else if ns-es.lastWrite.Load() >= beat {
-					es.needBeat.Store(true)
-					s.mu.Lock()
-					es.scheduleLocked(s)
-					s.mu.Unlock()
-				}
-				subs[i] = nil
-			}
+// sweep sends heartbeats to the streams silent for the heartbeat, and
+// ends those whose socket has been full for longer than the write
+// timeout, as of now. The clock calls it every sweepEvery, from one
+// goroutine, until close.
+func (e *connEngine) sweep(now time.Time) {
+	subs := e.swept[:0]
+	e.mu.Lock()
+	for _, es := range e.subs {
+		subs = append(subs, es)
+	}
+	e.mu.Unlock()
+	defer func() {
+		clear(subs) // hold no released stream until the next sweep
+		e.swept = subs[:0]
+	}()
+	beat := e.cfg.heartbeat.Nanoseconds()
+	deadline := e.cfg.writeTimeout.Nanoseconds()
+	ns := now.UnixNano()
+	for _, es := range subs {
+		s := es.s
+		if ws := es.waitSince.Load(); ws != 0 && ns-ws > deadline {
+			s.end(reasonWrite)
+		} else if ns-es.lastWrite.Load() >= beat {
+			es.needBeat.Store(true)
+			s.mu.Lock()
+			es.scheduleLocked()
+			s.mu.Unlock()
 		}
 	}
 }
@@ -457,18 +458,19 @@ func (e *connEngine) close() {
 	e.cond.Broadcast()
 	e.mu.Unlock()
 	close(e.stop)
+	e.stopSweep()
 	unix.Write(e.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0}) // the poll loop returns and sees stop
 	e.wg.Wait()                                          // the writers first release every subscriber left in the queue
 	e.mu.Lock()
-	left := make([]*subscriber, 0, len(e.subs))
-	for _, s := range e.subs {
-		left = append(left, s)
+	left := make([]*engineSub, 0, len(e.subs))
+	for _, es := range e.subs {
+		left = append(left, es)
 	}
 	e.mu.Unlock()
-	for _, s := range left {
-		s.end(reasonShutdown)
-		s.eng.conn.Close()
-		e.cfg.release(s, reasonShutdown)
+	for _, es := range left {
+		es.s.end(reasonShutdown)
+		es.conn.Close()
+		e.cfg.release(es.s, reasonShutdown)
 	}
 	unix.Close(e.epfd)
 	unix.Close(e.wakefd)

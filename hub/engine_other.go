@@ -13,11 +13,10 @@ import (
 // is served by its own goroutine, as net/http does.
 type connEngine struct{}
 
-type engineSub struct{}
-
 // engineConfig is what the engine would need of its hub.
 type engineConfig struct {
 	heartbeat, writeTimeout time.Duration
+	clock                   clock
 	counters                *counters
 	log                     *slog.Logger
 	release                 func(*subscriber, closeReason)
@@ -30,7 +29,5 @@ func (e *connEngine) adopt(net.Conn, *subscriber) error {
 }
 
 func (e *connEngine) close() {}
-
-func (es *engineSub) scheduleLocked(*subscriber) {}
 
 func (e *connEngine) parked() int { return 0 }

@@ -7,7 +7,7 @@ import "github.com/herd-sse/herd"
 func (h *Hub) startOver(b herd.Bounds, why error) (herd.Pos, string) {
 	h.log.Error("the store's log was wiped or replaced: dropping the replay cache and disconnecting subscribers so they resume",
 		"err", why, "generation", b.Generation)
-	h.subs.each(func(s *subscriber) { s.end(reasonStore) })
+	h.subs.endAll(reasonStore).log(h.env)
 	h.cache.reset(b.Last, b.Generation)
 	return b.Last, b.Generation
 }

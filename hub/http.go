@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -72,6 +73,9 @@ func (h *Hub) logRefusal(r *http.Request, err error) {
 	case EInternal, EUnavailable:
 		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "cause", errors.Unwrap(err))
 	default:
+		if !h.log.Enabled(r.Context(), slog.LevelDebug) { // a storm of refusals builds no attributes
+			return
+		}
 		h.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", statusOf[c], "err", err, "remote", r.RemoteAddr)
 	}
 }

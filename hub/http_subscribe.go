@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -30,7 +31,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.log.Debug("subscriber started", "topics", s.selectors, "last_event_id", lastID, "remote", r.RemoteAddr)
+	if h.log.Enabled(r.Context(), slog.LevelDebug) { // spare building the attributes of every subscription
+		h.log.Debug("subscriber started", "topics", s.selectors, "last_event_id", lastID, "remote", r.RemoteAddr)
+	}
 	if g != nil && !g.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(g.Expires), s.expire)
 	}

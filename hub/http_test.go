@@ -388,28 +388,6 @@ func testHTTP_headerBeatsQuery(t *testing.T, engine bool) {
 	}
 }
 
-func TestHTTP_heartbeat(t *testing.T) {
-	for _, engine := range []bool{true, false} {
-		t.Run(map[bool]string{true: "engine", false: "net/http"}[engine], func(t *testing.T) { testHTTP_heartbeat(t, engine) })
-	}
-}
-
-func testHTTP_heartbeat(t *testing.T, engine bool) {
-	_, srv := newServer(t, hub.Config{Heartbeat: 20 * time.Millisecond, NoEngine: !engine})
-	resp := get(t, srv.URL+"/events?topic=quiet")
-	r := sse.NewReader(resp.Body)
-	beats := make(chan string, 10)
-	r.OnComment = func(s string) { beats <- s }
-	go r.Next()
-	for range 3 {
-		select {
-		case <-beats:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no heartbeat")
-		}
-	}
-}
-
 func TestHTTP_topicsAndHealth(t *testing.T) {
 	h, srv := newServer(t, hub.Config{})
 	s := subscribe(t, h, "", "a")

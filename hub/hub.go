@@ -29,6 +29,7 @@ type Hub struct {
 	counters counters
 	writes   writeHealth // the outcome of the latest publish, for /readyz
 	engine   *connEngine // nil when off or unavailable
+	clock    clock       // the engine's time (clock.go); tests set it before Open
 
 	mu       sync.Mutex // guards state
 	state    hubState
@@ -52,7 +53,7 @@ func New(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c, log: c.Logger, cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes)}
+	h := &Hub{cfg: c, log: c.Logger, cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes), clock: realClock{}}
 	h.access = newAccess(&h.cfg)
 	h.cors, _ = checkOrigins(c.AllowedOrigins) // checked by withDefaults
 	h.cors.told = &origins{}
@@ -79,7 +80,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	if !h.cfg.NoEngine {
 		h.engine, err = newEngine(engineConfig{heartbeat: h.cfg.Heartbeat, writeTimeout: h.cfg.WriteTimeout,
-			counters: &h.counters, log: h.log, release: h.unsubscribe})
+			clock: h.clock, counters: &h.counters, log: h.log, release: h.unsubscribe})
 		if err != nil {
 			h.log.Warn("connection engine unavailable; every subscriber gets a goroutine", "err", err)
 		}
@@ -180,7 +181,7 @@ func (h *Hub) follow(ctx context.Context, after herd.Pos, gen string) {
 			// subscription: each resumes with Last-Event-ID and is told of
 			// the gap, instead of silently missing events.
 			h.log.Error("follower lagged behind retention; disconnecting subscribers so they resume", "err", err)
-			h.subs.each(func(s *subscriber) { s.end(reasonLagged) })
+			h.subs.endAll(reasonLagged).log(h.env)
 			if b, err := h.cfg.Store.Bounds(ctx); err == nil {
 				after, gen = b.Last, b.Generation
 			}
@@ -219,15 +220,16 @@ func (h *Hub) follow(ctx context.Context, after herd.Pos, gen string) {
 func (h *Hub) skipDamaged(d *herd.DamagedEventError, gen string) {
 	h.env.damage.report(h.env, d, "follower")
 	h.cache.reset(d.Pos, gen)
-	f := damagedGap(d)
-	h.subs.each(func(s *subscriber) { s.offer(f) })
+	h.subs.offerAll(damagedGap(d)).log(h.env)
 }
 
 // dispatch encodes e once and offers it to every subscriber that wants it.
+// The subscribers it ends as slow are logged after, in one line: not under
+// registry.mu.
 func (h *Hub) dispatch(e herd.Event) {
 	f := h.env.newFrame(e)
 	h.cache.add(f)
-	h.subs.offer(f)
+	h.subs.offer(f).log(h.env)
 }
 
 // jitter returns d changed by a random amount of up to ±25%.

@@ -63,16 +63,6 @@ type env struct {
 	damage                  damageLog
 }
 
-// ended is called once per subscriber, with the reason it ended.
-func (e *env) ended(s *subscriber, reason closeReason) {
-	e.counters.ended[reason].Add(1)
-	level := slog.LevelDebug
-	if reason == reasonSlow || reason == reasonLagged || reason == reasonStore {
-		level = slog.LevelWarn
-	}
-	e.log.Log(context.Background(), level, "subscriber ended", "reason", reason.String(), "topics", s.selectors)
-}
-
 // An item is one thing to deliver: an event, a gap notice or a close.
 type item struct {
 	ev   herd.Event
@@ -80,8 +70,10 @@ type item struct {
 }
 
 // A subscriber is one subscription's state, shared between the dispatcher,
-// which offers it frames, and its consumer (an HTTP stream or an in-process
-// Subscription), which takes them.
+// which offers it frames, and its consumer (an HTTP stream, the connection
+// engine's record of a parked one, or an in-process Subscription), which
+// takes them. It knows nothing of its consumer but a waker: it tells the
+// waker when there is something to take.
 type subscriber struct {
 	env       *env
 	selectors []string
@@ -100,23 +92,37 @@ type subscriber struct {
 	lastPos herd.Pos // newest position queued: a frame matched twice is queued once
 	ended   bool
 	reason  closeReason
-	wake    chan struct{} // signalled when frames arrive or the subscriber ends
-	eng     *engineSub    // set when the connection engine serves it
+	waker   waker    // told when frames arrive or s ends: wake, or the engine's record once it holds s
+	wake    wakeChan // what next waits on
 
-	// Owned by the consumer.
-	batch     []*frame // reused by next
-	replaying bool
-	cursor    herd.Pos            // replay reads after this
-	target    herd.Pos            // the log's end when s was registered: replay reaches it
-	requested string              // the id the client resumed from, for gap notices
-	gen       string              // the log's generation its replay reads (Bounds.Generation)
-	notice    herd.Event          // a gap notice to send before the replay, if its Type is set
-	closed    map[string]herd.Pos // nil until a topic of s is closed
-	finished  closeReason         // the stream's last event was delivered: why it ends
+	consumer // owned by the consumer (consumer.go)
+}
+
+// A waker is told when a subscriber has something for its consumer: frames
+// where the queue was empty, or its end. It is called with the
+// subscriber's mutex held, so that it may keep state of its own under it;
+// it must not block, and may take no lock but those after subscriber.mu
+// in the lock order (connEngine.mu). net/http's path and in-process
+// subscriptions wait on a channel (wakeChan); the connection engine's
+// record of a parked connection (engineSub) puts it in its writers' queue.
+type waker interface {
+	wakeLocked()
+}
+
+// A wakeChan wakes a goroutine waiting in subscriber.next. A wake-up
+// pending in it stands for any number of them.
+type wakeChan chan struct{}
+
+func (c wakeChan) wakeLocked() {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 func newSubscriber(e *env, selectors []string) *subscriber {
-	s := &subscriber{env: e, selectors: selectors, wake: make(chan struct{}, 1)}
+	s := &subscriber{env: e, selectors: selectors, wake: make(wakeChan, 1)}
+	s.waker = s.wake
 	concrete := true
 	for _, sel := range selectors {
 		concrete = concrete && isConcrete(sel)
@@ -140,18 +146,20 @@ func (s *subscriber) matches(topics []string) bool {
 }
 
 // offer queues f unless s has it already. It never blocks: a full queue
-// ends the subscriber as slow.
-func (s *subscriber) offer(f *frame) {
+// ends the subscriber as slow, and offer reports that it did. The caller
+// reports the end (env.ended) once it holds no lock: dispatch holds
+// registry.mu, and a log line is I/O.
+func (s *subscriber) offer(f *frame) (ended bool) {
 	if s.face != nil && !s.takes(f) {
-		return // not queued: a face subscriber's queue holds its own events only
+		return false // not queued: a face subscriber's queue holds its own events only
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended || f.ev.Pos <= s.lastPos {
-		return
+		return false
 	}
 	s.lastPos = f.ev.Pos
-	s.queueLocked(f)
+	return s.queueLocked(f)
 }
 
 // takes reports whether a face subscriber takes f: its face has a view of
@@ -165,17 +173,18 @@ func (s *subscriber) takes(f *frame) bool {
 // while s replays, it is delivered after the replay.
 func (s *subscriber) offerLocal(f *frame) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return
+	ended := !s.ended && s.queueLocked(f)
+	s.mu.Unlock()
+	if ended {
+		s.env.ended(s, reasonSlow)
 	}
-	s.queueLocked(f)
 }
 
-func (s *subscriber) queueLocked(f *frame) {
+// queueLocked queues f, or ends s as slow if its queue is full and
+// reports that it did.
+func (s *subscriber) queueLocked(f *frame) (ended bool) {
 	if len(s.queue)-s.head >= s.env.queueLength || s.bytes+f.size > s.env.queueBytes {
-		s.endLocked(reasonSlow)
-		return
+		return s.endLocked(reasonSlow)
 	}
 	// The consumer always takes the whole queue, so it needs waking only
 	// when the queue stops being empty: while frames wait, a wake-up is
@@ -188,43 +197,61 @@ func (s *subscriber) queueLocked(f *frame) {
 		s.env.counters.raiseQueueHigh(n) // rarely: the mark only rises
 	}
 	if wasEmpty {
-		s.notifyLocked()
+		s.waker.wakeLocked()
 	}
+	return false
 }
 
-// notifyLocked tells s's consumer there is something to do: the engine's
-// writers, or the goroutine waiting in next. s.mu must be held.
-func (s *subscriber) notifyLocked() {
-	if s.eng != nil {
-		s.eng.scheduleLocked(s)
-		return
-	}
-	s.signal()
-}
-
-func (s *subscriber) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// end ends the subscriber for reason, unless it has ended already.
+// end ends the subscriber for reason, unless it has ended already, and
+// logs it. The caller must hold no lock (see endQuiet).
 func (s *subscriber) end(reason closeReason) {
+	if s.endQuiet(reason) {
+		s.env.ended(s, reason)
+	}
+}
+
+// endQuiet ends the subscriber for reason, unless it has ended already,
+// and reports whether it did, logging nothing: for callers that hold
+// registry.mu, which report the ends once they release it (endings).
+func (s *subscriber) endQuiet(reason closeReason) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.endLocked(reason)
+	return s.endLocked(reason)
 }
 
-func (s *subscriber) endLocked(reason closeReason) {
+// endLocked ends s for reason unless it has ended, and reports whether it
+// did. It counts the end; its caller logs it, once it holds no lock.
+func (s *subscriber) endLocked(reason closeReason) bool {
 	if s.ended {
-		return
+		return false
 	}
 	s.ended, s.reason = true, reason
 	clear(s.queue)
 	s.queue, s.head, s.bytes = nil, 0, 0
-	s.notifyLocked()
-	s.env.ended(s, reason)
+	s.waker.wakeLocked()
+	s.env.counters.ended[reason].Add(1)
+	return true
+}
+
+// endReason returns why s ended, or 0 while it has not.
+func (s *subscriber) endReason() closeReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}
+
+// pendingLocked reports whether s's consumer has something to do: frames
+// queued, or the end. s.mu must be held.
+func (s *subscriber) pendingLocked() bool {
+	return s.ended || len(s.queue) > s.head
+}
+
+// handTo makes w s's waker from now on: the connection engine taking
+// over a stream from the goroutine that replayed it.
+func (s *subscriber) handTo(w waker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waker = w
 }
 
 // take moves the queued frames into dst.
@@ -374,54 +401,5 @@ func (s *subscriber) expire() {
 		return
 	}
 	s.queue = append(s.queue, expired)
-	s.notifyLocked()
-}
-
-// finishIfClosed records the topics e closes and reports whether every
-// topic of s is now closed, ending the subscription.
-func (s *subscriber) finishIfClosed(e herd.Event) bool {
-	if s.topics == nil {
-		return false
-	}
-	if !e.Close {
-		s.forgetReopened(e)
-		return false
-	}
-	s.recordClose(e)
-	return s.allClosedBy(e.Pos)
-}
-
-// recordClose notes which of s's topics e closes. The map is made on the
-// first close: most subscribers never see one, and an empty map costs a
-// hundred bytes each.
-func (s *subscriber) recordClose(e herd.Event) {
-	for _, t := range e.Topics {
-		if contains(s.topics, t) {
-			if s.closed == nil {
-				s.closed = map[string]herd.Pos{}
-			}
-			s.closed[t] = e.Pos
-		}
-	}
-}
-
-// allClosedBy reports whether every topic of s is closed at or before p,
-// the position delivered so far, and if so marks s finished. A close the
-// store reported but that has not reached s yet keeps it open: its event
-// (and data) will still come.
-func (s *subscriber) allClosedBy(p herd.Pos) bool {
-	if s.topics == nil || len(s.closed) < len(s.topics) || maxPos(s.closed) > p {
-		return false
-	}
-	s.finished = reasonTopicClose
-	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	s.waker.wakeLocked()
 }

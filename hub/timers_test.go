@@ -1,10 +1,15 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -120,5 +125,80 @@ func TestExpiry(t *testing.T) {
 		if _, err := s.next(t.Context(), nil, nil); err != io.EOF {
 			t.Errorf("after the expired event: %v, want io.EOF", err)
 		}
+	})
+}
+
+// streamRecorder is a ResponseWriter that can stream (flush, take write
+// deadlines), recording what is written, for net/http's path inside a
+// synctest bubble, where real sockets would not be durably blocked.
+type streamRecorder struct {
+	mu     sync.Mutex
+	header http.Header
+	buf    bytes.Buffer
+}
+
+func (w *streamRecorder) Header() http.Header              { return w.header }
+func (w *streamRecorder) WriteHeader(int)                  {}
+func (w *streamRecorder) FlushError() error                { return nil }
+func (w *streamRecorder) SetWriteDeadline(time.Time) error { return nil }
+func (w *streamRecorder) SetReadDeadline(time.Time) error  { return nil }
+func (w *streamRecorder) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(b)
+}
+
+// take returns what was written since the last take.
+func (w *streamRecorder) take() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.buf.String()
+	w.buf.Reset()
+	return s
+}
+
+// TestHeartbeat_netHTTP: on net/http's path a stream silent for the
+// heartbeat gets a comment then, not before, and a write puts the next
+// one off by a whole heartbeat.
+func TestHeartbeat_netHTTP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const beat = DefaultHeartbeat
+		h := newTimedHub(t, Config{Heartbeat: beat})
+		ctx, cancel := context.WithCancel(t.Context())
+		w := &streamRecorder{header: http.Header{}}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.ServeHTTP(w, httptest.NewRequestWithContext(ctx, "GET", "/events?topic=quiet", nil))
+		}()
+		synctest.Wait()
+		if got := w.take(); !strings.HasPrefix(got, "retry:") {
+			t.Fatalf("the stream opened with %q", got)
+		}
+		silence := func(what string) {
+			t.Helper()
+			time.Sleep(beat - time.Nanosecond)
+			synctest.Wait()
+			if got := w.take(); got != "" {
+				t.Fatalf("%s: %q written before the heartbeat was due", what, got)
+			}
+			time.Sleep(time.Nanosecond)
+			synctest.Wait()
+			if got := w.take(); got != string(heartbeat) {
+				t.Fatalf("%s: %q written when the heartbeat was due, want %q", what, got, heartbeat)
+			}
+		}
+		silence("after the opening")
+		silence("after a heartbeat")
+		time.Sleep(beat / 2)
+		h.dispatch(herd.Event{Pos: 1, ID: "1", Topics: []string{"quiet"}, Data: "x"})
+		synctest.Wait()
+		if got := w.take(); got != "id: 1\ndata: x\n\n" {
+			t.Fatalf("the event written as %q", got)
+		}
+		silence("after an event")
+		cancel()
+		<-done
+		h.Close(context.Background())
 	})
 }

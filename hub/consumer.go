@@ -1,0 +1,70 @@
+package hub
+
+import "github.com/herd-sse/herd"
+
+// A consumer is the consumer's side of a subscriber: where its replay
+// stands, which of its topics are closed, and whether its stream has
+// delivered its last event. One goroutine at a time owns it, without a
+// lock: the one in subscriber.next (net/http's path, a Subscription, the
+// replay before a hand-over to the engine), or the engine's writer that
+// holds the stream. Hub.subscribe sets it up before anyone consumes.
+type consumer struct {
+	batch     []*frame // reused by ready
+	replaying bool
+	cursor    herd.Pos            // replay reads after this
+	target    herd.Pos            // the log's end when s was registered: replay reaches it
+	requested string              // the id the client resumed from, for gap notices
+	gen       string              // the log's generation its replay reads (Bounds.Generation)
+	notice    herd.Event          // a gap notice to send before the replay, if its Type is set
+	closed    map[string]herd.Pos // nil until a topic of s is closed
+	finished  closeReason         // the stream's last event was delivered: why it ends
+}
+
+// finishIfClosed records the topics e closes and reports whether every
+// topic of s is now closed, ending the subscription.
+func (s *subscriber) finishIfClosed(e herd.Event) bool {
+	if s.topics == nil {
+		return false
+	}
+	if !e.Close {
+		s.forgetReopened(e)
+		return false
+	}
+	s.recordClose(e)
+	return s.allClosedBy(e.Pos)
+}
+
+// recordClose notes which of s's topics e closes. The map is made on the
+// first close: most subscribers never see one, and an empty map costs a
+// hundred bytes each.
+func (s *subscriber) recordClose(e herd.Event) {
+	for _, t := range e.Topics {
+		if contains(s.topics, t) {
+			if s.closed == nil {
+				s.closed = map[string]herd.Pos{}
+			}
+			s.closed[t] = e.Pos
+		}
+	}
+}
+
+// allClosedBy reports whether every topic of s is closed at or before p,
+// the position delivered so far, and if so marks s finished. A close the
+// store reported but that has not reached s yet keeps it open: its event
+// (and data) will still come.
+func (s *subscriber) allClosedBy(p herd.Pos) bool {
+	if s.topics == nil || len(s.closed) < len(s.topics) || maxPos(s.closed) > p {
+		return false
+	}
+	s.finished = reasonTopicClose
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
