@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -395,7 +396,7 @@ func (s *subscriber) finishIfClosed(e Event) bool {
 // hundred bytes each.
 func (s *subscriber) recordClose(e Event) {
 	for _, t := range e.Topics {
-		if contains(s.topics, t) {
+		if slices.Contains(s.topics, t) {
 			if s.closed == nil {
 				s.closed = map[string]Pos{}
 			}
@@ -414,13 +415,4 @@ func (s *subscriber) allClosedBy(p Pos) bool {
 	}
 	s.finished = reasonTopicClose
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
