@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // The closed-topic log's logic, without a server: which messages are
@@ -28,7 +28,7 @@ func TestClosedBefore(t *testing.T) {
 	c.markers[8] = true
 	for _, tc := range []struct {
 		topics []string
-		p      hub.Pos
+		p      herd.Pos
 		void   string // the topic that voids it, "" if none
 	}{
 		{[]string{"a"}, 9, ""},
@@ -96,8 +96,8 @@ func TestKeyRing(t *testing.T) {
 	c.keys.add(3, "k3")
 	for _, tc := range []struct {
 		key  string
-		p    hub.Pos
-		want hub.Pos
+		p    herd.Pos
+		want herd.Pos
 		err  bool
 	}{
 		{"k1", 1, 1, false},
@@ -131,8 +131,8 @@ func TestKeyRing(t *testing.T) {
 func TestWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newClosedTopics(nil)
-		woke := make(chan hub.Pos, 3)
-		for _, p := range []hub.Pos{1, 2, 3} {
+		woke := make(chan herd.Pos, 3)
+		for _, p := range []herd.Pos{1, 2, 3} {
 			go func() {
 				if err := c.wait(context.Background(), p); err != nil {
 					t.Errorf("wait(%d) = %v", p, err)
@@ -143,7 +143,7 @@ func TestWait(t *testing.T) {
 		synctest.Wait()
 		c.advance(2)
 		synctest.Wait()
-		if got := []hub.Pos{<-woke, <-woke}; !slices.Contains(got, 1) || !slices.Contains(got, 2) || len(woke) != 0 {
+		if got := []herd.Pos{<-woke, <-woke}; !slices.Contains(got, 1) || !slices.Contains(got, 2) || len(woke) != 0 {
 			t.Errorf("advance(2) woke %v and %d more, want 1 and 2 only", got, len(woke))
 		}
 		c.advance(1) // behind: nothing changes
@@ -175,7 +175,7 @@ func TestWait(t *testing.T) {
 			synctest.Wait()
 			close(c.done) // the reader exits
 		}()
-		if err := c.wait(context.Background(), 4); !errors.Is(err, hub.ErrStoreClosed) {
+		if err := c.wait(context.Background(), 4); !errors.Is(err, herd.ErrStoreClosed) {
 			t.Errorf("a wait as the store closes = %v, want ErrStoreClosed", err)
 		}
 	})

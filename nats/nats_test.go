@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
-	"github.com/herd-sse/herd/hub/storetest"
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/internal/services"
 	"github.com/herd-sse/herd/nats"
+	"github.com/herd-sse/herd/storetest"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -20,7 +20,7 @@ func TestConformance(t *testing.T) { eachServer(t, testConformance) }
 
 func testConformance(t *testing.T, url string) {
 	var setups sync.Map // store → its options, for its peers
-	open := func(t *testing.T, opts nats.Options) hub.Store {
+	open := func(t *testing.T, opts nats.Options) herd.Store {
 		s, err := nats.Open(t.Context(), url, opts)
 		if err != nil {
 			t.Fatal(err)
@@ -29,19 +29,19 @@ func testConformance(t *testing.T, url string) {
 		return s
 	}
 	storetest.Run(t, storetest.Config{
-		Open: func(t *testing.T, opts storetest.Options) hub.Store {
+		Open: func(t *testing.T, opts storetest.Options) herd.Store {
 			return open(t, nats.Options{
-				StoreOptions: hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL},
+				StoreOptions: herd.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL},
 				Prefix:       services.NATSPrefix(t, url),
 			})
 		},
-		Peer: func(t *testing.T, s hub.Store) hub.Store {
+		Peer: func(t *testing.T, s herd.Store) herd.Store {
 			opts, _ := setups.Load(s)
 			peer := open(t, opts.(nats.Options))
 			t.Cleanup(func() { peer.Close() })
 			return peer
 		},
-		Wipe: func(t *testing.T, s hub.Store) {
+		Wipe: func(t *testing.T, s herd.Store) {
 			opts, _ := setups.Load(s)
 			wipe(t, url, opts.(nats.Options))
 		},
@@ -153,7 +153,7 @@ func testReplicasAgreement(t *testing.T, url string) {
 	}
 	// One server keeps one copy whatever it is asked: refused, not ignored.
 	if _, err := nats.Open(t.Context(), url+"?replicas=3", nats.Options{Prefix: prefix,
-		StoreOptions: hub.StoreOptions{ChangeSettings: true}}); err == nil ||
+		StoreOptions: herd.StoreOptions{ChangeSettings: true}}); err == nil ||
 		!strings.Contains(err.Error(), "replicas=3 needs a JetStream cluster, and this server is not in one") {
 		t.Fatalf("open with replicas=3 and ChangeSettings on one server: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/mercure"
 	"github.com/herd-sse/herd/memory"
@@ -100,7 +101,7 @@ func newHub(cfg hub.Config) (*hub.Hub, error) {
 }
 
 // hubConfig is the hub's configuration for these settings.
-func (f *serveFlags) hubConfig(store hub.Store, auth hub.Authenticator) hub.Config {
+func (f *serveFlags) hubConfig(store herd.Store, auth hub.Authenticator) hub.Config {
 	cfg := hub.Config{
 		Store:     store,
 		Heartbeat: f.heartbeat, Retry: f.retry, WriteTimeout: f.writeTimeout, ShutdownWindow: f.shutdownWindow,
@@ -124,7 +125,7 @@ func (f *serveFlags) hubConfig(store hub.Store, auth hub.Authenticator) hub.Conf
 
 // storeOptions are the store's settings.
 func (f *serveFlags) storeOptions(logger *slog.Logger) storeOptions {
-	retention := hub.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
+	retention := herd.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
 	if f.maxAge < 0 {
 		retention.MaxAge = -1
 	}

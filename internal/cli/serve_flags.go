@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 )
 
@@ -53,9 +54,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "localhost:8080", "`HOST:PORT` to listen on; the default accepts local connections only")
 	fs.StringVar(&f.store, "store", "bolt:herd.db", "history `STORE`: bolt:PATH (a durable file), memory, or redis://HOST:PORT/DB or nats://HOST:PORT to run several nodes as one hub")
 	// The hub's settings default to the hub's defaults.
-	fs.IntVar(&f.maxEvents, "history-max-events", hub.DefaultMaxEvents, "keep at most this many events (all topics together); -1: no limit")
-	fs.DurationVar(&f.maxAge, "history-max-age", hub.DefaultMaxAge, "drop events older than this; -1s: no limit")
-	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", hub.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
+	fs.IntVar(&f.maxEvents, "history-max-events", herd.DefaultMaxEvents, "keep at most this many events (all topics together); -1: no limit")
+	fs.DurationVar(&f.maxAge, "history-max-age", herd.DefaultMaxAge, "drop events older than this; -1s: no limit")
+	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", herd.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
 	fs.BoolVar(&f.changeHistory, "change-history-settings", false, "change the history settings recorded in a shared (redis, nats) store to this node's, instead of refusing to start with others; once, on the command line, with every other node stopped")
 	fs.DurationVar(&f.heartbeat, "heartbeat", hub.DefaultHeartbeat, "keep-alive comment interval on idle streams")
 	fs.DurationVar(&f.retry, "retry", hub.DefaultRetry, "reconnection delay sent to subscribers (jittered ±25%)")

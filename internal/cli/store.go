@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/bolt"
-	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 	"github.com/herd-sse/herd/nats"
 	"github.com/herd-sse/herd/redis"
@@ -21,15 +21,15 @@ import (
 
 // storeOptions are the settings every store takes.
 type storeOptions struct {
-	retention      hub.Retention
+	retention      herd.Retention
 	idempotencyTTL time.Duration
-	changeSettings bool // see hub.StoreOptions.ChangeSettings
+	changeSettings bool // see herd.StoreOptions.ChangeSettings
 	logger         *slog.Logger
 }
 
 // hub is the options every store package takes.
-func (o storeOptions) hub() hub.StoreOptions {
-	return hub.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
+func (o storeOptions) hub() herd.StoreOptions {
+	return herd.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
 }
 
 const storeHint = "herd serve --store bolt:herd.db   (or memory, redis://HOST:PORT/DB, nats://HOST:PORT; docs/clustering.md for clusters)"
@@ -48,7 +48,7 @@ type storeKind struct {
 	// show is the store as logs and errors show it, describe what the
 	// startup log says of it; both without secrets.
 	show, describe func(arg string) string
-	open           func(ctx context.Context, arg string, o storeOptions) (hub.Store, error)
+	open           func(ctx context.Context, arg string, o storeOptions) (herd.Store, error)
 	// check looks at the store without changing it (herd check).
 	check func(ctx context.Context, arg string, w io.Writer) (string, error)
 }
@@ -64,7 +64,7 @@ var storeKinds = []*storeKind{
 		},
 		show:     func(path string) string { return "bolt:" + path },
 		describe: func(path string) string { return "bolt file " + path },
-		open: func(_ context.Context, path string, o storeOptions) (hub.Store, error) {
+		open: func(_ context.Context, path string, o storeOptions) (herd.Store, error) {
 			return bolt.Open(path, bolt.Options{StoreOptions: o.hub()})
 		},
 		check: func(_ context.Context, path string, w io.Writer) (string, error) {
@@ -81,7 +81,7 @@ var storeKinds = []*storeKind{
 		parse:    func(string, string, string) (string, error) { return "", nil },
 		show:     func(string) string { return "memory" },
 		describe: func(string) string { return "memory (history is lost when herd stops)" },
-		open: func(_ context.Context, _ string, o storeOptions) (hub.Store, error) {
+		open: func(_ context.Context, _ string, o storeOptions) (herd.Store, error) {
 			return memory.New(memory.Options{StoreOptions: o.hub()}), nil
 		},
 		check: func(context.Context, string, io.Writer) (string, error) { return "in memory: nothing to check", nil },
@@ -100,7 +100,7 @@ var storeKinds = []*storeKind{
 		},
 		show:     redact,
 		describe: func(u string) string { return "redis " + redact(u) },
-		open: func(ctx context.Context, u string, o storeOptions) (hub.Store, error) {
+		open: func(ctx context.Context, u string, o storeOptions) (herd.Store, error) {
 			redis.SetClientLogger(o.logger) // herd owns the process: its logs are slog's
 			return redis.Open(ctx, u, redis.Options{StoreOptions: o.hub()})
 		},
@@ -118,7 +118,7 @@ var storeKinds = []*storeKind{
 		},
 		show:     redact,
 		describe: func(u string) string { return "nats " + redact(u) },
-		open: func(ctx context.Context, u string, o storeOptions) (hub.Store, error) {
+		open: func(ctx context.Context, u string, o storeOptions) (herd.Store, error) {
 			return nats.Open(ctx, u, nats.Options{StoreOptions: o.hub(), Logger: o.logger})
 		},
 		check: func(ctx context.Context, u string, _ io.Writer) (string, error) {
@@ -184,7 +184,7 @@ func (s storeSpec) describe() string { return s.kind.describe(s.arg) }
 
 // open opens the store. A store that cannot be opened is a runtime error,
 // reported at once in one line.
-func (s storeSpec) open(o storeOptions) (hub.Store, error) {
+func (s storeSpec) open(o storeOptions) (herd.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	store, err := s.kind.open(ctx, s.arg, o)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 )
@@ -43,7 +44,7 @@ func TestStoreKinds(t *testing.T) {
 
 // sized is a store that holds events of at most max bytes.
 type sized struct {
-	hub.Store
+	herd.Store
 	max int
 }
 
