@@ -35,9 +35,6 @@ var miniredisDiffers = map[string]string{
 	// command's answer must be QUEUED.
 	"AppendRead":       "XINFO STREAM has no first-entry",
 	"RetentionByCount": "XINFO STREAM has no first-entry",
-	// Its keys expire when a test moves its clock (FastForward), never
-	// in real time: an idempotency key's PX never ends.
-	"IdempotencyExpiry": "keys do not expire in real time",
 }
 
 // skipWhereMiniredisDiffers skips a conformance case (t, under

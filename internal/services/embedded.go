@@ -46,6 +46,9 @@ func EmbeddedNATS(t testing.TB) string {
 //   - INFO has no server section: the store reads redis_version in it, so
 //     INFO server answers as Redis 7.2 (the commands miniredis emulates
 //     are Redis 7's).
+//   - Keys expire only when a test moves miniredis's clock: a goroutine
+//     moves it with real time (every 10ms), so that a key's PX ends as
+//     on Redis, give or take a tick.
 //
 // What miniredis does otherwise differently is left to the integration
 // tests against a real Redis; the tests running on miniredis say which.
@@ -55,7 +58,27 @@ func MiniRedis(t testing.TB) string {
 	if err := m.Start(); err != nil {
 		t.Fatalf("miniredis: %v", err)
 	}
-	t.Cleanup(m.Close)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-stopped
+		m.Close()
+	})
 	m.Server().SetPreHook(func(c *miniserver.Peer, cmd string, args ...string) bool {
 		if strings.EqualFold(cmd, "INFO") && len(args) == 1 && strings.EqualFold(args[0], "server") {
 			c.WriteBulk("# Server\r\nredis_version:7.2.0\r\n")
