@@ -27,8 +27,8 @@ type storeOptions struct {
 	logger         *slog.Logger
 }
 
-// hub is the options every store package takes.
-func (o storeOptions) hub() herd.StoreOptions {
+// common is what every store package takes of them.
+func (o storeOptions) common() herd.StoreOptions {
 	return herd.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
 }
 
@@ -65,7 +65,7 @@ var storeKinds = []*storeKind{
 		show:     func(path string) string { return "bolt:" + path },
 		describe: func(path string) string { return "bolt file " + path },
 		open: func(_ context.Context, path string, o storeOptions) (herd.Store, error) {
-			return bolt.Open(path, bolt.Options{StoreOptions: o.hub()})
+			return bolt.Open(path, bolt.Options{StoreOptions: o.common()})
 		},
 		check: func(_ context.Context, path string, w io.Writer) (string, error) {
 			sum, err := bolt.Check(path)
@@ -82,7 +82,7 @@ var storeKinds = []*storeKind{
 		show:     func(string) string { return "memory" },
 		describe: func(string) string { return "memory (history is lost when herd stops)" },
 		open: func(_ context.Context, _ string, o storeOptions) (herd.Store, error) {
-			return memory.New(memory.Options{StoreOptions: o.hub()}), nil
+			return memory.New(memory.Options{StoreOptions: o.common()}), nil
 		},
 		check: func(context.Context, string, io.Writer) (string, error) { return "in memory: nothing to check", nil },
 	},
@@ -102,7 +102,7 @@ var storeKinds = []*storeKind{
 		describe: func(u string) string { return "redis " + redact(u) },
 		open: func(ctx context.Context, u string, o storeOptions) (herd.Store, error) {
 			redis.SetClientLogger(o.logger) // herd owns the process: its logs are slog's
-			return redis.Open(ctx, u, redis.Options{StoreOptions: o.hub()})
+			return redis.Open(ctx, u, redis.Options{StoreOptions: o.common()})
 		},
 		check: func(ctx context.Context, u string, _ io.Writer) (string, error) {
 			return redis.Check(ctx, u, redis.Options{})
@@ -119,7 +119,7 @@ var storeKinds = []*storeKind{
 		show:     redact,
 		describe: func(u string) string { return "nats " + redact(u) },
 		open: func(ctx context.Context, u string, o storeOptions) (herd.Store, error) {
-			return nats.Open(ctx, u, nats.Options{StoreOptions: o.hub(), Logger: o.logger})
+			return nats.Open(ctx, u, nats.Options{StoreOptions: o.common(), Logger: o.logger})
 		},
 		check: func(ctx context.Context, u string, _ io.Writer) (string, error) {
 			return nats.Check(ctx, u, nats.Options{})
