@@ -3,7 +3,7 @@ package nats_test
 import (
 	"testing"
 
-	"github.com/herd-sse/herd/internal/services"
+	"github.com/herd-sse/herd/internal/services/inproc"
 )
 
 // A server is a NATS server the tests run on.
@@ -16,7 +16,7 @@ type server struct {
 // in this process (JetStream in a temporary directory), always, so that
 // the unit tests (go test ./...) cover the store; the shared server too
 // under the integration build tag (shared_test.go).
-var servers = []server{{"embedded", services.EmbeddedNATS}}
+var servers = []server{{"embedded", inproc.NATS}}
 
 // eachServer runs f on each server, as a subtest named after it.
 func eachServer(t *testing.T, f func(t *testing.T, url string)) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herd-sse/herd/internal/services"
+	"github.com/herd-sse/herd/internal/services/inproc"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -17,7 +17,7 @@ import (
 // scriptClient is a client of a fresh miniredis, and the keys of prefix p.
 func scriptClient(t *testing.T) (*goredis.Client, keys) {
 	t.Helper()
-	opts, err := goredis.ParseURL(services.MiniRedis(t))
+	opts, err := goredis.ParseURL(inproc.MiniRedis(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herd-sse/herd/internal/services"
+	"github.com/herd-sse/herd/internal/services/inproc"
 )
 
 // A server is a Redis server the tests run on.
@@ -17,8 +17,8 @@ type server struct {
 // in-memory Redis in this process, always, so that the unit tests (go
 // test ./...) cover the store; the shared Redis too under the integration
 // build tag (shared_test.go). Where miniredis answers differently from
-// Redis, services.MiniRedis completes it or the test says so.
-var servers = []server{{"miniredis", services.MiniRedis}}
+// Redis, inproc.MiniRedis completes it or the test says so.
+var servers = []server{{"miniredis", inproc.MiniRedis}}
 
 // eachServer runs f on each server, as a subtest named after it.
 func eachServer(t *testing.T, f func(t *testing.T, url string)) {

@@ -1,4 +1,7 @@
-package services
+// Package inproc starts brokers inside the test process: nats-server's
+// own code, and miniredis. It is apart from package services so that only
+// the tests that use them link them.
+package inproc
 
 import (
 	"strings"
@@ -10,13 +13,13 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 )
 
-// EmbeddedNATS starts a NATS server with JetStream in this process, on a
+// NATS starts a NATS server with JetStream in this process, on a
 // free loopback port, its storage in a temporary directory, and returns
 // its URL. It stops when the test ends. It is the real server's code (the
 // nats-server module), so what the stores do on it they do on a deployed
 // one; what it cannot show (a cluster, a broker that stops or fills) the
 // integration tests show on real processes.
-func EmbeddedNATS(t testing.TB) string {
+func NATS(t testing.TB) string {
 	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{
 		Host: "127.0.0.1", Port: natsserver.RANDOM_PORT,
