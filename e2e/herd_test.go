@@ -67,7 +67,7 @@ type herd struct {
 // name an --addr, and waits until it serves.
 func startHerd(t testing.TB, args ...string) *herd {
 	t.Helper()
-	if !contains(args, "--addr") {
+	if !slices.Contains(args, "--addr") {
 		args = append([]string{"--addr", "127.0.0.1:0"}, args...)
 	}
 	h := &herd{t: t, args: args, stderr: &lockedBuffer{}, exited: make(chan struct{})}
@@ -117,15 +117,6 @@ func lacking(t testing.TB, what, remedy string) {
 		t.Fatalf("%s and CI=true: %s", what, remedy)
 	}
 	t.Skipf("%s: %s", what, remedy)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // restart starts herd again with the same arguments, on the same port.

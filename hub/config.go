@@ -156,8 +156,9 @@ type Config struct {
 
 	// SettingNames names Config fields the way the operator sets them
 	// (herd serve maps "MaxEventSize" to "--max-event-size"), so that a
-	// request refused by a limit is told which setting bounds it. Fields
-	// it does not name are called Config.Field.
+	// request refused by a limit is told which setting bounds it, and a
+	// ConfigError speaks of settings. Fields it does not name are called
+	// Config.Field.
 	SettingNames map[string]string
 }
 
@@ -184,21 +185,35 @@ const (
 )
 
 // A ConfigError reports a Config that New refuses: which field, and why.
+// Setting and Problem name fields as Config.SettingNames does.
 type ConfigError struct {
 	Field   string // the Config field, like "Retry"
+	Setting string // the field as the operator knows it, like "--retry" or "Config.Retry"
 	Problem string // like "must not be negative"
 }
 
-func (e *ConfigError) Error() string { return "hub: Config." + e.Field + " " + e.Problem }
+func (e *ConfigError) Error() string {
+	setting := e.Setting
+	if setting == "" {
+		setting = "Config." + e.Field
+	}
+	return "hub: " + setting + " " + e.Problem
+}
 
 func configErrorf(field, format string, args ...any) *ConfigError {
 	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
 // withDefaults validates c and returns it with its zero fields set to
-// their defaults. Errors are *ConfigError values.
-func (c *Config) withDefaults() (Config, error) {
-	out := *c
+// their defaults. Errors are *ConfigError values, naming settings as
+// c.SettingNames does.
+func (c *Config) withDefaults() (out Config, err error) {
+	defer func() {
+		if ce, ok := err.(*ConfigError); ok {
+			ce.Setting = c.setting(ce.Field)
+		}
+	}()
+	out = *c
 	if out.Store == nil {
 		return out, configErrorf("Store", "is required")
 	}
@@ -249,11 +264,11 @@ func (c *Config) withDefaults() (Config, error) {
 	case out.Retry > herd.MaxRetry:
 		return out, configErrorf("Retry", "must be at most %v (2147483647ms): browsers overflow past it and reconnect at once", herd.MaxRetry)
 	case out.MaxEventSize > out.QueueBytes:
-		return out, configErrorf("MaxEventSize", "(%d) must not exceed QueueBytes (%d): such an event could never be queued", out.MaxEventSize, out.QueueBytes)
+		return out, configErrorf("MaxEventSize", "(%d) must not exceed %s (%d): such an event could never be queued", out.MaxEventSize, c.setting("QueueBytes"), out.QueueBytes)
 	case out.PublishRate < 0 || math.IsNaN(out.PublishRate) || math.IsInf(out.PublishRate, 0):
 		return out, configErrorf("PublishRate", "must be a non-negative number of publishes per second (0: no limit)")
 	case out.SubscribeAuth && out.Auth == nil:
-		return out, configErrorf("SubscribeAuth", "needs Auth")
+		return out, configErrorf("SubscribeAuth", "needs %s", c.setting("Auth"))
 	}
 	if err := (sse.Event{Type: out.CloseEvent}).Validate(); err != nil {
 		return out, configErrorf("CloseEvent", "%q: %v", out.CloseEvent, err)

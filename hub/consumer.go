@@ -1,6 +1,10 @@
 package hub
 
-import "github.com/herd-sse/herd"
+import (
+	"slices"
+
+	"github.com/herd-sse/herd"
+)
 
 // A consumer is the consumer's side of a subscriber: where its replay
 // stands, which of its topics are closed, and whether its stream has
@@ -39,7 +43,7 @@ func (s *subscriber) finishIfClosed(e herd.Event) bool {
 // hundred bytes each.
 func (s *subscriber) recordClose(e herd.Event) {
 	for _, t := range e.Topics {
-		if contains(s.topics, t) {
+		if slices.Contains(s.topics, t) {
 			if s.closed == nil {
 				s.closed = map[string]herd.Pos{}
 			}
@@ -58,13 +62,4 @@ func (s *subscriber) allClosedBy(p herd.Pos) bool {
 	}
 	s.finished = reasonTopicClose
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

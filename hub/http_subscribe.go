@@ -13,10 +13,7 @@ import (
 // serveSubscribe serves GET /events: it subscribes, then streams.
 func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = q.Get("last_event_id")
-	}
+	lastID, _ := sse.LastEventID(r, "last_event_id")
 	g, err := h.access.subscribeGrant(r, q["topic"])
 	if err != nil {
 		h.refuse(w, r, err)

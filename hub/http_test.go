@@ -275,11 +275,27 @@ func TestHTTP_publishPolicy(t *testing.T) {
 	}
 }
 
+// TestHTTP_methods: a 405 names the methods the path takes in Allow, HEAD
+// wherever GET is (RFC 9110 15.5.6), a preflight's too.
 func TestHTTP_methods(t *testing.T) {
-	_, srv := newServer(t, hub.Config{})
-	req, _ := http.NewRequest("PUT", srv.URL+"/events", nil)
-	if a := do(t, req); a.status != 405 || a.header.Get("Allow") != "GET, HEAD, POST" || a.body["error"] == "" {
-		t.Errorf("PUT /events: %d %v %v", a.status, a.header, a.body)
+	_, srv := newServer(t, hub.Config{AllowedOrigins: []string{"https://app.example"}})
+	for _, tc := range []struct {
+		method, path string
+		headers      []string
+		allow        string
+	}{
+		{"PUT", "/events", nil, "GET, HEAD, POST"},
+		{"POST", "/healthz", nil, "GET, HEAD"},
+		{"DELETE", "/topics", nil, "GET, HEAD"},
+		{"OPTIONS", "/events", []string{"Origin", "https://app.example", "Access-Control-Request-Method", "DELETE"}, "GET, HEAD, POST"},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		for i := 0; i+1 < len(tc.headers); i += 2 {
+			req.Header.Set(tc.headers[i], tc.headers[i+1])
+		}
+		if a := do(t, req); a.status != 405 || a.header.Get("Allow") != tc.allow || a.body["error"] == "" {
+			t.Errorf("%s %s: %d, Allow %q, %v; want 405, Allow %q", tc.method, tc.path, a.status, a.header.Get("Allow"), a.body, tc.allow)
+		}
 	}
 }
 

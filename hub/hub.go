@@ -35,6 +35,7 @@ type Hub struct {
 	state    hubState
 	cancel   context.CancelFunc // stops the follower
 	follower sync.WaitGroup
+	closed   chan struct{} // closed once the hub is (stateClosed), for a second Close to wait on
 }
 
 type hubState int
@@ -53,7 +54,7 @@ func New(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c, log: c.Logger, cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes), clock: realClock{}}
+	h := &Hub{cfg: c, log: c.Logger, cache: newReplayCache(c.ReplayCache, c.ReplayCacheBytes), clock: realClock{}, closed: make(chan struct{})}
 	h.access = newAccess(&h.cfg)
 	h.cors, _ = checkOrigins(c.AllowedOrigins) // checked by withDefaults
 	h.cors.told = &origins{}
@@ -95,13 +96,27 @@ func (h *Hub) Open(ctx context.Context) error {
 // Close stops the hub: new publishes and subscriptions are refused (503),
 // open subscriptions end at random moments within Config.ShutdownWindow
 // (or at once when ctx is done), and the follower stops. It does not
-// close the store. Close is idempotent.
+// close the store. Close is idempotent: a Close called while another is
+// draining waits for that one to end, or for its own ctx (then it returns
+// ctx's error, and the first goes on).
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
-	if h.state != stateOpen {
-		h.state = max(h.state, stateClosed)
+	switch h.state {
+	case stateNew:
+		h.state = stateClosed
+		close(h.closed)
+		fallthrough
+	case stateClosed:
 		h.mu.Unlock()
 		return nil
+	case stateDraining:
+		h.mu.Unlock()
+		select {
+		case <-h.closed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	h.state = stateDraining
 	h.mu.Unlock()
@@ -139,6 +154,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.follower.Wait()
 	h.mu.Lock()
 	h.state = stateClosed
+	close(h.closed)
 	h.mu.Unlock()
 	return nil
 }

@@ -632,3 +632,21 @@ func TestReplayBounded(t *testing.T) {
 		t.Errorf("%d reads, the largest of %d bytes", len(store.reads), store.most)
 	}
 }
+
+// TestConfigErrors_settingNames: a refused Config speaks of settings as
+// SettingNames names them, the field and any other it mentions; without
+// a name, of Config.Field.
+func TestConfigErrors_settingNames(t *testing.T) {
+	names := map[string]string{"MaxEventSize": "--max-event-size", "QueueBytes": "--queue-bytes"}
+	store := memory.New(memory.Options{})
+	_, err := hub.New(hub.Config{Store: store, MaxEventSize: 2 << 20, SettingNames: names})
+	var ce *hub.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "MaxEventSize" || ce.Setting != "--max-event-size" ||
+		err.Error() != "hub: --max-event-size (2097152) must not exceed --queue-bytes (1048576): such an event could never be queued" {
+		t.Errorf("New = %v (%+v)", err, ce)
+	}
+	_, err = hub.New(hub.Config{Store: store, MaxEventSize: 2 << 20})
+	if err == nil || err.Error() != "hub: Config.MaxEventSize (2097152) must not exceed Config.QueueBytes (1048576): such an event could never be queued" {
+		t.Errorf("New = %v", err)
+	}
+}

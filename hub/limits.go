@@ -63,8 +63,8 @@ func client(addr netip.Addr) netip.Addr {
 // addrKey is the sender key of a client without a credential.
 func addrKey(addr netip.Addr) string { return "addr\x00" + client(addr).String() }
 
-// join admits a subscriber from addr, given the number open now. h.mu is
-// held by the caller, so the count cannot change meanwhile.
+// join admits a subscriber from addr, given the number open now.
+// registry.mu is held by the caller, so the count cannot change meanwhile.
 func (l *limits) join(addr netip.Addr, open int) error {
 	if l.maxSubs > 0 && open >= l.maxSubs {
 		return &Error{Code: ELimit, Message: fmt.Sprintf("the hub is at its subscriber limit (%d, its %s); try again later", l.maxSubs, l.names("MaxSubscribers")), RetryAfter: subscribeRetry}

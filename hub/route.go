@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -266,12 +265,14 @@ func register(mux *http.ServeMux, pattern string, handler http.Handler) (err err
 	return nil
 }
 
+// withHead is the methods of a path as an Allow header lists them, sorted:
+// with HEAD wherever GET is, as ServeMux answers HEAD with a GET route.
 func withHead(methods []string) []string {
 	out := slices.Clone(methods)
 	if slices.Contains(out, http.MethodGet) && !slices.Contains(out, http.MethodHead) {
 		out = append(out, http.MethodHead)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -288,6 +289,9 @@ func (h *Hub) otherMethods(allow []string, f ErrorFormat, cors bool) http.Handle
 		if cors && r.Method == http.MethodOptions {
 			switch next, err := h.cors.handle(w, r); {
 			case err != nil:
+				if CodeOf(err) == EMethod { // a preflight for a method the path does not take
+					w.Header().Set("Allow", list)
+				}
 				h.answer(w, r, f, err)
 				return
 			case !next: // a preflight, answered

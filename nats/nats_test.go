@@ -1,5 +1,3 @@
-//go:build integration
-
 package nats_test
 
 import (
@@ -18,8 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func TestConformance(t *testing.T) {
-	url := services.NATSURL(t)
+func TestConformance(t *testing.T) { eachServer(t, testConformance) }
+
+func testConformance(t *testing.T, url string) {
 	var setups sync.Map // store → its options, for its peers
 	open := func(t *testing.T, opts nats.Options) herd.Store {
 		s, err := nats.Open(t.Context(), url, opts)
@@ -80,8 +79,9 @@ func wipe(t *testing.T, url string, opts nats.Options) {
 // stream's subject, with herd's headers missing, repeated or garbled, are
 // refused as damaged (storetest.Foreign): never served, reported, read
 // and followed past. One of them claims to close topic a: it closes nothing.
-func TestForeignMessages(t *testing.T) {
-	url := services.NATSURL(t)
+func TestForeignMessages(t *testing.T) { eachServer(t, testForeignMessages) }
+
+func testForeignMessages(t *testing.T, url string) {
 	prefix := services.NATSPrefix(t, url)
 	s, err := nats.Open(t.Context(), url, nats.Options{Prefix: prefix})
 	if err != nil {
@@ -135,8 +135,9 @@ func TestForeignMessages(t *testing.T) {
 // TestReplicasAgreement: a node whose replica count is not the stream's
 // refuses to open it, saying both counts and what to do, and leaves the
 // stream as it was; ChangeSettings lets it through.
-func TestReplicasAgreement(t *testing.T) {
-	url := services.NATSURL(t)
+func TestReplicasAgreement(t *testing.T) { eachServer(t, testReplicasAgreement) }
+
+func testReplicasAgreement(t *testing.T, url string) {
 	prefix := services.NATSPrefix(t, url)
 	s, err := nats.Open(t.Context(), url, nats.Options{Prefix: prefix})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -30,7 +31,7 @@ func FuzzReader(f *testing.F) {
 		if (wholeErr == nil) != (splitErr == nil) || (wholeErr == nil) != (byteErr == nil) {
 			t.Fatalf("errors differ: whole %v, split %v, byte %v", wholeErr, splitErr, byteErr)
 		}
-		if !equalEvents(whole, split) || !equalEvents(whole, bytewise) {
+		if !slices.Equal(whole, split) || !slices.Equal(whole, bytewise) {
 			t.Fatalf("split changes the result:\nwhole %s\nsplit %s\nbyte  %s", describe(whole), describe(split), describe(bytewise))
 		}
 		for _, e := range whole {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -152,7 +153,7 @@ func TestReader_spec(t *testing.T) {
 					}
 					got = append(got, e)
 				}
-				if !equalEvents(got, tc.want) {
+				if !slices.Equal(got, tc.want) {
 					t.Errorf("events = %s\nwant %s", describe(got), describe(tc.want))
 				}
 				if got, want := r.LastEventID(), tc.lastID; got != want {
@@ -164,18 +165,6 @@ func TestReader_spec(t *testing.T) {
 			})
 		}
 	}
-}
-
-func equalEvents(a, b []sse.Event) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func describe(es []sse.Event) string {

@@ -158,12 +158,37 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, 
 }
 
 // LastEventID returns the request's Last-Event-ID header, or, when it is
-// absent and Options.LastEventIDParam is set, that query parameter.
+// absent and Options.LastEventIDParam is set, that query parameter (see
+// the function [LastEventID]).
 func (s *Stream) LastEventID() string {
-	if id := s.r.Header.Get("Last-Event-ID"); id != "" || s.opts.LastEventIDParam == "" {
-		return id
+	if s.opts.LastEventIDParam == "" {
+		return s.r.Header.Get("Last-Event-ID")
 	}
-	return s.r.URL.Query().Get(s.opts.LastEventIDParam)
+	id, _ := LastEventID(s.r, s.opts.LastEventIDParam)
+	return id
+}
+
+// LastEventID returns the id of the last event a client saw, which it
+// resumes after: the request's Last-Event-ID header, or, when that is
+// absent or empty, the first of the query parameters params that is not
+// empty (for clients that cannot set headers, like a first EventSource
+// connection). asked reports whether the request named a resume point at
+// all, even an empty one: the header or one of params is present.
+func LastEventID(r *http.Request, params ...string) (id string, asked bool) {
+	_, asked = r.Header["Last-Event-Id"] // the canonical form of Last-Event-ID
+	if id = r.Header.Get("Last-Event-ID"); id != "" || len(params) == 0 {
+		return id, asked
+	}
+	q := r.URL.Query()
+	for _, p := range params {
+		if v, ok := q[p]; ok {
+			asked = true
+			if len(v) > 0 && v[0] != "" {
+				return v[0], true
+			}
+		}
+	}
+	return "", asked
 }
 
 // Send writes e and flushes it. An invalid event writes nothing and

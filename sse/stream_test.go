@@ -352,6 +352,39 @@ func TestStream_outlivesServerTimeouts(t *testing.T) {
 	}
 }
 
+// TestLastEventID: the header wins; else the first parameter named that
+// is not empty; asked says whether any of them was there, even empty.
+func TestLastEventID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		header *string // nil: no header
+		query  string
+		params []string
+		want   string
+		asked  bool
+	}{
+		{query: "a=1", want: "", asked: false},
+		{header: ptr("41"), query: "a=42", params: []string{"a"}, want: "41", asked: true},
+		{header: ptr(""), want: "", asked: true},
+		{header: ptr(""), query: "a=42", params: []string{"a"}, want: "42", asked: true},
+		{query: "a=42", want: "", asked: false}, // no parameter named
+		{query: "a=&b=43", params: []string{"a", "b"}, want: "43", asked: true},
+		{query: "a=", params: []string{"a", "b"}, want: "", asked: true},
+		{query: "b=43&a=42", params: []string{"a", "b"}, want: "42", asked: true}, // the first named wins
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", "/?"+tc.query, nil)
+		if tc.header != nil {
+			r.Header.Set("Last-Event-ID", *tc.header)
+		}
+		if id, asked := sse.LastEventID(r, tc.params...); id != tc.want || asked != tc.asked {
+			t.Errorf("header %v, query %q, params %q: LastEventID = %q, %v; want %q, %v", tc.header != nil, tc.query, tc.params, id, asked, tc.want, tc.asked)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestStream_LastEventID(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

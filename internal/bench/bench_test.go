@@ -6,7 +6,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +23,7 @@ func TestHist(t *testing.T) {
 		vals = append(vals, v)
 		h.Record(v)
 	}
-	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
+	slices.Sort(vals)
 	for _, q := range []float64{.5, .9, .99, .999} {
 		exact := vals[int(q*float64(len(vals)))-1]
 		got := h.Quantile(q)

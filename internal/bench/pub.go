@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -144,9 +145,7 @@ func (p *Publisher) post(ctx context.Context, url, topic, data string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", p.ContentType)
-	for k, vs := range p.Header {
-		req.Header[k] = vs
-	}
+	maps.Copy(req.Header, p.Header)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return err

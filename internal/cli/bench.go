@@ -90,7 +90,7 @@ func runBench(ctx context.Context, args []string, io IO) error {
 	if *nodes < 1 {
 		return usagef("herd bench --store redis://127.0.0.1:6379/0 --nodes 3 fanout", "--nodes must be at least 1")
 	}
-	if *nodes > 1 && !strings.HasPrefix(*store, "redis") && !strings.HasPrefix(*store, "nats") {
+	if k := kindOf(*store); *nodes > 1 && (k == nil || !k.shared) {
 		return usagef("herd bench --store redis://127.0.0.1:6379/0 --nodes 3 fanout", "--nodes %d needs a shared store: --store redis://… or nats://…, not %q", *nodes, *store)
 	}
 	if *hubURL != "" && *nodes > 1 {
@@ -187,7 +187,7 @@ func runBench(ctx context.Context, args []string, io IO) error {
 // freshStore gives a shared store spec keys of its own, so that runs (and
 // the targets of one run) never see each other's events.
 func freshStore(spec string) string {
-	if !strings.HasPrefix(spec, "redis") && !strings.HasPrefix(spec, "nats") {
+	if k := kindOf(spec); k == nil || !k.shared {
 		return spec
 	}
 	u, err := url.Parse(spec)

@@ -27,87 +27,167 @@ type storeOptions struct {
 	logger         *slog.Logger
 }
 
+// common is what every store package takes of them.
+func (o storeOptions) common() herd.StoreOptions {
+	return herd.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
+}
+
 const storeHint = "herd serve --store bolt:herd.db   (or memory, redis://HOST:PORT/DB, nats://HOST:PORT; docs/clustering.md for clusters)"
 
-// A storeSpec is a --store value, parsed: the one place that knows the
-// kinds of store.
+// A storeKind is a kind of --store: how its values are told apart,
+// checked, shown, opened and looked at. storeKinds is the one place that
+// knows them; a new store is a new row.
+type storeKind struct {
+	name   string                 // as the startup log names it
+	form   string                 // the --store form, for errors: bolt:PATH
+	match  func(spec string) bool // whether a --store value is of this kind
+	shared bool                   // nodes can share it (herd bench --nodes, --change-history-settings)
+	// parse checks a value of the kind (whole, and the part after its
+	// scheme's colon) and returns what open takes, or a usage error.
+	parse func(spec, scheme, rest string) (string, error)
+	// show is the store as logs and errors show it, describe what the
+	// startup log says of it; both without secrets.
+	show, describe func(arg string) string
+	open           func(ctx context.Context, arg string, o storeOptions) (herd.Store, error)
+	// check looks at the store without changing it (herd check).
+	check func(ctx context.Context, arg string, w io.Writer) (string, error)
+}
+
+var storeKinds = []*storeKind{
+	{
+		name: "bolt", form: "bolt:PATH", match: scheme("bolt"),
+		parse: func(_, _, rest string) (string, error) {
+			if rest == "" {
+				return "", usagef(storeHint, "--store bolt: needs a file path, like bolt:herd.db")
+			}
+			return rest, nil
+		},
+		show:     func(path string) string { return "bolt:" + path },
+		describe: func(path string) string { return "bolt file " + path },
+		open: func(_ context.Context, path string, o storeOptions) (herd.Store, error) {
+			return bolt.Open(path, bolt.Options{StoreOptions: o.common()})
+		},
+		check: func(_ context.Context, path string, w io.Writer) (string, error) {
+			sum, err := bolt.Check(path)
+			listDamaged(w, sum)
+			if errors.Is(err, os.ErrNotExist) {
+				return boltDirReady(path)
+			}
+			return "sound: " + sum.String(), err
+		},
+	},
+	{
+		name: "memory", form: "memory", match: func(spec string) bool { return spec == "memory" },
+		parse:    func(string, string, string) (string, error) { return "", nil },
+		show:     func(string) string { return "memory" },
+		describe: func(string) string { return "memory (history is lost when herd stops)" },
+		open: func(_ context.Context, _ string, o storeOptions) (herd.Store, error) {
+			return memory.New(memory.Options{StoreOptions: o.common()}), nil
+		},
+		check: func(context.Context, string, io.Writer) (string, error) { return "in memory: nothing to check", nil },
+	},
+	{
+		name: "redis", form: "redis://HOST:PORT/DB", shared: true,
+		match: func(spec string) bool { return strings.HasPrefix(spec, "redis") }, // rediss, redis+sentinel, …
+		parse: func(spec, scheme, _ string) (string, error) {
+			if u, err := url.Parse(spec); err != nil || u.Host == "" {
+				return "", usagef(storeHint, "--store %s: want %s://HOST:PORT", redact(spec), scheme)
+			}
+			if err := redis.ParseURL(spec); err != nil {
+				return "", usagef(storeHint, "--store %s: %s", redact(spec), redact(err.Error()))
+			}
+			return spec, nil
+		},
+		show:     redact,
+		describe: func(u string) string { return "redis " + redact(u) },
+		open: func(ctx context.Context, u string, o storeOptions) (herd.Store, error) {
+			redis.SetClientLogger(o.logger) // herd owns the process: its logs are slog's
+			return redis.Open(ctx, u, redis.Options{StoreOptions: o.common()})
+		},
+		check: func(ctx context.Context, u string, _ io.Writer) (string, error) {
+			return redis.Check(ctx, u, redis.Options{})
+		},
+	},
+	{
+		name: "nats", form: "nats://HOST:PORT", match: scheme("nats"), shared: true,
+		parse: func(spec, _, _ string) (string, error) {
+			if err := nats.ParseURL(spec); err != nil {
+				return "", usagef(storeHint, "--store %s: %s", redact(spec), redact(err.Error()))
+			}
+			return spec, nil
+		},
+		show:     redact,
+		describe: func(u string) string { return "nats " + redact(u) },
+		open: func(ctx context.Context, u string, o storeOptions) (herd.Store, error) {
+			return nats.Open(ctx, u, nats.Options{StoreOptions: o.common(), Logger: o.logger})
+		},
+		check: func(ctx context.Context, u string, _ io.Writer) (string, error) {
+			return nats.Check(ctx, u, nats.Options{})
+		},
+	},
+}
+
+// scheme matches the --store values of a scheme: the part before the
+// first colon.
+func scheme(name string) func(string) bool {
+	return func(spec string) bool {
+		s, _, _ := strings.Cut(spec, ":")
+		return s == name
+	}
+}
+
+// kindOf is the kind of store a --store value names, by its scheme alone,
+// or nil.
+func kindOf(spec string) *storeKind {
+	for _, k := range storeKinds {
+		if k.match(spec) {
+			return k
+		}
+	}
+	return nil
+}
+
+func unknownStore(spec string) error {
+	forms := make([]string, len(storeKinds))
+	for i, k := range storeKinds {
+		forms[i] = k.form
+	}
+	return usagef(storeHint, "unknown store %q: use %s", redact(spec), join("", forms))
+}
+
+// A storeSpec is a --store value, parsed.
 type storeSpec struct {
-	kind string // "memory", "bolt", "redis" or "nats"
-	arg  string // the file's path for bolt, the URL for redis and nats
+	kind *storeKind
+	arg  string // what kind.open takes: the file's path for bolt, the URL for redis and nats
 }
 
 // parseStore reads a --store value, reporting a malformed one as a usage
 // error, before anything is opened. Errors never show a password.
 func parseStore(spec string) (storeSpec, error) {
-	scheme, rest, _ := strings.Cut(spec, ":")
-	switch {
-	case spec == "memory":
-		return storeSpec{kind: "memory"}, nil
-	case scheme == "bolt":
-		if rest == "" {
-			return storeSpec{}, usagef(storeHint, "--store bolt: needs a file path, like bolt:herd.db")
-		}
-		return storeSpec{kind: "bolt", arg: rest}, nil
-	case scheme == "nats":
-		if err := nats.ParseURL(spec); err != nil {
-			return storeSpec{}, usagef(storeHint, "--store %s: %s", redact(spec), redact(err.Error()))
-		}
-		return storeSpec{kind: "nats", arg: spec}, nil
-	case strings.HasPrefix(scheme, "redis"):
-		if u, err := url.Parse(spec); err != nil || u.Host == "" {
-			return storeSpec{}, usagef(storeHint, "--store %s: want %s://HOST:PORT", redact(spec), scheme)
-		}
-		if err := redis.ParseURL(spec); err != nil {
-			return storeSpec{}, usagef(storeHint, "--store %s: %s", redact(spec), redact(err.Error()))
-		}
-		return storeSpec{kind: "redis", arg: spec}, nil
+	k := kindOf(spec)
+	if k == nil {
+		return storeSpec{}, unknownStore(spec)
 	}
-	return storeSpec{}, usagef(storeHint, "unknown store %q: use bolt:PATH, memory, redis://HOST:PORT/DB or nats://HOST:PORT", redact(spec))
+	scheme, rest, _ := strings.Cut(spec, ":")
+	arg, err := k.parse(spec, scheme, rest)
+	if err != nil {
+		return storeSpec{}, err
+	}
+	return storeSpec{kind: k, arg: arg}, nil
 }
 
 // String is the store as logs and errors show it.
-func (s storeSpec) String() string {
-	switch s.kind {
-	case "memory":
-		return "memory"
-	case "bolt":
-		return "bolt:" + s.arg
-	}
-	return redact(s.arg)
-}
+func (s storeSpec) String() string { return s.kind.show(s.arg) }
 
 // describe says what the store is, for the startup log.
-func (s storeSpec) describe() string {
-	switch s.kind {
-	case "memory":
-		return "memory (history is lost when herd stops)"
-	case "bolt":
-		return "bolt file " + s.arg
-	}
-	return s.kind + " " + redact(s.arg)
-}
+func (s storeSpec) describe() string { return s.kind.describe(s.arg) }
 
 // open opens the store. A store that cannot be opened is a runtime error,
 // reported at once in one line.
 func (s storeSpec) open(o storeOptions) (herd.Store, error) {
-	so := herd.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	var store herd.Store
-	var err error
-	switch s.kind {
-	case "memory":
-		return memory.New(memory.Options{StoreOptions: so}), nil
-	case "bolt":
-		store, err = bolt.Open(s.arg, bolt.Options{StoreOptions: so})
-	case "redis":
-		redis.SetClientLogger(o.logger) // herd owns the process: its logs are slog's
-		store, err = redis.Open(ctx, s.arg, redis.Options{StoreOptions: so})
-	case "nats":
-		store, err = nats.Open(ctx, s.arg, nats.Options{StoreOptions: so, Logger: o.logger})
-	default:
-		panic("cli: unknown store kind " + s.kind)
-	}
+	store, err := s.kind.open(ctx, s.arg, o)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -121,24 +201,7 @@ func (s storeSpec) open(o storeOptions) (herd.Store, error) {
 func (s storeSpec) check(ctx context.Context, w io.Writer) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	var found string
-	var err error
-	switch s.kind {
-	case "memory":
-		return "in memory: nothing to check", nil
-	case "bolt":
-		var sum bolt.Summary
-		sum, err = bolt.Check(s.arg)
-		found = "sound: " + sum.String()
-		listDamaged(w, sum)
-		if errors.Is(err, os.ErrNotExist) {
-			found, err = boltDirReady(s.arg)
-		}
-	case "redis":
-		found, err = redis.Check(ctx, s.arg, redis.Options{})
-	case "nats":
-		found, err = nats.Check(ctx, s.arg, nats.Options{})
-	}
+	found, err := s.kind.check(ctx, s.arg, w)
 	if err != nil {
 		return "", s.fail(err)
 	}

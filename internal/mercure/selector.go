@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"sync"
 
@@ -317,10 +318,8 @@ func isNameChar(c byte) bool { return isNameStart(c) || ('0' <= c && c <= '9') }
 // anyMatches reports whether a selector matches a topic.
 func anyMatches(sels []*selector, topics []string) bool {
 	for _, s := range sels {
-		for _, t := range topics {
-			if s.matches(t) {
-				return true
-			}
+		if slices.ContainsFunc(topics, s.matches) {
+			return true
 		}
 	}
 	return false

@@ -100,24 +100,11 @@ func truncate(s string, n int) string {
 // lastEventID returns the id a subscriber resumes after and whether it
 // asked to resume at all: the Last-Event-ID header, else the
 // last_event_id parameter, else (0.x) lastEventID or Last-Event-ID.
-func (h *Handler) lastEventID(r *http.Request, q url.Values) (string, bool) {
-	_, asked := r.Header["Last-Event-Id"]
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		return id, true
-	}
-	params := []string{"last_event_id"}
+func (h *Handler) lastEventID(r *http.Request) (string, bool) {
 	if h.legacy() {
-		params = append(params, "lastEventID", "Last-Event-ID")
+		return sse.LastEventID(r, "last_event_id", "lastEventID", "Last-Event-ID")
 	}
-	for _, p := range params {
-		if _, ok := q[p]; ok {
-			asked = true
-			if id := q.Get(p); id != "" {
-				return id, true
-			}
-		}
-	}
-	return "", asked
+	return sse.LastEventID(r, "last_event_id")
 }
 
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
@@ -139,7 +126,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	if g != nil {
 		sub.private = g.subscribe
 	}
-	lastID, asked := h.lastEventID(r, q)
+	lastID, asked := h.lastEventID(r)
 	from, answer := "", ""
 	if lastID != "" {
 		var found bool

@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"debug/buildinfo"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +76,7 @@ func TestReproducible(t *testing.T) {
 			exe += ".exe"
 		}
 		if len(files) != 2 || files[dir+"/README.md"] == nil || files[exe] == nil {
-			t.Errorf("%s holds %v", name, keys(files))
+			t.Errorf("%s holds %v", name, slices.Sorted(maps.Keys(files)))
 			continue
 		}
 		info, err := buildinfo.Read(bytes.NewReader(files[exe]))
@@ -110,15 +111,6 @@ func list(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-func keys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func untar(t *testing.T, path string) map[string][]byte {
