@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,7 +21,10 @@ import (
 // The connection engine holds subscribers whose connections the hub took
 // over from net/http (plain HTTP/1.x) with no goroutine and no buffer of
 // their own: a parked subscriber costs its socket, its subscriber record and
-// its epoll registration.
+// its epoll registration. It keeps the socket as a bare file descriptor
+// (a duplicate of net/http's, whose net.Conn is closed): Go's connection,
+// its poller state and its two addresses would be a quarter of a parked
+// subscriber's heap.
 //
 //   - One epoll loop watches every socket for the client leaving, and for
 //     writability after a write hit EAGAIN.
@@ -77,15 +81,17 @@ type engineSub struct {
 	e          *connEngine
 	s          *subscriber
 	token      uint64
-	conn       net.Conn
-	fd         int
-	scheduled  bool         // in the ready queue, or being written
-	waitingOut bool         // the socket was full: waiting for EPOLLOUT
-	out        [][]byte     // taken from the queue, not written yet
-	finish     bool         // the close was taken: end the stream once out is written
-	lastWrite  atomic.Int64 // the clock's, in Unix nanoseconds
-	waitSince  atomic.Int64 // when the socket filled up; 0 if it is not full
-	needBeat   atomic.Bool
+	fd         int  // the engine's own; closed once, by release or close
+	scheduled  bool // in the ready queue, or being written
+	waitingOut bool // the socket was full: waiting for EPOLLOUT
+	// out is what was taken from the queue and not written yet. While a
+	// writer holds the subscriber it is the writer's scratch slice; only
+	// a rest the socket did not take is copied into a slice of its own.
+	out       [][]byte
+	finish    bool         // the close was taken: end the stream once out is written
+	lastWrite atomic.Int64 // the clock's, in Unix nanoseconds
+	waitSince atomic.Int64 // when the socket filled up; 0 if it is not full
+	needBeat  atomic.Bool
 }
 
 func newEngine(cfg engineConfig) (*connEngine, error) {
@@ -118,7 +124,10 @@ func newEngine(cfg engineConfig) (*connEngine, error) {
 func (e *connEngine) now() int64 { return e.cfg.clock.Now().UnixNano() }
 
 // adopt takes over conn for s, whose replay is done. From here on the
-// engine writes to the connection and closes it.
+// engine writes to the connection and closes it: conn itself is closed
+// once the engine holds a duplicate of its descriptor (the socket stays
+// open, and leaves Go's poller). On an error the caller closes conn, which
+// is harmless if the engine did already.
 func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -128,8 +137,6 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	if err != nil {
 		return err
 	}
-	fd := -1
-	raw.Control(func(f uintptr) { fd = int(f) })
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -138,9 +145,18 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	e.token++
 	token := e.token
 	e.mu.Unlock()
+	fd := -1
+	cerr := raw.Control(func(f uintptr) {
+		// The duplicate shares the open socket, non-blocking as Go set it.
+		fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if cerr != nil || err != nil {
+		return errors.Join(cerr, err)
+	}
+	conn.Close() // Go's poller forgets its descriptor; the socket lives on in fd
 	// Until its epoll registration exists, s is held as if scheduled, so
 	// that no writer can release it first.
-	es := &engineSub{e: e, s: s, token: token, conn: conn, fd: fd, scheduled: true}
+	es := &engineSub{e: e, s: s, token: token, fd: fd, scheduled: true}
 	es.lastWrite.Store(e.now())
 	s.handTo(es)
 	e.mu.Lock()
@@ -210,24 +226,34 @@ func (e *connEngine) next() *engineSub {
 	return es
 }
 
+// A scratch is a writer's own buffers, reused for every subscriber it
+// serves: a write allocates nothing, and no subscriber keeps a buffer
+// sized by its busiest moment.
+type scratch struct {
+	items []item
+	iov   []unix.Iovec
+	out   [][]byte
+}
+
 // write is a writer goroutine.
 func (e *connEngine) write() {
 	defer e.wg.Done()
-	var items []item
-	iov := make([]unix.Iovec, 0, 64)
+	sc := &scratch{iov: make([]unix.Iovec, 0, 64)}
 	for {
 		es := e.next()
 		if es == nil {
 			return
 		}
-		items, iov = e.serve(es, items, iov)
+		e.serve(es, sc)
 	}
 }
 
 // serve writes what is queued for s, until its queue is empty, its socket
 // is full, or it ends.
-func (e *connEngine) serve(es *engineSub, items []item, iov []unix.Iovec) ([]item, []unix.Iovec) {
+func (e *connEngine) serve(es *engineSub, sc *scratch) {
 	s := es.s
+	items, iov := sc.items, sc.iov
+	defer func() { sc.items, sc.iov = items, iov }()
 	written := 0
 	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
 	for {
@@ -235,15 +261,17 @@ func (e *connEngine) serve(es *engineSub, items []item, iov []unix.Iovec) ([]ite
 		// slow one may never drain, and a resuming client loses nothing.
 		if reason := s.endReason(); reason != 0 {
 			e.release(es, reason)
-			return items, iov
+			return
 		}
 		if len(es.out) == 0 && !es.finish {
 			var err error
 			items, err = s.ready(items[:0])
+			es.out = sc.out[:0]
 			for i, it := range items {
 				es.out = append(es.out, it.wire.Bytes())
 				items[i] = item{}
 			}
+			sc.out = es.out[:0] // keeps what append grew
 			switch {
 			case err == io.EOF:
 				es.finish = true
@@ -252,21 +280,23 @@ func (e *connEngine) serve(es *engineSub, items []item, iov []unix.Iovec) ([]ite
 			}
 			if len(es.out) == 0 && es.needBeat.Swap(false) {
 				es.out = append(es.out, heartbeat)
+				sc.out = es.out[:0]
 			}
 		}
 		if len(es.out) == 0 {
 			if es.finish {
 				e.release(es, s.finished)
-				return items, iov
+				return
 			}
 			s.mu.Lock()
 			if s.pendingLocked() {
 				s.mu.Unlock()
 				continue
 			}
+			es.out = nil // not the scratch, which another writer may use next
 			es.scheduled = false
 			s.mu.Unlock()
-			return items, iov
+			return
 		}
 		var n int
 		var err error
@@ -275,17 +305,22 @@ func (e *connEngine) serve(es *engineSub, items []item, iov []unix.Iovec) ([]ite
 		es.out = advance(es.out, n)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
+			// The rest waits in a slice of its own (rarely: a full socket),
+			// and the scratch lets go of its frames.
+			rest := slices.Clone(es.out)
+			clear(es.out)
+			es.out = rest
 			es.waitSince.Store(e.now())
 			s.mu.Lock()
 			es.waitingOut, es.scheduled = true, false
 			s.mu.Unlock()
 			ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, es.token)
 			unix.EpollCtl(e.epfd, unix.EPOLL_CTL_MOD, es.fd, &ev)
-			return items, iov
+			return
 		case err != nil:
 			s.end(reasonWrite)
 			e.release(es, reasonWrite)
-			return items, iov
+			return
 		}
 		es.lastWrite.Store(e.now())
 		es.waitSince.Store(0)
@@ -341,17 +376,18 @@ func advance(bufs [][]byte, n int) [][]byte {
 // normally (its topics closed, the hub shutting down, the client gone) is
 // closed gracefully, so that the client sees a clean end and resumes; one
 // cut off (slow, failed writes) is reset, freeing its socket buffers.
+// It is called once per subscriber: the writer that releases es keeps it
+// marked scheduled, so no writer takes it again.
 func (e *connEngine) release(es *engineSub, reason closeReason) {
 	e.mu.Lock()
 	delete(e.subs, es.token)
 	e.mu.Unlock()
 	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, es.fd, nil)
 	if reason == reasonSlow || reason == reasonWrite {
-		if tc, ok := es.conn.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
+		unix.SetsockoptLinger(es.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
-	es.conn.Close()
+	unix.Close(es.fd)
+	clear(es.out) // the scratch, if a writer held s: its frames are not s's any more
 	es.out = nil
 	e.cfg.release(es.s, reason)
 }
@@ -469,7 +505,7 @@ func (e *connEngine) close() {
 	e.mu.Unlock()
 	for _, es := range left {
 		es.s.end(reasonShutdown)
-		es.conn.Close()
+		unix.Close(es.fd) // never released: its writer had not taken it
 		e.cfg.release(es.s, reasonShutdown)
 	}
 	unix.Close(e.epfd)

@@ -263,10 +263,18 @@ func runStorm(ctx context.Context, c Config, t Target, n int) (Report, error) {
 
 // runPerSubscriber measures what one subscriber costs a hub, with every
 // subscriber on one topic and with one topic each: its memory (the hub's
-// RSS above the empty hub's, per subscriber, once all are subscribed) and
-// the hub's CPU per delivery. These are the figures that compare kinds of
-// subscribers (herd's own API, the Mercure endpoint) on one hub, and
-// hubs with one another.
+// RSS above the warmed-up empty hub's, per subscriber, once all are
+// subscribed, and again at the end of the load) and the hub's CPU per
+// delivery. These are the figures that compare kinds of subscribers
+// (herd's own API, the Mercure endpoint) on one hub, and hubs with one
+// another.
+//
+// Each step runs on a fresh hub process when the target can be restarted
+// (a hub bench started, or one given with --hub-cmd), warmed up by a
+// small crowd (100 subscribers, a second of publishing) that leaves before
+// the empty hub is measured: the first touch of code and runtime
+// structures is not a subscriber's cost, and a heap that a previous
+// crowd of thousands left behind would hide the next crowd's.
 func runPerSubscriber(ctx context.Context, c Config, t Target) ([]Report, error) {
 	n := c.subs(2000)
 	var reps []Report
@@ -274,16 +282,36 @@ func runPerSubscriber(ctx context.Context, c Config, t Target) ([]Report, error)
 		{name: "one topic", subs: n, topics: 1, rate: cmp(c.Rate, 20)},
 		{name: "one topic each", subs: n, topics: n, topicOf: func(i int) int { return i }, rate: cmp(c.Rate, 20) * 50},
 	} {
+		fresh := t.Restart != nil
+		if fresh {
+			nodes, err := t.Restart()
+			if err != nil {
+				return reps, fmt.Errorf("restarting %s: %w", t.Name, err)
+			}
+			t.Nodes = nodes
+			warm := st
+			warm.subs, warm.topics = min(n, 100), min(st.topics, 100)
+			warmCfg := c
+			warmCfg.Duration = time.Second
+			if _, err := runStep(ctx, warmCfg, t, "B7 warm-up", warm); err != nil {
+				return reps, err
+			}
+		}
 		time.Sleep(3 * time.Second) // the previous crowd leaves
 		s0 := sample(t)
-		var s1 ProcSample
+		var s1, s2 ProcSample
 		st.opened = func() { time.Sleep(2 * time.Second); s1 = sample(t) }
+		st.loaded = func() { s2 = sample(t) }
 		rep, err := runStep(ctx, c, t, "B7", st)
 		if err != nil {
 			return reps, err
 		}
 		if t.measured() {
 			rep.add("hub RSS per subscriber", "bytes", float64(s1.RSS-s0.RSS)/float64(n), false)
+			rep.add("hub RSS per subscriber at the end of the load", "bytes", float64(s2.RSS-s0.RSS)/float64(n), false)
+		}
+		if !fresh {
+			rep.Notes = append(rep.Notes, "measured on a hub that was not restarted (--hub without --hub-cmd): its heap may hold what earlier steps left")
 		}
 		reps = append(reps, rep)
 	}

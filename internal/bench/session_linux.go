@@ -144,6 +144,9 @@ type step struct {
 	slow    func(i int) bool
 	// opened, if set, runs once everyone is subscribed, before publishing.
 	opened func()
+	// loaded, if set, runs once publishing ended and its events arrived,
+	// before the subscribers leave.
+	loaded func()
 }
 
 func runStep(ctx context.Context, c Config, t Target, scenario string, st step) (Report, error) {
@@ -180,6 +183,9 @@ func runStep(ctx context.Context, c Config, t Target, scenario string, st step) 
 	}
 	sess.waitDelivered(before.Deliveries+want, 10*time.Second)
 	after, cpu1 := sess.gen.Counters(), sample(t)
+	if st.loaded != nil {
+		st.loaded()
+	}
 	res := sess.stop()
 	delivered := after.Deliveries - before.Deliveries
 	elapsed := pub.Elapsed.Seconds()

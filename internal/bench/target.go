@@ -26,6 +26,12 @@ type Target struct {
 	Header      http.Header
 	// Resume says the hub resumes after Last-Event-ID (herd does).
 	Resume bool
+	// Restart, if set, stops the target's processes and starts them
+	// afresh, returning the new nodes. Scenarios that compare memory
+	// between steps (B7) start each step on a fresh process: a Go process
+	// keeps the heap a previous crowd left for a while, and the next crowd
+	// would look free.
+	Restart func() ([]Node, error)
 }
 
 // A Node is one hub process. Subscribers and publishers are spread over a

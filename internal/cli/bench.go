@@ -21,13 +21,14 @@ import (
 	"github.com/herd-sse/herd/internal/bench"
 )
 
-const benchSynopsis = "[--hub URL --hub-pid PID | --store URL --nodes N] [--subs N] [--duration D] [--rate R] [--json] SCENARIO...|all"
+const benchSynopsis = "[--hub URL [--hub-pid PID | --hub-cmd COMMAND] | --store URL --nodes N] [--subs N] [--duration D] [--rate R] [--json] SCENARIO...|all"
 
 // runBench is herd bench.
 func runBench(ctx context.Context, args []string, io IO) error {
 	fs := newFlagSet("bench", benchSynopsis, io)
 	hubURL := fs.String("hub", "", "hub `URL` to benchmark (default: a fresh herd serve --store memory, started for the run)")
 	hubPID := fs.Int("hub-pid", 0, "the hub's process `PID`, for its memory and CPU from /proc (known when bench starts it)")
+	hubCmd := fs.String("hub-cmd", "", "shell `COMMAND` that starts the hub --hub names; bench runs it, measures it, and starts it afresh for each step of B7 (persub)")
 	baseline := fs.Bool("baseline", true, "run every scenario against the naive net/http hub too, and print ratios")
 	herdArgs := fs.String("herd-args", "", "extra `FLAGS` for the herd serve bench starts, like '--queue-length 64'")
 	store := fs.String("store", "memory", "`STORE` of the herd nodes bench starts: memory, bolt:PATH, or redis://… or nats://… (each run gets fresh keys)")
@@ -87,11 +88,19 @@ func runBench(ctx context.Context, args []string, io IO) error {
 			Body: body, ContentType: *pubType, Header: header, Resume: resume}
 	}
 	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
 	if *nodes < 1 {
 		return usagef("herd bench --store redis://127.0.0.1:6379/0 --nodes 3 fanout", "--nodes must be at least 1")
 	}
 	if k := kindOf(*store); *nodes > 1 && (k == nil || !k.shared) {
 		return usagef("herd bench --store redis://127.0.0.1:6379/0 --nodes 3 fanout", "--nodes %d needs a shared store: --store redis://… or nats://…, not %q", *nodes, *store)
+	}
+	if *hubCmd != "" && (*hubURL == "" || *hubPID != 0) {
+		return usagef("herd bench --hub http://127.0.0.1:3000 --hub-cmd 'my-hub --listen 127.0.0.1:3000' persub", "--hub-cmd starts the hub that --hub names: give --hub, and not --hub-pid (bench knows the PID)")
 	}
 	if *hubURL != "" && *nodes > 1 {
 		return usagef(hint, "--hub benchmarks a running hub; --nodes starts herd nodes: use one or the other")
@@ -101,27 +110,62 @@ func runBench(ctx context.Context, args []string, io IO) error {
 	}
 	var targets []bench.Target
 	var described []string
+	// restartable starts a target's processes with start, and sets its
+	// Restart to stop them and start new ones.
+	restartable := func(t *bench.Target, start func() ([]*process, error)) error {
+		var procs []*process
+		stopAll := func() {
+			for _, p := range procs {
+				p.stop()
+			}
+			procs = nil
+		}
+		stops = append(stops, func() { stopAll() })
+		t.Restart = func() ([]bench.Node, error) {
+			stopAll()
+			var err error
+			procs, err = start()
+			var nodes []bench.Node
+			for _, p := range procs {
+				nodes = append(nodes, bench.Node{Base: p.url, PID: p.pid})
+			}
+			return nodes, err
+		}
+		var err error
+		t.Nodes, err = t.Restart()
+		return err
+	}
 	// startHerd starts n herd nodes sharing one fresh copy of the store.
 	startHerd := func(name string, n int) (bench.Target, error) {
 		t := target(name, nil, true)
-		spec := freshStore(*store)
-		for range n {
-			h, err := startProcess(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--store", spec, "--log-level", "error"}, strings.Fields(*herdArgs)...))
-			if err != nil {
-				return t, fmt.Errorf("starting herd: %w", err)
+		err := restartable(&t, func() ([]*process, error) {
+			spec := freshStore(*store)
+			var procs []*process
+			for range n {
+				h, err := startProcess(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--store", spec, "--log-level", "error"}, strings.Fields(*herdArgs)...))
+				if err != nil {
+					return procs, fmt.Errorf("starting herd: %w", err)
+				}
+				procs = append(procs, h)
 			}
-			stops = append(stops, h.stop)
-			t.Nodes = append(t.Nodes, bench.Node{Base: h.url, PID: h.pid})
-		}
-		described = append(described, fmt.Sprintf("%s: %d herd node(s) on %s", name, n, redact(spec)))
-		return t, nil
+			return procs, nil
+		})
+		described = append(described, fmt.Sprintf("%s: %d herd node(s) on %s", name, n, redact(*store)))
+		return t, err
 	}
-	defer func() {
-		for _, stop := range stops {
-			stop()
-		}
-	}()
 	switch {
+	case *hubCmd != "":
+		base := strings.TrimSuffix(*hubURL, "/")
+		t := target("hub", nil, false)
+		err := restartable(&t, func() ([]*process, error) {
+			p, err := startCommand(ctx, *hubCmd, base)
+			return []*process{p}, err
+		})
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+		described = append(described, fmt.Sprintf("hub: %s, started by bench: %s", *hubURL, *hubCmd))
 	case *hubURL != "":
 		targets = append(targets, target("hub", []bench.Node{{Base: strings.TrimSuffix(*hubURL, "/"), PID: *hubPID}}, false))
 		described = append(described, "hub: "+*hubURL)
@@ -141,12 +185,18 @@ func runBench(ctx context.Context, args []string, io IO) error {
 		}
 		targets = append(targets, t)
 	default:
-		b, err := startProcess(ctx, []string{"refhub", "--addr", "127.0.0.1:0"})
+		t := target("baseline", nil, false)
+		err := restartable(&t, func() ([]*process, error) {
+			b, err := startProcess(ctx, []string{"refhub", "--addr", "127.0.0.1:0"})
+			if err != nil {
+				return nil, fmt.Errorf("starting the baseline hub: %w", err)
+			}
+			return []*process{b}, nil
+		})
 		if err != nil {
-			return fmt.Errorf("starting the baseline hub: %w", err)
+			return err
 		}
-		stops = append(stops, b.stop)
-		targets = append(targets, target("baseline", []bench.Node{{Base: b.url, PID: b.pid}}, false))
+		targets = append(targets, t)
 		described = append(described, "baseline: a naive net/http hub (a goroutine and channel per subscriber, no store)")
 	}
 
@@ -294,6 +344,37 @@ func startProcess(ctx context.Context, args []string) (*process, error) {
 	p := &process{cmd: cmd, pid: cmd.Process.Pid}
 	p.url = strings.TrimSpace(line[strings.Index(line, "http://"):])
 	return p, nil
+}
+
+// startCommand starts a hub with a shell command and waits until base
+// accepts connections. exec makes the hub the process bench measures.
+func startCommand(ctx context.Context, command, base string) (*process, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("--hub %q is not a URL like http://127.0.0.1:3000", base)
+	}
+	if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s already accepts connections before --hub-cmd started: another process holds the port", u.Host)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "exec "+command)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd, url: base, pid: cmd.Process.Pid}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", u.Host, time.Second)
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.stop()
+			return nil, fmt.Errorf("the hub started by %q does not accept connections on %s: %w", command, u.Host, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (p *process) stop() {
