@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,8 +26,9 @@ type Hub struct {
 	cache    *replayCache // nil when disabled
 	env      *env         // what its subscribers share
 	counters counters
-	writes   writeHealth // the outcome of the latest publish, for /readyz
-	engine   *connEngine // nil when off or unavailable
+	writes   writeHealth              // the outcome of the latest publish, for /readyz
+	engine   *connEngine              // nil when off or unavailable
+	h2       atomic.Pointer[h2Server] // set by ConfigureHTTP2
 
 	mu       sync.Mutex // guards state
 	state    hubState

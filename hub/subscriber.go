@@ -101,6 +101,7 @@ type subscriber struct {
 	reason  closeReason
 	wake    chan struct{} // signalled when frames arrive or the subscriber ends
 	eng     *engineSub    // set when the connection engine serves it
+	h2      *h2Stream     // set when the hub's HTTP/2 server parked it
 
 	// Owned by the consumer.
 	batch     []*frame // reused by next
@@ -196,6 +197,10 @@ func (s *subscriber) queueLocked(f *frame) {
 func (s *subscriber) notifyLocked() {
 	if s.eng != nil {
 		s.eng.scheduleLocked(s)
+		return
+	}
+	if s.h2 != nil {
+		s.h2.wakeLocked()
 		return
 	}
 	s.signal()
