@@ -10,6 +10,9 @@ import (
 	"golang.org/x/net/http2"
 )
 
+// h2Heartbeat is what an idle event stream is sent, as sse.Stream sends it.
+var h2Heartbeat = sse.CommentFrame("").Bytes()
+
 // h2Key is the request context's key for the h2Writer of a request the
 // hub's HTTP/2 server serves.
 type h2Key struct{}
@@ -204,7 +207,7 @@ func (c *h2Conn) fill(st *h2Stream, fr *http2.Framer, items []item, scratch []by
 		st.needBeat = false
 		c.mu.Unlock()
 		if len(st.out) == 0 && beat {
-			st.out = append(st.out, heartbeat)
+			st.out = append(st.out, h2Heartbeat)
 		}
 	}
 	now := time.Now().UnixNano()

@@ -1,0 +1,249 @@
+package hub_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// newH2Server serves h (and /echo, which answers a request's body) over
+// TLS with the hub's own HTTP/2 server.
+func newH2Server(t *testing.T, cfg hub.Config) (*hub.Hub, *httptest.Server) {
+	t.Helper()
+	h := newHub(t, cfg, hub.Retention{})
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		io.Copy(w, r.Body)
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.EnableHTTP2 = true
+	h.ConfigureHTTP2(srv.Config)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return h, srv
+}
+
+// handlersRunning counts goroutines in a handler of the hub's HTTP/2
+// server: a parked event stream has none.
+func handlersRunning() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "hub.(*h2Conn).runHandler")
+}
+
+// until polls cond; the deadline only bounds a test that would hang.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+func TestHTTP2_parkedStreams(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{})
+	client := srv.Client()
+	publish(t, h, msg("before", "t"))
+
+	const n = 20
+	var bodies []*bufio.Reader
+	for i := range n {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/events?topic=t", nil)
+		if i == 0 {
+			req.Header.Set("Last-Event-ID", hub.EarliestID)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("stream %d: %s %d %q", i, resp.Proto, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		bodies = append(bodies, bufio.NewReader(resp.Body))
+	}
+	until(t, "every stream parked", func() bool { return h.Stats().Parked == n })
+	if got := handlersRunning(); got != 0 {
+		t.Fatalf("%d handler goroutines for %d parked streams, want none", got, n)
+	}
+	readData(t, bodies[0], "before") // the replay
+
+	// A publish over the same HTTP/2 server reaches every stream.
+	resp, err := client.PostForm(srv.URL+"/events", url.Values{"topic": {"t"}, "data": {"live"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("publish: %s %d", resp.Proto, resp.StatusCode)
+	}
+	for _, b := range bodies {
+		readData(t, b, "live")
+	}
+}
+
+// readData reads SSE lines until a data line, and checks it.
+func readData(t *testing.T, r *bufio.Reader, want string) {
+	t.Helper()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("waiting for %q: %v", want, err)
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			if got := strings.TrimSpace(data); got != want {
+				t.Fatalf("data %q, want %q", got, want)
+			}
+			return
+		}
+	}
+}
+
+func TestHTTP2_clientLeaves(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{})
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?topic=t", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+	cancel() // RST_STREAM
+	until(t, "the subscriber gone", func() bool { st := h.Stats(); return st.Subscribers == 0 && st.Parked == 0 })
+	if got := h.Stats().Ended["client"]; got != 1 {
+		t.Fatalf("ended as client: %d, want 1", got)
+	}
+}
+
+func TestHTTP2_requestBodies(t *testing.T) {
+	_, srv := newH2Server(t, hub.Config{})
+	body := make([]byte, 1<<20) // past every default window: refunds must flow
+	rand.Read(body)
+	resp, err := srv.Client().Post(srv.URL+"/echo", "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.ProtoMajor != 2 || !bytes.Equal(got, body) {
+		t.Fatalf("echo over %s: %d of %d bytes back, err %v", resp.Proto, len(got), len(body), err)
+	}
+}
+
+func TestHTTP2_shutdownDrains(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{ShutdownWindow: time.Millisecond})
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/events?topic=t", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+	done := make(chan error, 1)
+	go func() { done <- srv.Config.Shutdown(t.Context()) }() // GOAWAY, then waits for the stream
+	if err := h.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("the stream did not end cleanly: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := h.Stats().Ended["shutdown"]; got != 1 {
+		t.Fatalf("ended by shutdown: %d, want 1", got)
+	}
+}
+
+// TestHTTP2_flowControl speaks HTTP/2 frame by frame: a parked stream
+// never sends past the window the client gives, and resumes when it grows.
+func TestHTTP2_flowControl(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{})
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, http2.ClientPreface)
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	const window = 40
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/events?topic=t"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+
+	var got []byte
+	granted := window
+	published := false
+	for !bytes.Contains(got, []byte("data: "+strings.Repeat("x", 100)+"\n\n")) {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if f.PseudoValue("status") != "200" {
+				t.Fatalf("status %s", f.PseudoValue("status"))
+			}
+		case *http2.DataFrame:
+			got = append(got, f.Data()...)
+			if len(got) > granted {
+				t.Fatalf("%d bytes sent with a window of %d", len(got), granted)
+			}
+			if !published { // the opening frame is in: now an event past the window
+				published = true
+				until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+				publish(t, h, msg(strings.Repeat("x", 100), "t"))
+			}
+			if len(got) == granted { // the window is spent: open it, a little
+				granted += 30
+				fr.WriteWindowUpdate(1, 30)
+			}
+		case *http2.GoAwayFrame, *http2.RSTStreamFrame:
+			t.Fatalf("%v", f)
+		}
+	}
+}
+
+func TestHTTP2_heartbeat(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{Heartbeat: 20 * time.Millisecond})
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/events?topic=t", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, ":") {
+			return // a heartbeat, sent by the connection, not by a goroutine of the stream's
+		}
+	}
+}
