@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -24,7 +25,7 @@ import (
 // TLS with the hub's own HTTP/2 server.
 func newH2Server(t *testing.T, cfg hub.Config) (*hub.Hub, *httptest.Server) {
 	t.Helper()
-	h := newHub(t, cfg, hub.Retention{})
+	h := newHub(t, cfg, herd.Retention{})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
