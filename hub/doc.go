@@ -27,7 +27,10 @@
 // and the guards every route passes), http.go (the hub's routes, answers),
 // http_publish.go, http_subscribe.go, handover.go (a stream handed to the
 // connection engine), auth.go, host.go, cors.go, limits.go. The engine:
-// engine_linux.go.
+// engine_linux.go. The hub's HTTP/2 server (ConfigureHTTP2): h2.go
+// (connections, frames, settings, flow control), h2_stream.go (streams,
+// requests, bodies), h2_writer.go (the ResponseWriter), h2_events.go
+// (parked event streams, the flusher, heartbeats).
 //
 // # Locks
 //
@@ -38,5 +41,8 @@
 //	connEngine.mu     the engine's ready queue and registrations
 //
 // limits.mu and replayCache.mu are taken alone, or innermost (limits.mu
-// inside registry.mu).
+// inside registry.mu). The HTTP/2 server's h2Conn.wmu is held across a
+// connection's writes and taken first (h2Conn.wmu, subscriber.mu,
+// h2Conn.mu); h2Conn.mu (a connection's streams and windows) comes after
+// subscriber.mu, and nothing else is taken under it.
 package hub

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -49,14 +48,12 @@ func (h *Hub) ConfigureHTTP2(srv *http.Server) {
 	}
 	srv.TLSNextProto["h2"] = s.serveConn
 	srv.RegisterOnShutdown(s.shutdown)
-	h.h2.Store(s)
 }
 
 // h2Server is the hub's HTTP/2 server for one http.Server.
 type h2Server struct {
-	hub    *Hub
-	srv    *http.Server
-	parked atomic.Int64 // event streams held, for Stats.Parked
+	hub *Hub
+	srv *http.Server
 
 	mu       sync.Mutex
 	conns    map[*h2Conn]struct{}
@@ -156,7 +153,8 @@ type h2Conn struct {
 	events     int         // parked event streams
 	beat       *time.Timer // heartbeats, while events > 0
 	beatArmed  bool
-	goneAway   bool // a GOAWAY was sent: no new streams
+	idle       *time.Timer // while there is no stream
+	goneAway   bool        // a GOAWAY was sent: no new streams
 	closed     bool
 }
 
@@ -187,6 +185,9 @@ func (c *h2Conn) serve(maxHeaderBytes int) {
 	}) != nil {
 		return
 	}
+	c.mu.Lock()
+	c.armIdleLocked()
+	c.mu.Unlock()
 	first := true
 	for {
 		f, err := c.fr.ReadFrame()
@@ -480,6 +481,9 @@ func (c *h2Conn) close() {
 	}
 	if c.beat != nil {
 		c.beat.Stop()
+	}
+	if c.idle != nil {
+		c.idle.Stop()
 	}
 	c.cond.Broadcast()
 	c.mu.Unlock()

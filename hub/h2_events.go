@@ -86,7 +86,7 @@ func (st *h2Stream) park(s *subscriber) bool {
 	st.sub = s
 	st.lastWrite = time.Now().UnixNano()
 	c.events++
-	c.srv.parked.Add(1)
+	c.srv.hub.h2Parked.Add(1)
 	c.armBeatLocked()
 	c.mu.Unlock()
 	s.mu.Lock()
@@ -271,7 +271,7 @@ func (c *h2Conn) release(st *h2Stream, reason closeReason) {
 	st.scheduled = false
 	st.localDone, st.remoteDone = true, true
 	c.events--
-	c.srv.parked.Add(-1)
+	c.srv.hub.h2Parked.Add(-1)
 	c.doneLocked(st)
 	c.mu.Unlock()
 	c.srv.hub.unsubscribe(st.sub, reason)
@@ -330,10 +330,5 @@ func (c *h2Conn) tick() {
 	}
 }
 
-// parkedH2 returns how many event streams the hub's HTTP/2 server holds.
-func (h *Hub) parkedH2() int {
-	if s := h.h2.Load(); s != nil {
-		return int(s.parked.Load())
-	}
-	return 0
-}
+// parkedH2 returns how many event streams the hub's HTTP/2 servers hold.
+func (h *Hub) parkedH2() int { return int(h.h2Parked.Load()) }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -85,6 +86,9 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	c.streams[id] = st
+	if c.idle != nil {
+		c.idle.Stop()
+	}
 	c.handlers.Add(1)
 	c.mu.Unlock()
 	go c.runHandler(w, req, status)
@@ -223,6 +227,33 @@ func (c *h2Conn) doneLocked(st *h2Stream) {
 	}
 	if c.streams[st.id] == st {
 		delete(c.streams, st.id)
+	}
+	if len(c.streams) == 0 {
+		c.armIdleLocked()
+	}
+}
+
+// armIdleLocked starts the idle timer of a connection with no stream:
+// after the server's IdleTimeout (two minutes if unset) it goes away
+// gracefully, as net/http's HTTP/2 server does. c.mu must be held.
+func (c *h2Conn) armIdleLocked() {
+	d := c.srv.srv.IdleTimeout
+	if d <= 0 {
+		d = 2 * time.Minute
+	}
+	if c.idle == nil {
+		c.idle = time.AfterFunc(d, c.idleTimeout)
+		return
+	}
+	c.idle.Reset(d)
+}
+
+func (c *h2Conn) idleTimeout() {
+	c.mu.Lock()
+	idle := len(c.streams) == 0 && !c.closed
+	c.mu.Unlock()
+	if idle {
+		c.goAway(http2.ErrCodeNo, false)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 
 // newH2Server serves h (and /echo, which answers a request's body) over
 // TLS with the hub's own HTTP/2 server.
-func newH2Server(t *testing.T, cfg hub.Config) (*hub.Hub, *httptest.Server) {
+func newH2Server(t *testing.T, cfg hub.Config, configure ...func(*http.Server)) (*hub.Hub, *httptest.Server) {
 	t.Helper()
 	h := newHub(t, cfg, herd.Retention{})
 	mux := http.NewServeMux()
@@ -34,6 +34,9 @@ func newH2Server(t *testing.T, cfg hub.Config) (*hub.Hub, *httptest.Server) {
 	})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
+	for _, f := range configure {
+		f(srv.Config)
+	}
 	h.ConfigureHTTP2(srv.Config)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -178,16 +181,8 @@ func TestHTTP2_shutdownDrains(t *testing.T) {
 // never sends past the window the client gives, and resumes when it grows.
 func TestHTTP2_flowControl(t *testing.T) {
 	h, srv := newH2Server(t, hub.Config{})
-	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, http2.ClientPreface)
-	fr := http2.NewFramer(conn, conn)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	const window = 40
-	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	fr := dialH2(t, srv, http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
 	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/events?topic=t"}} {
@@ -246,5 +241,41 @@ func TestHTTP2_heartbeat(t *testing.T) {
 		if strings.HasPrefix(line, ":") {
 			return // a heartbeat, sent by the connection, not by a goroutine of the stream's
 		}
+	}
+}
+
+// dialH2 opens an HTTP/2 connection frame by frame: the preface and the
+// client's SETTINGS are sent.
+func dialH2(t *testing.T, srv *httptest.Server, settings ...http2.Setting) *http2.Framer {
+	t.Helper()
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	io.WriteString(conn, http2.ClientPreface)
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings(settings...)
+	return fr
+}
+
+func TestHTTP2_idleConnectionGoesAway(t *testing.T) {
+	_, srv := newH2Server(t, hub.Config{}, func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
+	fr := dialH2(t, srv)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("the connection ended without a GOAWAY: %v", err)
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeNo {
+				t.Fatalf("GOAWAY %v, want NO_ERROR", g.ErrCode)
+			}
+			break
+		}
+	}
+	if _, err := fr.ReadFrame(); err == nil {
+		t.Fatal("the connection stayed open after its GOAWAY")
 	}
 }

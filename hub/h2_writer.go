@@ -31,6 +31,9 @@ func (c *h2Conn) runHandler(w *h2Writer, req *http.Request, status int) {
 			w.finish()
 		}
 		st.cancel() // a parked stream no longer needs its request
+		c.mu.Lock()
+		st.cancel = nil // nor keeps its context
+		c.mu.Unlock()
 	}()
 	if status != 0 {
 		w.WriteHeader(status)

@@ -28,9 +28,9 @@ type Hub struct {
 	cache    *replayCache // nil when disabled
 	env      *env         // what its subscribers share
 	counters counters
-	writes   writeHealth              // the outcome of the latest publish, for /readyz
-	engine   *connEngine              // nil when off or unavailable
-	h2       atomic.Pointer[h2Server] // set by ConfigureHTTP2
+	writes   writeHealth  // the outcome of the latest publish, for /readyz
+	engine   *connEngine  // nil when off or unavailable
+	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
 
 	mu       sync.Mutex // guards state
 	state    hubState
