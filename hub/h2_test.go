@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,4 +279,51 @@ func TestHTTP2_idleConnectionGoesAway(t *testing.T) {
 	if _, err := fr.ReadFrame(); err == nil {
 		t.Fatal("the connection stayed open after its GOAWAY")
 	}
+}
+
+// TestHTTP2_manyStreamsUnderLoad: 50 parked streams on one connection,
+// events published concurrently, half the streams leaving midway: every
+// stream that stays gets every event, once and in order.
+func TestHTTP2_manyStreamsUnderLoad(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{})
+	client := srv.Client()
+	const streams, events = 50, 200
+	type stream struct {
+		r      *bufio.Reader
+		cancel context.CancelFunc
+	}
+	var all []stream
+	for range streams {
+		ctx, cancel := context.WithCancel(t.Context())
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?topic=load", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); resp.Body.Close() })
+		all = append(all, stream{bufio.NewReader(resp.Body), cancel})
+	}
+	until(t, "every stream parked", func() bool { return h.Stats().Parked == streams })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range events {
+			if _, _, err := h.Publish(t.Context(), msg(strconv.Itoa(i), "load")); err != nil {
+				t.Error(err) // not Fatal: another goroutine
+				return
+			}
+			if i == events/2 {
+				for _, s := range all[:streams/2] {
+					s.cancel() // RST_STREAM while events flow
+				}
+			}
+		}
+	}()
+	for _, s := range all[streams/2:] {
+		for i := range events {
+			readData(t, s.r, strconv.Itoa(i))
+		}
+	}
+	<-done
+	until(t, "the streams that left gone", func() bool { return h.Stats().Parked == streams-streams/2 })
 }
