@@ -39,7 +39,7 @@ func BenchmarkH2Streams(b *testing.B) {
 			args []string
 		}{
 			{"engine", []string{"--h2-engine"}},
-			{"net-http(baseline)", nil},
+			{"net-http(baseline)", []string{"--h2-engine=false"}},
 		} {
 			b.Run(shape.name+"/"+server.name, func(b *testing.B) {
 				for range b.N {

@@ -117,6 +117,7 @@ func TestBrowser_h2Engine50Streams(t *testing.T) {
 	waitReceived(t, tab, []string{"a"})
 
 	h.kill9()
+	checkNoRace(t, h)
 	client.CloseIdleConnections()
 	h = h.restart()
 	publishAll(h.URL, "b") // most streams are not back yet: they resume with Last-Event-ID
@@ -131,6 +132,7 @@ func TestBrowser_h2Engine50Streams(t *testing.T) {
 		t.Errorf("after the restart the streams went over %v, want one h2 connection", conns)
 	}
 	mu.Unlock()
+	checkNoRace(t, h)
 }
 
 // waitParked waits until herd holds n streams on its engine.

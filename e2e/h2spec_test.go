@@ -44,4 +44,14 @@ func TestH2spec(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(report), "\n")
 	t.Log(lines[len(lines)-1])
+	checkNoRace(t, h)
+}
+
+// checkNoRace fails the test if herd (built with the race detector)
+// reported a data race.
+func checkNoRace(t *testing.T, h *herd) {
+	t.Helper()
+	if log := h.stderr.String(); strings.Contains(log, "DATA RACE") {
+		t.Errorf("herd reported a data race:\n%s", log)
+	}
 }
