@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -59,7 +60,11 @@ func (h *Hub) serveH2(w *h2Writer, hdr http.Header, s *subscriber, retry time.Du
 			items[i] = item{}
 		}
 		if werr := st.writeData(buf, false); werr != nil || err != nil {
-			fail(reasonWrite)
+			reason := reasonWrite
+			if errors.Is(werr, errStreamReset) || errors.Is(werr, errConnClosed) {
+				reason = reasonClient
+			}
+			fail(reason)
 			return
 		}
 	}
@@ -250,7 +255,7 @@ func (c *h2Conn) fill(st *h2Stream, fr *http2.Framer, items []item, scratch []by
 	// none is lost between this check and the flag.
 	s.mu.Lock()
 	c.mu.Lock()
-	if (s.ended || len(s.queue) > s.head) && !st.waitWin {
+	if s.ended || (len(s.queue) > s.head && !st.waitWin) { // an ended one goes, window or not
 		c.ready = append(c.ready, st)
 	} else {
 		st.scheduled = false

@@ -327,3 +327,31 @@ func TestHTTP2_manyStreamsUnderLoad(t *testing.T) {
 	<-done
 	until(t, "the streams that left gone", func() bool { return h.Stats().Parked == streams-streams/2 })
 }
+
+// TestHTTP2_endsWithoutWindow: a parked stream whose client gives it no
+// more window still ends when the hub ends it (END_STREAM needs none).
+func TestHTTP2_endsWithoutWindow(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{})
+	fr := dialH2(t, srv, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 16}) // the opening frame, and a few bytes
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/events?topic=t"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+	until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+	publish(t, h, msg(strings.Repeat("x", 100), "t")) // past the window: held back
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.Close(ctx) // ends every stream at once
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no END_STREAM: %v", err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamEnded() {
+			break
+		}
+	}
+	until(t, "released", func() bool { return h.Stats().Parked == 0 })
+}
