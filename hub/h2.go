@@ -150,6 +150,7 @@ type h2Conn struct {
 	ready      []*h2Stream
 	spare      []*h2Stream // ready's other buffer, swapped by the flusher
 	flushing   bool
+	batched    int         // the flusher\'s: DATA bytes in the write it is making
 	events     int         // parked event streams
 	beat       *time.Timer // heartbeats, while events > 0
 	beatArmed  bool

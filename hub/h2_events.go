@@ -127,6 +127,9 @@ func (c *h2Conn) scheduleLocked(st *h2Stream) {
 	}
 }
 
+// h2FlushBytes bounds the DATA one write of the flusher carries.
+const h2FlushBytes = 256 << 10
+
 // flush is the connection's flusher: it writes what parked streams have
 // queued, a batch at a time with one write, until none has anything left.
 // It runs only while there is something to write.
@@ -150,8 +153,14 @@ func (c *h2Conn) flush() {
 		c.ready, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
 		ends = ends[:0]
+		var rest []*h2Stream
 		err := c.write(func(fr *http2.Framer) error {
-			for _, st := range batch {
+			c.batched = 0
+			for i, st := range batch {
+				if c.batched >= h2FlushBytes { // one write stays bounded; the rest go next
+					rest = batch[i:]
+					break
+				}
 				var reason closeReason
 				var err error
 				reason, items, scratch, err = c.fill(st, fr, items, scratch)
@@ -167,8 +176,9 @@ func (c *h2Conn) flush() {
 		for _, e := range ends {
 			c.release(e.st, e.reason)
 		}
-		clear(batch)
 		c.mu.Lock()
+		c.ready = append(c.ready, rest...) // still scheduled
+		clear(batch)
 		c.spare = batch[:0]
 		if err != nil {
 			c.flushing = false
@@ -242,6 +252,7 @@ func (c *h2Conn) fill(st *h2Stream, fr *http2.Framer, items []item, scratch []by
 		if err := fr.WriteData(st.id, false, scratch); err != nil {
 			return 0, items, scratch, err
 		}
+		c.batched += len(scratch)
 		c.mu.Lock()
 	}
 	if len(st.out) == 0 {

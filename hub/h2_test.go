@@ -355,3 +355,32 @@ func TestHTTP2_endsWithoutWindow(t *testing.T) {
 	}
 	until(t, "released", func() bool { return h.Stats().Parked == 0 })
 }
+
+// TestHTTP2_largeBacklog: megabytes queued for many streams at once go
+// out in bounded writes, every stream getting all of its events in order.
+func TestHTTP2_largeBacklog(t *testing.T) {
+	h, srv := newH2Server(t, hub.Config{})
+	const streams, events = 20, 8
+	var readers []*bufio.Reader
+	for range streams {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/events?topic=big", nil)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		readers = append(readers, bufio.NewReaderSize(resp.Body, 64<<10))
+	}
+	until(t, "parked", func() bool { return h.Stats().Parked == streams })
+	var want []string
+	for i := range events {
+		data := strconv.Itoa(i) + strings.Repeat("x", 30<<10)
+		want = append(want, data)
+		publish(t, h, msg(data, "big"))
+	}
+	for _, r := range readers {
+		for _, data := range want {
+			readData(t, r, data)
+		}
+	}
+}
