@@ -109,9 +109,31 @@ func BenchmarkH2Streams(b *testing.B) {
 					if dir := os.Getenv("HERD_H2_PROFILE"); dir != "" {
 						saveHeap(b, debug, filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pprof"))
 					}
+					// Then a fan-out: five events to each of the 100 topics,
+					// every stream getting five; herd's CPU per delivery
+					// (its publishes included, the same on both servers).
+					var drain sync.WaitGroup
+					for _, body := range bodies {
+						drain.Go(func() { io.Copy(io.Discard, body.(io.Reader)) })
+					}
+					delivered0 := metricVia(probe, h.URL, "herd_events_delivered_total")
+					cpu0 := sample(b, h).CPU
+					for round := range 5 {
+						for topic := range 100 {
+							if _, err := h2Publish(b, probe, h.URL, fmt.Sprintf("idle/%d", topic), strconv.Itoa(round)); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					for metricVia(probe, h.URL, "herd_events_delivered_total")-delivered0 < 5*streams {
+						time.Sleep(20 * time.Millisecond)
+					}
+					time.Sleep(time.Second) // the last writes
+					b.ReportMetric((sample(b, h).CPU-cpu0).Seconds()*1e6/float64(5*streams), "herd-µs/delivery")
 					for _, body := range bodies {
 						body.Close()
 					}
+					drain.Wait()
 					for _, tr := range transports {
 						tr.CloseIdleConnections()
 					}

@@ -180,7 +180,7 @@ func waitReceived(t *testing.T, tab context.Context, want []string) {
 
 // h2Publish publishes data to topic with client (which trusts herd's
 // self-signed certificate).
-func h2Publish(t *testing.T, client *http.Client, base, topic, data string) (string, error) {
+func h2Publish(t testing.TB, client *http.Client, base, topic, data string) (string, error) {
 	b, _ := json.Marshal(map[string]any{"topic": topic, "data": data})
 	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/events", bytes.NewReader(b))
 	if err != nil {

@@ -410,7 +410,6 @@ func (c *h2Conn) writeLocked(fn func(*http2.Framer) error) error {
 		c.nc.Close()
 		return err
 	}
-	c.srv.hub.counters.bytesWritten.Add(int64(o.buf.Len()))
 	return nil
 }
 

@@ -59,7 +59,11 @@ func (h *Hub) serveH2(w *h2Writer, hdr http.Header, s *subscriber, retry time.Du
 			buf = append(buf, it.wire.Bytes()...)
 			items[i] = item{}
 		}
-		if werr := st.writeData(buf, false); werr != nil || err != nil {
+		werr := st.writeData(buf, false)
+		if werr == nil {
+			h.counters.bytesWritten.Add(int64(len(buf)))
+		}
+		if werr != nil || err != nil {
 			reason := reasonWrite
 			if errors.Is(werr, errStreamReset) || errors.Is(werr, errConnClosed) {
 				reason = reasonClient
@@ -253,6 +257,7 @@ func (c *h2Conn) fill(st *h2Stream, fr *http2.Framer, items []item, scratch []by
 			return 0, items, scratch, err
 		}
 		c.batched += len(scratch)
+		c.srv.hub.counters.bytesWritten.Add(int64(len(scratch))) // the events' bytes, as on the other paths
 		c.mu.Lock()
 	}
 	if len(st.out) == 0 {
