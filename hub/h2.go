@@ -152,6 +152,7 @@ type h2Conn struct {
 	flushing   bool
 	batched    int         // the flusher\'s: DATA bytes in the write it is making
 	events     int         // parked event streams
+	running    int         // request handlers running
 	beat       *time.Timer // heartbeats, while events > 0
 	beatArmed  bool
 	idle       *time.Timer // while there is no stream

@@ -68,7 +68,9 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		c.mu.Unlock()
 		return nil // past the GOAWAY's last stream: ignored (6.8)
 	}
-	if uint32(len(c.streams)) >= c.maxStreams {
+	// Handlers still running count too: a stream reset at once leaves
+	// the map, not its goroutine (the "rapid reset" attack).
+	if uint32(len(c.streams)) >= c.maxStreams || uint32(c.running) >= c.maxStreams {
 		c.mu.Unlock()
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
@@ -89,6 +91,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if c.idle != nil {
 		c.idle.Stop()
 	}
+	c.running++
 	c.handlers.Add(1)
 	c.mu.Unlock()
 	go c.runHandler(w, req, status)

@@ -29,6 +29,12 @@ func newH2Server(t *testing.T, cfg hub.Config, configure ...func(*http.Server)) 
 	h := newHub(t, cfg, herd.Retention{})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
+	release := make(chan struct{})
+	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		http.NewResponseController(w).Flush() // the head goes out: a served stream shows
+		<-release                             // a handler that ignores its request's end, until the test ends
+	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		io.Copy(w, r.Body)
@@ -41,6 +47,7 @@ func newH2Server(t *testing.T, cfg hub.Config, configure ...func(*http.Server)) 
 	h.ConfigureHTTP2(srv.Config)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // before srv.Close, which waits for handlers
 	return h, srv
 }
 
@@ -84,9 +91,9 @@ func TestHTTP2_parkedStreams(t *testing.T) {
 		bodies = append(bodies, bufio.NewReader(resp.Body))
 	}
 	until(t, "every stream parked", func() bool { return h.Stats().Parked == n })
-	if got := handlersRunning(); got != 0 {
-		t.Fatalf("%d handler goroutines for %d parked streams, want none", got, n)
-	}
+	// A handler returns once its stream is parked (a moment after the
+	// count): none is left, however long the streams stay.
+	until(t, "no handler goroutine for the parked streams", func() bool { return handlersRunning() == 0 })
 	readData(t, bodies[0], "before") // the replay
 
 	// A publish over the same HTTP/2 server reaches every stream.
@@ -381,6 +388,39 @@ func TestHTTP2_largeBacklog(t *testing.T) {
 	for _, r := range readers {
 		for _, data := range want {
 			readData(t, r, data)
+		}
+	}
+}
+
+// TestHTTP2_rapidReset: streams reset as soon as they are opened still
+// count against the stream limit while their handlers run.
+func TestHTTP2_rapidReset(t *testing.T) {
+	_, srv := newH2Server(t, hub.Config{}, func(s *http.Server) { s.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 4} })
+	fr := dialH2(t, srv)
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/block"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	for id := uint32(1); id <= 9; id += 2 { // four, reset at once, then a fifth
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+		if id < 9 {
+			fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := f.(*http2.RSTStreamFrame); ok {
+			if r.StreamID != 9 || r.ErrCode != http2.ErrCodeRefusedStream {
+				t.Fatalf("RST_STREAM %d %v, want stream 9 refused", r.StreamID, r.ErrCode)
+			}
+			return
+		}
+		if h, ok := f.(*http2.MetaHeadersFrame); ok && h.StreamID == 9 {
+			t.Fatalf("stream 9 was served while four handlers ran")
 		}
 	}
 }

@@ -16,6 +16,11 @@ import (
 // parked the stream as an event stream).
 func (c *h2Conn) runHandler(w *h2Writer, req *http.Request, status int) {
 	defer c.handlers.Done()
+	defer func() {
+		c.mu.Lock()
+		c.running--
+		c.mu.Unlock()
+	}()
 	st := w.st
 	defer func() {
 		p := recover()
