@@ -33,11 +33,12 @@ import (
 // its own mu held (notifyLocked), so h2Conn.mu comes after it; nothing
 // takes wmu while holding either.
 
-// ConfigureHTTP2 makes srv serve HTTP/2 over TLS with the hub's HTTP/2
-// server instead of net/http's: event streams (GET /events, a face's
+// ConfigureHTTP2 makes srv serve HTTP/2 (over TLS, and h2c if
+// srv.Protocols allows unencrypted HTTP/2) with the hub's HTTP/2 server
+// instead of net/http's: event streams (GET /events, a face's
 // streams) are parked on their connection with no goroutine each, and
-// every other request goes to srv's handler. It sets srv.TLSNextProto["h2"]
-// and registers a graceful GOAWAY on srv.Shutdown; srv.Protocols must
+// every other request goes to srv's handler. It sets srv.TLSNextProto
+// ("h2", and net/http's key for h2c) and registers a graceful GOAWAY on srv.Shutdown; srv.Protocols must
 // include HTTP/2 for browsers to be offered it. Streams per connection
 // are srv.HTTP2.MaxConcurrentStreams (250 if unset). Call it before srv
 // serves.
@@ -47,6 +48,7 @@ func (h *Hub) ConfigureHTTP2(srv *http.Server) {
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
 	srv.TLSNextProto["h2"] = s.serveConn
+	srv.TLSNextProto["unencrypted_http2"] = s.serveUnencrypted // h2c, if srv.Protocols has it
 	srv.RegisterOnShutdown(s.shutdown)
 }
 
@@ -71,6 +73,23 @@ const (
 // serveConn serves one HTTP/2 connection on net/http's goroutine, which
 // becomes its reader; it returns when the connection is done.
 func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
+	st := tc.ConnectionState()
+	s.serve(srv, tc, &st, handler, false)
+}
+
+// serveUnencrypted serves an h2c connection (HTTP/2 without TLS, by prior
+// knowledge), which net/http hands over in a tls.Conn that is not one,
+// its preface already read.
+func (s *h2Server) serveUnencrypted(srv *http.Server, tc *tls.Conn, handler http.Handler) {
+	u, ok := tc.NetConn().(interface{ UnencryptedNetConn() net.Conn })
+	if !ok {
+		tc.Close()
+		return
+	}
+	s.serve(srv, u.UnencryptedNetConn(), nil, handler, true)
+}
+
+func (s *h2Server) serve(srv *http.Server, nc net.Conn, state *tls.ConnectionState, handler http.Handler, sawPreface bool) {
 	base := context.Background()
 	if b, ok := handler.(interface{ BaseContext() context.Context }); ok {
 		base = b.BaseContext()
@@ -79,8 +98,7 @@ func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handle
 	if srv.HTTP2 != nil && srv.HTTP2.MaxConcurrentStreams > 0 {
 		maxStreams = uint32(srv.HTTP2.MaxConcurrentStreams)
 	}
-	st := tc.ConnectionState()
-	c := &h2Conn{srv: s, nc: tc, handler: handler, tls: &st, remote: tc.RemoteAddr().String(),
+	c := &h2Conn{srv: s, nc: nc, handler: handler, tls: state, remote: nc.RemoteAddr().String(),
 		maxStreams: maxStreams, streams: map[uint32]*h2Stream{},
 		sendWin: h2InitialWindow, recvWin: h2InitialWindow, peerWin: h2InitialWindow, peerFrame: h2MaxFrame}
 	c.ctx, c.cancel = context.WithCancel(base)
@@ -89,7 +107,7 @@ func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handle
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
-		tc.Close()
+		nc.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -99,7 +117,7 @@ func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handle
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	c.serve(srv.MaxHeaderBytes)
+	c.serve(srv.MaxHeaderBytes, sawPreface)
 }
 
 // shutdown starts a graceful drain of every connection: a GOAWAY, and the
@@ -161,16 +179,18 @@ type h2Conn struct {
 }
 
 // serve reads frames until the connection ends, then cleans up.
-func (c *h2Conn) serve(maxHeaderBytes int) {
+func (c *h2Conn) serve(maxHeaderBytes int, sawPreface bool) {
 	defer c.close()
 	hs := c.srv.srv.ReadHeaderTimeout
 	if hs <= 0 {
 		hs = 10 * time.Second
 	}
 	c.nc.SetReadDeadline(time.Now().Add(hs))
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(c.nc, preface); err != nil || string(preface) != http2.ClientPreface {
-		return
+	if !sawPreface {
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c.nc, preface); err != nil || string(preface) != http2.ClientPreface {
+			return
+		}
 	}
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = http.DefaultMaxHeaderBytes

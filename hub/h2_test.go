@@ -424,3 +424,33 @@ func TestHTTP2_rapidReset(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP2_h2c: HTTP/2 without TLS (prior knowledge), when the server
+// allows it, parks its streams too.
+func TestHTTP2_h2c(t *testing.T) {
+	h := newHub(t, hub.Config{}, herd.Retention{})
+	srv := httptest.NewUnstartedServer(h)
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &p
+	h.ConfigureHTTP2(srv.Config)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	var cp http.Protocols
+	cp.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &cp}
+	t.Cleanup(tr.CloseIdleConnections)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/events?topic=t", nil)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("%s, want HTTP/2", resp.Proto)
+	}
+	until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+	publish(t, h, msg("over h2c", "t"))
+	readData(t, bufio.NewReader(resp.Body), "over h2c")
+}
