@@ -83,7 +83,9 @@ type Config struct {
 	// NoEngine turns the connection engine off. With it on (the default,
 	// on Linux), plain HTTP/1.x subscribers are taken over from net/http
 	// once subscribed and held with no goroutine or buffer of their own;
-	// TLS and HTTP/2 subscribers keep net/http's goroutine per stream.
+	// TLS and HTTP/2 subscribers keep net/http's goroutine per stream
+	// (HTTP/2 ones are parked too when the server is configured with
+	// ConfigureHTTP2, whatever NoEngine says).
 	NoEngine bool
 
 	// PublishKey, if set, is accepted as "Authorization: Bearer <key>" to

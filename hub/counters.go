@@ -71,7 +71,7 @@ type Stats struct {
 // Stats returns the hub's counters. It is cheap enough to call often.
 func (h *Hub) Stats() Stats {
 	c := &h.counters
-	st := Stats{Subscribers: h.subs.count(), Parked: h.engine.parked(), Published: c.published.Load(),
+	st := Stats{Subscribers: h.subs.count(), Parked: h.engine.parked() + h.parkedH2(), Published: c.published.Load(),
 		Delivered: c.delivered.Load(), Replayed: c.replayed.Load(), BytesWritten: c.bytesWritten.Load(),
 		StoreErrors: c.storeErrors.Load(), DamagedEvents: c.damaged.Load(), QueueHighWater: c.queueHigh.Load(), PublishLatency: c.publishTime.snapshot(),
 		Ended: make(map[string]int64, numReasons)}

@@ -32,6 +32,10 @@
 // handover.go (a stream handed to the connection engine), auth.go,
 // host.go, cors.go, limits.go. The engine: engine_linux.go, and clock.go
 // (heartbeats and write timeouts on both paths, and their precision).
+// The hub's HTTP/2 server (ConfigureHTTP2): h2.go (connections, frames,
+// settings, flow control), h2_stream.go (streams, requests, bodies),
+// h2_writer.go (the ResponseWriter), h2_events.go (parked event streams,
+// the flusher, heartbeats).
 //
 // A subscriber has one owner per side: the dispatcher queues to it under
 // its mutex; one consumer at a time takes from it (the goroutine in
@@ -50,4 +54,8 @@
 //
 // limits.mu, registry.endedMu and replayCache.mu are taken alone, or
 // innermost (limits.mu and registry.endedMu inside registry.mu).
+// The HTTP/2 server's h2Conn.wmu is held across a
+// connection's writes and taken first (h2Conn.wmu, subscriber.mu,
+// h2Conn.mu); h2Conn.mu (a connection's streams and windows) comes after
+// subscriber.mu, and nothing else is taken under it.
 package hub

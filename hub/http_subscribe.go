@@ -46,6 +46,10 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 // without the engine) or hands the connection to the connection engine
 // (plain HTTP/1.x). Headers set on w so far (CORS, a face's) are sent.
 func (h *Hub) serveStream(w http.ResponseWriter, r *http.Request, s *subscriber, opts sse.Options) {
+	if h2w := h2WriterOf(r); h2w != nil && r.Method == http.MethodGet {
+		h.serveH2(h2w, w.Header(), s, opts.Retry)
+		return
+	}
 	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
 		extra := w.Header().Clone() // set so far: CORS
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {

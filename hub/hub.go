@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-sse/herd"
@@ -27,9 +28,10 @@ type Hub struct {
 	cache    *replayCache // nil when disabled
 	env      *env         // what its subscribers share
 	counters counters
-	writes   writeHealth // the outcome of the latest publish, for /readyz
-	engine   *connEngine // nil when off or unavailable
-	clock    clock       // the engine's time (clock.go); tests set it before Open
+	writes   writeHealth  // the outcome of the latest publish, for /readyz
+	engine   *connEngine  // nil when off or unavailable
+	clock    clock        // the engine's time (clock.go); tests set it before Open
+	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
 
 	mu       sync.Mutex // guards state
 	state    hubState

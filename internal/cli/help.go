@@ -35,7 +35,7 @@ var serveGroups = []flagGroup{
 	{"Mercure protocol", []string{"mercure-publisher-jwt-key", "mercure-subscriber-jwt-key", "mercure-anonymous", "mercure-subscriptions", "mercure-cookie", "mercure-protocol-version-compatibility"}},
 	{"Streams", []string{"heartbeat", "retry", "close-event", "write-timeout", "shutdown-window",
 		"queue-length", "queue-bytes", "max-subscribers", "max-subscribers-per-ip", "engine"}},
-	{"TLS and protocols", []string{"tls", "tls-cert", "tls-key", "h2c", "http3", "h2-max-streams"}},
+	{"TLS and protocols", []string{"tls", "tls-cert", "tls-key", "h2c", "http3", "h2-max-streams", "h2-engine"}},
 	{"Operating", []string{"ui", "peers", "demo", "log-level", "log-format", "debug-addr", "offline"}},
 }
 

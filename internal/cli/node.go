@@ -113,6 +113,9 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 	}
 	srv.RegisterOnShutdown(drain.Start)
 	f.transport.configure(srv, n.cert)
+	if f.transport.h2Engine && f.engine && (f.transport.tls() || f.transport.h2c) {
+		h.ConfigureHTTP2(srv)
+	}
 	scheme := "http"
 	if f.transport.tls() {
 		scheme = "https"

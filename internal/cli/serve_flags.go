@@ -87,6 +87,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.transport.tlsMode, "tls", "", "`MODE`: self-signed serves HTTPS with a certificate made at start, for local development")
 	fs.BoolVar(&f.transport.h2c, "h2c", false, "also accept HTTP/2 without TLS (prior knowledge), e.g. behind a proxy that speaks it")
 	fs.BoolVar(&f.transport.http3, "http3", false, "also serve HTTP/3 (QUIC) on the same port over UDP, advertised with Alt-Svc; needs TLS")
+	fs.BoolVar(&f.transport.h2Engine, "h2-engine", true, "serve HTTP/2 (over TLS, and h2c with --h2c) with herd's own HTTP/2 server, which holds event streams without a goroutine each (with --engine); false: net/http's")
 	fs.IntVar(&f.transport.h2MaxStreams, "h2-max-streams", 250, "concurrent HTTP/2 and HTTP/3 streams per connection (a browser queues the ones past it)")
 	f.auth.register(fs)
 	f.mercure.register(fs)

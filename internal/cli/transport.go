@@ -32,6 +32,7 @@ type transportFlags struct {
 	h2c             bool
 	http3           bool
 	h2MaxStreams    int
+	h2Engine        bool // HTTP/2 on the hub's own server (Hub.ConfigureHTTP2)
 }
 
 func (t *transportFlags) tls() bool { return t.tlsCert != "" || t.tlsMode != "" }

@@ -1,0 +1,522 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// The hub's HTTP/2 server. net/http's serves every stream with a goroutine
+// and buffers of its own; the hub's parks an event stream as the
+// connection engine parks a plain HTTP/1.x one: a subscriber and a few
+// words of stream state, no goroutine, no buffer. Each connection has one
+// goroutine, its reader (the one net/http handed the connection to), and
+// a flusher that runs only while parked streams have something to write.
+// Every other request (publishes, the dashboard, files) runs the ordinary
+// handler on a goroutine of its own, as on net/http's server.
+//
+// Frames and header compression are golang.org/x/net/http2's Framer and
+// hpack: the hub writes no codec. The connection's state (streams, flow
+// control windows, the peer's settings) is in h2Conn, guarded by its mu.
+//
+// Lock order: h2Conn.wmu (held while frames are encoded and written),
+// then subscriber.mu, then h2Conn.mu. A subscriber wakes its stream with
+// its own mu held (its waker, wakeLocked), so h2Conn.mu comes after it; nothing
+// takes wmu while holding either.
+
+// ConfigureHTTP2 makes srv serve HTTP/2 (over TLS, and h2c if
+// srv.Protocols allows unencrypted HTTP/2) with the hub's HTTP/2 server
+// instead of net/http's: event streams (GET /events, a face's
+// streams) are parked on their connection with no goroutine each, and
+// every other request goes to srv's handler. It sets srv.TLSNextProto
+// ("h2", and net/http's key for h2c) and registers a graceful GOAWAY on srv.Shutdown; srv.Protocols must
+// include HTTP/2 for browsers to be offered it. Streams per connection
+// are srv.HTTP2.MaxConcurrentStreams (250 if unset). Call it before srv
+// serves.
+func (h *Hub) ConfigureHTTP2(srv *http.Server) {
+	s := &h2Server{hub: h, srv: srv, conns: map[*h2Conn]struct{}{}}
+	if srv.TLSNextProto == nil {
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
+	srv.TLSNextProto["h2"] = s.serveConn
+	srv.TLSNextProto["unencrypted_http2"] = s.serveUnencrypted // h2c, if srv.Protocols has it
+	srv.RegisterOnShutdown(s.shutdown)
+}
+
+// h2Server is the hub's HTTP/2 server for one http.Server.
+type h2Server struct {
+	hub *Hub
+	srv *http.Server
+
+	mu       sync.Mutex
+	conns    map[*h2Conn]struct{}
+	draining bool
+}
+
+// Settings the hub's HTTP/2 server announces. The windows are RFC 9113's
+// defaults: a request body is read as the handler consumes it.
+const (
+	h2MaxFrame      = 16 << 10
+	h2InitialWindow = 65535
+	h2MaxWindow     = 1<<31 - 1
+)
+
+// serveConn serves one HTTP/2 connection on net/http's goroutine, which
+// becomes its reader; it returns when the connection is done.
+func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
+	st := tc.ConnectionState()
+	s.serve(srv, tc, &st, handler, false)
+}
+
+// serveUnencrypted serves an h2c connection (HTTP/2 without TLS, by prior
+// knowledge), which net/http hands over in a tls.Conn that is not one,
+// its preface already read.
+func (s *h2Server) serveUnencrypted(srv *http.Server, tc *tls.Conn, handler http.Handler) {
+	u, ok := tc.NetConn().(interface{ UnencryptedNetConn() net.Conn })
+	if !ok {
+		tc.Close()
+		return
+	}
+	s.serve(srv, u.UnencryptedNetConn(), nil, handler, true)
+}
+
+func (s *h2Server) serve(srv *http.Server, nc net.Conn, state *tls.ConnectionState, handler http.Handler, sawPreface bool) {
+	base := context.Background()
+	if b, ok := handler.(interface{ BaseContext() context.Context }); ok {
+		base = b.BaseContext()
+	}
+	maxStreams := uint32(250)
+	if srv.HTTP2 != nil && srv.HTTP2.MaxConcurrentStreams > 0 {
+		maxStreams = uint32(srv.HTTP2.MaxConcurrentStreams)
+	}
+	c := &h2Conn{srv: s, nc: nc, handler: handler, tls: state, remote: nc.RemoteAddr().String(),
+		maxStreams: maxStreams, streams: map[uint32]*h2Stream{},
+		sendWin: h2InitialWindow, recvWin: h2InitialWindow, peerWin: h2InitialWindow, peerFrame: h2MaxFrame}
+	c.ctx, c.cancel = context.WithCancel(base)
+	c.cond = sync.NewCond(&c.mu)
+	c.enc = hpack.NewEncoder(&c.encBuf)
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	c.serve(srv.MaxHeaderBytes, sawPreface)
+}
+
+// shutdown starts a graceful drain of every connection: a GOAWAY, and the
+// connection closes once its last stream ends (the hub ends event streams
+// itself as it closes).
+func (s *h2Server) shutdown() {
+	s.mu.Lock()
+	s.draining = true
+	conns := make([]*h2Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.goAway(http2.ErrCodeNo, false)
+	}
+}
+
+// h2Conn is one HTTP/2 connection.
+type h2Conn struct {
+	srv        *h2Server
+	nc         net.Conn
+	handler    http.Handler
+	tls        *tls.ConnectionState
+	remote     string
+	maxStreams uint32
+	ctx        context.Context // the requests' parent: cancelled when the connection ends
+	cancel     context.CancelFunc
+	fr         *http2.Framer  // the reader's
+	handlers   sync.WaitGroup // request handlers and the flusher, waited for on the way out
+
+	wmu    sync.Mutex // held while frames are encoded and written, in order
+	enc    *hpack.Encoder
+	encBuf bytes.Buffer
+	broken error // a write failed: nothing more is written
+
+	mu         sync.Mutex
+	cond       *sync.Cond // broadcast when windows open, bodies get data, streams end
+	streams    map[uint32]*h2Stream
+	maxID      uint32 // the highest stream id the client has used
+	sendWin    int64  // what the connection may still send
+	recvWin    int64  // what the client may still send
+	peerWin    int64  // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	peerFrame  uint32 // the client's SETTINGS_MAX_FRAME_SIZE
+	unsent     int64  // window consumed, not yet given back
+	refundConn int64  // window to give back to the client (flushRefunds)
+	refunds    []h2Refund
+	ready      []*h2Stream
+	spare      []*h2Stream // ready's other buffer, swapped by the flusher
+	flushing   bool
+	batched    int         // the flusher\'s: DATA bytes in the write it is making
+	events     int         // parked event streams
+	running    int         // request handlers running
+	beat       *time.Timer // heartbeats, while events > 0
+	beatArmed  bool
+	idle       *time.Timer // while there is no stream
+	goneAway   bool        // a GOAWAY was sent: no new streams
+	closed     bool
+}
+
+// serve reads frames until the connection ends, then cleans up.
+func (c *h2Conn) serve(maxHeaderBytes int, sawPreface bool) {
+	defer c.close()
+	hs := c.srv.srv.ReadHeaderTimeout
+	if hs <= 0 {
+		hs = 10 * time.Second
+	}
+	c.nc.SetReadDeadline(time.Now().Add(hs))
+	if !sawPreface {
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c.nc, preface); err != nil || string(preface) != http2.ClientPreface {
+			return
+		}
+	}
+	if maxHeaderBytes <= 0 {
+		maxHeaderBytes = http.DefaultMaxHeaderBytes
+	}
+	c.fr = http2.NewFramer(io.Discard, c.nc)
+	c.fr.SetMaxReadFrameSize(h2MaxFrame)
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.MaxHeaderListSize = uint32(maxHeaderBytes)
+	if c.write(func(fr *http2.Framer) error {
+		return fr.WriteSettings(
+			http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.maxStreams},
+			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(maxHeaderBytes)},
+			http2.Setting{ID: http2.SettingEnablePush, Val: 0})
+	}) != nil {
+		return
+	}
+	c.mu.Lock()
+	c.armIdleLocked()
+	c.mu.Unlock()
+	first := true
+	for {
+		f, err := c.fr.ReadFrame()
+		if first && err == nil {
+			// The preface's SETTINGS comes first (RFC 9113, 3.4).
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				err = http2.ConnectionError(http2.ErrCodeProtocol)
+			}
+			c.nc.SetReadDeadline(time.Time{})
+			first = false
+		}
+		if err == nil {
+			err = c.process(f)
+			c.flushRefunds()
+		}
+		var se http2.StreamError
+		var ce http2.ConnectionError
+		switch {
+		case err == nil:
+		case errors.As(err, &se):
+			c.mu.Lock()
+			if se.StreamID%2 == 1 && se.StreamID > c.maxID {
+				c.maxID = se.StreamID // a refused new stream still takes its id
+			}
+			c.mu.Unlock()
+			c.resetStream(se.StreamID, se.Code)
+		case errors.As(err, &ce):
+			c.goAway(http2.ErrCode(ce), true)
+			return
+		case errors.Is(err, http2.ErrFrameTooLarge):
+			c.goAway(http2.ErrCodeFrameSize, true)
+			return
+		default: // the connection failed or closed
+			return
+		}
+		if f != nil && f.Header().Length > 4<<10 {
+			c.newReader() // an idle connection keeps no large buffer
+		}
+	}
+}
+
+// newReader replaces the reader's Framer, whose read buffer keeps the
+// size of the largest frame read; the hpack decoder is kept.
+func (c *h2Conn) newReader() {
+	fr := http2.NewFramer(io.Discard, c.nc)
+	fr.SetMaxReadFrameSize(h2MaxFrame)
+	fr.ReadMetaHeaders = c.fr.ReadMetaHeaders
+	fr.MaxHeaderListSize = c.fr.MaxHeaderListSize
+	c.fr = fr
+}
+
+// process handles one frame read. Errors are http2.StreamError (the
+// stream is reset) and http2.ConnectionError (the connection ends).
+func (c *h2Conn) process(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		return c.processSettings(f)
+	case *http2.MetaHeadersFrame:
+		return c.processHeaders(f)
+	case *http2.DataFrame:
+		return c.processData(f)
+	case *http2.WindowUpdateFrame:
+		return c.processWindowUpdate(f)
+	case *http2.PingFrame:
+		if f.IsAck() {
+			return nil
+		}
+		return c.write(func(fr *http2.Framer) error { return fr.WritePing(true, f.Data) })
+	case *http2.RSTStreamFrame:
+		c.mu.Lock()
+		idle := f.StreamID > c.maxID
+		st := c.streams[f.StreamID]
+		c.mu.Unlock()
+		if idle {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		if st != nil {
+			c.closeStream(st, errStreamReset)
+		}
+		return nil
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+		}
+		return nil // priorities are advisory; every stream is served alike
+	case *http2.PushPromiseFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol) // a client cannot push
+	case *http2.GoAwayFrame:
+		return nil // the client closes the connection when it is done with it
+	}
+	return nil // unknown frame types are ignored (RFC 9113, 5.5)
+}
+
+func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	var tableSize uint32
+	var sawTable bool
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			// Applies to every stream's window, by the difference (6.9.2).
+			delta := int64(s.Val) - c.peerWin
+			c.peerWin = int64(s.Val)
+			for _, st := range c.streams {
+				st.sendWin += delta
+				if st.sendWin > h2MaxWindow {
+					return http2.ConnectionError(http2.ErrCodeFlowControl)
+				}
+			}
+			c.windowOpenedLocked()
+		case http2.SettingMaxFrameSize:
+			c.peerFrame = s.Val
+		case http2.SettingHeaderTableSize:
+			tableSize, sawTable = s.Val, true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.write(func(fr *http2.Framer) error {
+		if sawTable {
+			c.enc.SetMaxDynamicTableSizeLimit(tableSize)
+		}
+		return fr.WriteSettingsAck()
+	})
+}
+
+func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.StreamID == 0 {
+		c.sendWin += int64(f.Increment)
+		if c.sendWin > h2MaxWindow {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+		c.windowOpenedLocked()
+		return nil
+	}
+	if f.StreamID > c.maxID {
+		return http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		return nil // closed: a late update
+	}
+	st.sendWin += int64(f.Increment)
+	if st.sendWin > h2MaxWindow {
+		return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
+	}
+	c.windowOpenedLocked()
+	return nil
+}
+
+// windowOpenedLocked wakes the writers waiting for flow control: request
+// handlers, and parked streams with data held back. c.mu must be held.
+func (c *h2Conn) windowOpenedLocked() {
+	c.cond.Broadcast()
+	for _, st := range c.streams {
+		if st.waitWin {
+			st.waitWin = false
+			c.scheduleLocked(st)
+		}
+	}
+}
+
+// write encodes frames with fn and writes them to the connection at once,
+// within the hub's write timeout. A failed write breaks the connection:
+// it is closed, and its reader ends it.
+func (c *h2Conn) write(fn func(*http2.Framer) error) error {
+	c.wmu.Lock()
+	err := c.writeLocked(fn)
+	c.wmu.Unlock()
+	c.closeIfDrained()
+	return err
+}
+
+// h2Out is a buffer frames are encoded into before one write; pooled, so
+// that an idle connection holds none.
+type h2Out struct {
+	buf bytes.Buffer
+	fr  *http2.Framer
+}
+
+var h2Outs = sync.Pool{New: func() any {
+	o := &h2Out{}
+	o.fr = http2.NewFramer(&o.buf, nil)
+	return o
+}}
+
+func (c *h2Conn) writeLocked(fn func(*http2.Framer) error) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	o := h2Outs.Get().(*h2Out)
+	defer func() {
+		if o.buf.Cap() <= 64<<10 {
+			o.buf.Reset()
+			h2Outs.Put(o)
+		}
+	}()
+	if err := fn(o.fr); err != nil {
+		return err
+	}
+	if o.buf.Len() == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.hub.cfg.WriteTimeout))
+	_, err := c.nc.Write(o.buf.Bytes())
+	if err != nil {
+		c.broken = err
+		c.nc.Close()
+		return err
+	}
+	return nil
+}
+
+// writeHeaders encodes hdr as a header block (with :status first) and
+// writes it as HEADERS and as many CONTINUATIONs as the client's frame
+// size needs. wmu must be held: the encoder's state follows the frames.
+func (c *h2Conn) headerBlock(fr *http2.Framer, id uint32, status int, hdr http.Header, end bool) error {
+	c.encBuf.Reset()
+	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
+	encodeHeaders(c.enc, hdr)
+	block := c.encBuf.Bytes()
+	c.mu.Lock()
+	max := int(c.peerFrame)
+	c.mu.Unlock()
+	first := true
+	for first || len(block) > 0 {
+		n := min(len(block), max)
+		frag := block[:n]
+		block = block[n:]
+		var err error
+		if first {
+			err = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: end, EndHeaders: len(block) == 0})
+		} else {
+			err = fr.WriteContinuation(id, len(block) == 0, frag)
+		}
+		if err != nil {
+			return err
+		}
+		first = false
+	}
+	if c.encBuf.Cap() > 4<<10 {
+		c.encBuf = bytes.Buffer{} // kept only while small
+	}
+	return nil
+}
+
+// resetStream sends RST_STREAM for id and forgets the stream.
+func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
+	c.mu.Lock()
+	st := c.streams[id]
+	c.mu.Unlock()
+	if st != nil {
+		c.closeStream(st, errStreamReset)
+	}
+	c.write(func(fr *http2.Framer) error { return fr.WriteRSTStream(id, code) })
+}
+
+// goAway sends GOAWAY with code. An error (now) closes the connection at
+// once; a graceful one when its last stream ends.
+func (c *h2Conn) goAway(code http2.ErrCode, now bool) {
+	c.mu.Lock()
+	last := c.maxID
+	c.goneAway = true
+	c.mu.Unlock()
+	c.write(func(fr *http2.Framer) error { return fr.WriteGoAway(last, code, nil) })
+	if now {
+		c.nc.Close()
+	}
+}
+
+// close ends the connection: its streams end (event streams as the
+// client's leaving), then it waits for its handlers and its flusher.
+func (c *h2Conn) close() {
+	c.mu.Lock()
+	c.closed = true
+	streams := make([]*h2Stream, 0, len(c.streams))
+	for _, st := range c.streams {
+		streams = append(streams, st)
+	}
+	if c.beat != nil {
+		c.beat.Stop()
+	}
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.nc.Close()
+	c.cancel()
+	for _, st := range streams {
+		c.closeStream(st, errConnClosed)
+	}
+	c.handlers.Wait()
+}
+
+var (
+	errStreamReset = errors.New("hub: HTTP/2 stream reset")
+	errConnClosed  = errors.New("hub: HTTP/2 connection closed")
+)

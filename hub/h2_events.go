@@ -1,0 +1,355 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/herd-sse/herd/sse"
+	"golang.org/x/net/http2"
+)
+
+// h2Heartbeat is what an idle event stream is sent, as sse.Stream sends it.
+var h2Heartbeat = sse.CommentFrame("").Bytes()
+
+// h2Key is the request context's key for the h2Writer of a request the
+// hub's HTTP/2 server serves.
+type h2Key struct{}
+
+// h2WriterOf returns the stream r arrived on, if the hub's HTTP/2 server
+// serves it.
+func h2WriterOf(r *http.Request) *h2Writer {
+	w, _ := r.Context().Value(h2Key{}).(*h2Writer)
+	return w
+}
+
+// serveH2 serves s on an HTTP/2 stream of the hub's server: it writes the
+// response's headers and the history on this goroutine (the request's
+// handler), then parks the stream, which the connection's flusher writes
+// from then on. hdr holds the headers set so far (CORS, a face's).
+func (h *Hub) serveH2(w *h2Writer, hdr http.Header, s *subscriber, retry time.Duration) {
+	st := w.st
+	c := st.c
+	w.parked = true // the handler's return no longer ends the response
+	w.status = http.StatusOK
+	sse.SetHeaders(hdr)
+	fail := func(reason closeReason) {
+		c.resetStream(st.id, http2.ErrCodeCancel)
+		h.unsubscribe(s, reason)
+	}
+	if err := w.sendHeaders(hdr, false); err != nil {
+		fail(reasonClient)
+		return
+	}
+	if err := st.writeData(sse.OpeningFrame(retry).Bytes(), false); err != nil {
+		fail(reasonClient)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var items []item
+	var buf []byte
+	for s.replaying {
+		var err error
+		items, err = s.next(ctx, nil, items[:0])
+		buf = buf[:0]
+		for i, it := range items {
+			buf = append(buf, it.wire.Bytes()...)
+			items[i] = item{}
+		}
+		werr := st.writeData(buf, false)
+		if werr == nil {
+			h.counters.bytesWritten.Add(int64(len(buf)))
+		}
+		if werr != nil || err != nil {
+			reason := reasonWrite
+			if errors.Is(werr, errStreamReset) || errors.Is(werr, errConnClosed) {
+				reason = reasonClient
+			}
+			fail(reason)
+			return
+		}
+	}
+	if s.finished != 0 { // the replay ended with the close
+		st.writeData(nil, true)
+		h.unsubscribe(s, s.finished)
+		return
+	}
+	if !st.park(s) {
+		h.unsubscribe(s, reasonClient)
+	}
+}
+
+// park hands st's subscriber to the connection: from here on its frames
+// are written by the connection's flusher. It reports false if the stream
+// has ended already.
+func (st *h2Stream) park(s *subscriber) bool {
+	c := st.c
+	c.mu.Lock()
+	if st.err != nil || c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	st.sub = s
+	st.lastWrite = time.Now().UnixNano()
+	c.events++
+	c.srv.hub.h2Parked.Add(1)
+	c.armBeatLocked()
+	c.mu.Unlock()
+	s.mu.Lock()
+	s.waker = st
+	if s.pendingLocked() {
+		st.wakeLocked()
+	}
+	s.mu.Unlock()
+	return true
+}
+
+// wakeLocked schedules st: its subscriber has frames, or has ended. The
+// subscriber's mu is held: st is its waker.
+func (st *h2Stream) wakeLocked() {
+	c := st.c
+	c.mu.Lock()
+	c.scheduleLocked(st)
+	c.mu.Unlock()
+}
+
+// scheduleLocked puts st in the ready list and starts the flusher if it
+// is not running. c.mu must be held.
+func (c *h2Conn) scheduleLocked(st *h2Stream) {
+	if st.scheduled || st.released || c.closed {
+		return
+	}
+	st.scheduled = true
+	c.ready = append(c.ready, st)
+	if !c.flushing {
+		c.flushing = true
+		c.handlers.Add(1)
+		go c.flush()
+	}
+}
+
+// h2FlushBytes bounds the DATA one write of the flusher carries.
+const h2FlushBytes = 256 << 10
+
+// flush is the connection's flusher: it writes what parked streams have
+// queued, a batch at a time with one write, until none has anything left.
+// It runs only while there is something to write.
+func (c *h2Conn) flush() {
+	defer c.handlers.Done()
+	var items []item
+	var scratch []byte
+	type end struct {
+		st     *h2Stream
+		reason closeReason
+	}
+	var ends []end
+	for {
+		c.mu.Lock()
+		if len(c.ready) == 0 || c.closed {
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.ready
+		c.ready, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+		ends = ends[:0]
+		var rest []*h2Stream
+		err := c.write(func(fr *http2.Framer) error {
+			c.batched = 0
+			for i, st := range batch {
+				if c.batched >= h2FlushBytes { // one write stays bounded; the rest go next
+					rest = batch[i:]
+					break
+				}
+				var reason closeReason
+				var err error
+				reason, items, scratch, err = c.fill(st, fr, items, scratch)
+				if err != nil {
+					return err
+				}
+				if reason != 0 {
+					ends = append(ends, end{st, reason})
+				}
+			}
+			return nil
+		})
+		for _, e := range ends {
+			c.release(e.st, e.reason)
+		}
+		c.mu.Lock()
+		c.ready = append(c.ready, rest...) // still scheduled
+		clear(batch)
+		c.spare = batch[:0]
+		if err != nil {
+			c.flushing = false
+			c.mu.Unlock()
+			return // the connection is broken: its reader ends it
+		}
+		c.mu.Unlock()
+	}
+}
+
+// fill encodes what st has to send as DATA frames within the windows. It
+// returns a reason when the stream has ended (its last frame encoded).
+func (c *h2Conn) fill(st *h2Stream, fr *http2.Framer, items []item, scratch []byte) (closeReason, []item, []byte, error) {
+	s := st.sub
+	s.mu.Lock()
+	ended, reason := s.ended, s.reason
+	s.mu.Unlock()
+	if ended {
+		// An ended stream goes at once, whatever is pending: a slow
+		// one may never drain, and a resuming client loses nothing.
+		if reason == reasonSlow || reason == reasonWrite {
+			return reason, items, scratch, fr.WriteRSTStream(st.id, http2.ErrCodeCancel)
+		}
+		if reason == reasonClient {
+			return reason, items, scratch, nil
+		}
+		return reason, items, scratch, fr.WriteData(st.id, true, nil)
+	}
+	if len(st.out) == 0 && !st.finish {
+		var err error
+		items, err = s.ready(items[:0])
+		for i, it := range items {
+			st.out = append(st.out, it.wire.Bytes())
+			items[i] = item{}
+		}
+		if err == io.EOF {
+			st.finish = true
+		}
+		c.mu.Lock()
+		beat := st.needBeat
+		st.needBeat = false
+		c.mu.Unlock()
+		if len(st.out) == 0 && beat {
+			st.out = append(st.out, h2Heartbeat)
+		}
+	}
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	for len(st.out) > 0 {
+		n := min(c.sendWin, st.sendWin, int64(c.peerFrame))
+		if n <= 0 {
+			st.waitWin = true
+			if st.waitSince == 0 {
+				st.waitSince = now
+			}
+			break
+		}
+		scratch = scratch[:0]
+		for len(st.out) > 0 && int64(len(scratch)) < n {
+			k := min(int(n)-len(scratch), len(st.out[0]))
+			scratch = append(scratch, st.out[0][:k]...)
+			if st.out[0] = st.out[0][k:]; len(st.out[0]) == 0 {
+				st.out[0] = nil
+				st.out = st.out[1:]
+			}
+		}
+		c.sendWin -= int64(len(scratch))
+		st.sendWin -= int64(len(scratch))
+		st.lastWrite, st.waitSince = now, 0
+		c.mu.Unlock()
+		if err := fr.WriteData(st.id, false, scratch); err != nil {
+			return 0, items, scratch, err
+		}
+		c.batched += len(scratch)
+		c.srv.hub.counters.bytesWritten.Add(int64(len(scratch))) // the events' bytes, as on the other paths
+		c.mu.Lock()
+	}
+	if len(st.out) == 0 {
+		st.out = nil // no buffer kept while idle
+	}
+	c.mu.Unlock()
+	if len(st.out) == 0 && st.finish {
+		return s.finished, items, scratch, fr.WriteData(st.id, true, nil)
+	}
+	// Scheduled again if more came meanwhile; a wake-up needs s.mu, so
+	// none is lost between this check and the flag.
+	s.mu.Lock()
+	c.mu.Lock()
+	if s.ended || (len(s.queue) > s.head && !st.waitWin) { // an ended one goes, window or not
+		c.ready = append(c.ready, st)
+	} else {
+		st.scheduled = false
+	}
+	c.mu.Unlock()
+	s.mu.Unlock()
+	return 0, items, scratch, nil
+}
+
+// release removes a parked stream that ended, once.
+func (c *h2Conn) release(st *h2Stream, reason closeReason) {
+	c.mu.Lock()
+	if st.released {
+		c.mu.Unlock()
+		return
+	}
+	st.released = true
+	st.scheduled = false
+	st.localDone, st.remoteDone = true, true
+	c.events--
+	c.srv.hub.h2Parked.Add(-1)
+	c.doneLocked(st)
+	c.mu.Unlock()
+	c.srv.hub.unsubscribe(st.sub, reason)
+	c.closeIfDrained()
+}
+
+// armBeatLocked starts the heartbeat timer if it is not running. c.mu
+// must be held.
+func (c *h2Conn) armBeatLocked() {
+	if c.beatArmed {
+		return
+	}
+	c.beatArmed = true
+	if c.beat == nil {
+		c.beat = time.AfterFunc(c.beatEvery(), c.tick)
+		return
+	}
+	c.beat.Reset(c.beatEvery())
+}
+
+// beatEvery is how often the connection looks for idle streams: half the
+// heartbeat, so that a stream is never idle for more than 1.5 of it.
+func (c *h2Conn) beatEvery() time.Duration {
+	return max(c.srv.hub.cfg.Heartbeat/2, 10*time.Millisecond)
+}
+
+// tick sends heartbeats to idle parked streams and ends those the client
+// has given no window for longer than the write timeout.
+func (c *h2Conn) tick() {
+	now := time.Now().UnixNano()
+	beat := c.srv.hub.cfg.Heartbeat.Nanoseconds()
+	timeout := c.srv.hub.cfg.WriteTimeout.Nanoseconds()
+	var stuck []*subscriber
+	c.mu.Lock()
+	c.beatArmed = false
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	for _, st := range c.streams {
+		switch {
+		case st.sub == nil || st.released:
+		case st.waitSince != 0 && now-st.waitSince > timeout:
+			stuck = append(stuck, st.sub)
+		case now-st.lastWrite >= beat:
+			st.needBeat = true
+			c.scheduleLocked(st)
+		}
+	}
+	if c.events > 0 {
+		c.armBeatLocked()
+	}
+	c.mu.Unlock()
+	for _, s := range stuck {
+		s.end(reasonWrite)
+	}
+}
+
+// parkedH2 returns how many event streams the hub's HTTP/2 servers hold.
+func (h *Hub) parkedH2() int { return int(h.h2Parked.Load()) }
