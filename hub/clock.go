@@ -10,11 +10,13 @@ import (
 // a comment, and a client that takes no bytes for Config.WriteTimeout is
 // dropped, on both of the hub's paths, each with its own precision:
 //
-//   - net/http's path (TLS, HTTP/2, --engine=false, other systems): the
+//   - net/http's path (TLS, --engine=false, other systems): the
 //     stream's goroutine keeps an exact timer (sse.Stream's) and a write
 //     deadline on the connection.
 //   - the connection engine: one sweep checks every parked stream each
 //     sweepEvery, so a heartbeat or a drop comes up to that much late.
+//   - the hub's HTTP/2 server: each connection with parked streams checks
+//     them every sweepEvery too (h2_events.go), reading the hub's clock.
 //
 // Both read the time from the hub's clock: the engine through the clock
 // interface, which tests replace (a goroutine blocked in epoll_wait is not

@@ -11,9 +11,6 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// h2Heartbeat is what an idle event stream is sent, as sse.Stream sends it.
-var h2Heartbeat = sse.CommentFrame("").Bytes()
-
 // h2Key is the request context's key for the h2Writer of a request the
 // hub's HTTP/2 server serves.
 type h2Key struct{}
@@ -93,7 +90,7 @@ func (st *h2Stream) park(s *subscriber) bool {
 		return false
 	}
 	st.sub = s
-	st.lastWrite = time.Now().UnixNano()
+	st.lastWrite = c.srv.hub.clock.Now().UnixNano()
 	c.events++
 	c.srv.hub.h2Parked.Add(1)
 	c.armBeatLocked()
@@ -226,10 +223,10 @@ func (c *h2Conn) fill(st *h2Stream, fr *http2.Framer, items []item, scratch []by
 		st.needBeat = false
 		c.mu.Unlock()
 		if len(st.out) == 0 && beat {
-			st.out = append(st.out, h2Heartbeat)
+			st.out = append(st.out, heartbeat)
 		}
 	}
-	now := time.Now().UnixNano()
+	now := c.srv.hub.clock.Now().UnixNano()
 	c.mu.Lock()
 	for len(st.out) > 0 {
 		n := min(c.sendWin, st.sendWin, int64(c.peerFrame))
@@ -313,16 +310,18 @@ func (c *h2Conn) armBeatLocked() {
 	c.beat.Reset(c.beatEvery())
 }
 
-// beatEvery is how often the connection looks for idle streams: half the
-// heartbeat, so that a stream is never idle for more than 1.5 of it.
+// beatEvery is how often the connection looks for idle and stuck streams:
+// as often as the connection engine sweeps (clock.go), so that both keep
+// heartbeats and write timeouts to the same precision.
 func (c *h2Conn) beatEvery() time.Duration {
-	return max(c.srv.hub.cfg.Heartbeat/2, 10*time.Millisecond)
+	cfg := c.srv.hub.cfg
+	return sweepEvery(cfg.Heartbeat, cfg.WriteTimeout)
 }
 
 // tick sends heartbeats to idle parked streams and ends those the client
 // has given no window for longer than the write timeout.
 func (c *h2Conn) tick() {
-	now := time.Now().UnixNano()
+	now := c.srv.hub.clock.Now().UnixNano()
 	beat := c.srv.hub.cfg.Heartbeat.Nanoseconds()
 	timeout := c.srv.hub.cfg.WriteTimeout.Nanoseconds()
 	var stuck []*subscriber
