@@ -37,6 +37,9 @@ import (
 //
 // Lock order: registry.mu, then subscriber.mu, then connEngine.mu (see
 // the package doc).
+// engineAvailable says whether this platform has the engine.
+const engineAvailable = true
+
 type connEngine struct {
 	cfg     engineConfig
 	epfd    int
@@ -75,6 +78,8 @@ type engineSub struct {
 	waitingOut bool     // the socket was full: waiting for EPOLLOUT
 	out        [][]byte // taken from the queue, not written yet
 	finish     bool     // the close was taken: end the stream once out is written
+	seal       *sealer  // TLS: seals out into records (tlsrecord.go); nil for plain HTTP
+	sent       int      // TLS: bytes of the record at out's head written already
 	lastWrite  atomic.Int64
 	waitSince  atomic.Int64 // when the socket filled up; 0 if it is not full
 	needBeat   atomic.Bool
@@ -107,8 +112,9 @@ func newEngine(cfg engineConfig) (*connEngine, error) {
 }
 
 // adopt takes over conn for s, whose replay is done. From here on the
-// engine writes to the connection and closes it.
-func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
+// engine writes to the connection and closes it. seal, if not nil, is the
+// TLS record layer conn carries: what the engine writes is sealed with it.
+func (e *connEngine) adopt(conn net.Conn, s *subscriber, seal *sealer) error {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return errors.New("hub: connection has no file descriptor")
@@ -129,7 +135,7 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	e.mu.Unlock()
 	// Until its epoll registration exists, s is held as if scheduled, so
 	// that no writer can release it first.
-	es := &engineSub{e: e, token: token, conn: conn, fd: fd, scheduled: true}
+	es := &engineSub{e: e, token: token, conn: conn, fd: fd, scheduled: true, seal: seal}
 	es.lastWrite.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	s.eng = es
@@ -200,23 +206,33 @@ func (e *connEngine) next() *subscriber {
 // heartbeat is what an idle stream is sent, as sse.Stream sends it.
 var heartbeat = sse.CommentFrame("").Bytes()
 
+// A scratch is a writer's own buffers, reused for every subscriber it
+// serves.
+type scratch struct {
+	items  []item
+	iov    []unix.Iovec
+	sealed []byte // TLS records, sealed for one write
+	batch  recordBatch
+}
+
 // write is a writer goroutine.
 func (e *connEngine) write() {
 	defer e.wg.Done()
-	var items []item
-	iov := make([]unix.Iovec, 0, 64)
+	sc := &scratch{iov: make([]unix.Iovec, 0, 64)}
 	for {
 		s := e.next()
 		if s == nil {
 			return
 		}
-		items, iov = e.serve(s, items, iov)
+		e.serve(s, sc)
 	}
 }
 
 // serve writes what is queued for s, until its queue is empty, its socket
 // is full, or it ends.
-func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]item, []unix.Iovec) {
+func (e *connEngine) serve(s *subscriber, sc *scratch) {
+	items, iov := sc.items, sc.iov
+	defer func() { sc.items, sc.iov = items, iov }()
 	es := s.eng
 	written := 0
 	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
@@ -228,7 +244,7 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]ite
 		s.mu.Unlock()
 		if ended {
 			e.release(s, reason)
-			return items, iov
+			return
 		}
 		if len(es.out) == 0 && !es.finish {
 			var err error
@@ -250,7 +266,7 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]ite
 		if len(es.out) == 0 {
 			if es.finish {
 				e.release(s, s.finished)
-				return items, iov
+				return
 			}
 			s.mu.Lock()
 			if s.ended || len(s.queue) > s.head {
@@ -259,11 +275,15 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]ite
 			}
 			es.scheduled = false
 			s.mu.Unlock()
-			return items, iov
+			return
 		}
 		var n int
 		var err error
-		n, iov, err = writev(es.fd, es.out, iov)
+		if es.seal != nil {
+			n, err = es.writeSealed(sc)
+		} else {
+			n, iov, err = writev(es.fd, es.out, iov)
+		}
 		written += n
 		es.out = advance(es.out, n)
 		switch {
@@ -274,11 +294,11 @@ func (e *connEngine) serve(s *subscriber, items []item, iov []unix.Iovec) ([]ite
 			s.mu.Unlock()
 			ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, es.token)
 			unix.EpollCtl(e.epfd, unix.EPOLL_CTL_MOD, es.fd, &ev)
-			return items, iov
+			return
 		case err != nil:
 			s.end(reasonWrite)
 			e.release(s, reasonWrite)
-			return items, iov
+			return
 		}
 		es.lastWrite.Store(time.Now().UnixNano())
 		es.waitSince.Store(0)
@@ -313,6 +333,22 @@ func writev(fd int, bufs [][]byte, iov []unix.Iovec) (int, []unix.Iovec, error) 
 	}
 }
 
+// writeSealed writes es.out as TLS records sealed into sc, and returns
+// how much of es.out went out in whole records (see sealer.writeRecords).
+func (es *engineSub) writeSealed(sc *scratch) (int, error) {
+	var n int
+	var err error
+	n, sc.sealed, err = es.seal.writeRecords(func(b []byte) (int, error) {
+		for {
+			n, err := unix.Write(es.fd, b)
+			if err != unix.EINTR {
+				return max(n, 0), err
+			}
+		}
+	}, es.out, &es.sent, sc.sealed, &sc.batch)
+	return n, err
+}
+
 // advance drops the first n bytes of bufs.
 func advance(bufs [][]byte, n int) [][]byte {
 	for n > 0 && len(bufs) > 0 {
@@ -344,10 +380,24 @@ func (e *connEngine) release(s *subscriber, reason closeReason) {
 		if tc, ok := es.conn.(*net.TCPConn); ok {
 			tc.SetLinger(0)
 		}
+	} else {
+		es.closeNotify(reason)
 	}
 	es.conn.Close()
 	es.out = nil
 	e.cfg.release(s, reason)
+}
+
+// closeNotify ends a TLS stream that ends normally with the close_notify
+// alert, so that clients that insist on one (curl) see a clean end. It is
+// written only if the socket takes it at once and no record is cut short;
+// a client that left gets none.
+func (es *engineSub) closeNotify(reason closeReason) {
+	if es.seal == nil || es.sent != 0 || reason == reasonClient {
+		return
+	}
+	var buf [64]byte
+	unix.Write(es.fd, es.seal.closeNotify(buf[:0]))
 }
 
 // poll is the epoll loop.
@@ -378,7 +428,10 @@ func (e *connEngine) poll() {
 			gone := ev.Events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
 			if !gone && ev.Events&unix.EPOLLIN != 0 {
 				// A subscriber has nothing to say; a read returning 0 is its end.
-				if k, err := unix.Read(es.fd, discard[:]); k == 0 || (err != nil && !errors.Is(err, unix.EAGAIN)) {
+				// Over TLS the engine cannot read records (it holds no client
+				// key), and a client has nothing to send but close_notify or
+				// a KeyUpdate the engine could not answer: any byte is its end.
+				if k, err := unix.Read(es.fd, discard[:]); k == 0 || (k > 0 && es.seal != nil) || (err != nil && !errors.Is(err, unix.EAGAIN)) {
 					gone = true
 				}
 			}
@@ -467,6 +520,7 @@ func (e *connEngine) close() {
 	e.mu.Unlock()
 	for _, s := range left {
 		s.end(reasonShutdown)
+		s.eng.closeNotify(reasonShutdown)
 		s.eng.conn.Close()
 		e.cfg.release(s, reasonShutdown)
 	}

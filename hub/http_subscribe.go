@@ -42,11 +42,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveStream streams s with opts on this goroutine (TLS, HTTP/2, or
-// without the engine) or hands the connection to the connection engine
-// (plain HTTP/1.x). Headers set on w so far (CORS, a face's) are sent.
+// serveStream streams s with opts on this goroutine (HTTP/2, TLS 1.2 or a
+// TLS connection not accepted by TLSListener, or without the engine) or
+// hands the connection to the connection engine (HTTP/1.x, plain or over
+// TLS 1.3). Headers set on w so far (CORS, a face's) are sent.
 func (h *Hub) serveStream(w http.ResponseWriter, r *http.Request, s *subscriber, opts sse.Options) {
-	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
+	if h.engine != nil && r.ProtoMajor == 1 && r.Method == http.MethodGet && (r.TLS == nil || h.tlsConns.adoptable(r)) {
 		extra := w.Header().Clone() // set so far: CORS
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			h.serveHijacked(conn, s, extra, opts.Retry)

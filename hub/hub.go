@@ -27,6 +27,7 @@ type Hub struct {
 	counters counters
 	writes   writeHealth // the outcome of the latest publish, for /readyz
 	engine   *connEngine // nil when off or unavailable
+	tlsConns tlsConns    // TLSListener's connections, until net/http closes or hijacks them
 
 	mu       sync.Mutex // guards state
 	state    hubState
