@@ -24,8 +24,9 @@
 // replay.go, registry.go, counters.go. HTTP: route.go (the route table
 // and the guards every route passes), http.go (the hub's routes, answers),
 // http_publish.go, http_subscribe.go, handover.go (a stream handed to the
-// connection engine), auth.go, host.go, cors.go, limits.go. The engine:
-// engine_linux.go.
+// connection engine), auth.go, host.go, cors.go, limits.go, tls.go
+// (TLSListener: TLS connections the engine can take from crypto/tls). The
+// engine: engine_linux.go, tlsrecord.go (TLS 1.3 records it seals).
 //
 // # Locks
 //

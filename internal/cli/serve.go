@@ -420,7 +420,8 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(drain.Start)
-	f.transport.configure(srv, n.cert)
+	f.transport.configure(srv)
+	ln = f.transport.listener(ln, h, n.cert)
 	scheme := "http"
 	if f.transport.tls() {
 		scheme = "https"
@@ -533,11 +534,7 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, window time.Duration, alongside func()) error {
 	errc := make(chan error, 1)
 	go func() {
-		if srv.TLSConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-		} else {
-			errc <- srv.Serve(ln)
-		}
+		errc <- srv.Serve(ln) // with TLS, ln is a TLS listener
 	}()
 	select {
 	case err := <-errc:
