@@ -7,15 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/herd-sse/herd"
 )
 
 // BenchmarkAppend compares the store's group commit with the obvious
 // baseline, one bbolt transaction (and so one fsync) per event, from 64
 // concurrent publishers in the same run. Both are durable on return.
 func BenchmarkAppend(b *testing.B) {
-	m := hub.Message{Topics: []string{"orders/42"}, Data: `{"status": "shipped", "carrier": "moo express"}`}
+	m := herd.Message{Topics: []string{"orders/42"}, Data: `{"status": "shipped", "carrier": "moo express"}`}
 	b.Run("groupCommit", func(b *testing.B) {
 		s, err := Open(filepath.Join(b.TempDir(), "herd.db"), Options{})
 		if err != nil {
@@ -38,7 +39,7 @@ func BenchmarkAppend(b *testing.B) {
 			return db.Update(func(tx *bbolt.Tx) error {
 				log := tx.Bucket(bucketLog)
 				seq, _ := log.NextSequence()
-				e := hub.Event{Pos: hub.Pos(seq), Time: time.Now(), Topics: m.Topics, Data: m.Data}
+				e := herd.Event{Pos: herd.Pos(seq), Time: time.Now(), Topics: m.Topics, Data: m.Data}
 				return log.Put(binary.BigEndian.AppendUint64(nil, seq), encode(e))
 			})
 		})
@@ -70,7 +71,7 @@ func BenchmarkRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	m := hub.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
+	m := herd.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
 	for range behind {
 		if _, _, err := s.Append(context.Background(), m); err != nil {
 			b.Fatal(err)
@@ -78,7 +79,7 @@ func BenchmarkRead(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		events, _, err := s.Read(context.Background(), 0, hub.Limit{Events: behind})
+		events, _, err := s.Read(context.Background(), 0, herd.Limit{Events: behind})
 		if err != nil || len(events) != behind {
 			b.Fatal(len(events), err)
 		}
@@ -90,7 +91,7 @@ func BenchmarkRead(b *testing.B) {
 // included), decoding it with its checksum verified, and, for the cost of
 // the checksum alone, computing it.
 func BenchmarkCodec(b *testing.B) {
-	e := hub.Event{Pos: 123456, Time: time.Now(), Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
+	e := herd.Event{Pos: 123456, Time: time.Now(), Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
 	k, v := key(e.Pos), encode(e)
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()

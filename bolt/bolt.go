@@ -14,16 +14,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/herd-sse/herd"
 )
 
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// Retention, the idempotency window and the clock, as documented on
 	// hub.StoreOptions.
-	hub.StoreOptions
+	herd.StoreOptions
 }
 
 // maxBatch caps the publishes committed in one transaction.
@@ -39,11 +40,11 @@ var (
 
 // A Store is a hub.Store in a bbolt file. Create it with Open.
 type Store struct {
-	ids     hub.EpochIDs
-	checked hub.Pos // events from here on carry a checksum (see codec.go)
+	ids     herd.EpochIDs
+	checked herd.Pos // events from here on carry a checksum (see codec.go)
 	db      *bbolt.DB
 	path    string
-	opts    hub.StoreOptions
+	opts    herd.StoreOptions
 	damaged atomic.Pointer[DamagedError] // set once a read or commit found the file damaged
 
 	reqs chan *request
@@ -56,14 +57,14 @@ type Store struct {
 }
 
 type request struct {
-	m     hub.Message
-	e     hub.Event
+	m     herd.Message
+	e     herd.Event
 	dup   bool
 	err   error
 	ready chan struct{}
 }
 
-var _ hub.Store = (*Store)(nil)
+var _ herd.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the store in the file at path. It fails
 // at once if the file cannot be created, is in use by another process, or
@@ -112,7 +113,7 @@ func Open(path string, options Options) (*Store, error) {
 			return &DamagedError{Path: path, Cause: err.Error()}
 		}
 		if epoch == "" {
-			epoch = hub.NewEpoch()
+			epoch = herd.NewEpoch()
 			if err := meta.Put(metaEpoch, []byte(epoch)); err != nil {
 				return err
 			}
@@ -124,7 +125,7 @@ func Open(path string, options Options) (*Store, error) {
 		}
 		s.ids = epoch
 		if meta.Get(metaChecksums) == nil { // a new file, or one written before checksums
-			if err := meta.Put(metaChecksums, key(hub.Pos(tx.Bucket(bucketLog).Sequence())+1)); err != nil {
+			if err := meta.Put(metaChecksums, key(herd.Pos(tx.Bucket(bucketLog).Sequence())+1)); err != nil {
 				return err
 			}
 		}
@@ -168,16 +169,16 @@ var metaChecksums = []byte("checksums")
 // checkedFrom returns the first position whose record must carry a
 // checksum. A file that has not recorded it yet (written by an older herd,
 // and not opened for writing since) has none after its last position.
-func checkedFrom(tx *bbolt.Tx) hub.Pos {
+func checkedFrom(tx *bbolt.Tx) herd.Pos {
 	if v := tx.Bucket(bucketMeta).Get(metaChecksums); len(v) == 8 {
 		return posOf(v)
 	}
-	return hub.Pos(tx.Bucket(bucketLog).Sequence()) + 1
+	return herd.Pos(tx.Bucket(bucketLog).Sequence()) + 1
 }
 
 // event decodes and verifies the record v under key k, as a
 // *hub.DamagedEventError if it fails.
-func (s *Store) event(k, v []byte, withData bool) (hub.Event, error) {
+func (s *Store) event(k, v []byte, withData bool) (herd.Event, error) {
 	e, _, err := decode(k, v, posOf(k) < s.checked, withData)
 	if err != nil {
 		return e, damagedEvent(s.ids, s.path, e.Pos, err)
@@ -188,8 +189,8 @@ func (s *Store) event(k, v []byte, withData bool) (hub.Event, error) {
 
 // damagedEvent reports the record at p of the file at path, which decode
 // refused with err.
-func damagedEvent(ids hub.EpochIDs, path string, p hub.Pos, err error) *hub.DamagedEventError {
-	d := &hub.DamagedEventError{Pos: p, ID: ids.ID(p), Cause: err.Error()}
+func damagedEvent(ids herd.EpochIDs, path string, p herd.Pos, err error) *herd.DamagedEventError {
+	d := &herd.DamagedEventError{Pos: p, ID: ids.ID(p), Cause: err.Error()}
 	if re, ok := err.(*recordError); ok {
 		d.Topics, d.Cause = re.topics, re.cause+" in "+path
 	}
@@ -197,17 +198,17 @@ func damagedEvent(ids hub.EpochIDs, path string, p hub.Pos, err error) *hub.Dama
 }
 
 // Append implements hub.Store. The event is fsynced before Append returns.
-func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	if d := s.damaged.Load(); d != nil {
-		return hub.Event{}, false, d
+		return herd.Event{}, false, d
 	}
 	req := &request{m: m, ready: make(chan struct{})}
 	select {
 	case s.reqs <- req:
 	case <-s.done:
-		return hub.Event{}, false, hub.ErrStoreClosed
+		return herd.Event{}, false, herd.ErrStoreClosed
 	case <-ctx.Done():
-		return hub.Event{}, false, ctx.Err()
+		return herd.Event{}, false, ctx.Err()
 	}
 	select {
 	case <-req.ready:
@@ -217,12 +218,12 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		case <-req.ready:
 			return req.e, req.dup, req.err
 		default:
-			return hub.Event{}, false, hub.ErrStoreClosed
+			return herd.Event{}, false, herd.ErrStoreClosed
 		}
 	case <-ctx.Done():
 		// The event may still be stored; an idempotency key makes the
 		// publisher's retry safe.
-		return hub.Event{}, false, ctx.Err()
+		return herd.Event{}, false, ctx.Err()
 	}
 }
 
@@ -252,7 +253,7 @@ func (s *Store) commitLoop() {
 			for {
 				select {
 				case req := <-s.reqs:
-					req.err = hub.ErrStoreClosed
+					req.err = herd.ErrStoreClosed
 					close(req.ready)
 				default:
 					return
@@ -273,7 +274,7 @@ func (s *Store) commitLoop() {
 		})
 		for _, req := range batch {
 			if err != nil {
-				req.e, req.dup, req.err = hub.Event{}, false, fmt.Errorf("bolt: commit: %w", err)
+				req.e, req.dup, req.err = herd.Event{}, false, fmt.Errorf("bolt: commit: %w", err)
 			}
 			close(req.ready)
 		}
@@ -292,7 +293,7 @@ func (s *Store) commitLoop() {
 	}
 }
 
-func sweepInterval(o hub.StoreOptions) time.Duration {
+func sweepInterval(o herd.StoreOptions) time.Duration {
 	if o.Retention.MaxAge <= 0 {
 		return time.Minute
 	}
@@ -305,7 +306,7 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 	keys := tx.Bucket(bucketKeys)
 	if m.IdempotencyKey != "" {
 		if v := keys.Get([]byte(m.IdempotencyKey)); len(v) == 16 {
-			p := hub.Pos(binary.BigEndian.Uint64(v))
+			p := herd.Pos(binary.BigEndian.Uint64(v))
 			req.e, req.dup = s.eventIn(tx, p), true
 			return nil
 		}
@@ -313,7 +314,7 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 	closed := tx.Bucket(bucketClosed)
 	for _, t := range m.Topics {
 		if closed.Get([]byte(t)) != nil {
-			req.err = &hub.TopicClosedError{Topic: t}
+			req.err = &herd.TopicClosedError{Topic: t}
 			return nil
 		}
 	}
@@ -322,8 +323,8 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	p := hub.Pos(seq)
-	e := hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
+	p := herd.Pos(seq)
+	e := herd.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
 		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private}
 	if err := log.Put(key(p), encode(e)); err != nil {
 		return err
@@ -350,13 +351,13 @@ func (s *Store) apply(tx *bbolt.Tx, req *request, now time.Time) error {
 
 // eventIn returns the event at p, or only its position and id if it is no
 // longer retained.
-func (s *Store) eventIn(tx *bbolt.Tx, p hub.Pos) hub.Event {
+func (s *Store) eventIn(tx *bbolt.Tx, p herd.Pos) herd.Event {
 	if v := tx.Bucket(bucketLog).Get(key(p)); v != nil {
 		if e, err := s.event(key(p), v, true); err == nil {
 			return e
 		}
 	}
-	return hub.Event{Pos: p, ID: s.ID(p)}
+	return herd.Event{Pos: p, ID: s.ID(p)}
 }
 
 // trim applies retention to the log. A damaged event's time is not known:
@@ -364,7 +365,7 @@ func (s *Store) eventIn(tx *bbolt.Tx, p hub.Pos) hub.Event {
 // retention neither stops at it nor takes it early.
 func (s *Store) trim(tx *bbolt.Tx, now time.Time) error {
 	log := tx.Bucket(bucketLog)
-	last := hub.Pos(log.Sequence())
+	last := herd.Pos(log.Sequence())
 	var drop [][]byte
 	c := log.Cursor()
 	damaged := 0 // events at the end of drop whose age is not known
@@ -425,19 +426,19 @@ func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
 	shut := s.shut
 	s.mu.Unlock()
 	if shut {
-		return hub.ErrStoreClosed
+		return herd.ErrStoreClosed
 	}
 	if d := s.damaged.Load(); d != nil {
 		return d
 	}
 	err := s.noteDamage(guard(s.path, func() error { return s.db.View(fn) }))
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return hub.ErrStoreClosed
+		return herd.ErrStoreClosed
 	}
 	return err
 }
 
-func trimmedIn(tx *bbolt.Tx) hub.Pos {
+func trimmedIn(tx *bbolt.Tx) herd.Pos {
 	if v := tx.Bucket(bucketMeta).Get([]byte("trimmed")); len(v) == 8 {
 		return posOf(v)
 	}
@@ -445,7 +446,7 @@ func trimmedIn(tx *bbolt.Tx) hub.Pos {
 }
 
 // Read implements hub.Store.
-func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) (events []hub.Event, gap bool, err error) {
+func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) (events []herd.Event, gap bool, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		gap = after < trimmedIn(tx)
 		c := tx.Bucket(bucketLog).Cursor()
@@ -463,27 +464,27 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) (events 
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, hub.ErrDamaged) {
+	if err != nil && !errors.Is(err, herd.ErrDamaged) {
 		events = nil
 	}
 	return events, gap, err
 }
 
 // Follow implements hub.Store.
-func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
 	for {
 		s.mu.Lock()
 		wait, shut := s.notify, s.shut
 		s.mu.Unlock()
 		if shut {
-			return hub.ErrStoreClosed
+			return herd.ErrStoreClosed
 		}
-		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
-		if err != nil && !errors.Is(err, hub.ErrDamaged) {
+		events, gap, err := s.Read(ctx, after, herd.FollowBatch())
+		if err != nil && !errors.Is(err, herd.ErrDamaged) {
 			return err
 		}
 		if gap {
-			return fmt.Errorf("%w: events after %d were trimmed", hub.ErrLagged, after)
+			return fmt.Errorf("%w: events after %d were trimmed", herd.ErrLagged, after)
 		}
 		if len(events) > 0 {
 			if err := fn(events); err != nil {
@@ -506,10 +507,10 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 }
 
 // Bounds implements hub.Store.
-func (s *Store) Bounds(ctx context.Context) (b hub.Bounds, err error) {
+func (s *Store) Bounds(ctx context.Context) (b herd.Bounds, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		log := tx.Bucket(bucketLog)
-		b.Last, b.Trimmed = hub.Pos(log.Sequence()), trimmedIn(tx)
+		b.Last, b.Trimmed = herd.Pos(log.Sequence()), trimmedIn(tx)
 		if k, _ := log.Cursor().First(); k != nil {
 			b.First = posOf(k)
 		}
@@ -519,8 +520,8 @@ func (s *Store) Bounds(ctx context.Context) (b hub.Bounds, err error) {
 }
 
 // Closed implements hub.Store.
-func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
-	out := make(map[string]hub.Pos)
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
+	out := make(map[string]herd.Pos)
 	err := s.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketClosed)
 		for _, t := range topics {
@@ -535,8 +536,8 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos
 
 // Stats implements hub.Store. It scans the retained log, verifying every
 // event's checksum; damaged events are left out.
-func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
-	var c hub.TopicCounter
+func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
+	var c herd.TopicCounter
 	err := s.view(func(tx *bbolt.Tx) error {
 		err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
 			if e, err := s.event(k, v, false); err == nil { // damaged ones are left out
@@ -559,10 +560,10 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+func (s *Store) ID(p herd.Pos) string { return s.ids.ID(p) }
 
 // ParseID implements hub.Store.
-func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
+func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids.ParseID(id) }
 
 // Ping implements hub.Store.
 func (s *Store) Ping(ctx context.Context) error {

@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/bolt"
-	"github.com/herd-sse/herd/hub"
-	"github.com/herd-sse/herd/hub/storetest"
+	"github.com/herd-sse/herd/storetest"
 )
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Config{
 		FakeClock: true,
-		Open: func(t *testing.T, opts storetest.Options) hub.Store {
-			s, err := bolt.Open(filepath.Join(t.TempDir(), "herd.db"), bolt.Options{StoreOptions: hub.StoreOptions{
+		Open: func(t *testing.T, opts storetest.Options) herd.Store {
+			s, err := bolt.Open(filepath.Join(t.TempDir(), "herd.db"), bolt.Options{StoreOptions: herd.StoreOptions{
 				Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL, Now: opts.Now}})
 			if err != nil {
 				t.Fatal(err)
@@ -28,26 +28,26 @@ func TestConformance(t *testing.T) {
 
 func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herd.db")
-	s, err := bolt.Open(path, bolt.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxEvents: 3}}})
+	s, err := bolt.Open(path, bolt.Options{StoreOptions: herd.StoreOptions{Retention: herd.Retention{MaxEvents: 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	var events []hub.Event
+	var events []herd.Event
 	for i := range 5 {
-		e, _, err := s.Append(ctx, hub.Message{Topics: []string{"a"}, Data: fmt.Sprint(i), IdempotencyKey: fmt.Sprint("k", i)})
+		e, _, err := s.Append(ctx, herd.Message{Topics: []string{"a"}, Data: fmt.Sprint(i), IdempotencyKey: fmt.Sprint("k", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		events = append(events, e)
 	}
-	closeEv, _, _ := s.Append(ctx, hub.Message{Topics: []string{"done"}, NoData: true, Close: true})
+	closeEv, _, _ := s.Append(ctx, herd.Message{Topics: []string{"done"}, NoData: true, Close: true})
 	before, _ := s.Bounds(ctx)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	s, err = bolt.Open(path, bolt.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxEvents: 3}}})
+	s, err = bolt.Open(path, bolt.Options{StoreOptions: herd.StoreOptions{Retention: herd.Retention{MaxEvents: 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,17 +60,17 @@ func TestReopen(t *testing.T) {
 			t.Errorf("id %q from before the restart: %d, %v", e.ID, p, err)
 		}
 	}
-	if e, dup, _ := s.Append(ctx, hub.Message{Topics: []string{"a"}, Data: "again", IdempotencyKey: "k4"}); !dup || e.ID != events[4].ID {
+	if e, dup, _ := s.Append(ctx, herd.Message{Topics: []string{"a"}, Data: "again", IdempotencyKey: "k4"}); !dup || e.ID != events[4].ID {
 		t.Errorf("idempotency key forgotten across restart: %+v dup %v", e, dup)
 	}
-	next, _, _ := s.Append(ctx, hub.Message{Topics: []string{"a"}, Data: "next"})
+	next, _, _ := s.Append(ctx, herd.Message{Topics: []string{"a"}, Data: "next"})
 	if next.Pos <= closeEv.Pos {
 		t.Errorf("position after restart %d, not after %d", next.Pos, closeEv.Pos)
 	}
 	if closed, _ := s.Closed(ctx, []string{"done"}); closed["done"] != closeEv.Pos {
 		t.Errorf("closed topic forgotten: %v", closed)
 	}
-	if _, gap, _ := s.Read(ctx, events[0].Pos, hub.Limit{Events: 10}); !gap {
+	if _, gap, _ := s.Read(ctx, events[0].Pos, herd.Limit{Events: 10}); !gap {
 		t.Error("trimming forgotten: no gap reported after reopen")
 	}
 }

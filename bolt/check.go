@@ -7,15 +7,16 @@ import (
 	"os"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/herd-sse/herd"
 )
 
 // A Summary describes what Check found in a store file.
 type Summary struct {
-	Events       int     // events in the log, damaged ones included
-	First, Last  hub.Pos // the oldest event held and the newest ever stored
+	Events       int      // events in the log, damaged ones included
+	First, Last  herd.Pos // the oldest event held and the newest ever stored
 	ClosedTopics int
 	Keys         int   // idempotency keys remembered
 	Size         int64 // the file's size in bytes
@@ -27,7 +28,7 @@ type Summary struct {
 	// parse: the store never serves them (see hub.DamagedEventError).
 	// Damaged lists them, the first thousand.
 	DamagedEvents int
-	Damaged       []*hub.DamagedEventError
+	Damaged       []*herd.DamagedEventError
 }
 
 func (s Summary) String() string {
@@ -160,7 +161,7 @@ func walk(tx *bbolt.Tx, full bool, sum *Summary, path string) error {
 				}
 				return nil
 			}
-			sum.Last = hub.Pos(b.Sequence())
+			sum.Last = herd.Pos(b.Sequence())
 		case string(bucketClosed):
 			check = fixed("closed topic", 0, 8, &sum.ClosedTopics)
 		case string(bucketKeys):

@@ -12,20 +12,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // checksumStore writes a store file with four events, the second private,
 // and returns its path and the events as stored.
-func checksumStore(t *testing.T) (string, []hub.Event) {
+func checksumStore(t *testing.T) (string, []herd.Event) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "herd.db")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events []hub.Event
-	for _, m := range []hub.Message{
+	var events []herd.Event
+	for _, m := range []herd.Message{
 		{Topics: []string{"a"}, Data: "before"},
 		{Topics: []string{"secret/x"}, Type: "memo", Data: "private payload", Private: true},
 		{Topics: []string{"a"}, Data: "after!"}, // as long as "before": records of one length
@@ -46,7 +46,7 @@ func checksumStore(t *testing.T) (string, []hub.Event) {
 // recordsIn returns the offsets of e's record in the file's bytes: its
 // encoding is there once at least, and more often in pages that bbolt's
 // copy-on-write freed; damage to those is harmless, so tests damage all.
-func recordsIn(t *testing.T, file []byte, e hub.Event) ([]int, []byte) {
+func recordsIn(t *testing.T, file []byte, e herd.Event) ([]int, []byte) {
 	t.Helper()
 	rec := encode(e)
 	var at []int
@@ -128,20 +128,20 @@ func TestChecksum_flipped(t *testing.T) {
 			}
 			defer s.Close()
 			ctx := context.Background()
-			got, _, err := s.Read(ctx, 0, hub.Limit{Events: 10})
-			var d *hub.DamagedEventError
-			if !errors.As(err, &d) || !errors.Is(err, hub.ErrDamaged) || d.Pos != target.Pos || d.ID != target.ID {
+			got, _, err := s.Read(ctx, 0, herd.Limit{Events: 10})
+			var d *herd.DamagedEventError
+			if !errors.As(err, &d) || !errors.Is(err, herd.ErrDamaged) || d.Pos != target.Pos || d.ID != target.ID {
 				t.Fatalf("Read over the damage: %v", err)
 			}
 			if want := events[:tc.target]; !sameEvents(got, want) {
 				t.Errorf("Read over the damage returned %v, want the events before it %v", datas(got), datas(want))
 			}
-			rest, _, err := s.Read(ctx, d.Pos, hub.Limit{Events: 10})
+			rest, _, err := s.Read(ctx, d.Pos, herd.Limit{Events: 10})
 			if err != nil || !sameEvents(rest, events[tc.target+1:]) {
 				t.Errorf("Read after the damage: %v, %v", datas(rest), err)
 			}
-			var followed []hub.Event
-			err = s.Follow(ctx, 0, func(batch []hub.Event) error { followed = append(followed, batch...); return nil })
+			var followed []herd.Event
+			err = s.Follow(ctx, 0, func(batch []herd.Event) error { followed = append(followed, batch...); return nil })
 			if !errors.As(err, &d) || d.Pos != target.Pos || !sameEvents(followed, events[:tc.target]) {
 				t.Errorf("Follow over the damage: %v after %v", err, datas(followed))
 			}
@@ -161,13 +161,13 @@ func TestChecksum_flipped(t *testing.T) {
 	}
 }
 
-func sameEvents(a, b []hub.Event) bool {
-	return slices.EqualFunc(a, b, func(x, y hub.Event) bool {
+func sameEvents(a, b []herd.Event) bool {
+	return slices.EqualFunc(a, b, func(x, y herd.Event) bool {
 		return x.Pos == y.Pos && x.ID == y.ID && x.Data == y.Data && x.Private == y.Private && slices.Equal(x.Topics, y.Topics)
 	})
 }
 
-func datas(events []hub.Event) []string {
+func datas(events []herd.Event) []string {
 	var out []string
 	for _, e := range events {
 		out = append(out, e.Data)
@@ -197,7 +197,7 @@ func TestChecksum_legacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	old, _, err := s.Read(ctx, 0, hub.Limit{Events: 10})
+	old, _, err := s.Read(ctx, 0, herd.Limit{Events: 10})
 	if err != nil || len(old) != 6 {
 		t.Fatalf("Read of version 1 events: %d, %v", len(old), err)
 	}
@@ -210,7 +210,7 @@ func TestChecksum_legacy(t *testing.T) {
 	if e := old[4]; !e.Close || !e.NoData {
 		t.Errorf("a version 1 close read back as %+v", e)
 	}
-	added, _, err := s.Append(ctx, hub.Message{Topics: []string{"news"}, Data: "checked"})
+	added, _, err := s.Append(ctx, herd.Message{Topics: []string{"news"}, Data: "checked"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,19 +249,19 @@ func TestChecksum_trim(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herd.db")
 	os.WriteFile(path, file, 0o600)
 	now := events[3].Time
-	s, err := Open(path, Options{StoreOptions: hub.StoreOptions{
-		Retention: hub.Retention{MaxAge: 1e9, MaxEvents: -1}, Now: func() time.Time { return now }}})
+	s, err := Open(path, Options{StoreOptions: herd.StoreOptions{
+		Retention: herd.Retention{MaxAge: 1e9, MaxEvents: -1}, Now: func() time.Time { return now }}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	ctx := context.Background()
-	s.Append(ctx, hub.Message{Topics: []string{"c"}, Data: "young"}) // a commit runs retention
+	s.Append(ctx, herd.Message{Topics: []string{"c"}, Data: "young"}) // a commit runs retention
 	if b, _ := s.Bounds(ctx); b.First != 1 {
 		t.Errorf("retention took the damaged event while the events after it are young: %+v", b)
 	}
 	now = now.Add(1e9 + 1) // events 1 to 5 are too old, the sixth not
-	s.Append(ctx, hub.Message{Topics: []string{"c"}, Data: "young too"})
+	s.Append(ctx, herd.Message{Topics: []string{"c"}, Data: "young too"})
 	if b, _ := s.Bounds(ctx); b.First != 6 || b.Trimmed != 5 {
 		t.Errorf("retention stopped at the damaged event: %+v", b)
 	}

@@ -7,7 +7,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // An event is stored as its position's 8-byte big-endian key and this
@@ -45,12 +45,12 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func key(p hub.Pos) []byte { return binary.BigEndian.AppendUint64(nil, uint64(p)) }
+func key(p herd.Pos) []byte { return binary.BigEndian.AppendUint64(nil, uint64(p)) }
 
-func posOf(k []byte) hub.Pos { return hub.Pos(binary.BigEndian.Uint64(k)) }
+func posOf(k []byte) herd.Pos { return herd.Pos(binary.BigEndian.Uint64(k)) }
 
 // encode returns e's record, checksummed for the key of e.Pos.
-func encode(e hub.Event) []byte {
+func encode(e herd.Event) []byte {
 	n := 40 + len(e.Type) + len(e.Data) // header, varints, the key (see below)
 	for _, t := range e.Topics {
 		n += len(t) + 2
@@ -110,8 +110,8 @@ func (e *recordError) Error() string { return "bolt: " + e.cause }
 // predates checksums. With withData false it leaves the data out, for
 // scans that need only the header; the checksum covers the data either
 // way. A record that fails is a *recordError.
-func decode(k, v []byte, legacy, withData bool) (hub.Event, bool, error) {
-	e := hub.Event{Pos: posOf(k)}
+func decode(k, v []byte, legacy, withData bool) (herd.Event, bool, error) {
+	e := herd.Event{Pos: posOf(k)}
 	switch {
 	case len(v) == 0:
 		return e, false, &recordError{cause: "an empty record"}
@@ -154,7 +154,7 @@ func recordTime(k, v []byte, legacy bool) (time.Time, bool) {
 // parse reads the fields after the flags into e. Every number must be
 // written as encode writes it (shortest varints, no unknown flags), so
 // that a record that parses is exactly the encoding of what it parsed as.
-func parse(e *hub.Event, flags byte, b []byte, withData bool) error {
+func parse(e *herd.Event, flags byte, b []byte, withData bool) error {
 	if flags&^knownFlags != 0 {
 		return &recordError{cause: fmt.Sprintf("unknown flags %#x", flags)}
 	}
@@ -187,7 +187,7 @@ func parse(e *hub.Event, flags byte, b []byte, withData bool) error {
 // topicsOf reads a damaged record's topics, if its layout still parses:
 // for the report only, since the damage may be in them.
 func topicsOf(v []byte) []string {
-	var e hub.Event
+	var e herd.Event
 	switch {
 	case len(v) >= headerLen && v[0] == codecVersion && parse(&e, v[5], v[headerLen:], false) == nil:
 	case len(v) >= 2 && v[0] == legacyVersion && parse(&e, v[1], v[2:], false) == nil:

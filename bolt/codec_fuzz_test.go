@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // FuzzCodec feeds arbitrary bytes to the record decoder, as the record of
@@ -17,7 +17,7 @@ import (
 // every layout. The seeds, real encodings, run with go test; test.sh
 // fuzzes.
 func FuzzCodec(f *testing.F) {
-	for _, e := range []hub.Event{
+	for _, e := range []herd.Event{
 		{Pos: 1, Time: time.Unix(1_700_000_000, 123).UTC(), Topics: []string{"a"}, Data: "hello"},
 		{Pos: 2, Time: time.Unix(0, 0).UTC(), Topics: []string{"a", "b/c"}, Type: "update", Data: "line 1\nline 2\x00", Retry: 1500 * time.Millisecond},
 		{Pos: 1 << 40, Time: time.Unix(1_800_000_000, 0).UTC(), Topics: []string{"p"}, Data: "secret", Private: true, ZeroRetry: true},
@@ -30,7 +30,7 @@ func FuzzCodec(f *testing.F) {
 	f.Add(uint64(3), []byte{codecVersion})
 	f.Add(uint64(3), []byte{})
 	f.Fuzz(func(t *testing.T, pos uint64, b []byte) {
-		k := key(hub.Pos(pos))
+		k := key(herd.Pos(pos))
 		check(t, k, b)
 		if len(b) >= headerLen && b[0] == codecVersion {
 			sealed := bytes.Clone(b)

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/bolt"
-	"github.com/herd-sse/herd/hub"
 )
 
 // sampleStore writes a store file with small and large events, closed
@@ -25,7 +25,7 @@ func sampleStore(t *testing.T) string {
 	}
 	ctx := context.Background()
 	for i := range 600 {
-		m := hub.Message{Topics: []string{fmt.Sprintf("t/%d", i%17)}, Data: strings.Repeat("d", 10+i%300)}
+		m := herd.Message{Topics: []string{fmt.Sprintf("t/%d", i%17)}, Data: strings.Repeat("d", 10+i%300)}
 		switch {
 		case i%97 == 0:
 			m.Data = strings.Repeat("big", 5000) // overflow pages
@@ -66,14 +66,14 @@ func sampleBytes(t *testing.T) ([]byte, bolt.Summary) {
 func damaged(t *testing.T, what, path string, err error) bool {
 	t.Helper()
 	var d *bolt.DamagedError
-	var de *hub.DamagedEventError
+	var de *herd.DamagedEventError
 	switch {
 	case err == nil:
 		return false
 	case strings.ContainsAny(err.Error(), "\n"):
 	case errors.As(err, &d) && d.Path == path && strings.Contains(err.Error(), "restore it from a backup"):
 		return true
-	case errors.As(err, &de) && errors.Is(err, hub.ErrDamaged) && strings.Contains(err.Error(), path):
+	case errors.As(err, &de) && errors.Is(err, herd.ErrDamaged) && strings.Contains(err.Error(), path):
 		return true
 	}
 	t.Errorf("%s: %v, want nil or a one-line *DamagedError or *hub.DamagedEventError", what, err)
@@ -85,13 +85,13 @@ func damaged(t *testing.T, what, path string, err error) bool {
 func use(t *testing.T, s *bolt.Store, path string) {
 	t.Helper()
 	ctx := context.Background()
-	after := hub.Pos(0)
+	after := herd.Pos(0)
 	for range 100 {
-		events, _, err := s.Read(ctx, after, hub.Limit{Events: 64, Bytes: 1 << 20})
+		events, _, err := s.Read(ctx, after, herd.Limit{Events: 64, Bytes: 1 << 20})
 		if len(events) > 0 {
 			after = events[len(events)-1].Pos
 		}
-		var de *hub.DamagedEventError
+		var de *herd.DamagedEventError
 		if errors.As(err, &de) && de.Pos > after { // read on after it, as the hub does
 			after = de.Pos
 			continue
@@ -106,7 +106,7 @@ func use(t *testing.T, s *bolt.Store, path string) {
 	damaged(t, "Bounds", path, err)
 	_, err = s.Closed(ctx, []string{"done/53", "t/1"})
 	damaged(t, "Closed", path, err)
-	_, _, err = s.Append(ctx, hub.Message{Topics: []string{"t/new"}, Data: "after"})
+	_, _, err = s.Append(ctx, herd.Message{Topics: []string{"t/new"}, Data: "after"})
 	damaged(t, "Append", path, err)
 	damaged(t, "Ping", path, s.Ping(ctx))
 }
@@ -199,7 +199,7 @@ func TestDamaged_whileOpen(t *testing.T) {
 				f.WriteAt([]byte(strings.Repeat("\xff", int(info.Size())-2*4096)), 2*4096)
 				f.Close()
 			}
-			_, _, err = s.Read(context.Background(), 0, hub.Limit{Events: 1000})
+			_, _, err = s.Read(context.Background(), 0, herd.Limit{Events: 1000})
 			if !damaged(t, "Read", path, err) {
 				t.Fatal("Read of a damaged file succeeded")
 			}

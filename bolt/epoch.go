@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"hash/crc32"
 
-	"github.com/herd-sse/herd/hub"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/herd-sse/herd"
 )
 
 // The meta bucket's epoch is the part of every event id before its
@@ -29,7 +30,7 @@ func epochSum(epoch []byte) []byte {
 
 // readEpoch returns the file's epoch, verified, or "" for a file that has
 // none yet (whose log holds no event).
-func readEpoch(tx *bbolt.Tx) (hub.EpochIDs, error) {
+func readEpoch(tx *bbolt.Tx) (herd.EpochIDs, error) {
 	meta := tx.Bucket(bucketMeta)
 	epoch := meta.Get(metaEpoch)
 	if epoch == nil {
@@ -44,7 +45,7 @@ func readEpoch(tx *bbolt.Tx) (hub.EpochIDs, error) {
 	if sum := meta.Get(metaEpochSum); sum != nil && string(sum) != string(epochSum(epoch)) {
 		return "", fmt.Errorf("the epoch of the event ids, %q, fails its checksum", epoch)
 	}
-	return hub.EpochIDs(epoch), nil
+	return herd.EpochIDs(epoch), nil
 }
 
 // validEpoch reports whether epoch has the form hub.NewEpoch gives: 40

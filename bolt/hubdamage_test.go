@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/sse"
 )
@@ -26,7 +27,7 @@ type gatedStore struct {
 	gate chan struct{}
 }
 
-func (g gatedStore) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+func (g gatedStore) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
 	select {
 	case <-g.gate:
 	case <-ctx.Done():
@@ -56,7 +57,7 @@ func (b *syncBuffer) String() string {
 // damageInPlace clears the private flag of e's record in the file of an
 // open store (every copy of it): a private event made public, the damage
 // most worth catching.
-func damageInPlace(t *testing.T, path string, e hub.Event) {
+func damageInPlace(t *testing.T, path string, e herd.Event) {
 	t.Helper()
 	file, err := os.ReadFile(path)
 	if err != nil {
@@ -95,7 +96,7 @@ func TestHub_damagedEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, _, err := s.Append(ctx, hub.Message{Topics: []string{"a"}, Data: "before"})
+	first, _, err := s.Append(ctx, herd.Message{Topics: []string{"a"}, Data: "before"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +118,8 @@ func TestHub_damagedEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer subB.Close()
-	var stored []hub.Event
-	for _, m := range []hub.Message{
+	var stored []herd.Event
+	for _, m := range []herd.Message{
 		{Topics: []string{"secret/x"}, Data: "private payload", Private: true},
 		{Topics: []string{"a"}, Data: "after"},
 		{Topics: []string{"b"}, Data: "other"},

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/herd-sse/herd/hub"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/herd-sse/herd"
 )
 
-var _ hub.WriteChecker = (*Store)(nil)
+var _ herd.WriteChecker = (*Store)(nil)
 
 // writeCheckKey is the meta record CheckWrite writes and removes.
 var writeCheckKey = []byte("writecheck")

@@ -4,26 +4,27 @@ import (
 	"context"
 	"errors"
 
-	"github.com/herd-sse/herd/hub"
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/herd-sse/herd"
 )
 
-var _ hub.Reopener = (*Store)(nil)
+var _ herd.Reopener = (*Store)(nil)
 
 // Reopen implements hub.Reopener: the topics' closes are removed from the
 // file in one transaction, which bbolt orders with the appends'; their
 // events stay.
-func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
+func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	s.mu.Lock()
 	shut := s.shut
 	s.mu.Unlock()
 	if shut {
-		return nil, hub.ErrStoreClosed
+		return nil, herd.ErrStoreClosed
 	}
-	var out map[string]hub.Pos
+	var out map[string]herd.Pos
 	err := s.update(func(tx *bbolt.Tx) error {
-		out = make(map[string]hub.Pos)
+		out = make(map[string]herd.Pos)
 		b := tx.Bucket(bucketClosed)
 		for _, t := range topics {
 			if v := b.Get([]byte(t)); len(v) == 8 {
@@ -36,7 +37,7 @@ func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]hub.Pos
 		return nil
 	})
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return nil, hub.ErrStoreClosed
+		return nil, herd.ErrStoreClosed
 	}
 	if err != nil {
 		return nil, err

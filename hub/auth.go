@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/herd-sse/herd"
 )
 
 // A Grant is what a valid token allows its bearer.
@@ -233,7 +235,7 @@ func (a *access) hasPublishKey(r *http.Request) bool {
 
 func anyMatch(selectors []string, topic string) bool {
 	for _, s := range selectors {
-		if Match(s, topic) {
+		if herd.Match(s, topic) {
 			return true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
 	"github.com/herd-sse/herd/sse"
@@ -47,7 +48,7 @@ func TestCovers(t *testing.T) {
 			t.Errorf("Covers(%q, %q) = %v, want %v", tc.grant, tc.sel, got, tc.want)
 		}
 		// Covering implies matching: every concrete instance agrees.
-		if tc.want && !strings.Contains(tc.sel, "*") && !hub.Match(tc.grant, tc.sel) {
+		if tc.want && !strings.Contains(tc.sel, "*") && !herd.Match(tc.grant, tc.sel) {
 			t.Errorf("Covers(%q, %q) but no match", tc.grant, tc.sel)
 		}
 	}
@@ -234,12 +235,12 @@ func testPrivateNeverLeaks(t *testing.T, engine bool) {
 	}
 	var published []sent
 	for i := range 300 {
-		m := hub.Message{Topics: pick(topics, 2), Data: fmt.Sprint(i), Private: rng.IntN(2) == 0}
+		m := herd.Message{Topics: pick(topics, 2), Data: fmt.Sprint(i), Private: rng.IntN(2) == 0}
 		e := publish(t, h, m)
 		published = append(published, sent{e.ID, m.Topics, m.Private})
 	}
 	// Not a close: streams with wildcards do not end on one.
-	publish(t, h, hub.Message{Topics: []string{"end"}, Type: "end", Data: "."})
+	publish(t, h, herd.Message{Topics: []string{"end"}, Type: "end", Data: "."})
 	wg.Wait()
 	leaks := 0
 	for i, st := range streams {
@@ -270,7 +271,7 @@ func testPrivateNeverLeaks(t *testing.T, engine bool) {
 func matchAny(sels, topics []string) bool {
 	for _, s := range sels {
 		for _, t := range topics {
-			if hub.Match(s, t) {
+			if herd.Match(s, t) {
 				return true
 			}
 		}
@@ -284,8 +285,8 @@ func TestAuth_privateReplay(t *testing.T) {
 	mint, auth := tokens(t)
 	h, srv := newServer(t, hub.Config{Auth: auth})
 	first := publish(t, h, msg("public", "a"))
-	publish(t, h, hub.Message{Topics: []string{"a"}, Data: "secret", Private: true})
-	publish(t, h, hub.Message{Topics: []string{"a", "hidden/name"}, Data: "bye", Private: true, Close: true})
+	publish(t, h, herd.Message{Topics: []string{"a"}, Data: "secret", Private: true})
+	publish(t, h, herd.Message{Topics: []string{"a", "hidden/name"}, Data: "bye", Private: true, Close: true})
 	read := func(headers ...string) []string {
 		resp := get(t, srv.URL+"/events?topic=a", append([]string{"Last-Event-ID", first.ID}, headers...)...)
 		var got []string
@@ -330,7 +331,7 @@ func testExpiry(t *testing.T, engine bool) {
 		t.Fatalf("subscribe: %d", resp.StatusCode)
 	}
 	waitFor(t, func() bool { return h.Stats().Subscribers == 1 })
-	e := publish(t, h, hub.Message{Topics: []string{"a"}, Data: "private", Private: true})
+	e := publish(t, h, herd.Message{Topics: []string{"a"}, Data: "private", Private: true})
 	var got []sse.Event
 	for ev, err := range sse.NewReader(resp.Body).Events() {
 		if err != nil {
@@ -377,8 +378,8 @@ func topicNames(t *testing.T, base string, headers ...string) ([]string, int, st
 func TestAuth_topicsListing(t *testing.T) {
 	mint, auth := tokens(t)
 	h, srv := newServer(t, hub.Config{Auth: auth, PublishKey: "k"})
-	publish(t, h, hub.Message{Topics: []string{"secret/1"}, Data: "x", Private: true})
-	publish(t, h, hub.Message{Topics: []string{"secret/2"}, NoData: true, Close: true, Private: true})
+	publish(t, h, herd.Message{Topics: []string{"secret/1"}, Data: "x", Private: true})
+	publish(t, h, herd.Message{Topics: []string{"secret/2"}, NoData: true, Close: true, Private: true})
 	publish(t, h, msg("x", "chat/1"))
 	publish(t, h, msg("x", "orders/1"))
 	subscribe(t, h, "", "quiet/topic") // subscribers only, no events

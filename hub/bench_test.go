@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/bolt"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
@@ -29,7 +30,7 @@ func BenchmarkFanout(b *testing.B) {
 }
 
 func benchHub(b *testing.B, n int) {
-	store := memory.New(memory.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxEvents: 1 << 20}}})
+	store := memory.New(memory.Options{StoreOptions: herd.StoreOptions{Retention: herd.Retention{MaxEvents: 1 << 20}}})
 	defer store.Close()
 	h, err := hub.New(hub.Config{Store: store, QueueLength: 1 << 24, QueueBytes: 1 << 40})
 	if err != nil {
@@ -46,7 +47,7 @@ func benchHub(b *testing.B, n int) {
 		}
 		subs[i] = s
 	}
-	m := hub.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
+	m := herd.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
 	report := measure(b, n, func() {
 		for _, s := range subs {
 			done.Go(func() {
@@ -141,9 +142,9 @@ func cancelled() context.Context {
 // hub, from 64 concurrent publishers: each Publish returns once the event
 // is stored (fsynced, for bolt).
 func BenchmarkPublish(b *testing.B) {
-	stores := map[string]func(b *testing.B) hub.Store{
-		"memory": func(b *testing.B) hub.Store { return memory.New(memory.Options{}) },
-		"bolt": func(b *testing.B) hub.Store {
+	stores := map[string]func(b *testing.B) herd.Store{
+		"memory": func(b *testing.B) herd.Store { return memory.New(memory.Options{}) },
+		"bolt": func(b *testing.B) herd.Store {
 			s, err := bolt.Open(filepath.Join(b.TempDir(), "herd.db"), bolt.Options{})
 			if err != nil {
 				b.Fatal(err)
@@ -158,7 +159,7 @@ func BenchmarkPublish(b *testing.B) {
 			h, _ := hub.New(hub.Config{Store: store})
 			h.Open(context.Background())
 			defer h.Close(cancelled())
-			m := hub.Message{Topics: []string{"orders/42"}, Data: `{"status": "shipped", "carrier": "moo express"}`}
+			m := herd.Message{Topics: []string{"orders/42"}, Data: `{"status": "shipped", "carrier": "moo express"}`}
 			b.SetParallelism(32) // 32 × GOMAXPROCS publishers
 			b.ReportAllocs()
 			start := time.Now()
@@ -188,8 +189,8 @@ func BenchmarkReplay(b *testing.B) {
 			if !cached {
 				cfg.ReplayCache = -1
 			}
-			h := newHub(b, cfg, hub.Retention{MaxEvents: 1 << 20})
-			m := hub.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
+			h := newHub(b, cfg, herd.Retention{MaxEvents: 1 << 20})
+			m := herd.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
 			first, _, err := h.Publish(context.Background(), m)
 			if err != nil {
 				b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 )
 
@@ -21,7 +22,7 @@ import (
 // whose file limit was 20000. A body that arrives is published, and the
 // deadline does not outlive its request on a kept-alive connection.
 func TestBodyTimeout(t *testing.T) {
-	h := newHub(t, hub.Config{BodyTimeout: 50 * time.Millisecond, PublishKey: "k"}, hub.Retention{})
+	h := newHub(t, hub.Config{BodyTimeout: 50 * time.Millisecond, PublishKey: "k"}, herd.Retention{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	addr := strings.TrimPrefix(srv.URL, "http://")

@@ -3,6 +3,8 @@ package hub
 import (
 	"slices"
 	"sync"
+
+	"github.com/herd-sse/herd"
 )
 
 // A replayCache holds the newest frames the follower dispatched: a
@@ -20,8 +22,8 @@ type replayCache struct {
 	frames  []*frame // ring; frames[head] is the oldest
 	head    int
 	n       int
-	base    Pos    // the cache holds every event after base
-	gen     string // of the store's log (Bounds.Generation) it holds
+	base    herd.Pos // the cache holds every event after base
+	gen     string   // of the store's log (Bounds.Generation) it holds
 	bytes   int
 	maxN    int
 	maxSize int
@@ -36,7 +38,7 @@ func newReplayCache(events, bytes int) *replayCache {
 
 // reset empties the cache and makes it hold the events after base of
 // generation gen: the follower is about to deliver from there.
-func (c *replayCache) reset(base Pos, gen string) {
+func (c *replayCache) reset(base herd.Pos, gen string) {
 	if c == nil {
 		return
 	}
@@ -70,7 +72,7 @@ func (c *replayCache) add(f *frame) {
 // lim allows (by their encoded size), and whether the cache covers p (if
 // not, the caller reads the store). A cache of another generation covers
 // nothing: its positions are another log's.
-func (c *replayCache) after(gen string, p Pos, lim Limit) ([]*frame, bool) {
+func (c *replayCache) after(gen string, p herd.Pos, lim herd.Limit) ([]*frame, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -104,9 +106,9 @@ func (c *replayCache) after(gen string, p Pos, lim Limit) ([]*frame, bool) {
 
 // newestWith returns the newest cached event with topic, scanning from the
 // newest back (at most the cache's capacity), and whether there is one.
-func (c *replayCache) newestWith(topic string) (Event, bool) {
+func (c *replayCache) newestWith(topic string) (herd.Event, bool) {
 	if c == nil {
-		return Event{}, false
+		return herd.Event{}, false
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -115,5 +117,5 @@ func (c *replayCache) newestWith(topic string) (Event, bool) {
 			return ev, true
 		}
 	}
-	return Event{}, false
+	return herd.Event{}, false
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -17,7 +18,7 @@ import (
 // takes the default written in its doc.
 type Config struct {
 	// Store keeps the log. Required. The Hub does not close it.
-	Store Store
+	Store herd.Store
 
 	// Logger receives structured logs. Nil means none.
 	Logger *slog.Logger
@@ -224,7 +225,7 @@ func (c *Config) withDefaults() (Config, error) {
 	setDefault(&out.ReplayCache, DefaultReplayCache)
 	setDefault(&out.ReplayCacheBytes, DefaultReplayCacheBytes)
 	maxEvent := DefaultMaxEventSize
-	if sized, ok := out.Store.(EventSizer); ok {
+	if sized, ok := out.Store.(herd.EventSizer); ok {
 		if limit := sized.MaxEventSize(); out.MaxEventSize > limit {
 			return out, configErrorf("MaxEventSize", "(%d bytes) is more than the store can hold (%d bytes)", out.MaxEventSize, limit)
 		} else {
@@ -237,8 +238,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, configErrorf("Heartbeat", "must be at least %v: shorter ones only burn CPU", MinHeartbeat)
 	case out.WriteTimeout < MinHeartbeat:
 		return out, configErrorf("WriteTimeout", "must be at least %v: shorter ones drop healthy clients", MinHeartbeat)
-	case out.Retry > MaxRetry:
-		return out, configErrorf("Retry", "must be at most %v (2147483647ms): browsers overflow past it and reconnect at once", MaxRetry)
+	case out.Retry > herd.MaxRetry:
+		return out, configErrorf("Retry", "must be at most %v (2147483647ms): browsers overflow past it and reconnect at once", herd.MaxRetry)
 	case out.MaxEventSize > out.QueueBytes:
 		return out, configErrorf("MaxEventSize", "(%d) must not exceed QueueBytes (%d): such an event could never be queued", out.MaxEventSize, out.QueueBytes)
 	case out.PublishRate < 0 || math.IsNaN(out.PublishRate) || math.IsInf(out.PublishRate, 0):
@@ -257,7 +258,7 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	out.UnlistedTopics = slices.Clone(out.UnlistedTopics)
 	for _, sel := range out.UnlistedTopics {
-		if err := ValidateSelector(sel); err != nil {
+		if err := herd.ValidateSelector(sel); err != nil {
 			return out, configErrorf("UnlistedTopics", "%q: %v", sel, err)
 		}
 	}

@@ -7,15 +7,16 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 )
 
 func TestCORS(t *testing.T) {
 	const app = "https://app.example.com"
-	listed := newHub(t, hub.Config{AllowedOrigins: []string{app, "http://localhost:3000"}, PublishKey: "k"}, hub.Retention{})
-	public := newHub(t, hub.Config{AllowedOrigins: []string{"*"}, PublishKey: "k"}, hub.Retention{})
-	closed := newHub(t, hub.Config{PublishKey: "k"}, hub.Retention{})
+	listed := newHub(t, hub.Config{AllowedOrigins: []string{app, "http://localhost:3000"}, PublishKey: "k"}, herd.Retention{})
+	public := newHub(t, hub.Config{AllowedOrigins: []string{"*"}, PublishKey: "k"}, herd.Retention{})
+	closed := newHub(t, hub.Config{PublishKey: "k"}, herd.Retention{})
 	type want struct {
 		status           int
 		allowOrigin      string
@@ -103,8 +104,8 @@ func TestCORS_explained(t *testing.T) {
 		defer mu.Unlock()
 		return log.Write(p)
 	}), nil))
-	open := newHub(t, hub.Config{Logger: logger, SettingNames: map[string]string{"AllowedOrigins": "--cors-origins"}}, hub.Retention{})
-	listed := newHub(t, hub.Config{Logger: logger, AllowedOrigins: []string{"https://app.example"}, SettingNames: map[string]string{"AllowedOrigins": "--cors-origins"}}, hub.Retention{})
+	open := newHub(t, hub.Config{Logger: logger, SettingNames: map[string]string{"AllowedOrigins": "--cors-origins"}}, herd.Retention{})
+	listed := newHub(t, hub.Config{Logger: logger, AllowedOrigins: []string{"https://app.example"}, SettingNames: map[string]string{"AllowedOrigins": "--cors-origins"}}, herd.Retention{})
 	for _, tc := range []struct {
 		h      *hub.Hub
 		origin string

@@ -2,61 +2,21 @@ package hub
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"slices"
 	"sync/atomic"
-	"unicode/utf8"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
-
-// ErrDamaged is matched (errors.Is) by every *DamagedEventError.
-var ErrDamaged = errors.New("hub: stored event damaged")
-
-// A DamagedEventError reports a stored event that fails its store's
-// integrity check: bytes that changed after it was written (a checksum
-// that does not match), or an entry that herd did not write (fields
-// missing or malformed). Such an event is never returned as an Event:
-// nothing in it, its data, topics or flags (Private among them), can be
-// trusted.
-//
-// Store.Read returns the events before it (within its Limit) with this
-// error; Store.Follow hands fn the events before it, then returns this
-// error. Either way the caller goes on after Pos. The hub does: it
-// delivers nothing of the event, tells every subscriber with a gap event
-// that names its id ({"damaged":"<id>"}: which subscribers it was for is
-// not known), logs it as an error and counts it (Stats.DamagedEvents).
-type DamagedEventError struct {
-	Pos Pos
-	ID  string // Pos as the store formats it
-	// Topics are the event's topics as far as they could be read, for the
-	// log only: they may be what the damage made of them. Nil when
-	// unreadable.
-	Topics []string
-	Cause  string // what is wrong, as found
-}
-
-func (e *DamagedEventError) Error() string {
-	topics := "unreadable"
-	if e.Topics != nil {
-		topics = fmt.Sprintf("%q as read", e.Topics)
-	}
-	return fmt.Sprintf("hub: stored event %s (position %d, topics %s) is damaged and was not served: %s", e.ID, e.Pos, topics, e.Cause)
-}
-
-// Is makes errors.Is(err, ErrDamaged) true.
-func (e *DamagedEventError) Is(target error) bool { return target == ErrDamaged }
 
 // damagedGap is the gap event that stands for a damaged event: it has the
 // damaged event's position, so that a subscriber takes it in log order,
 // and no id, so that a client resuming after it asks from before the
 // damage again (and is told again) rather than skipping it unawares.
-func damagedGap(d *DamagedEventError) *frame {
+func damagedGap(d *herd.DamagedEventError) *frame {
 	data, _ := json.Marshal(struct {
 		Damaged string `json:"damaged"`
 	}{d.ID})
-	e := Event{Pos: d.Pos, Type: GapEvent, Data: string(data)}
+	e := herd.Event{Pos: d.Pos, Type: GapEvent, Data: string(data)}
 	f := &frame{ev: e, wire: mustFrame(sse.Event{Type: e.Type, Data: e.Data})}
 	f.size = f.wire.Len() + 64
 	return f
@@ -71,47 +31,11 @@ type damageLog struct {
 
 // report logs d as an error unless it was the last one logged, and counts
 // it.
-func (l *damageLog) report(e *env, d *DamagedEventError, by string) {
+func (l *damageLog) report(e *env, d *herd.DamagedEventError, by string) {
 	e.counters.damaged.Add(1)
 	if l.last.Swap(uint64(d.Pos)) == uint64(d.Pos) {
 		return
 	}
 	e.log.Error("stored event damaged: not delivered; subscribers get a gap event", "pos", d.Pos, "id", d.ID,
 		"topics", d.Topics, "cause", d.Cause, "found_by", by)
-}
-
-// CheckStored reports whether e could have been stored by a hub, for
-// stores whose entries others can write (a broker's stream): at least one
-// topic, each valid and none twice; a type without CR, LF or NUL; a retry
-// from 0 to MaxRetry; and, for a message without data, a close with no
-// data; a type that is valid UTF-8. Such a store refuses an entry that
-// fails it as a *DamagedEventError. Data is checked for its shape only:
-// stores keep whatever bytes they are given (storetest's RoundTrip), and
-// the encoder splits any data into data: lines, so no bytes can forge a
-// field.
-func CheckStored(e Event) error {
-	if len(e.Topics) == 0 {
-		return errors.New("no topics")
-	}
-	for i, t := range e.Topics {
-		if err := ValidateTopic(t); err != nil {
-			return err
-		}
-		if slices.Contains(e.Topics[:i], t) {
-			return fmt.Errorf("topic %q twice", t)
-		}
-	}
-	if (sse.Event{Type: e.Type}).Validate() != nil {
-		return errors.New("an event type with CR, LF or NUL")
-	}
-	if !utf8.ValidString(e.Type) {
-		return errors.New("an event type that is not valid UTF-8")
-	}
-	if e.Retry < 0 || e.Retry > MaxRetry {
-		return fmt.Errorf("retry %v out of range", e.Retry)
-	}
-	if e.NoData && (!e.Close || e.Data != "") {
-		return errors.New("no data, but not a close, or with data")
-	}
-	return nil
 }

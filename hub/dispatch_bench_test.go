@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -52,7 +53,7 @@ func benchDispatch(b *testing.B, n int, each bool) {
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for i := range b.N {
-		e := Event{Pos: Pos(i + 1), ID: ids[i], Topics: topics, Data: data}
+		e := herd.Event{Pos: herd.Pos(i + 1), ID: ids[i], Topics: topics, Data: data}
 		if each {
 			for j := range subs {
 				bufs[j], _ = sse.AppendEvent(bufs[j], sse.Event{ID: e.ID, Data: e.Data})
@@ -81,7 +82,7 @@ func BenchmarkFrame(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := Event{Pos: 1, ID: "1795905180500813284-17", Topics: []string{"prices/herd"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
+	e := herd.Event{Pos: 1, ID: "1795905180500813284-17", Topics: []string{"prices/herd"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
 	b.ReportAllocs()
 	for b.Loop() {
 		h.env.newFrame(e)
@@ -92,16 +93,20 @@ func BenchmarkFrame(b *testing.B) {
 // work. (The real stores import hub, so an in-package test cannot use them.)
 type nopStore struct{}
 
-func (nopStore) Append(context.Context, Message) (Event, bool, error)    { return Event{}, false, nil }
-func (nopStore) Read(context.Context, Pos, Limit) ([]Event, bool, error) { return nil, false, nil }
-func (nopStore) Follow(ctx context.Context, _ Pos, _ func([]Event) error) error {
+func (nopStore) Append(context.Context, herd.Message) (herd.Event, bool, error) {
+	return herd.Event{}, false, nil
+}
+func (nopStore) Read(context.Context, herd.Pos, herd.Limit) ([]herd.Event, bool, error) {
+	return nil, false, nil
+}
+func (nopStore) Follow(ctx context.Context, _ herd.Pos, _ func([]herd.Event) error) error {
 	<-ctx.Done()
 	return ctx.Err()
 }
-func (nopStore) Bounds(context.Context) (Bounds, error)                   { return Bounds{}, nil }
-func (nopStore) Closed(context.Context, []string) (map[string]Pos, error) { return nil, nil }
-func (nopStore) Stats(context.Context) ([]TopicStats, error)              { return nil, nil }
-func (nopStore) ID(p Pos) string                                          { return strconv.FormatInt(int64(p), 10) }
-func (nopStore) ParseID(string) (Pos, error)                              { return 0, ErrUnknownID }
-func (nopStore) Ping(context.Context) error                               { return nil }
-func (nopStore) Close() error                                             { return nil }
+func (nopStore) Bounds(context.Context) (herd.Bounds, error)                   { return herd.Bounds{}, nil }
+func (nopStore) Closed(context.Context, []string) (map[string]herd.Pos, error) { return nil, nil }
+func (nopStore) Stats(context.Context) ([]herd.TopicStats, error)              { return nil, nil }
+func (nopStore) ID(p herd.Pos) string                                          { return strconv.FormatInt(int64(p), 10) }
+func (nopStore) ParseID(string) (herd.Pos, error)                              { return 0, herd.ErrUnknownID }
+func (nopStore) Ping(context.Context) error                                    { return nil }
+func (nopStore) Close() error                                                  { return nil }

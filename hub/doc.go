@@ -16,9 +16,11 @@
 //
 // # Files
 //
-// The domain: message.go (Message, Event, Pos), store.go (the Store
-// interface and what stores share), errors.go (every error the hub and
-// stores report), topic.go (topics, selectors, the subscriber index).
+// The domain (Message, Event, Pos, the Store contract, the errors stores
+// report, topics and selectors) is package herd, at the module's root;
+// message.go here holds the types of the events the hub sends of its own
+// accord, errors.go the errors the hub reports, topic.go the subscriber
+// index.
 // The hub: hub.go (lifecycle, the follower), publish.go, subscribe.go,
 // subscriber.go (a subscription's queue and its consumer's side),
 // replay.go, registry.go, counters.go. HTTP: route.go (the route table

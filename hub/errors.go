@@ -5,19 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/herd-sse/herd"
 )
 
-// Errors from stores, and the ends of subscriptions.
+// The ends of subscriptions.
 var (
-	// ErrStoreClosed is returned by a Store's methods after Close.
-	ErrStoreClosed = errors.New("hub: store closed")
-	// ErrUnknownID is returned by Store.ParseID for an id the store did
-	// not make (another store's, or an earlier incarnation's).
-	ErrUnknownID = errors.New("hub: unknown event id")
-	// ErrLagged is returned by Follow when retention removed events
-	// before they could be delivered, and ends the subscriptions of a hub
-	// whose follower lagged so (they resume and are told of the gap).
-	ErrLagged = errors.New("hub: follower lagged behind retention")
 	// ErrSlowSubscriber ends a subscription whose queue filled: it could
 	// not keep up.
 	ErrSlowSubscriber = errors.New("hub: subscriber could not keep up (queue full)")
@@ -28,16 +21,6 @@ var (
 	// is closed and the cursor is at or after the close (HTTP 204).
 	ErrTopicsClosed = errors.New("hub: topics closed")
 )
-
-// A TopicClosedError is the refusal of a message to a closed topic: a
-// closed topic takes no more events until it is reopened (Hub.Reopen). A message to several topics is refused whole when any
-// of them is closed. Store.Append returns it; Hub.Publish wraps it in an
-// *Error with code EConflict.
-type TopicClosedError struct {
-	Topic string // a closed topic of the message
-}
-
-func (e *TopicClosedError) Error() string { return fmt.Sprintf("topic %q is closed", e.Topic) }
 
 // An ErrorCode classifies the errors the hub reports to clients. The HTTP
 // status of each is in one table, statusOf.
@@ -107,7 +90,7 @@ func CodeOf(err error) ErrorCode {
 	switch {
 	case errors.As(err, &e):
 		return e.Code
-	case errors.Is(err, ErrShuttingDown), errors.Is(err, ErrStoreClosed):
+	case errors.Is(err, ErrShuttingDown), errors.Is(err, herd.ErrStoreClosed):
 		return EUnavailable
 	}
 	return EInternal

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -29,7 +30,7 @@ type Face struct {
 	// and its encoding on the wire; ok false means the event is for none
 	// of the face's subscribers. It must be safe for concurrent use and
 	// must not block: the dispatcher calls it.
-	View func(e Event) (view any, wire sse.Frame, ok bool)
+	View func(e herd.Event) (view any, wire sse.Frame, ok bool)
 }
 
 // FaceOptions describe one subscription of a Face.
@@ -83,8 +84,8 @@ func (h *Hub) SubscribeFace(ctx context.Context, face *Face, opts FaceOptions, r
 	if err != nil {
 		return nil, err
 	}
-	s.notice = Event{}   // a face announces gaps its own way
-	s.onEnd = opts.Ended // not before: a subscription refused never started
+	s.notice = herd.Event{} // a face announces gaps its own way
+	s.onEnd = opts.Ended    // not before: a subscription refused never started
 	if !opts.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(opts.Expires), s.expire)
 	}

@@ -5,13 +5,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
 // upperFace writes events' data in capitals, counting its encodings, and
 // shows a subscriber the event's first topic.
 func upperFace(views *atomic.Int64) *Face {
-	return &Face{View: func(e Event) (any, sse.Frame, bool) {
+	return &Face{View: func(e herd.Event) (any, sse.Frame, bool) {
 		views.Add(1)
 		if e.Type == "skip" {
 			return nil, sse.Frame{}, false
@@ -42,10 +43,10 @@ func TestFace_dispatch(t *testing.T) {
 		}
 	}
 	for i := range 50 {
-		h.subs.offer(h.env.newFrame(Event{Pos: Pos(i + 1), ID: "loud", Topics: []string{"loud"}, Data: "x"}))
+		h.subs.offer(h.env.newFrame(herd.Event{Pos: herd.Pos(i + 1), ID: "loud", Topics: []string{"loud"}, Data: "x"}))
 	}
-	h.subs.offer(h.env.newFrame(Event{Pos: 51, ID: "s", Type: "skip", Topics: []string{"quiet"}, Data: "no"}))
-	h.subs.offer(h.env.newFrame(Event{Pos: 52, ID: "q", Topics: []string{"quiet"}, Data: "hello"}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 51, ID: "s", Type: "skip", Topics: []string{"quiet"}, Data: "no"}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 52, ID: "q", Topics: []string{"quiet"}, Data: "hello"}))
 	if got := views.Load(); got != 52 {
 		t.Errorf("View called %d times for 52 events and 3 subscribers, want once per event", got)
 	}
@@ -73,7 +74,7 @@ func TestFace_local(t *testing.T) {
 		s.face = upperFace(&views)
 		h.subs.add(s)
 	}
-	h.subs.offer(h.env.newFrame(Event{Pos: 1, ID: "1", Topics: []string{"t"}, Data: "one"}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 1, ID: "1", Topics: []string{"t"}, Data: "one"}))
 	(&FaceStream{h: h, s: a}).Inject(sse.CommentFrame("local"))
 	items, _ := a.ready(nil)
 	if got := wireOf(items); got != "id: face-1\ndata: ONE\n\n: local\n" {
@@ -106,10 +107,10 @@ func TestFace_localDuringReplay(t *testing.T) {
 	s.face = upperFace(&views)
 	h.subs.add(s)
 	fs := &FaceStream{h: h, s: s}
-	h.subs.offer(h.env.newFrame(Event{Pos: 1, ID: "1", Topics: []string{"t"}, Data: "replayed"}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 1, ID: "1", Topics: []string{"t"}, Data: "replayed"}))
 	fs.Inject(sse.CommentFrame("a"))
-	h.subs.offer(h.env.newFrame(Event{Pos: 2, ID: "2", Topics: []string{"t"}, Data: "replayed too"}))
-	h.subs.offer(h.env.newFrame(Event{Pos: 3, ID: "3", Topics: []string{"t"}, Data: "live"}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 2, ID: "2", Topics: []string{"t"}, Data: "replayed too"}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 3, ID: "3", Topics: []string{"t"}, Data: "live"}))
 	fs.Inject(sse.CommentFrame("b"))
 	s.handOver(2)
 	want := 0

@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/sse"
 )
 
 // shoutFace writes an event's data in capitals under an id of its own,
 // and skips events of type "skip".
-var shoutFace = &hub.Face{View: func(e hub.Event) (any, sse.Frame, bool) {
+var shoutFace = &hub.Face{View: func(e herd.Event) (any, sse.Frame, bool) {
 	if e.Type == "skip" {
 		return nil, sse.Frame{}, false
 	}
@@ -55,7 +56,7 @@ func serveFace(t *testing.T, h *hub.Hub, ended chan<- struct{}) *httptest.Server
 // engine on Linux), carries the face's headers and encoding, the events
 // its matcher takes, live and replayed, and its end is reported once.
 func TestSubscribeFace(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	first := publish(t, h, msg("old", "a"))
 	publish(t, h, msg("older", "b/drop"))
 	ended := make(chan struct{})
@@ -68,7 +69,7 @@ func TestSubscribeFace(t *testing.T) {
 		t.Fatalf("status %d, headers %v", resp.StatusCode, resp.Header)
 	}
 	publish(t, h, msg("dropped", "b/drop"))
-	publish(t, h, hub.Message{Topics: []string{"a"}, Type: "skip", Data: "skipped"})
+	publish(t, h, herd.Message{Topics: []string{"a"}, Type: "skip", Data: "skipped"})
 	last := publish(t, h, msg("kept", "b/keep"))
 	events := sse.NewReader(resp.Body)
 	for _, want := range []sse.Event{{ID: "shout-" + first.ID, Data: "OLD"}, {ID: "shout-" + last.ID, Data: "KEPT"}} {
@@ -87,7 +88,7 @@ func TestSubscribeFace(t *testing.T) {
 // TestSubscribeFace_limits: a face's own matchers count against
 // MaxSubscribeTopics, and its subscribers against the hub's limits.
 func TestSubscribeFace_limits(t *testing.T) {
-	h := newHub(t, hub.Config{MaxSubscribeTopics: 2, MaxSubscribers: 1}, hub.Retention{})
+	h := newHub(t, hub.Config{MaxSubscribeTopics: 2, MaxSubscribers: 1}, herd.Retention{})
 	srv := serveFace(t, h, make(chan struct{}))
 	resp, err := http.Get(srv.URL + "?m=1&m=2&m=3")
 	if err != nil {

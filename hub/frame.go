@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"math"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
 // A frame is one event as the dispatcher hands it to subscribers: encoded
 // once, shared by all of them, never changed.
 type frame struct {
-	ev    Event
+	ev    herd.Event
 	wire  sse.Frame // the event on the wire; empty for a message without data
 	close sse.Frame // the close event, for a Close message
 	size  int       // bytes a queue is charged for holding it
@@ -26,7 +27,7 @@ type framer struct {
 // newFrame encodes e for delivery. Messages were validated when published,
 // so encoding cannot fail; an event read back from a store that somehow
 // holds an invalid one is sent without its bad fields rather than dropped.
-func (fr framer) newFrame(e Event) *frame {
+func (fr framer) newFrame(e herd.Event) *frame {
 	f := &frame{ev: e}
 	if !e.NoData {
 		f.wire = mustFrame(sse.Event{ID: e.ID, Type: e.Type, Data: e.Data, Retry: e.Retry, ZeroRetry: e.ZeroRetry})
@@ -63,28 +64,28 @@ func (fr framer) closeFrame(id string, topics []string) sse.Frame {
 }
 
 // closeEventFor is the close as an in-process subscriber receives it.
-func (fr framer) closeEventFor(id string, topics []string) Event {
+func (fr framer) closeEventFor(id string, topics []string) herd.Event {
 	data, _ := json.Marshal(struct {
 		Topics []string `json:"topics"`
 	}{topics})
-	return Event{ID: id, Type: fr.closeEvent, Data: string(data), Topics: topics}
+	return herd.Event{ID: id, Type: fr.closeEvent, Data: string(data), Topics: topics}
 }
 
 // gapEvent is sent before a replay that cannot start where the client asked:
 // its data names the requested id and the oldest id still held ("" if
 // none). It carries no id of its own, so a client cut off during the
 // replay asks again from the same point.
-func gapEvent(requested, oldest string) Event {
+func gapEvent(requested, oldest string) herd.Event {
 	data, _ := json.Marshal(struct {
 		Requested string `json:"requested"`
 		Oldest    string `json:"oldest"`
 	}{requested, oldest})
-	return Event{Type: GapEvent, Data: string(data)}
+	return herd.Event{Type: GapEvent, Data: string(data)}
 }
 
 // expired is queued to a subscriber whose token expired. Its Pos is after
 // every event's, so that a replay's hand-over never drops it.
 var expired = func() *frame {
-	e := Event{Pos: math.MaxUint64, Type: ExpiredEvent, Data: `{"reason":"token expired"}`}
+	e := herd.Event{Pos: math.MaxUint64, Type: ExpiredEvent, Data: `{"reason":"token expired"}`}
 	return &frame{ev: e, wire: mustFrame(sse.Event{Type: e.Type, Data: e.Data})}
 }()

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/sse"
 )
@@ -56,7 +57,7 @@ func FuzzPublish(f *testing.F) {
 		f.Add(s.ct, s.body, s.idem, s.header)
 	}
 	const maxSize = 4096
-	h := newHub(f, hub.Config{MaxEventSize: maxSize, MaxPublishTopics: 4}, hub.Retention{MaxEvents: 1000})
+	h := newHub(f, hub.Config{MaxEventSize: maxSize, MaxPublishTopics: 4}, herd.Retention{MaxEvents: 1000})
 	sub, err := h.Subscribe(context.Background(), []string{"**"}, "")
 	if err != nil {
 		f.Fatal(err)
@@ -106,7 +107,7 @@ func FuzzPublish(f *testing.F) {
 		// subscriptions but is not delivered as an event.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		marker, _, err := h.Publish(ctx, hub.Message{Topics: []string{markerTopic}, Data: "marker"})
+		marker, _, err := h.Publish(ctx, herd.Message{Topics: []string{markerTopic}, Data: "marker"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,20 +144,20 @@ func watchdog(t *testing.T, what string) (stop func()) {
 
 // checkEvent checks what the hub accepted: limits kept, fields encodable,
 // and the encoding reads back as that one event.
-func checkEvent(t *testing.T, e hub.Event, maxSize int) {
+func checkEvent(t *testing.T, e herd.Event, maxSize int) {
 	t.Helper()
 	if len(e.Topics) == 0 || len(e.Topics) > 4 {
 		t.Fatalf("%d topics: %q", len(e.Topics), e.Topics)
 	}
 	for _, topic := range e.Topics {
-		if err := hub.ValidateTopic(topic); err != nil {
+		if err := herd.ValidateTopic(topic); err != nil {
 			t.Fatalf("stored topic %q: %v", topic, err)
 		}
 	}
 	if len(e.Data) > maxSize || !utf8.ValidString(e.Data) || !utf8.ValidString(e.Type) {
 		t.Fatalf("stored data of %d bytes, valid UTF-8 %v, type %q", len(e.Data), utf8.ValidString(e.Data), e.Type)
 	}
-	if e.Retry < 0 || e.Retry > hub.MaxRetry {
+	if e.Retry < 0 || e.Retry > herd.MaxRetry {
 		t.Fatalf("stored retry %v", e.Retry)
 	}
 	if e.NoData {
@@ -202,8 +203,8 @@ func FuzzSubscribe(f *testing.F) {
 	} {
 		f.Add(s[0], s[1], s[2])
 	}
-	h := newHub(f, hub.Config{MaxSubscribeTopics: 4}, hub.Retention{MaxEvents: 100})
-	for _, m := range []hub.Message{
+	h := newHub(f, hub.Config{MaxSubscribeTopics: 4}, herd.Retention{MaxEvents: 100})
+	for _, m := range []herd.Message{
 		{Topics: []string{"a"}, Data: "one"},
 		{Topics: []string{"b/c"}, Data: "two"},
 		{Topics: []string{"closed"}, Data: "last", Close: true},

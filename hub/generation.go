@@ -1,28 +1,10 @@
 package hub
 
-import "errors"
-
-// Generations. A store shared between nodes can be wiped or replaced under
-// them (a broker's data deleted, or restored from elsewhere): its log
-// starts over, and what a node holds of the earlier log (its replay
-// cache, its follower's position, the ids it handed out) describes events
-// that are gone. Such a store names each incarnation of its log with a
-// generation: Bounds reports it as it reads it now, its ids carry it
-// (ParseID refuses the ids of an earlier one once Bounds or Follow has
-// seen the new one), and Follow returns ErrReplaced when it changes.
-//
-// The hub then starts over: the follower ends every subscription (each
-// resumes, and its id from the earlier generation gets a gap notice and
-// the new generation's history), drops its replay cache, and follows the
-// new log from its end. Every resume compares the generation of the
-// cache with the store's own (a Bounds call it makes anyway), so no
-// resume is ever served from a cache of another generation, even before
-// the follower noticed.
-var ErrReplaced = errors.New("hub: the store's log was wiped or replaced")
+import "github.com/herd-sse/herd"
 
 // startOver makes the hub follow the log whose bounds are b, dropping what
 // it held of an earlier one, and returns where to follow from.
-func (h *Hub) startOver(b Bounds, why error) (Pos, string) {
+func (h *Hub) startOver(b herd.Bounds, why error) (herd.Pos, string) {
 	h.log.Error("the store's log was wiped or replaced: dropping the replay cache and disconnecting subscribers so they resume",
 		"err", why, "generation", b.Generation)
 	h.subs.each(func(s *subscriber) { s.end(reasonStore) })
@@ -33,6 +15,6 @@ func (h *Hub) startOver(b Bounds, why error) (Pos, string) {
 // otherLog reports whether b are the bounds of another log than the one
 // followed up to after in generation gen: another generation, or a log
 // that went backwards.
-func otherLog(b Bounds, gen string, after Pos) bool {
+func otherLog(b herd.Bounds, gen string, after herd.Pos) bool {
 	return b.Generation != gen || b.Last < after
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herd-sse/herd"
 )
 
 // publishRequest is the JSON form of a publish.
@@ -63,11 +65,11 @@ func (h *Hub) publisher(r *http.Request) (*publisher, error) {
 }
 
 // parsePublish reads a publish body: form-encoded, multipart or JSON.
-func (h *Hub) parsePublish(w http.ResponseWriter, r *http.Request) (Message, error) {
+func (h *Hub) parsePublish(w http.ResponseWriter, r *http.Request) (herd.Message, error) {
 	limit := h.publishBodyLimit()
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var m Message
+	var m herd.Message
 	if mt == "application/x-www-form-urlencoded" || mt == "" {
 		// curl -d sends JSON as a form, and some clients send no type at
 		// all: a body that is a JSON object is understood as one (no form
@@ -127,8 +129,8 @@ func (h *Hub) bodyError(err error, what string) error {
 	return errorf(EInvalid, "%s: %v", what, err)
 }
 
-func fromJSON(req publishRequest) (Message, error) {
-	m := Message{Type: req.Event, Close: req.Close, Private: req.Private}
+func fromJSON(req publishRequest) (herd.Message, error) {
+	m := herd.Message{Type: req.Event, Close: req.Close, Private: req.Private}
 	switch t := strings.TrimSpace(string(req.Topic)); {
 	case t == "" || t == "null":
 	case strings.HasPrefix(t, "["):
@@ -166,8 +168,8 @@ func fromJSON(req publishRequest) (Message, error) {
 	return m, nil
 }
 
-func fromForm(f map[string][]string) (Message, error) {
-	m := Message{Topics: f["topic"], Type: first(f["event"])}
+func fromForm(f map[string][]string) (herd.Message, error) {
+	m := herd.Message{Topics: f["topic"], Type: first(f["event"])}
 	data, ok := f["data"]
 	m.NoData = !ok
 	if len(data) > 1 {
@@ -193,8 +195,8 @@ func fromForm(f map[string][]string) (Message, error) {
 // number of milliseconds within the range MaxRetry allows.
 func parseRetry(s string) (time.Duration, error) {
 	ms, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || strings.TrimLeft(s, "0123456789") != "" || ms > MaxRetry.Milliseconds() {
-		return 0, errorf(EInvalid, "retry must be a whole number of milliseconds from 0 to %d, got %.40q", MaxRetry.Milliseconds(), s)
+	if err != nil || strings.TrimLeft(s, "0123456789") != "" || ms > herd.MaxRetry.Milliseconds() {
+		return 0, errorf(EInvalid, "retry must be a whole number of milliseconds from 0 to %d, got %.40q", herd.MaxRetry.Milliseconds(), s)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }

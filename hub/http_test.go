@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 	"github.com/herd-sse/herd/sse"
 )
 
 func newServer(t *testing.T, cfg hub.Config) (*hub.Hub, *httptest.Server) {
-	h := newHub(t, cfg, hub.Retention{})
+	h := newHub(t, cfg, herd.Retention{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -259,7 +260,7 @@ func TestHTTP_publishPolicy(t *testing.T) {
 	}
 
 	// With a key: the key, from anywhere.
-	hk := newHub(t, hub.Config{PublishKey: "s3cret"}, hub.Retention{})
+	hk := newHub(t, hub.Config{PublishKey: "s3cret"}, herd.Retention{})
 	if w := remote(hk, "127.0.0.1:1"); w.Code != 401 || w.Header().Get("WWW-Authenticate") == "" || !strings.Contains(w.Body.String(), "Authorization: Bearer") {
 		t.Errorf("no key: %d %s", w.Code, w.Body)
 	}
@@ -328,8 +329,8 @@ func testHTTP_stream(t *testing.T, engine bool) {
 		t.Fatalf("subscribe: %d %q", resp.StatusCode, ct)
 	}
 	r := sse.NewReader(resp.Body)
-	first := publish(t, h, hub.Message{Topics: []string{"job/7"}, Type: "progress", Data: "50%"})
-	end := publish(t, h, hub.Message{Topics: []string{"job/7"}, Data: "100%", Close: true})
+	first := publish(t, h, herd.Message{Topics: []string{"job/7"}, Type: "progress", Data: "50%"})
+	end := publish(t, h, herd.Message{Topics: []string{"job/7"}, Data: "100%", Close: true})
 	var got []sse.Event
 	for e, err := range r.Events() {
 		if err != nil {
@@ -416,7 +417,7 @@ func TestHTTP_topicsAndHealth(t *testing.T) {
 	_ = subscribe(t, h, "", "waiting")
 	publish(t, h, msg("1", "a"))
 	last := publish(t, h, msg("2", "a", "b"))
-	closeB := publish(t, h, hub.Message{Topics: []string{"b"}, NoData: true, Close: true})
+	closeB := publish(t, h, herd.Message{Topics: []string{"b"}, NoData: true, Close: true})
 	expect(t, s, "1", "2")
 
 	resp := get(t, srv.URL+"/topics")
@@ -545,7 +546,7 @@ func TestStats(t *testing.T) {
 			}
 			// The engine adopts a stream after its headers are out.
 			waitFor(t, func() bool { return h.Stats().Parked == parked })
-			publish(t, h, hub.Message{Topics: []string{"b"}, Data: "x", Close: true})
+			publish(t, h, herd.Message{Topics: []string{"b"}, Data: "x", Close: true})
 			for range sse.Read(b.Body) {
 			}
 			a.Body.Close()
@@ -577,7 +578,7 @@ func TestStats(t *testing.T) {
 // refused for everything, not only publishing; names of this machine,
 // and requests a proxy forwards, pass.
 func TestHTTP_dnsRebinding(t *testing.T) {
-	h := newHub(t, hub.Config{AllowedHosts: []string{"Hub.Test"}}, hub.Retention{})
+	h := newHub(t, hub.Config{AllowedHosts: []string{"Hub.Test"}}, herd.Retention{})
 	send := func(method, host, path, body string, hdr ...string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, "http://"+host+path, strings.NewReader(body))
 		req.RemoteAddr = "127.0.0.1:4321"
@@ -641,7 +642,7 @@ func TestHTTP_closedTopic(t *testing.T) {
 // key's bearer.
 func TestLocalCaller(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	h := newHub(t, hub.Config{PublishKey: "key", AllowedHosts: []string{"hub.test"}}, hub.Retention{})
+	h := newHub(t, hub.Config{PublishKey: "key", AllowedHosts: []string{"hub.test"}}, herd.Retention{})
 	guarded, err := h.Mount(hub.Route{Pattern: "GET /metrics", Caller: hub.Local, Origins: hub.SameOrigin, Query: hub.NoQuery,
 		Body: hub.NoBody, Rate: hub.NoRate, Errors: hub.JSON, Doc: "metrics", Handler: ok})
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/herd-sse/herd"
 )
 
 // A Hub fans events out from its Store to subscribers. Create it with New,
@@ -152,12 +154,12 @@ func (h *Hub) isOpen() bool {
 // the last event delivered, so that no event is skipped; a log wiped or
 // replaced meanwhile is followed from its end (see startOver). It is the
 // hub's one reader of the log, started by Open and waited for by Close.
-func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
+func (h *Hub) follow(ctx context.Context, after herd.Pos, gen string) {
 	defer h.follower.Done()
 	h.cache.reset(after, gen)
 	backoff := 50 * time.Millisecond
 	for {
-		err := h.cfg.Store.Follow(ctx, after, func(events []Event) error {
+		err := h.cfg.Store.Follow(ctx, after, func(events []herd.Event) error {
 			for _, e := range events {
 				h.dispatch(e)
 				after = e.Pos
@@ -168,13 +170,13 @@ func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
 		if ctx.Err() != nil {
 			return
 		}
-		var damaged *DamagedEventError
+		var damaged *herd.DamagedEventError
 		if errors.As(err, &damaged) {
 			h.skipDamaged(damaged, gen)
 			after = damaged.Pos
 			continue
 		}
-		if errors.Is(err, ErrLagged) {
+		if errors.Is(err, herd.ErrLagged) {
 			// Events were trimmed before this hub delivered them. End every
 			// subscription: each resumes with Last-Event-ID and is told of
 			// the gap, instead of silently missing events.
@@ -186,7 +188,7 @@ func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
 			h.cache.reset(after, gen)
 			continue
 		}
-		if errors.Is(err, ErrReplaced) {
+		if errors.Is(err, herd.ErrReplaced) {
 			if b, berr := h.cfg.Store.Bounds(ctx); berr == nil {
 				after, gen = h.startOver(b, err)
 				continue
@@ -205,7 +207,7 @@ func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
 		// restored from elsewhere).
 		if b, err := h.cfg.Store.Bounds(ctx); err == nil && otherLog(b, gen, after) {
 			after, gen = h.startOver(b, fmt.Errorf("%w: the log is generation %q up to %d, this hub followed %q up to %d",
-				ErrReplaced, b.Generation, b.Last, gen, after))
+				herd.ErrReplaced, b.Generation, b.Last, gen, after))
 		}
 	}
 }
@@ -215,7 +217,7 @@ func (h *Hub) follow(ctx context.Context, after Pos, gen string) {
 // and the replay cache restarts after it, so that a resume from before it
 // reads the store, which reports it again, rather than the cache, which
 // would skip it unsaid.
-func (h *Hub) skipDamaged(d *DamagedEventError, gen string) {
+func (h *Hub) skipDamaged(d *herd.DamagedEventError, gen string) {
 	h.env.damage.report(h.env, d, "follower")
 	h.cache.reset(d.Pos, gen)
 	f := damagedGap(d)
@@ -223,7 +225,7 @@ func (h *Hub) skipDamaged(d *DamagedEventError, gen string) {
 }
 
 // dispatch encodes e once and offers it to every subscriber that wants it.
-func (h *Hub) dispatch(e Event) {
+func (h *Hub) dispatch(e herd.Event) {
 	f := h.env.newFrame(e)
 	h.cache.add(f)
 	h.subs.offer(f)

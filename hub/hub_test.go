@@ -13,14 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 )
 
-func newHub(t testing.TB, cfg hub.Config, retention hub.Retention) *hub.Hub {
+func newHub(t testing.TB, cfg hub.Config, retention herd.Retention) *hub.Hub {
 	t.Helper()
 	if cfg.Store == nil {
-		store := memory.New(memory.Options{StoreOptions: hub.StoreOptions{Retention: retention}})
+		store := memory.New(memory.Options{StoreOptions: herd.StoreOptions{Retention: retention}})
 		t.Cleanup(func() { store.Close() })
 		cfg.Store = store
 	}
@@ -39,7 +40,7 @@ func newHub(t testing.TB, cfg hub.Config, retention hub.Retention) *hub.Hub {
 	return h
 }
 
-func publish(t *testing.T, h *hub.Hub, m hub.Message) hub.Event {
+func publish(t *testing.T, h *hub.Hub, m herd.Message) herd.Event {
 	t.Helper()
 	e, _, err := h.Publish(t.Context(), m)
 	if err != nil {
@@ -48,8 +49,8 @@ func publish(t *testing.T, h *hub.Hub, m hub.Message) hub.Event {
 	return e
 }
 
-func msg(data string, topics ...string) hub.Message {
-	return hub.Message{Topics: topics, Data: data}
+func msg(data string, topics ...string) herd.Message {
+	return herd.Message{Topics: topics, Data: data}
 }
 
 func subscribe(t *testing.T, h *hub.Hub, lastID string, selectors ...string) *hub.Subscription {
@@ -62,7 +63,7 @@ func subscribe(t *testing.T, h *hub.Hub, lastID string, selectors ...string) *hu
 	return s
 }
 
-func next(t *testing.T, s *hub.Subscription) hub.Event {
+func next(t *testing.T, s *hub.Subscription) herd.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -114,9 +115,9 @@ func expectNothing(t *testing.T, h *hub.Hub, s *hub.Subscription, topics ...stri
 }
 
 func TestLive(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	s := subscribe(t, h, "", "a")
-	e := publish(t, h, hub.Message{Topics: []string{"a"}, Type: "greet", Data: "hi\nthere", Retry: time.Second})
+	e := publish(t, h, herd.Message{Topics: []string{"a"}, Type: "greet", Data: "hi\nthere", Retry: time.Second})
 	publish(t, h, msg("not for us", "b"))
 	got := next(t, s)
 	if got.ID != e.ID || got.Type != "greet" || got.Data != "hi\nthere" || got.Retry != time.Second || !slices.Equal(got.Topics, []string{"a"}) {
@@ -126,7 +127,7 @@ func TestLive(t *testing.T) {
 }
 
 func TestMultiTopicDeliveredOnce(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	s := subscribe(t, h, "", "a", "b", "*", "**")
 	publish(t, h, msg("both", "a", "b"))
 	publish(t, h, msg("one", "b"))
@@ -135,7 +136,7 @@ func TestMultiTopicDeliveredOnce(t *testing.T) {
 }
 
 func TestWildcards(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	one := subscribe(t, h, "", "chat/*")
 	rest := subscribe(t, h, "", "chat/**")
 	for _, topic := range []string{"chat", "chat/x", "chat/x/y", "other/x"} {
@@ -149,7 +150,7 @@ func TestWildcards(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	var ids []string
 	for i := range 5 {
 		ids = append(ids, publish(t, h, msg(fmt.Sprint(i), "a")).ID)
@@ -169,7 +170,7 @@ func TestResume(t *testing.T) {
 }
 
 func TestGap(t *testing.T) {
-	h := newHub(t, hub.Config{ReplayCache: -1}, hub.Retention{MaxEvents: 3})
+	h := newHub(t, hub.Config{ReplayCache: -1}, herd.Retention{MaxEvents: 3})
 	ids := publishInStep(t, h, 6, "a")
 	s := subscribe(t, h, ids[0], "a")
 	gap := next(t, s)
@@ -218,7 +219,7 @@ func publishInStep(t *testing.T, h *hub.Hub, n int, topic string) []string {
 // trimmed id gets the gap notice and only what the store still holds,
 // however much the cache holds.
 func TestReplayCache(t *testing.T) {
-	h := newHub(t, hub.Config{ReplayCache: 100}, hub.Retention{MaxEvents: 3})
+	h := newHub(t, hub.Config{ReplayCache: 100}, herd.Retention{MaxEvents: 3})
 	ids := publishInStep(t, h, 6, "a")
 	s := subscribe(t, h, ids[3], "a")
 	expect(t, s, "4", "5")
@@ -227,17 +228,17 @@ func TestReplayCache(t *testing.T) {
 	all := subscribe(t, h, hub.EarliestID, "a")
 	expect(t, all, "3", "4", "5")
 	// Beyond the cache, the store answers, with the gap.
-	small := newHub(t, hub.Config{ReplayCache: 2}, hub.Retention{MaxEvents: 3})
+	small := newHub(t, hub.Config{ReplayCache: 2}, herd.Retention{MaxEvents: 3})
 	ids = publishInStep(t, small, 6, "a")
 	g := subscribe(t, small, ids[0], "a")
 	expect(t, g, "<gap>", "3", "4", "5")
 }
 
 func TestClose(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	s := subscribe(t, h, "", "job/1")
 	first := publish(t, h, msg("working", "job/1"))
-	end := publish(t, h, hub.Message{Topics: []string{"job/1"}, Data: "done", Close: true})
+	end := publish(t, h, herd.Message{Topics: []string{"job/1"}, Data: "done", Close: true})
 	expect(t, s, "working", "done")
 	c := next(t, s)
 	if c.Type != "close" || c.ID != end.ID || c.Data != `{"topics":["job/1"]}` {
@@ -260,10 +261,10 @@ func TestClose(t *testing.T) {
 	// A closed topic takes no more events: a publish to it, alone or with
 	// others, is refused whole, and nobody ever sees it.
 	w := subscribe(t, h, "", "job/*")
-	for _, m := range []hub.Message{msg("after", "job/1"), msg("both", "job/2", "job/1"),
+	for _, m := range []herd.Message{msg("after", "job/1"), msg("both", "job/2", "job/1"),
 		{Topics: []string{"job/1"}, NoData: true, Close: true}} {
 		_, _, err := h.Publish(t.Context(), m)
-		var closed *hub.TopicClosedError
+		var closed *herd.TopicClosedError
 		if hub.CodeOf(err) != hub.EConflict || !errors.As(err, &closed) || closed.Topic != "job/1" ||
 			err.Error() != `topic "job/1" is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen job/1)` {
 			t.Errorf("Publish(%v) to a closed topic = %v (%s)", m.Topics, err, hub.CodeOf(err))
@@ -277,10 +278,10 @@ func TestClose(t *testing.T) {
 }
 
 func TestCloseOnly(t *testing.T) {
-	h := newHub(t, hub.Config{CloseEvent: "done"}, hub.Retention{})
+	h := newHub(t, hub.Config{CloseEvent: "done"}, herd.Retention{})
 	s := subscribe(t, h, "", "x")
 	w := subscribe(t, h, "", "*")
-	e := publish(t, h, hub.Message{Topics: []string{"x"}, NoData: true, Close: true})
+	e := publish(t, h, herd.Message{Topics: []string{"x"}, NoData: true, Close: true})
 	c := next(t, s)
 	if c.Type != "done" || c.ID != e.ID {
 		t.Errorf("close event %+v, want type done with id %s", c, e.ID)
@@ -290,12 +291,12 @@ func TestCloseOnly(t *testing.T) {
 }
 
 func TestCloseMultiTopic(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	s := subscribe(t, h, "", "a", "b")
-	publish(t, h, hub.Message{Topics: []string{"a"}, Data: "a ends", Close: true})
+	publish(t, h, herd.Message{Topics: []string{"a"}, Data: "a ends", Close: true})
 	publish(t, h, msg("b goes on", "b"))
 	expect(t, s, "a ends", "b goes on")
-	publish(t, h, hub.Message{Topics: []string{"b"}, NoData: true, Close: true})
+	publish(t, h, herd.Message{Topics: []string{"b"}, NoData: true, Close: true})
 	expect(t, s, "<close>")
 	expectEnd(t, s, io.EOF)
 	// A new subscriber to a and b: history, then the close.
@@ -306,13 +307,13 @@ func TestCloseMultiTopic(t *testing.T) {
 // TestCloseTrimmed checks that a close whose event retention removed still
 // ends a resuming stream.
 func TestCloseTrimmed(t *testing.T) {
-	h := newHub(t, hub.Config{ReplayCache: -1}, hub.Retention{MaxEvents: 2})
+	h := newHub(t, hub.Config{ReplayCache: -1}, herd.Retention{MaxEvents: 2})
 	// With retention this short the follower must keep up, or it would
 	// (rightly) disconnect everyone as lagged: step with each event.
 	all := subscribe(t, h, "", "**")
 	start := publish(t, h, msg("1", "job"))
 	expect(t, all, "1")
-	end := publish(t, h, hub.Message{Topics: []string{"job"}, Data: "bye", Close: true})
+	end := publish(t, h, herd.Message{Topics: []string{"job"}, Data: "bye", Close: true})
 	expect(t, all, "bye")
 	publish(t, h, msg("x", "other"))
 	expect(t, all, "x")
@@ -328,7 +329,7 @@ func TestCloseTrimmed(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	s := subscribe(t, h, "", "a")
 	m := msg("pay", "a")
 	m.IdempotencyKey = "invoice-7"
@@ -344,7 +345,7 @@ func TestIdempotency(t *testing.T) {
 // TestSlowSubscriber checks that a subscriber that does not read is cut off
 // once its queue is full, without delaying the publisher or the others.
 func TestSlowSubscriber(t *testing.T) {
-	h := newHub(t, hub.Config{QueueLength: 4}, hub.Retention{})
+	h := newHub(t, hub.Config{QueueLength: 4}, herd.Retention{})
 	slow := subscribe(t, h, "", "a")
 	healthy := subscribe(t, h, "", "a")
 	for i := range 50 {
@@ -355,7 +356,7 @@ func TestSlowSubscriber(t *testing.T) {
 }
 
 func TestQueueBytes(t *testing.T) {
-	h := newHub(t, hub.Config{QueueBytes: 10 << 10}, hub.Retention{})
+	h := newHub(t, hub.Config{QueueBytes: 10 << 10}, herd.Retention{})
 	s := subscribe(t, h, "", "a")
 	keepsUp := subscribe(t, h, "", "a")
 	payload := string(make([]byte, 4<<10))
@@ -367,23 +368,23 @@ func TestQueueBytes(t *testing.T) {
 }
 
 func TestPublishValidation(t *testing.T) {
-	h := newHub(t, hub.Config{MaxEventSize: 100, MaxPublishTopics: 2}, hub.Retention{})
+	h := newHub(t, hub.Config{MaxEventSize: 100, MaxPublishTopics: 2}, herd.Retention{})
 	tests := []struct {
-		m    hub.Message
+		m    herd.Message
 		code hub.ErrorCode
 	}{
-		{hub.Message{Data: "x"}, hub.EInvalid},
+		{herd.Message{Data: "x"}, hub.EInvalid},
 		{msg("x", "a/*"), hub.EInvalid},
 		{msg("x", ""), hub.EInvalid},
 		{msg("x", "a", "b", "c"), hub.EInvalid},
-		{hub.Message{Topics: []string{"a"}, Type: "x\r\nevent: evil", Data: "x"}, hub.EInvalid},
-		{hub.Message{Topics: []string{"a"}, Type: "close", Data: "x"}, hub.EInvalid},
-		{hub.Message{Topics: []string{"a"}, Type: "gap", Data: "x"}, hub.EInvalid},
+		{herd.Message{Topics: []string{"a"}, Type: "x\r\nevent: evil", Data: "x"}, hub.EInvalid},
+		{herd.Message{Topics: []string{"a"}, Type: "close", Data: "x"}, hub.EInvalid},
+		{herd.Message{Topics: []string{"a"}, Type: "gap", Data: "x"}, hub.EInvalid},
 		{msg(string(make([]byte, 101)), "a"), hub.ETooLarge},
 		{msg("\xff", "a"), hub.EInvalid},
-		{hub.Message{Topics: []string{"a"}, NoData: true}, hub.EInvalid},
-		{hub.Message{Topics: []string{"a"}, Data: "x", Retry: -1}, hub.EInvalid},
-		{hub.Message{Topics: []string{"a"}, Data: "x", IdempotencyKey: "has space"}, hub.EInvalid},
+		{herd.Message{Topics: []string{"a"}, NoData: true}, hub.EInvalid},
+		{herd.Message{Topics: []string{"a"}, Data: "x", Retry: -1}, hub.EInvalid},
+		{herd.Message{Topics: []string{"a"}, Data: "x", IdempotencyKey: "has space"}, hub.EInvalid},
 	}
 	for _, tc := range tests {
 		_, _, err := h.Publish(t.Context(), tc.m)
@@ -397,7 +398,7 @@ func TestPublishValidation(t *testing.T) {
 }
 
 func TestSubscribeValidation(t *testing.T) {
-	h := newHub(t, hub.Config{MaxSubscribeTopics: 2}, hub.Retention{})
+	h := newHub(t, hub.Config{MaxSubscribeTopics: 2}, herd.Retention{})
 	for _, sels := range [][]string{nil, {"a**"}, {"a", "b", "c"}, {""}} {
 		if _, err := h.Subscribe(t.Context(), sels, ""); hub.CodeOf(err) != hub.EInvalid {
 			t.Errorf("Subscribe(%q) = %v, want EInvalid", sels, err)
@@ -425,7 +426,7 @@ func TestConfigErrors(t *testing.T) {
 func TestHubClose(t *testing.T) {
 	store := memory.New(memory.Options{})
 	defer store.Close()
-	h := newHub(t, hub.Config{Store: store, ShutdownWindow: 50 * time.Millisecond}, hub.Retention{})
+	h := newHub(t, hub.Config{Store: store, ShutdownWindow: 50 * time.Millisecond}, herd.Retention{})
 	s := subscribe(t, h, "", "a")
 	if err := h.Close(t.Context()); err != nil {
 		t.Fatal(err)
@@ -457,12 +458,12 @@ func TestHandover(t *testing.T) {
 
 func testHandover(t *testing.T, seed uint64, cache int) {
 	rnd := rand.New(rand.NewPCG(seed, 99))
-	h := newHub(t, hub.Config{QueueLength: 100_000, QueueBytes: 1 << 30, ReplayCache: cache}, hub.Retention{})
+	h := newHub(t, hub.Config{QueueLength: 100_000, QueueBytes: 1 << 30, ReplayCache: cache}, herd.Retention{})
 	topics := []string{"a", "b", "c"}
 	const publishers, each = 3, 300
 
 	var mu sync.Mutex
-	var published []hub.Event // in position order once sorted
+	var published []herd.Event // in position order once sorted
 	var wg sync.WaitGroup
 	for p := range publishers {
 		wg.Go(func() {
@@ -481,13 +482,13 @@ func testHandover(t *testing.T, seed uint64, cache int) {
 	type sub struct {
 		s      *hub.Subscription
 		sels   []string
-		cursor hub.Event
+		cursor herd.Event
 	}
 	var subs []sub
 	for range 12 {
 		time.Sleep(time.Duration(rnd.IntN(3)) * time.Millisecond)
 		mu.Lock()
-		var cursor hub.Event
+		var cursor herd.Event
 		if len(published) > 0 && rnd.IntN(4) != 0 {
 			cursor = published[rnd.IntN(len(published))]
 		}
@@ -506,7 +507,7 @@ func testHandover(t *testing.T, seed uint64, cache int) {
 		subs = append(subs, sub{subscribe(t, h, id, sels...), sels, cursor})
 	}
 	wg.Wait()
-	slices.SortFunc(published, func(a, b hub.Event) int { return int(a.Pos) - int(b.Pos) })
+	slices.SortFunc(published, func(a, b herd.Event) int { return int(a.Pos) - int(b.Pos) })
 	for i, sb := range subs {
 		var want []string
 		for _, e := range published {
@@ -531,7 +532,7 @@ func testHandover(t *testing.T, seed uint64, cache int) {
 func matchesAny(sels, topics []string) bool {
 	for _, s := range sels {
 		for _, t := range topics {
-			if hub.Match(s, t) {
+			if herd.Match(s, t) {
 				return true
 			}
 		}
@@ -561,9 +562,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 // gone from every replay, though the replay cache still holds them.
 func TestReplayCache_age(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	store := memory.New(memory.Options{StoreOptions: hub.StoreOptions{Retention: hub.Retention{MaxAge: 3 * time.Second}, Now: clk.Now}})
+	store := memory.New(memory.Options{StoreOptions: herd.StoreOptions{Retention: herd.Retention{MaxAge: 3 * time.Second}, Now: clk.Now}})
 	t.Cleanup(func() { store.Close() })
-	h := newHub(t, hub.Config{Store: store}, hub.Retention{})
+	h := newHub(t, hub.Config{Store: store}, herd.Retention{})
 	ids := publishInStep(t, h, 3, "a")
 	clk.Advance(4 * time.Second)
 	fresh := publishInStep(t, h, 1, "a")
@@ -580,13 +581,13 @@ func TestReplayCache_age(t *testing.T) {
 
 // countingStore records the limits of the reads a store serves.
 type countingStore struct {
-	hub.Store
+	herd.Store
 	mu    sync.Mutex
-	reads []hub.Limit
+	reads []herd.Limit
 	most  int // the most data bytes one read returned
 }
 
-func (c *countingStore) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
+func (c *countingStore) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
 	events, gap, err := c.Store.Read(ctx, after, lim)
 	n := 0
 	for _, e := range events {
@@ -604,7 +605,7 @@ func (c *countingStore) Read(ctx context.Context, after hub.Pos, lim hub.Limit) 
 func TestReplayBounded(t *testing.T) {
 	store := &countingStore{Store: memory.New(memory.Options{})}
 	t.Cleanup(func() { store.Close() })
-	h := newHub(t, hub.Config{Store: store, ReplayCache: -1, QueueBytes: 1 << 20, MaxEventSize: 1 << 20}, hub.Retention{})
+	h := newHub(t, hub.Config{Store: store, ReplayCache: -1, QueueBytes: 1 << 20, MaxEventSize: 1 << 20}, herd.Retention{})
 	big := strings.Repeat("z", 128<<10)
 	const n = 40
 	for i := range n {

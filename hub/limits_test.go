@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
 	"github.com/herd-sse/herd/memory"
@@ -35,7 +36,7 @@ func fromAddr(t *testing.T, h *hub.Hub, addr *atomic.Value) *httptest.Server {
 func TestLimits_perAddress(t *testing.T) {
 	for _, engine := range []bool{true, false} {
 		t.Run(map[bool]string{true: "engine", false: "net/http"}[engine], func(t *testing.T) {
-			h := newHub(t, hub.Config{MaxSubscribersPerAddr: 2, NoEngine: !engine}, hub.Retention{})
+			h := newHub(t, hub.Config{MaxSubscribersPerAddr: 2, NoEngine: !engine}, herd.Retention{})
 			var addr atomic.Value
 			addr.Store("192.0.2.7:1234")
 			srv := fromAddr(t, h, &addr)
@@ -148,7 +149,7 @@ func TestLimits_publishRateIdentity(t *testing.T) {
 // TestLimits_ipv6Block: an IPv6 host can use every address of its /64, so
 // the per-address limits count a /64 as one client.
 func TestLimits_ipv6Block(t *testing.T) {
-	h := newHub(t, hub.Config{MaxSubscribersPerAddr: 2, NoEngine: true}, hub.Retention{})
+	h := newHub(t, hub.Config{MaxSubscribersPerAddr: 2, NoEngine: true}, herd.Retention{})
 	var addr atomic.Value
 	addr.Store("[2001:db8:1:2::1]:1234")
 	srv := fromAddr(t, h, &addr)

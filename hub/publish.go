@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -25,7 +26,7 @@ import (
 // An idempotency key is kept per publisher and per set of topics: the
 // same key with other topics is another publish. Publish is its own
 // publisher, apart from the hub's HTTP clients.
-func (h *Hub) Publish(ctx context.Context, m Message) (e Event, dup bool, err error) {
+func (h *Hub) Publish(ctx context.Context, m herd.Message) (e herd.Event, dup bool, err error) {
 	return h.publish(ctx, m, inProcess)
 }
 
@@ -34,34 +35,34 @@ func (h *Hub) Publish(ctx context.Context, m Message) (e Event, dup bool, err er
 const inProcess = "go"
 
 // publish is Publish for a publisher known by scope (see publisher).
-func (h *Hub) publish(ctx context.Context, m Message, scope string) (e Event, dup bool, err error) {
+func (h *Hub) publish(ctx context.Context, m herd.Message, scope string) (e herd.Event, dup bool, err error) {
 	if err := h.validate(&m); err != nil {
-		return Event{}, false, err
+		return herd.Event{}, false, err
 	}
 	// Over HTTP, a private event needs token auth, or no subscriber could
 	// ever receive it; in-process subscriptions (Publish's own callers, a
 	// protocol adapter filtering by its own tokens) receive them all.
 	if m.Private && h.cfg.Auth == nil && scope != inProcess {
-		return Event{}, false, errorf(EInvalid, "private events need token auth (herd serve --jwt-key or --jwt-public-key): without it no subscriber could receive them")
+		return herd.Event{}, false, errorf(EInvalid, "private events need token auth (herd serve --jwt-key or --jwt-public-key): without it no subscriber could receive them")
 	}
 	if m.IdempotencyKey != "" {
 		m.IdempotencyKey = idempotencyKey(scope, m.Topics, m.IdempotencyKey)
 	}
 	if !h.isOpen() {
-		return Event{}, false, shuttingDown
+		return herd.Event{}, false, shuttingDown
 	}
 	start := time.Now()
 	e, dup, err = h.cfg.Store.Append(ctx, m)
 	h.counters.publishTime.observe(time.Since(start))
 	h.writes.recordAppend(ctx, err)
-	var closed *TopicClosedError
+	var closed *herd.TopicClosedError
 	switch {
 	case errors.As(err, &closed):
-		return Event{}, false, &Error{Code: EConflict, Err: err,
+		return herd.Event{}, false, &Error{Code: EConflict, Err: err,
 			Message: fmt.Sprintf("topic %q is closed: a closed topic takes no more events (publish to a new topic, or reopen this one: herd reopen %s)", closed.Topic, closed.Topic)}
 	case err != nil:
 		h.counters.storeErrors.Add(1)
-		return Event{}, false, unavailable("publish", err)
+		return herd.Event{}, false, unavailable("publish", err)
 	}
 	if !dup {
 		h.counters.published.Add(1)
@@ -70,13 +71,13 @@ func (h *Hub) publish(ctx context.Context, m Message, scope string) (e Event, du
 }
 
 // validate checks a message and normalises its topics.
-func (h *Hub) validate(m *Message) error {
+func (h *Hub) validate(m *herd.Message) error {
 	if len(m.Topics) == 0 {
 		return errorf(EInvalid, "topic is required")
 	}
 	topics := make([]string, 0, len(m.Topics))
 	for _, t := range m.Topics {
-		if err := ValidateTopic(t); err != nil {
+		if err := herd.ValidateTopic(t); err != nil {
 			return errorf(EInvalid, "%v", err)
 		}
 		if !slices.Contains(topics, t) {
@@ -108,8 +109,8 @@ func (h *Hub) validate(m *Message) error {
 	if m.NoData && !m.Close {
 		return errorf(EInvalid, "data is required (only a close may omit it)")
 	}
-	if m.Retry < 0 || m.Retry > MaxRetry {
-		return errorf(EInvalid, "retry must be from 0 to %d milliseconds", MaxRetry.Milliseconds())
+	if m.Retry < 0 || m.Retry > herd.MaxRetry {
+		return errorf(EInvalid, "retry must be from 0 to %d milliseconds", herd.MaxRetry.Milliseconds())
 	}
 	if k := m.IdempotencyKey; len(k) > 256 || !printableASCII(k) {
 		return errorf(EInvalid, "Idempotency-Key must be at most 256 printable ASCII characters")

@@ -7,19 +7,9 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-)
 
-// A WriteChecker is a Store that can find out whether an append would be
-// stored now, without storing an event: /readyz asks it while publishes
-// are failing, so that a node taken out of a load balancer's rotation (and
-// so sent no more publishes) still finds out when it can take them again.
-type WriteChecker interface {
-	Store
-	// CheckWrite stores and removes size bytes of scratch data the way an
-	// append of an event of that size would store them (on disk, synced),
-	// and returns the error such an append would meet, if any.
-	CheckWrite(ctx context.Context, size int) error
-}
+	"github.com/herd-sse/herd"
+)
 
 // failureHold is how long a failed publish keeps a node not ready when
 // its store is no WriteChecker: without a publish to succeed, nothing
@@ -54,7 +44,7 @@ func (w *writeHealth) failed(err error) {
 // whose context was ctx: the request's own end (its client gone, its
 // deadline passed) says nothing of the store.
 func (w *writeHealth) recordAppend(ctx context.Context, err error) {
-	var closed *TopicClosedError
+	var closed *herd.TopicClosedError
 	switch {
 	case err == nil, errors.As(err, &closed):
 		w.succeeded()
@@ -79,7 +69,7 @@ func (h *Hub) readiness(ctx context.Context) error {
 	if f == nil {
 		return nil
 	}
-	if wc, ok := h.cfg.Store.(WriteChecker); ok {
+	if wc, ok := h.cfg.Store.(herd.WriteChecker); ok {
 		if err := wc.CheckWrite(ctx, h.cfg.MaxEventSize); err != nil {
 			return fmt.Errorf("store cannot take publishes: %w", err)
 		}

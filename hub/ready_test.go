@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/herd-sse/herd"
 )
 
 // flakyStore fails its appends while failing is set, as a store on a full
@@ -19,14 +21,14 @@ type flakyStore struct {
 
 var errDiskFull = errors.New("write herd.db: no space left on device")
 
-func (s flakyStore) Append(ctx context.Context, m Message) (Event, bool, error) {
+func (s flakyStore) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return Event{}, false, err
+		return herd.Event{}, false, err
 	}
 	if s.failing.Load() {
-		return Event{}, false, errDiskFull
+		return herd.Event{}, false, errDiskFull
 	}
-	return Event{Pos: 1, ID: "1"}, false, nil
+	return herd.Event{Pos: 1, ID: "1"}, false, nil
 }
 
 // checkingStore is a flakyStore that can check a write (a WriteChecker).
@@ -39,7 +41,7 @@ func (s checkingStore) CheckWrite(ctx context.Context, size int) error {
 	return nil
 }
 
-func openReadyHub(t *testing.T, store Store) *Hub {
+func openReadyHub(t *testing.T, store herd.Store) *Hub {
 	t.Helper()
 	h, err := New(Config{Store: store, NoEngine: true})
 	if err != nil {
@@ -53,7 +55,7 @@ func openReadyHub(t *testing.T, store Store) *Hub {
 }
 
 func publishOnce(h *Hub, ctx context.Context) error {
-	_, _, err := h.Publish(ctx, Message{Topics: []string{"t"}, Data: "x"})
+	_, _, err := h.Publish(ctx, herd.Message{Topics: []string{"t"}, Data: "x"})
 	return err
 }
 

@@ -1,20 +1,24 @@
 package hub
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/herd-sse/herd"
+)
 
 // oldestWith finds the oldest cached event of a topic, and nothing once
 // the cache has let it go.
 func TestReplayCache_oldestWith(t *testing.T) {
 	c := newReplayCache(3, 1<<20)
-	add := func(p Pos, topics ...string) {
-		c.add(&frame{ev: Event{Pos: p, ID: string(rune('a' + p)), Topics: topics}, size: 10})
+	add := func(p herd.Pos, topics ...string) {
+		c.add(&frame{ev: herd.Event{Pos: p, ID: string(rune('a' + p)), Topics: topics}, size: 10})
 	}
 	add(1, "x")
 	add(2, "x", "y")
 	add(3, "z", "x")
 	for _, tc := range []struct {
 		topic string
-		want  Pos // 0: not found
+		want  herd.Pos // 0: not found
 	}{{"x", 1}, {"y", 2}, {"z", 3}, {"w", 0}} {
 		e, ok := c.oldestWith(tc.topic)
 		if ok != (tc.want != 0) || e.Pos != tc.want {

@@ -6,18 +6,9 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-)
 
-// A Reopener is a Store whose closed topics can be opened again. herd's
-// stores all are.
-type Reopener interface {
-	// Reopen opens topics again, as one step in the log's order: Append
-	// takes events for them again, and Closed no longer lists them. Their
-	// history stays as it is, the close event included, and positions go
-	// on (no id is reused). It returns the position at which each topic
-	// had been closed; topics that were open are absent and unchanged.
-	Reopen(ctx context.Context, topics []string) (map[string]Pos, error)
-}
+	"github.com/herd-sse/herd"
+)
 
 // ErrCannotReopen is returned by Hub.Reopen when the store is not a
 // Reopener.
@@ -36,7 +27,7 @@ func (h *Hub) Reopen(ctx context.Context, topics []string) (map[string]string, e
 	}
 	var unique []string
 	for _, t := range topics {
-		if err := ValidateTopic(t); err != nil {
+		if err := herd.ValidateTopic(t); err != nil {
 			return nil, errorf(EInvalid, "%v", err)
 		}
 		if !slices.Contains(unique, t) {
@@ -46,7 +37,7 @@ func (h *Hub) Reopen(ctx context.Context, topics []string) (map[string]string, e
 	if len(unique) > h.cfg.MaxPublishTopics {
 		return nil, errorf(EInvalid, "too many topics: %d, at most %d at once (the hub's %s)", len(unique), h.cfg.MaxPublishTopics, h.cfg.setting("MaxPublishTopics"))
 	}
-	r, ok := h.cfg.Store.(Reopener)
+	r, ok := h.cfg.Store.(herd.Reopener)
 	if !ok {
 		return nil, errorf(EConflict, "%v", ErrCannotReopen)
 	}
@@ -112,7 +103,7 @@ func (h *Hub) reopenRoute() Route {
 // forgetReopened forgets the closes of e's topics that e follows: an event
 // after a topic's close means the topic was reopened, so a subscriber
 // replaying across the reopen goes on instead of ending at the old close.
-func (s *subscriber) forgetReopened(e Event) {
+func (s *subscriber) forgetReopened(e herd.Event) {
 	if len(s.closed) == 0 {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 )
@@ -38,11 +39,11 @@ func (s *syncBuffer) String() string {
 // reopen is logged.
 func TestReopen(t *testing.T) {
 	var logs syncBuffer
-	h := newHub(t, hub.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, hub.Retention{})
+	h := newHub(t, hub.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, herd.Retention{})
 	live := subscribe(t, h, "", "*") // a wildcard outlives closes
 	first := publish(t, h, msg("one", "news"))
-	end := publish(t, h, hub.Message{Topics: []string{"news"}, Data: "bye", Close: true})
-	if _, _, err := h.Publish(t.Context(), msg("refused", "news")); !errors.As(err, new(*hub.TopicClosedError)) {
+	end := publish(t, h, herd.Message{Topics: []string{"news"}, Data: "bye", Close: true})
+	if _, _, err := h.Publish(t.Context(), msg("refused", "news")); !errors.As(err, new(*herd.TopicClosedError)) {
 		t.Fatalf("publish to a closed topic: %v", err)
 	}
 	got, err := h.Reopen(t.Context(), []string{"news", "other", "news"})
@@ -61,7 +62,7 @@ func TestReopen(t *testing.T) {
 	// Replayed later, from the start, the same.
 	expect(t, subscribe(t, h, hub.EarliestID, "news"), "one", "bye", "two")
 	// Closed again, it ends them all.
-	publish(t, h, hub.Message{Topics: []string{"news"}, Data: "bye again", Close: true})
+	publish(t, h, herd.Message{Topics: []string{"news"}, Data: "bye again", Close: true})
 	for _, s := range []*hub.Subscription{afterClose, beforeClose} {
 		expect(t, s, "bye again", "<close>")
 		expectEnd(t, s, io.EOF)
@@ -69,7 +70,7 @@ func TestReopen(t *testing.T) {
 }
 
 func TestReopen_refused(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	for _, tc := range []struct {
 		topics []string
 		want   string
@@ -85,7 +86,7 @@ func TestReopen_refused(t *testing.T) {
 	// A store that cannot reopen says so.
 	store := memory.New(memory.Options{})
 	defer store.Close()
-	plain := newHub(t, hub.Config{Store: struct{ hub.Store }{store}}, hub.Retention{})
+	plain := newHub(t, hub.Config{Store: struct{ herd.Store }{store}}, herd.Retention{})
 	if _, err := plain.Reopen(t.Context(), []string{"a"}); hub.CodeOf(err) != hub.EConflict || !errors.Is(err, hub.ErrCannotReopen) && !strings.Contains(err.Error(), "cannot reopen") {
 		t.Errorf("Reopen on a store that cannot: %v", err)
 	}
@@ -93,7 +94,7 @@ func TestReopen_refused(t *testing.T) {
 
 func TestHTTP_reopen(t *testing.T) {
 	h, srv := newServer(t, hub.Config{PublishKey: "k"})
-	publish(t, h, hub.Message{Topics: []string{"news"}, Data: "bye", Close: true})
+	publish(t, h, herd.Message{Topics: []string{"news"}, Data: "bye", Close: true})
 	post := func(ctype, body string, headers ...string) answer {
 		req, _ := http.NewRequest("POST", srv.URL+"/topics/reopen", strings.NewReader(body))
 		if ctype != "" {

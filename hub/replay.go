@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -15,9 +16,9 @@ type history interface {
 	// generation gen, and whether retention removed events after it
 	// before the read (gap). At a damaged event it returns the frames
 	// before it and the *DamagedEventError.
-	read(ctx context.Context, gen string, after Pos, lim Limit) (frames []*frame, gap bool, err error)
+	read(ctx context.Context, gen string, after herd.Pos, lim herd.Limit) (frames []*frame, gap bool, err error)
 	// id formats a position as its event's id.
-	id(p Pos) string
+	id(p herd.Pos) string
 }
 
 // storeHistory serves replays from the replay cache when it holds the
@@ -25,17 +26,17 @@ type history interface {
 // it reads. A replay starts where retention has left the log (see
 // Hub.subscribe), so what the cache holds beyond is never served.
 type storeHistory struct {
-	store  Store
+	store  herd.Store
 	cache  *replayCache // nil when disabled
 	framer framer
 }
 
-func (h storeHistory) read(ctx context.Context, gen string, after Pos, lim Limit) ([]*frame, bool, error) {
+func (h storeHistory) read(ctx context.Context, gen string, after herd.Pos, lim herd.Limit) ([]*frame, bool, error) {
 	if frames, ok := h.cache.after(gen, after, lim); ok {
 		return frames, false, nil
 	}
 	events, gap, err := h.store.Read(ctx, after, lim)
-	if err != nil && !errors.Is(err, ErrDamaged) {
+	if err != nil && !errors.Is(err, herd.ErrDamaged) {
 		return nil, false, err
 	}
 	frames := make([]*frame, len(events))
@@ -45,7 +46,7 @@ func (h storeHistory) read(ctx context.Context, gen string, after Pos, lim Limit
 	return frames, gap, err
 }
 
-func (h storeHistory) id(p Pos) string { return h.store.ID(p) }
+func (h storeHistory) id(p herd.Pos) string { return h.store.ID(p) }
 
 // replayBatch bounds the events of one replay batch; Config.QueueBytes
 // bounds their size, so that a replay costs no more memory than a queue.
@@ -61,10 +62,10 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 	}()
 	if s.notice.Type != "" {
 		dst = append(dst, item{ev: s.notice, wire: mustFrame(sse.Event{Type: s.notice.Type, Data: s.notice.Data})})
-		s.notice = Event{}
+		s.notice = herd.Event{}
 	}
-	frames, gap, err := s.env.history.read(ctx, s.gen, s.cursor, Limit{Events: replayBatch, Bytes: s.env.queueBytes})
-	var damaged *DamagedEventError
+	frames, gap, err := s.env.history.read(ctx, s.gen, s.cursor, herd.Limit{Events: replayBatch, Bytes: s.env.queueBytes})
+	var damaged *herd.DamagedEventError
 	if errors.As(err, &damaged) { // the frames before it are whole: deliver them, then the gap
 		err = nil
 	}
@@ -125,6 +126,6 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 // so it is cheap enough for every request and as fresh as this node's
 // follower; older events, or any when the cache is disabled, are not
 // found: ask the store. It is safe for concurrent use.
-func (h *Hub) Recent(topic string) (Event, bool) {
+func (h *Hub) Recent(topic string) (herd.Event, bool) {
 	return h.cache.newestWith(topic)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 )
@@ -25,7 +26,7 @@ func fullRoute() hub.Route {
 // A route that forgets a guard is refused when mounted: no surface can be
 // added beside the guards.
 func TestMount_undeclaredGuard(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	for field, unset := range map[string]func(*hub.Route){
 		"Caller":  func(r *hub.Route) { r.Caller = 0 },
 		"Origins": func(r *hub.Route) { r.Origins = 0 },
@@ -53,7 +54,7 @@ func TestMount_undeclaredGuard(t *testing.T) {
 
 // The hub's own routes are the table's: nothing it serves is outside it.
 func TestMount_hubRoutes(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	for _, rt := range h.Routes() {
 		if err := rt.Check(); err != nil {
 			t.Error(err)
@@ -79,7 +80,7 @@ func TestMount_hubRoutes(t *testing.T) {
 // the cross-site refusal included (it used to answer text/plain on JSON
 // routes).
 func TestMount_errorFormats(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	plain := fullRoute()
 	plain.Pattern, plain.Errors, plain.Body, plain.Origins = "POST /plain", hub.Plain, 10, hub.CORS
 	js := fullRoute()
@@ -103,7 +104,7 @@ func TestMount_errorFormats(t *testing.T) {
 // TestMount_unknownPathHost: a path no route claims is behind the host
 // check too (DNS rebinding): a page on a rebound name gets 403, not 404.
 func TestMount_unknownPathHost(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	mux, err := h.Mount(fullRoute())
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func FuzzQuery(f *testing.F) {
 		"last_event_id=1&last_event_id=2", "topic=a&last_event_id=earliest&topic=b&last_event_id=9"} {
 		f.Add(seed)
 	}
-	h := newHub(f, hub.Config{}, hub.Retention{})
+	h := newHub(f, hub.Config{}, herd.Retention{})
 	var got url.Values
 	rt := fullRoute()
 	rt.Query = []string{"topic", "last_event_id"}
@@ -192,7 +193,7 @@ func FuzzQuery(f *testing.F) {
 // only to this machine or the publish key, even without token auth: a
 // Mercure topic, its ids and its subscribers may be private.
 func TestTopics_unlisted(t *testing.T) {
-	h := newHub(t, hub.Config{PublishKey: "k", UnlistedTopics: []string{"mercure/**", "mercure-id/**"}}, hub.Retention{})
+	h := newHub(t, hub.Config{PublishKey: "k", UnlistedTopics: []string{"mercure/**", "mercure-id/**"}}, herd.Retention{})
 	publish(t, h, msg("x", "news"))
 	publish(t, h, msg("x", "mercure/https:%2F%2Fexample.com%2Fsecret", "mercure-id/urn:1"))
 	for _, tc := range []struct {

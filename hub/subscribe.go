@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+
+	"github.com/herd-sse/herd"
 )
 
 // subscribe registers a subscription to selectors, resuming after
@@ -16,7 +18,7 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	}
 	var sels []string
 	for _, sel := range selectors {
-		if err := ValidateSelector(sel); err != nil {
+		if err := herd.ValidateSelector(sel); err != nil {
 			return nil, errorf(EInvalid, "%v", err)
 		}
 		if !slices.Contains(sels, sel) {
@@ -48,7 +50,7 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 		resume
 		unknown
 	)
-	mode, cursor := live, Pos(0)
+	mode, cursor := live, herd.Pos(0)
 	switch lastEventID {
 	case "":
 	case EarliestID:
@@ -119,8 +121,8 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	return s, nil
 }
 
-func maxPos(m map[string]Pos) Pos {
-	var p Pos
+func maxPos(m map[string]herd.Pos) herd.Pos {
+	var p herd.Pos
 	for _, v := range m {
 		p = max(p, v)
 	}

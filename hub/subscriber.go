@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/sse"
 )
 
@@ -46,7 +47,7 @@ func (r closeReason) err() error {
 	case reasonShutdown:
 		return ErrShuttingDown
 	case reasonLagged:
-		return ErrLagged
+		return herd.ErrLagged
 	}
 	return fmt.Errorf("hub: subscription ended (%s)", r)
 }
@@ -74,7 +75,7 @@ func (e *env) ended(s *subscriber, reason closeReason) {
 
 // An item is one thing to deliver: an event, a gap notice or a close.
 type item struct {
-	ev   Event
+	ev   herd.Event
 	wire sse.Frame
 }
 
@@ -96,7 +97,7 @@ type subscriber struct {
 	queue   []*frame
 	head    int
 	bytes   int
-	lastPos Pos // newest position queued: a frame matched twice is queued once
+	lastPos herd.Pos // newest position queued: a frame matched twice is queued once
 	ended   bool
 	reason  closeReason
 	wake    chan struct{} // signalled when frames arrive or the subscriber ends
@@ -105,13 +106,13 @@ type subscriber struct {
 	// Owned by the consumer.
 	batch     []*frame // reused by next
 	replaying bool
-	cursor    Pos            // replay reads after this
-	target    Pos            // the log's end when s was registered: replay reaches it
-	requested string         // the id the client resumed from, for gap notices
-	gen       string         // the log's generation its replay reads (Bounds.Generation)
-	notice    Event          // a gap notice to send before the replay, if its Type is set
-	closed    map[string]Pos // nil until a topic of s is closed
-	finished  closeReason    // the stream's last event was delivered: why it ends
+	cursor    herd.Pos            // replay reads after this
+	target    herd.Pos            // the log's end when s was registered: replay reaches it
+	requested string              // the id the client resumed from, for gap notices
+	gen       string              // the log's generation its replay reads (Bounds.Generation)
+	notice    herd.Event          // a gap notice to send before the replay, if its Type is set
+	closed    map[string]herd.Pos // nil until a topic of s is closed
+	finished  closeReason         // the stream's last event was delivered: why it ends
 }
 
 func newSubscriber(e *env, selectors []string) *subscriber {
@@ -130,7 +131,7 @@ func newSubscriber(e *env, selectors []string) *subscriber {
 func (s *subscriber) matches(topics []string) bool {
 	for _, t := range topics {
 		for _, sel := range s.selectors {
-			if Match(sel, t) {
+			if herd.Match(sel, t) {
 				return true
 			}
 		}
@@ -242,7 +243,7 @@ func (s *subscriber) take(dst []*frame) ([]*frame, closeReason) {
 // handOver ends the replay at position upTo: frames the dispatcher queued
 // meanwhile that the replay already delivered are dropped.
 // Frames queued for s alone (offerLocal) are kept, in order.
-func (s *subscriber) handOver(upTo Pos) {
+func (s *subscriber) handOver(upTo herd.Pos) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kept, i := s.head, s.head
@@ -331,7 +332,7 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 
 // deliver appends e unless it has no data or is private and not for s.
 // Every event reaches a consumer through here.
-func (s *subscriber) deliver(dst []item, e Event, wire sse.Frame) []item {
+func (s *subscriber) deliver(dst []item, e herd.Event, wire sse.Frame) []item {
 	if e.NoData || !s.mayRead(e) {
 		return dst
 	}
@@ -352,7 +353,7 @@ func (s *subscriber) deliverFace(dst []item, f *frame, check bool) []item {
 
 // mayRead reports whether s may receive e: a public event, or a private
 // one with a topic that s's grant matches.
-func (s *subscriber) mayRead(e Event) bool {
+func (s *subscriber) mayRead(e herd.Event) bool {
 	if !e.Private {
 		return true
 	}
@@ -378,7 +379,7 @@ func (s *subscriber) expire() {
 
 // finishIfClosed records the topics e closes and reports whether every
 // topic of s is now closed, ending the subscription.
-func (s *subscriber) finishIfClosed(e Event) bool {
+func (s *subscriber) finishIfClosed(e herd.Event) bool {
 	if s.topics == nil {
 		return false
 	}
@@ -393,11 +394,11 @@ func (s *subscriber) finishIfClosed(e Event) bool {
 // recordClose notes which of s's topics e closes. The map is made on the
 // first close: most subscribers never see one, and an empty map costs a
 // hundred bytes each.
-func (s *subscriber) recordClose(e Event) {
+func (s *subscriber) recordClose(e herd.Event) {
 	for _, t := range e.Topics {
 		if contains(s.topics, t) {
 			if s.closed == nil {
-				s.closed = map[string]Pos{}
+				s.closed = map[string]herd.Pos{}
 			}
 			s.closed[t] = e.Pos
 		}
@@ -408,7 +409,7 @@ func (s *subscriber) recordClose(e Event) {
 // the position delivered so far, and if so marks s finished. A close the
 // store reported but that has not reached s yet keeps it open: its event
 // (and data) will still come.
-func (s *subscriber) allClosedBy(p Pos) bool {
+func (s *subscriber) allClosedBy(p herd.Pos) bool {
 	if s.topics == nil || len(s.closed) < len(s.topics) || maxPos(s.closed) > p {
 		return false
 	}

@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"net/netip"
+
+	"github.com/herd-sse/herd"
 )
 
 // trusted is the grant of in-process subscriptions: every private event.
@@ -40,16 +42,16 @@ func (h *Hub) Subscribe(ctx context.Context, selectors []string, lastEventID str
 // Next returns the next event. After the close event it returns io.EOF;
 // if the hub ended the subscription it returns why (ErrSlowSubscriber,
 // ErrShuttingDown, ErrLagged, ...); it returns ctx's error when ctx ends.
-func (sub *Subscription) Next(ctx context.Context) (Event, error) {
+func (sub *Subscription) Next(ctx context.Context) (herd.Event, error) {
 	for sub.i >= len(sub.items) {
 		if sub.err != nil {
-			return Event{}, sub.err
+			return herd.Event{}, sub.err
 		}
 		var err error
 		sub.items, err = sub.s.next(ctx, nil, sub.items[:0])
 		sub.i = 0
 		if err != nil && ctx.Err() != nil {
-			return Event{}, err // not sticky: a later call may pass a live context
+			return herd.Event{}, err // not sticky: a later call may pass a live context
 		}
 		sub.err = err
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/herd-sse/herd"
 )
 
 // memStore is the smallest Store for the timer tests: it holds nothing and
@@ -106,7 +108,7 @@ func TestExpiry(t *testing.T) {
 		}
 		s.expiry = time.AfterFunc(time.Until(expires), s.expire)
 		defer h.unsubscribe(s, reasonClient)
-		h.dispatch(Event{Pos: 1, ID: "1", Topics: []string{"a"}, Data: "before"})
+		h.dispatch(herd.Event{Pos: 1, ID: "1", Topics: []string{"a"}, Data: "before"})
 		items, err := s.next(t.Context(), nil, nil)
 		if err != nil || len(items) != 1 || items[0].ev.Data != "before" {
 			t.Fatalf("next = %+v, %v", items, err)

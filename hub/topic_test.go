@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/herd-sse/herd"
 )
 
 func TestMatch(t *testing.T) {
@@ -31,7 +33,7 @@ func TestMatch(t *testing.T) {
 		{"a/*/c/**", "a/x/d/e", false},
 	}
 	for _, tc := range tests {
-		if got := Match(tc.sel, tc.topic); got != tc.want {
+		if got := herd.Match(tc.sel, tc.topic); got != tc.want {
 			t.Errorf("Match(%q, %q) = %v, want %v", tc.sel, tc.topic, got, tc.want)
 		}
 	}
@@ -73,7 +75,7 @@ func TestIndex_agreesWithMatch(t *testing.T) {
 			}
 		} else {
 			sel := randSelector()
-			if err := ValidateSelector(sel); err != nil {
+			if err := herd.ValidateSelector(sel); err != nil {
 				t.Fatalf("generated an invalid selector %q: %v", sel, err)
 			}
 			s := &subscriber{}
@@ -84,7 +86,7 @@ func TestIndex_agreesWithMatch(t *testing.T) {
 		found := map[*subscriber]int{}
 		x.match(topic, func(s *subscriber) { found[s]++ })
 		for s, sel := range subs {
-			if want := Match(sel, topic); (found[s] > 0) != want {
+			if want := herd.Match(sel, topic); (found[s] > 0) != want {
 				t.Fatalf("round %d: selector %q, topic %q: index found %v, Match says %v", round, sel, topic, found[s] > 0, want)
 			}
 		}
@@ -103,10 +105,10 @@ func TestIndex_agreesWithMatch(t *testing.T) {
 func TestValidate(t *testing.T) {
 	good := []string{"a", "a/b", "orders/42", "chat/rooms/lobby", "ünï/cödé", "a.b-c_d:e@f"}
 	for _, topic := range good {
-		if err := ValidateTopic(topic); err != nil {
+		if err := herd.ValidateTopic(topic); err != nil {
 			t.Errorf("ValidateTopic(%q) = %v", topic, err)
 		}
-		if err := ValidateSelector(topic); err != nil {
+		if err := herd.ValidateSelector(topic); err != nil {
 			t.Errorf("ValidateSelector(%q) = %v", topic, err)
 		}
 	}
@@ -123,7 +125,7 @@ func TestValidate(t *testing.T) {
 		strings.Repeat("x", 257): "longer than",
 	}
 	for topic, want := range badTopics {
-		if err := ValidateTopic(topic); err == nil || !strings.Contains(err.Error(), want) {
+		if err := herd.ValidateTopic(topic); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ValidateTopic(%q) = %v, want an error about %q", topic, err, want)
 		}
 	}
@@ -134,12 +136,12 @@ func TestValidate(t *testing.T) {
 		"***":    "whole segments",
 		"a//*":   "empty segment",
 	} {
-		if err := ValidateSelector(sel); err == nil || !strings.Contains(err.Error(), want) {
+		if err := herd.ValidateSelector(sel); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ValidateSelector(%q) = %v, want an error about %q", sel, err, want)
 		}
 	}
 	for _, sel := range []string{"*", "**", "a/*", "*/b", "a/**", "a/*/c/**"} {
-		if err := ValidateSelector(sel); err != nil {
+		if err := herd.ValidateSelector(sel); err != nil {
 			t.Errorf("ValidateSelector(%q) = %v", sel, err)
 		}
 	}

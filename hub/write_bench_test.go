@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkWrite(b *testing.B) {
 }
 
 func benchWrite(b *testing.B, n int, engine bool) {
-	h := newHub(b, hub.Config{NoEngine: !engine, QueueLength: 1 << 20, QueueBytes: 1 << 40}, hub.Retention{MaxEvents: 1 << 20})
+	h := newHub(b, hub.Config{NoEngine: !engine, QueueLength: 1 << 20, QueueBytes: 1 << 40}, herd.Retention{MaxEvents: 1 << 20})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
@@ -60,7 +61,7 @@ func benchWrite(b *testing.B, n int, engine bool) {
 	for h.Stats().Subscribers < n {
 		time.Sleep(time.Millisecond)
 	}
-	m := hub.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
+	m := herd.Message{Topics: []string{"bench"}, Data: `{"price": 42.17, "symbol": "HERD"}`}
 	var done sync.WaitGroup
 	report := measure(b, n, func() {
 		for _, r := range readers {

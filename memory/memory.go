@@ -10,26 +10,26 @@ import (
 	"sync"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// Retention, the idempotency window and the clock, as documented on
 	// hub.StoreOptions.
-	hub.StoreOptions
+	herd.StoreOptions
 }
 
 // A Store is an in-memory hub.Store. Create it with New.
 type Store struct {
-	ids  hub.EpochIDs
-	opts hub.StoreOptions
+	ids  herd.EpochIDs
+	opts herd.StoreOptions
 
 	mu      sync.Mutex
-	events  []hub.Event // retained, in order; events[i].Pos == first+i
-	last    hub.Pos
-	trimmed hub.Pos
-	closed  map[string]hub.Pos
+	events  []herd.Event // retained, in order; events[i].Pos == first+i
+	last    herd.Pos
+	trimmed herd.Pos
+	closed  map[string]herd.Pos
 	keys    map[string]keyEntry
 	keyLog  []string // keys in the order stored, for expiry
 	notify  chan struct{}
@@ -37,29 +37,29 @@ type Store struct {
 }
 
 type keyEntry struct {
-	pos hub.Pos
+	pos herd.Pos
 	at  time.Time
 }
 
-var _ hub.Store = (*Store)(nil)
+var _ herd.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New(opts Options) *Store {
 	return &Store{
 		opts:   opts.WithDefaults(),
-		ids:    hub.NewEpoch(),
-		closed: make(map[string]hub.Pos),
+		ids:    herd.NewEpoch(),
+		closed: make(map[string]herd.Pos),
 		keys:   make(map[string]keyEntry),
 		notify: make(chan struct{}),
 	}
 }
 
 // Append implements hub.Store.
-func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
-		return hub.Event{}, false, hub.ErrStoreClosed
+		return herd.Event{}, false, herd.ErrStoreClosed
 	}
 	now := s.opts.Now()
 	s.expireKeys(now)
@@ -70,11 +70,11 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	}
 	for _, t := range m.Topics {
 		if _, ok := s.closed[t]; ok {
-			return hub.Event{}, false, &hub.TopicClosedError{Topic: t}
+			return herd.Event{}, false, &herd.TopicClosedError{Topic: t}
 		}
 	}
 	s.last++
-	e := hub.Event{
+	e := herd.Event{
 		Pos: s.last, ID: s.ID(s.last), Time: now,
 		Topics: append([]string(nil), m.Topics...),
 		Type:   m.Type, Data: m.Data, Retry: m.Retry, ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private,
@@ -97,15 +97,15 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 
 // eventAt returns the event at p, or just its position and id if it is no
 // longer retained.
-func (s *Store) eventAt(p hub.Pos) hub.Event {
+func (s *Store) eventAt(p herd.Pos) herd.Event {
 	if i := s.index(p); i >= 0 {
 		return s.events[i]
 	}
-	return hub.Event{Pos: p, ID: s.ID(p)}
+	return herd.Event{Pos: p, ID: s.ID(p)}
 }
 
 // index returns the slice index of p, or -1 if it is not retained.
-func (s *Store) index(p hub.Pos) int {
+func (s *Store) index(p herd.Pos) int {
 	if len(s.events) == 0 {
 		return -1
 	}
@@ -134,7 +134,7 @@ func (s *Store) trim(now time.Time) {
 	clear(s.events[:n]) // drop references for the GC
 	s.events = s.events[n:]
 	if cap(s.events) > 2*len(s.events)+1024 {
-		s.events = append([]hub.Event(nil), s.events...)
+		s.events = append([]herd.Event(nil), s.events...)
 	}
 }
 
@@ -154,17 +154,17 @@ func (s *Store) expireKeys(now time.Time) {
 }
 
 // Read implements hub.Store.
-func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
+func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
-		return nil, false, hub.ErrStoreClosed
+		return nil, false, herd.ErrStoreClosed
 	}
 	s.trim(s.opts.Now())
 	return s.readLocked(after, lim), after < s.trimmed, nil
 }
 
-func (s *Store) readLocked(after hub.Pos, lim hub.Limit) []hub.Event {
+func (s *Store) readLocked(after herd.Pos, lim herd.Limit) []herd.Event {
 	if len(s.events) == 0 || after >= s.last {
 		return nil
 	}
@@ -177,22 +177,22 @@ func (s *Store) readLocked(after hub.Pos, lim hub.Limit) []hub.Event {
 		bytes += len(s.events[end].Data)
 		end++
 	}
-	return append([]hub.Event(nil), s.events[start:end]...)
+	return append([]herd.Event(nil), s.events[start:end]...)
 }
 
 // Follow implements hub.Store.
-func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
 	for {
 		s.mu.Lock()
 		if s.shut {
 			s.mu.Unlock()
-			return hub.ErrStoreClosed
+			return herd.ErrStoreClosed
 		}
 		if after < s.trimmed {
 			s.mu.Unlock()
-			return fmt.Errorf("%w: events after %d were trimmed (up to %d)", hub.ErrLagged, after, s.trimmed)
+			return fmt.Errorf("%w: events after %d were trimmed (up to %d)", herd.ErrLagged, after, s.trimmed)
 		}
-		batch := s.readLocked(after, hub.FollowBatch())
+		batch := s.readLocked(after, herd.FollowBatch())
 		wait := s.notify
 		s.mu.Unlock()
 		if len(batch) > 0 {
@@ -211,14 +211,14 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 }
 
 // Bounds implements hub.Store.
-func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
+func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
-		return hub.Bounds{}, hub.ErrStoreClosed
+		return herd.Bounds{}, herd.ErrStoreClosed
 	}
 	s.trim(s.opts.Now())
-	b := hub.Bounds{Last: s.last, Trimmed: s.trimmed}
+	b := herd.Bounds{Last: s.last, Trimmed: s.trimmed}
 	if len(s.events) > 0 {
 		b.First = s.events[0].Pos
 	}
@@ -226,19 +226,19 @@ func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
 }
 
 // Closed implements hub.Store.
-func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
 	return s.closes(topics, false)
 }
 
 // closes returns where each of topics was closed (open ones are absent),
 // and with forget reopens them.
-func (s *Store) closes(topics []string, forget bool) (map[string]hub.Pos, error) {
+func (s *Store) closes(topics []string, forget bool) (map[string]herd.Pos, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
-		return nil, hub.ErrStoreClosed
+		return nil, herd.ErrStoreClosed
 	}
-	out := make(map[string]hub.Pos)
+	out := make(map[string]herd.Pos)
 	for _, t := range topics {
 		if p, ok := s.closed[t]; ok {
 			out[t] = p
@@ -251,28 +251,28 @@ func (s *Store) closes(topics []string, forget bool) (map[string]hub.Pos, error)
 }
 
 // Stats implements hub.Store.
-func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
+func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
-		return nil, hub.ErrStoreClosed
+		return nil, herd.ErrStoreClosed
 	}
 	s.trim(s.opts.Now())
-	return hub.CountTopics(s.events, s.closed, s.ID), nil
+	return herd.CountTopics(s.events, s.closed, s.ID), nil
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.ids.ID(p) }
+func (s *Store) ID(p herd.Pos) string { return s.ids.ID(p) }
 
 // ParseID implements hub.Store.
-func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids.ParseID(id) }
+func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids.ParseID(id) }
 
 // Ping implements hub.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
-		return hub.ErrStoreClosed
+		return herd.ErrStoreClosed
 	}
 	return nil
 }

@@ -9,9 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/herd-sse/herd"
 )
 
 // closedTopics knows which topics are closed, exactly, as of a position in
@@ -30,13 +31,13 @@ type closedTopics struct {
 	s *Store
 
 	mu      sync.Mutex
-	at      hub.Pos            // every message up to at is applied
-	first   map[string]hub.Pos // each closed topic's close in force
-	spans   map[string][]span  // each topic's closes reopened since (reopen.go)
-	markers map[hub.Pos]bool   // the reopen markers read
-	waiters []waiter           // calls waiting for at to reach their position
-	err     error              // why the last read stopped, while behind
-	keys    keyRing            // the idempotency keys of the latest messages
+	at      herd.Pos            // every message up to at is applied
+	first   map[string]herd.Pos // each closed topic's close in force
+	spans   map[string][]span   // each topic's closes reopened since (reopen.go)
+	markers map[herd.Pos]bool   // the reopen markers read
+	waiters []waiter            // calls waiting for at to reach their position
+	err     error               // why the last read stopped, while behind
+	keys    keyRing             // the idempotency keys of the latest messages
 
 	stop chan struct{}
 	done chan struct{} // the reader has exited
@@ -44,12 +45,12 @@ type closedTopics struct {
 
 // A waiter is a call waiting until the messages up to p are applied.
 type waiter struct {
-	p     hub.Pos
+	p     herd.Pos
 	ready chan struct{} // closed then
 }
 
 func newClosedTopics(s *Store) *closedTopics {
-	return &closedTopics{s: s, first: map[string]hub.Pos{}, spans: map[string][]span{}, markers: map[hub.Pos]bool{},
+	return &closedTopics{s: s, first: map[string]herd.Pos{}, spans: map[string][]span{}, markers: map[herd.Pos]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -94,14 +95,14 @@ func (c *closedTopics) read(ctx context.Context) error {
 	c.mu.Lock()
 	from := c.at + 1
 	c.mu.Unlock()
-	if from == 1 || from < hub.Pos(st.FirstSeq) {
+	if from == 1 || from < herd.Pos(st.FirstSeq) {
 		// Starting, or messages were trimmed before they were read: their
 		// closes are in the bucket.
 		if err := c.load(ctx); err != nil {
 			return err
 		}
-		if from < hub.Pos(st.FirstSeq) {
-			from = hub.Pos(st.FirstSeq)
+		if from < herd.Pos(st.FirstSeq) {
+			from = herd.Pos(st.FirstSeq)
 			c.advance(from - 1)
 		}
 	}
@@ -132,7 +133,7 @@ func (c *closedTopics) read(ctx context.Context) error {
 		if err != nil {
 			return c.s.wrap("closed topics", err)
 		}
-		p := hub.Pos(md.Sequence.Stream)
+		p := herd.Pos(md.Sequence.Stream)
 		if p != from {
 			return fmt.Errorf("nats: closed topics: expected message %d, the stream went on at %d", from, p)
 		}
@@ -141,7 +142,7 @@ func (c *closedTopics) read(ctx context.Context) error {
 		c.mu.Lock()
 		c.keys.add(p, msg.Headers().Get(natsgo.MsgIdHdr))
 		c.mu.Unlock()
-		if e := (hub.Event{Pos: p}); decodeHeaders(&e, msg.Headers()) == "" && e.Close {
+		if e := (herd.Event{Pos: p}); decodeHeaders(&e, msg.Headers()) == "" && e.Close {
 			if err := c.recordClose(ctx, e.Topics, p); err != nil {
 				return err
 			}
@@ -161,7 +162,7 @@ func (c *closedTopics) load(ctx context.Context) error {
 	if err != nil {
 		return c.s.wrap("closed topics", err)
 	}
-	found := map[string]hub.Pos{}
+	found := map[string]herd.Pos{}
 	reopened := map[string][]span{}
 	for k := range keys.Keys() {
 		topic, err := base64.RawURLEncoding.DecodeString(k)
@@ -197,7 +198,7 @@ func (c *closedTopics) load(ctx context.Context) error {
 
 // recordClose applies a close at p of topics, unless it is void, and
 // records each topic's first close in the bucket before p is passed.
-func (c *closedTopics) recordClose(ctx context.Context, topics []string, p hub.Pos) error {
+func (c *closedTopics) recordClose(ctx context.Context, topics []string, p herd.Pos) error {
 	if _, void := c.closedBefore(topics, p); void {
 		return nil
 	}
@@ -221,7 +222,7 @@ func (c *closedTopics) recordClose(ctx context.Context, topics []string, p hub.P
 // advance marks the messages up to p applied, and wakes the waiters that
 // were waiting for them (only those: under load many wait, each for its
 // own publish).
-func (c *closedTopics) advance(p hub.Pos) {
+func (c *closedTopics) advance(p herd.Pos) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p <= c.at {
@@ -242,7 +243,7 @@ func (c *closedTopics) advance(p hub.Pos) {
 
 // wait returns once every message up to p is applied. It gives up after
 // maxWait, or when ctx ends or the store closes.
-func (c *closedTopics) wait(ctx context.Context, p hub.Pos) error {
+func (c *closedTopics) wait(ctx context.Context, p herd.Pos) error {
 	c.mu.Lock()
 	if c.at >= p {
 		c.mu.Unlock()
@@ -259,7 +260,7 @@ func (c *closedTopics) wait(ctx context.Context, p hub.Pos) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.done:
-		return hub.ErrStoreClosed
+		return herd.ErrStoreClosed
 	case <-timeout.C:
 		c.mu.Lock()
 		err := c.err
@@ -278,7 +279,7 @@ const maxWait = 10 * time.Second
 // closedBefore returns a topic of topics that was closed before p, if
 // any: a message at p to these topics is void. Messages up to p-1 must be
 // applied.
-func (c *closedTopics) closedBefore(topics []string, p hub.Pos) (string, bool) {
+func (c *closedTopics) closedBefore(topics []string, p herd.Pos) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, t := range topics {
@@ -290,7 +291,7 @@ func (c *closedTopics) closedBefore(topics []string, p hub.Pos) (string, bool) {
 }
 
 // void reports whether e is void, once the messages up to it are applied.
-func (c *closedTopics) void(ctx context.Context, e hub.Event) (bool, error) {
+func (c *closedTopics) void(ctx context.Context, e herd.Event) (bool, error) {
 	if err := c.wait(ctx, e.Pos); err != nil {
 		return false, err
 	}
@@ -313,14 +314,14 @@ func (c *closedTopics) close() {
 // during a change of stream leader can name another message than the
 // original (seen with nats-server 2.9 in e2e TestFailover).
 type keyRing struct {
-	at    [keyRingSize]hub.Pos
+	at    [keyRingSize]herd.Pos
 	key   [keyRingSize]string
-	where map[string]hub.Pos // key → its latest position in the ring
+	where map[string]herd.Pos // key → its latest position in the ring
 }
 
 const keyRingSize = 1 << 14
 
-func (r *keyRing) add(p hub.Pos, key string) {
+func (r *keyRing) add(p herd.Pos, key string) {
 	i := p % keyRingSize
 	if old := r.key[i]; old != "" && r.where[old] == r.at[i] {
 		delete(r.where, old)
@@ -328,7 +329,7 @@ func (r *keyRing) add(p hub.Pos, key string) {
 	r.at[i], r.key[i] = p, key
 	if key != "" {
 		if r.where == nil {
-			r.where = map[string]hub.Pos{}
+			r.where = map[string]herd.Pos{}
 		}
 		r.where[key] = p
 	}
@@ -338,7 +339,7 @@ func (r *keyRing) add(p hub.Pos, key string) {
 // acknowledgement named p and the messages up to p were read: p if the
 // message there has key, the position read with key otherwise, or an
 // error when neither is known (a later read may know).
-func (c *closedTopics) locate(key string, p hub.Pos) (hub.Pos, error) {
+func (c *closedTopics) locate(key string, p herd.Pos) (herd.Pos, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := &c.keys

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // A stream's generation is its creation time: every id carries it (see
@@ -19,12 +19,12 @@ import (
 // new stream and its bucket, and Follow returns hub.ErrReplaced.
 
 // ids returns the id format of the generation the store is in.
-func (s *Store) ids() hub.EpochIDs { return *s.gen.Load() }
+func (s *Store) ids() herd.EpochIDs { return *s.gen.Load() }
 
 // observe adopts the generation of a stream created at created, if it is
 // not the store's: the first time (Open) it just records it.
 func (s *Store) observe(created time.Time) {
-	ids := hub.EpochIDs(strconv.FormatInt(created.UnixNano(), 36))
+	ids := herd.EpochIDs(strconv.FormatInt(created.UnixNano(), 36))
 	for {
 		cur := s.gen.Load()
 		if cur != nil && *cur == ids {
@@ -56,8 +56,8 @@ func (s *Store) restartTopics() {
 }
 
 // replaced is the error of a Follow that began in generation was.
-func (s *Store) replaced(was hub.EpochIDs) error {
-	return fmt.Errorf("%w: stream HERD_%s was created again (generation %s, now %s)", hub.ErrReplaced, s.opts.Prefix, was, s.ids())
+func (s *Store) replaced(was herd.EpochIDs) error {
+	return fmt.Errorf("%w: stream HERD_%s was created again (generation %s, now %s)", herd.ErrReplaced, s.opts.Prefix, was, s.ids())
 }
 
 // generationEvery is how often a Follow checks the stream's generation:
@@ -70,13 +70,13 @@ const generationEvery = 5 * time.Second
 // deadline serves every wait of a period: no timer per message.
 type followCheck struct {
 	s        *Store
-	gen      hub.EpochIDs
+	gen      herd.EpochIDs
 	checked  time.Time
 	deadline context.Context // of the current period, derived from Follow's
 	cancel   context.CancelFunc
 }
 
-func (s *Store) generationCheck(gen hub.EpochIDs) *followCheck {
+func (s *Store) generationCheck(gen herd.EpochIDs) *followCheck {
 	return &followCheck{s: s, gen: gen, checked: time.Now()}
 }
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/internal/services"
 	"github.com/herd-sse/herd/nats"
 )
@@ -24,10 +24,10 @@ func TestFollowAcrossChecks(t *testing.T) {
 	}
 	defer s.Close()
 	ctx, cancel := context.WithCancel(t.Context())
-	got := make(chan hub.Event, 10)
+	got := make(chan herd.Event, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Follow(ctx, 0, func(events []hub.Event) error {
+		done <- s.Follow(ctx, 0, func(events []herd.Event) error {
 			for _, e := range events {
 				got <- e
 			}
@@ -38,7 +38,7 @@ func TestFollowAcrossChecks(t *testing.T) {
 		if d != "before" {
 			time.Sleep(6 * time.Second) // idle past a check period: not an assertion on time
 		}
-		if _, _, err := s.Append(t.Context(), hub.Message{Topics: []string{"a"}, Data: d}); err != nil {
+		if _, _, err := s.Append(t.Context(), herd.Message{Topics: []string{"a"}, Data: d}); err != nil {
 			t.Fatal(err)
 		}
 		select {

@@ -43,16 +43,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/herd-sse/herd"
 )
 
 // Options configure a Store.
 type Options struct {
 	// Retention and IdempotencyTTL as documented on hub.StoreOptions.
 	// StoreOptions.Now is ignored: the server's clock is used.
-	hub.StoreOptions
+	herd.StoreOptions
 	// Prefix names the stream; nodes sharing a prefix form one hub. Empty
 	// means the URL's prefix query parameter, or "herd".
 	Prefix string
@@ -69,7 +70,7 @@ type Options struct {
 
 // A Store is a hub.Store on JetStream. Create it with Open.
 type Store struct {
-	gen     atomic.Pointer[hub.EpochIDs] // the stream's generation (see generation.go)
+	gen     atomic.Pointer[herd.EpochIDs] // the stream's generation (see generation.go)
 	nc      *natsgo.Conn
 	js      jetstream.JetStream
 	stream  jetstream.Stream
@@ -82,10 +83,10 @@ type Store struct {
 
 	statsMu    sync.Mutex
 	statsAt    time.Time
-	statsCache []hub.TopicStats
+	statsCache []herd.TopicStats
 }
 
-var _ hub.Store = (*Store)(nil)
+var _ herd.Store = (*Store)(nil)
 
 var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
@@ -240,7 +241,7 @@ const (
 )
 
 // Append implements hub.Store.
-func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	now := time.Now().UTC()
 	msg := natsgo.NewMsg(s.subject)
 	msg.Data = []byte(m.Data)
@@ -261,29 +262,29 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 	}
 	ack, err := s.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
-		return hub.Event{}, false, s.wrap("publish", err)
+		return herd.Event{}, false, s.wrap("publish", err)
 	}
-	p := hub.Pos(ack.Sequence)
+	p := herd.Pos(ack.Sequence)
 	// Acknowledge only once this node has read up to p: a close of p is
 	// then recorded, and a void p is known (for a duplicate too).
 	if err := s.topics.Load().wait(ctx, p); err != nil {
-		return hub.Event{}, false, err
+		return herd.Event{}, false, err
 	}
 	if m.IdempotencyKey != "" {
 		if p, err = s.topics.Load().locate(m.IdempotencyKey, p); err != nil {
-			return hub.Event{}, false, err
+			return herd.Event{}, false, err
 		}
 		if err := s.topics.Load().wait(ctx, p); err != nil {
-			return hub.Event{}, false, err
+			return herd.Event{}, false, err
 		}
 	}
 	if t, void := s.topics.Load().closedBefore(m.Topics, p); void {
-		return hub.Event{}, false, &hub.TopicClosedError{Topic: t}
+		return herd.Event{}, false, &herd.TopicClosedError{Topic: t}
 	}
 	if ack.Duplicate {
-		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
+		return herd.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
-	return hub.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
+	return herd.Event{Pos: p, ID: s.ID(p), Time: now, Topics: m.Topics, Type: m.Type, Data: m.Data,
 		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: (m.Retry > 0 || m.ZeroRetry) && m.Retry < time.Millisecond,
 		NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
 }
@@ -293,28 +294,28 @@ func closedKey(topic string) string { return base64.RawURLEncoding.EncodeToStrin
 // event decodes a stream message. Anyone with access to NATS can publish
 // to the stream's subject: a message whose headers are not as Append
 // writes them is refused as a *hub.DamagedEventError, never served.
-func (s *Store) event(msg jetstream.Msg) (hub.Event, error) {
+func (s *Store) event(msg jetstream.Msg) (herd.Event, error) {
 	md, err := msg.Metadata()
 	if err != nil {
-		return hub.Event{}, s.wrap("message metadata", err)
+		return herd.Event{}, s.wrap("message metadata", err)
 	}
-	p := hub.Pos(md.Sequence.Stream)
-	e := hub.Event{Pos: p, ID: s.ID(p), Data: string(msg.Data())}
+	p := herd.Pos(md.Sequence.Stream)
+	e := herd.Event{Pos: p, ID: s.ID(p), Data: string(msg.Data())}
 	if cause := decodeHeaders(&e, msg.Headers()); cause != "" {
-		return hub.Event{}, s.damaged(e, cause)
+		return herd.Event{}, s.damaged(e, cause)
 	}
 	return e, nil
 }
 
-func (s *Store) damaged(e hub.Event, cause string) *hub.DamagedEventError {
-	return &hub.DamagedEventError{Pos: e.Pos, ID: e.ID, Topics: e.Topics,
+func (s *Store) damaged(e herd.Event, cause string) *herd.DamagedEventError {
+	return &herd.DamagedEventError{Pos: e.Pos, ID: e.ID, Topics: e.Topics,
 		Cause: fmt.Sprintf("nats: message %d of stream HERD_%s is not one herd wrote: %s", e.Pos, s.opts.Prefix, cause)}
 }
 
 // decodeHeaders reads a message's headers into e, and says what is wrong
 // with them, if anything: a header of herd's given twice, one missing or
 // malformed, or fields that no publish has (see hub.CheckStored).
-func decodeHeaders(e *hub.Event, h natsgo.Header) string {
+func decodeHeaders(e *herd.Event, h natsgo.Header) string {
 	for _, k := range []string{hTopics, hType, hTypeV1, hRetry, hFlags, hTime} {
 		if len(h.Values(k)) > 1 {
 			return k + " given twice"
@@ -337,7 +338,7 @@ func decodeHeaders(e *hub.Event, h natsgo.Header) string {
 	}
 	if r, ok := h[hRetry]; ok {
 		ms, err := strconv.ParseUint(r[0], 10, 64)
-		if err != nil || strconv.FormatUint(ms, 10) != r[0] || ms > uint64(hub.MaxRetry.Milliseconds()) {
+		if err != nil || strconv.FormatUint(ms, 10) != r[0] || ms > uint64(herd.MaxRetry.Milliseconds()) {
 			return fmt.Sprintf("%s %.40q is not a number of milliseconds", hRetry, r[0])
 		}
 		e.Retry, e.ZeroRetry = time.Duration(ms)*time.Millisecond, ms == 0
@@ -347,7 +348,7 @@ func decodeHeaders(e *hub.Event, h natsgo.Header) string {
 	if flags != flagString(e.Close, e.NoData, e.Private) {
 		return fmt.Sprintf("%s %.40q are not herd's", hFlags, flags)
 	}
-	if err := hub.CheckStored(*e); err != nil {
+	if err := herd.CheckStored(*e); err != nil {
 		return err.Error()
 	}
 	// A headers-only delivery (the closed-topics reader's, Stats') has no
@@ -385,16 +386,16 @@ func (s *Store) state(ctx context.Context) (jetstream.StreamState, error) {
 
 // trimmed is the newest sequence retention removed: the stream's
 // sequences are contiguous and only the oldest are removed.
-func trimmed(st jetstream.StreamState) hub.Pos {
+func trimmed(st jetstream.StreamState) herd.Pos {
 	if st.FirstSeq <= 1 {
 		return 0
 	}
-	return hub.Pos(st.FirstSeq - 1)
+	return herd.Pos(st.FirstSeq - 1)
 }
 
 // Read implements hub.Store, with an ordered consumer from after. Void
 // messages are skipped: a read that finds only void ones reads on.
-func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
+func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
 	st, err := s.state(ctx)
 	if err != nil {
 		return nil, false, err
@@ -403,7 +404,7 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 	for {
 		events, last, err := s.fetch(ctx, st, after, lim)
 		var damaged error // the events before it are returned with it
-		if errors.Is(err, hub.ErrDamaged) {
+		if errors.Is(err, herd.ErrDamaged) {
 			damaged, err = err, nil
 		}
 		if err != nil {
@@ -425,8 +426,8 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 // as lim allows, and returns the position of the last message read (0 if
 // none). At a damaged message it stops, returning the events before it
 // and the *hub.DamagedEventError.
-func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after hub.Pos, lim hub.Limit) ([]hub.Event, hub.Pos, error) {
-	from := hub.Pos(st.FirstSeq)
+func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after herd.Pos, lim herd.Limit) ([]herd.Event, herd.Pos, error) {
+	from := herd.Pos(st.FirstSeq)
 	if after >= from {
 		from = after + 1
 	}
@@ -451,12 +452,12 @@ func (s *Store) fetch(ctx context.Context, st jetstream.StreamState, after hub.P
 	if err != nil {
 		return nil, 0, s.wrap("read", err)
 	}
-	events := make([]hub.Event, 0, want)
+	events := make([]herd.Event, 0, want)
 	bytes := 0
-	var last hub.Pos
+	var last herd.Pos
 	for msg := range batch.Messages() {
 		e, err := s.event(msg)
-		if errors.Is(err, hub.ErrDamaged) {
+		if errors.Is(err, herd.ErrDamaged) {
 			return events, last, err
 		}
 		if err != nil {
@@ -484,11 +485,11 @@ func (s *Store) MaxEventSize() int { return int(s.nc.MaxPayload()) - headerRoom 
 
 // dropVoid removes the void events from events, once the closed topics
 // are read up to last.
-func (s *Store) dropVoid(ctx context.Context, events []hub.Event, last hub.Pos) ([]hub.Event, error) {
+func (s *Store) dropVoid(ctx context.Context, events []herd.Event, last herd.Pos) ([]herd.Event, error) {
 	if err := s.topics.Load().wait(ctx, last); err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(events, func(e hub.Event) bool {
+	return slices.DeleteFunc(events, func(e herd.Event) bool {
 		_, void := s.topics.Load().closedBefore(e.Topics, e.Pos)
 		return void
 	}), nil
@@ -497,7 +498,7 @@ func (s *Store) dropVoid(ctx context.Context, events []hub.Event, last hub.Pos) 
 // Follow implements hub.Store with an ordered consumer. Sequences are
 // contiguous, so a message that is not the next one means the ones between
 // were removed by retention before being delivered: ErrLagged.
-func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
 	gen := s.ids()
 	st, err := s.state(ctx)
 	if err != nil {
@@ -507,7 +508,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 		return s.replaced(gen)
 	}
 	if after < trimmed(st) {
-		return fmt.Errorf("%w: events after %d were removed (the stream starts at %d)", hub.ErrLagged, after, st.FirstSeq)
+		return fmt.Errorf("%w: events after %d were removed (the stream starts at %d)", herd.ErrLagged, after, st.FirstSeq)
 	}
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: uint64(after) + 1,
@@ -538,7 +539,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 			return err
 		}
 		if e.Pos != after+1 {
-			return fmt.Errorf("%w: expected event %d, the stream went on at %d", hub.ErrLagged, after+1, e.Pos)
+			return fmt.Errorf("%w: expected event %d, the stream went on at %d", herd.ErrLagged, after+1, e.Pos)
 		}
 		after = e.Pos
 		if void, err := s.topics.Load().void(ctx, e); err != nil || void {
@@ -547,28 +548,28 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 			}
 			continue
 		}
-		if err := fn([]hub.Event{e}); err != nil {
+		if err := fn([]herd.Event{e}); err != nil {
 			return err
 		}
 	}
 }
 
 // Bounds implements hub.Store.
-func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
+func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	st, err := s.state(ctx)
 	if err != nil {
-		return hub.Bounds{}, err
+		return herd.Bounds{}, err
 	}
-	b := hub.Bounds{Last: hub.Pos(st.LastSeq), Trimmed: trimmed(st), Generation: string(s.ids())}
+	b := herd.Bounds{Last: herd.Pos(st.LastSeq), Trimmed: trimmed(st), Generation: string(s.ids())}
 	if st.Msgs > 0 {
-		b.First = hub.Pos(st.FirstSeq)
+		b.First = herd.Pos(st.FirstSeq)
 	}
 	return b, nil
 }
 
 // Closed implements hub.Store.
-func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
-	out := map[string]hub.Pos{}
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
+	out := map[string]herd.Pos{}
 	for _, t := range topics {
 		e, err := s.closed.Get(ctx, closedKey(t))
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -587,19 +588,19 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos
 // Stats implements hub.Store. JetStream keeps no per-topic counts, so the
 // retained stream's headers are scanned; the result is cached for five
 // seconds, so that a dashboard polling /topics costs little.
-func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
+func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	if time.Since(s.statsAt) < 5*time.Second {
 		return s.statsCache, nil
 	}
-	var c hub.TopicCounter
+	var c herd.TopicCounter
 	st, err := s.state(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if st.Msgs > 0 {
-		if err := s.topics.Load().wait(ctx, hub.Pos(st.LastSeq)); err != nil { // to tell void messages
+		if err := s.topics.Load().wait(ctx, herd.Pos(st.LastSeq)); err != nil { // to tell void messages
 			return nil, err
 		}
 		cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
@@ -623,9 +624,9 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 			if err != nil {
 				return nil, s.wrap("stats", err)
 			}
-			p := hub.Pos(md.Sequence.Stream)
+			p := herd.Pos(md.Sequence.Stream)
 			// Damaged, void ones and reopen markers are left out.
-			if e := (hub.Event{Pos: p, ID: s.ID(p)}); decodeHeaders(&e, msg.Headers()) == "" {
+			if e := (herd.Event{Pos: p, ID: s.ID(p)}); decodeHeaders(&e, msg.Headers()) == "" {
 				if _, void := s.topics.Load().closedBefore(e.Topics, p); !void {
 					c.Add(e)
 				}
@@ -655,10 +656,10 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.ids().ID(p) }
+func (s *Store) ID(p herd.Pos) string { return s.ids().ID(p) }
 
 // ParseID implements hub.Store.
-func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids().ParseID(id) }
+func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids().ParseID(id) }
 
 // Ping implements hub.Store: the connection is up and JetStream answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -684,7 +685,7 @@ func (s *Store) wrap(op string, err error) error {
 		return nil
 	}
 	if errors.Is(err, natsgo.ErrConnectionClosed) || s.nc.IsClosed() {
-		return hub.ErrStoreClosed
+		return herd.ErrStoreClosed
 	}
 	return fmt.Errorf("nats: %s: %w", op, err)
 }

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
-	"github.com/herd-sse/herd/hub/storetest"
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/internal/services"
 	"github.com/herd-sse/herd/nats"
+	"github.com/herd-sse/herd/storetest"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -21,7 +21,7 @@ import (
 func TestConformance(t *testing.T) {
 	url := services.NATSURL(t)
 	var setups sync.Map // store → its options, for its peers
-	open := func(t *testing.T, opts nats.Options) hub.Store {
+	open := func(t *testing.T, opts nats.Options) herd.Store {
 		s, err := nats.Open(t.Context(), url, opts)
 		if err != nil {
 			t.Fatal(err)
@@ -30,19 +30,19 @@ func TestConformance(t *testing.T) {
 		return s
 	}
 	storetest.Run(t, storetest.Config{
-		Open: func(t *testing.T, opts storetest.Options) hub.Store {
+		Open: func(t *testing.T, opts storetest.Options) herd.Store {
 			return open(t, nats.Options{
-				StoreOptions: hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL},
+				StoreOptions: herd.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL},
 				Prefix:       services.NATSPrefix(t, url),
 			})
 		},
-		Peer: func(t *testing.T, s hub.Store) hub.Store {
+		Peer: func(t *testing.T, s herd.Store) herd.Store {
 			opts, _ := setups.Load(s)
 			peer := open(t, opts.(nats.Options))
 			t.Cleanup(func() { peer.Close() })
 			return peer
 		},
-		Wipe: func(t *testing.T, s hub.Store) {
+		Wipe: func(t *testing.T, s herd.Store) {
 			opts, _ := setups.Load(s)
 			wipe(t, url, opts.(nats.Options))
 		},
@@ -152,7 +152,7 @@ func TestReplicasAgreement(t *testing.T) {
 	}
 	// One server keeps one copy whatever it is asked: refused, not ignored.
 	if _, err := nats.Open(t.Context(), url+"?replicas=3", nats.Options{Prefix: prefix,
-		StoreOptions: hub.StoreOptions{ChangeSettings: true}}); err == nil ||
+		StoreOptions: herd.StoreOptions{ChangeSettings: true}}); err == nil ||
 		!strings.Contains(err.Error(), "replicas=3 needs a JetStream cluster, and this server is not in one") {
 		t.Fatalf("open with replicas=3 and ChangeSettings on one server: %v", err)
 	}

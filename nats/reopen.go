@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/herd-sse/herd"
 )
 
 // Reopening on JetStream. The stream cannot check and change the closed
@@ -29,14 +30,14 @@ const hReopen = "Herd-Reopen"
 const reopenType = "herd.reopen"
 
 // A span is a close at from, reopened at to.
-type span struct{ from, to hub.Pos }
+type span struct{ from, to herd.Pos }
 
-var _ hub.Reopener = (*Store)(nil)
+var _ herd.Reopener = (*Store)(nil)
 
 // Reopen implements hub.Reopener: it appends a marker, waits until this
 // node has read it, and reports the closes it ended.
-func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
-	out := map[string]hub.Pos{}
+func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
+	out := map[string]herd.Pos{}
 	if len(topics) == 0 {
 		return out, nil
 	}
@@ -50,7 +51,7 @@ func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]hub.Pos
 	if err != nil {
 		return nil, s.wrap("reopen", err)
 	}
-	p := hub.Pos(ack.Sequence)
+	p := herd.Pos(ack.Sequence)
 	c := s.topics.Load()
 	if err := c.wait(ctx, p); err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]hub.Pos
 
 // applyReopen applies a marker at p: each of topics closed before p is
 // open from p on, and the bucket says so before p is passed.
-func (c *closedTopics) applyReopen(ctx context.Context, topics []string, p hub.Pos) error {
+func (c *closedTopics) applyReopen(ctx context.Context, topics []string, p herd.Pos) error {
 	c.mu.Lock()
 	c.markers[p] = true // before p is passed: it is never served
 	c.mu.Unlock()
@@ -93,14 +94,14 @@ func (c *closedTopics) applyReopen(ctx context.Context, topics []string, p hub.P
 
 // seen reports whether p is within the spans already known for t (read
 // from the bucket, then met again in the stream). c.mu is held.
-func (c *closedTopics) seen(t string, p hub.Pos) bool {
+func (c *closedTopics) seen(t string, p herd.Pos) bool {
 	sp := c.spans[t]
 	return len(sp) > 0 && p <= sp[len(sp)-1].to
 }
 
 // voidByReopens reports whether a message at p to topic t is void by a
 // reopened close, or is a marker. c.mu is held.
-func (c *closedTopics) voidByReopens(t string, p hub.Pos) bool {
+func (c *closedTopics) voidByReopens(t string, p herd.Pos) bool {
 	if c.markers[p] {
 		return true
 	}
@@ -127,7 +128,7 @@ func (c *closedTopics) bucketValue(t string) string {
 
 // parseClosed reads a bucket entry: the reopened spans, and the close in
 // force (0 if none). An entry of an older herd is a bare position.
-func parseClosed(v string) (spans []span, closed hub.Pos, ok bool) {
+func parseClosed(v string) (spans []span, closed herd.Pos, ok bool) {
 	for part := range strings.SplitSeq(v, ",") {
 		from, to, isSpan := strings.Cut(part, "-")
 		f, err := strconv.ParseUint(from, 10, 64)
@@ -135,14 +136,14 @@ func parseClosed(v string) (spans []span, closed hub.Pos, ok bool) {
 			return nil, 0, false
 		}
 		if !isSpan {
-			closed = hub.Pos(f)
+			closed = herd.Pos(f)
 			continue
 		}
 		t, err := strconv.ParseUint(to, 10, 64)
 		if err != nil {
 			return nil, 0, false
 		}
-		spans = append(spans, span{hub.Pos(f), hub.Pos(t)})
+		spans = append(spans, span{herd.Pos(f), herd.Pos(t)})
 	}
 	return spans, closed, true
 }

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/herd-sse/herd/hub"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/herd-sse/herd"
 )
 
 // The stream's own limits are the record of a NATS store's history
@@ -18,8 +19,8 @@ import (
 // copy (JetStream keeps the history when the count changes).
 
 // historyOf returns the history settings a stream configuration keeps.
-func historyOf(cfg jetstream.StreamConfig) hub.HistorySettings {
-	return hub.HistorySettings{MaxEvents: int(max(cfg.MaxMsgs, 0)), MaxAge: max(cfg.MaxAge, 0), IdempotencyTTL: cfg.Duplicates}
+func historyOf(cfg jetstream.StreamConfig) herd.HistorySettings {
+	return herd.HistorySettings{MaxEvents: int(max(cfg.MaxMsgs, 0)), MaxAge: max(cfg.MaxAge, 0), IdempotencyTTL: cfg.Duplicates}
 }
 
 // agree returns a *hub.SettingsError if the stream exists with other

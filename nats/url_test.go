@@ -3,9 +3,10 @@ package nats
 import (
 	"slices"
 
-	"github.com/herd-sse/herd/hub"
 	"strings"
 	"testing"
+
+	"github.com/herd-sse/herd"
 )
 
 func TestParseLocation(t *testing.T) {
@@ -60,8 +61,8 @@ func TestLocate(t *testing.T) {
 	c.keys.add(3, "")
 	for _, tc := range []struct {
 		key  string
-		ack  hub.Pos
-		want hub.Pos
+		ack  herd.Pos
+		want herd.Pos
 		err  string
 	}{
 		{"a", 1, 1, ""},
@@ -83,7 +84,7 @@ func TestLocate(t *testing.T) {
 		}
 	}
 	// A key's position is forgotten once the ring has moved past it.
-	for p := hub.Pos(4); p < 4+keyRingSize; p++ {
+	for p := herd.Pos(4); p < 4+keyRingSize; p++ {
 		c.keys.add(p, "")
 	}
 	if len(c.keys.where) != 0 {

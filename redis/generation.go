@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/herd-sse/herd/hub"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herd-sse/herd"
 )
 
 // A prefix's generation is its epoch key: every id carries it (see
@@ -18,11 +19,11 @@ import (
 // then on, and Follow returns hub.ErrReplaced.
 
 // ids returns the id format of the generation the store is in.
-func (s *Store) ids() hub.EpochIDs { return *s.epoch.Load() }
+func (s *Store) ids() herd.EpochIDs { return *s.epoch.Load() }
 
 // adopt makes epoch the store's generation.
 func (s *Store) adopt(epoch string) {
-	ids := hub.EpochIDs(epoch)
+	ids := herd.EpochIDs(epoch)
 	s.epoch.Store(&ids)
 }
 
@@ -41,7 +42,7 @@ func (s *Store) notice(ctx context.Context, seen string) (bool, error) {
 
 // checkGeneration reads the prefix's epoch, adopting it if the store had
 // not seen it yet, and returns hub.ErrReplaced if it is not gen.
-func (s *Store) checkGeneration(ctx context.Context, gen hub.EpochIDs) error {
+func (s *Store) checkGeneration(ctx context.Context, gen herd.EpochIDs) error {
 	seen, err := s.client.Get(ctx, s.keys.epoch).Result()
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return wrap("follow", err)
@@ -50,7 +51,7 @@ func (s *Store) checkGeneration(ctx context.Context, gen hub.EpochIDs) error {
 		return err
 	}
 	if now := s.ids(); now != gen {
-		return fmt.Errorf("%w: prefix %q was generation %s, it is %s now", hub.ErrReplaced, s.opts.Prefix, gen, now)
+		return fmt.Errorf("%w: prefix %q was generation %s, it is %s now", herd.ErrReplaced, s.opts.Prefix, gen, now)
 	}
 	return nil
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
-var _ hub.WriteChecker = (*Store)(nil)
+var _ herd.WriteChecker = (*Store)(nil)
 
 // CheckWrite implements hub.WriteChecker with a write of a small key that
 // expires at once: Redis refuses every write alike, whatever its size,

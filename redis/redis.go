@@ -38,15 +38,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herd-sse/herd"
 )
 
 // Options configure a Store.
 type Options struct {
 	// Retention and IdempotencyTTL as documented on hub.StoreOptions.
 	// StoreOptions.Now is ignored: Redis's clock is used.
-	hub.StoreOptions
+	herd.StoreOptions
 	// Prefix names the keys; nodes sharing a prefix form one hub. Empty
 	// means the URL's prefix query parameter, or "herd".
 	Prefix string
@@ -80,8 +81,8 @@ func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
 
 // A Store is a hub.Store on Redis. Create it with Open.
 type Store struct {
-	epoch    atomic.Pointer[hub.EpochIDs] // the generation (see generation.go)
-	client   goredis.UniversalClient      // one server, Sentinel's primary, or a Cluster (topology.go)
+	epoch    atomic.Pointer[herd.EpochIDs] // the generation (see generation.go)
+	client   goredis.UniversalClient       // one server, Sentinel's primary, or a Cluster (topology.go)
 	opts     Options
 	keys     keys
 	stop     chan struct{}
@@ -90,7 +91,7 @@ type Store struct {
 
 type keys struct{ log, closed, count, last, trimmed, epoch, settings, writeCheck, idemPrefix string }
 
-var _ hub.Store = (*Store)(nil)
+var _ herd.Store = (*Store)(nil)
 
 var (
 	//go:embed retention.lua
@@ -228,17 +229,17 @@ const (
 	seqBits = 24
 )
 
-func posOf(id string) (hub.Pos, error) {
+func posOf(id string) (herd.Pos, error) {
 	msPart, seqPart, ok := strings.Cut(id, "-")
 	ms, err1 := strconv.ParseUint(msPart, 10, 64)
 	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
 	if !ok || err1 != nil || err2 != nil || ms < epochMS || seq >= 1<<seqBits || ms-epochMS >= 1<<(64-seqBits) {
 		return 0, fmt.Errorf("redis: stream id %q out of range", id)
 	}
-	return hub.Pos((ms-epochMS)<<seqBits | seq), nil
+	return herd.Pos((ms-epochMS)<<seqBits | seq), nil
 }
 
-func streamID(p hub.Pos) string {
+func streamID(p herd.Pos) string {
 	return strconv.FormatUint(uint64(p>>seqBits)+epochMS, 10) + "-" + strconv.FormatUint(uint64(p&(1<<seqBits-1)), 10)
 }
 
@@ -250,7 +251,7 @@ func (s *Store) retentionArgs() []any {
 }
 
 // Append implements hub.Store.
-func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, error) {
+func (s *Store) Append(ctx context.Context, m herd.Message) (herd.Event, bool, error) {
 	var flags int
 	if m.Close {
 		flags |= 1
@@ -278,28 +279,28 @@ func (s *Store) Append(ctx context.Context, m hub.Message) (hub.Event, bool, err
 		return err
 	})
 	if err != nil {
-		return hub.Event{}, false, wrap("append", err)
+		return herd.Event{}, false, wrap("append", err)
 	}
 	if len(res) != 2 {
-		return hub.Event{}, false, fmt.Errorf("redis: append: unexpected reply %v", res)
+		return herd.Event{}, false, fmt.Errorf("redis: append: unexpected reply %v", res)
 	}
 	id, _ := res[1].(string)
 	if res[0] == int64(2) {
-		return hub.Event{}, false, &hub.TopicClosedError{Topic: id}
+		return herd.Event{}, false, &herd.TopicClosedError{Topic: id}
 	}
 	dup := res[0] == int64(1)
 	p, err := posOf(id)
 	if err != nil {
-		return hub.Event{}, false, err
+		return herd.Event{}, false, err
 	}
 	if dup {
-		return hub.Event{Pos: p, ID: s.ID(p)}, true, nil
+		return herd.Event{Pos: p, ID: s.ID(p)}, true, nil
 	}
-	return hub.Event{Pos: p, ID: s.ID(p), Time: timeOf(p), Topics: m.Topics, Type: m.Type, Data: m.Data,
+	return herd.Event{Pos: p, ID: s.ID(p), Time: timeOf(p), Topics: m.Topics, Type: m.Type, Data: m.Data,
 		Retry: m.Retry.Truncate(time.Millisecond), ZeroRetry: m.ZeroRetry, NoData: m.NoData, Close: m.Close, Private: m.Private}, false, nil
 }
 
-func timeOf(p hub.Pos) time.Time {
+func timeOf(p herd.Pos) time.Time {
 	return time.UnixMilli(int64(p>>seqBits) + epochMS).UTC()
 }
 
@@ -308,14 +309,14 @@ func timeOf(p hub.Pos) time.Time {
 // (the fields t, e, d, r and f, each once and nothing else, numbers in
 // their shortest form, no unknown flag, valid topics) is refused as a
 // *hub.DamagedEventError, never served.
-func (s *Store) event(msg goredis.XMessage) (hub.Event, error) {
+func (s *Store) event(msg goredis.XMessage) (herd.Event, error) {
 	p, err := posOf(msg.ID)
 	if err != nil {
-		return hub.Event{}, err
+		return herd.Event{}, err
 	}
-	e := hub.Event{Pos: p, ID: s.ID(p), Time: timeOf(p)}
+	e := herd.Event{Pos: p, ID: s.ID(p), Time: timeOf(p)}
 	if cause := decodeEntry(&e, msg.Values); cause != "" {
-		return hub.Event{}, &hub.DamagedEventError{Pos: p, ID: e.ID, Topics: e.Topics,
+		return herd.Event{}, &herd.DamagedEventError{Pos: p, ID: e.ID, Topics: e.Topics,
 			Cause: fmt.Sprintf("redis: entry %s of %s is not one herd wrote: %s", msg.ID, s.keys.log, cause)}
 	}
 	return e, nil
@@ -323,7 +324,7 @@ func (s *Store) event(msg goredis.XMessage) (hub.Event, error) {
 
 // decodeEntry reads an entry's fields into e, and says what is wrong with
 // them, if anything.
-func decodeEntry(e *hub.Event, values map[string]any) string {
+func decodeEntry(e *herd.Event, values map[string]any) string {
 	fields := map[string]string{}
 	for k, v := range values {
 		str, ok := v.(string)
@@ -338,7 +339,7 @@ func decodeEntry(e *hub.Event, values map[string]any) string {
 	e.Topics = strings.Split(fields["t"], " ")
 	e.Type, e.Data = fields["e"], fields["d"]
 	ms, ok := shortestUint(fields["r"])
-	if !ok || ms > uint64(hub.MaxRetry.Milliseconds()) {
+	if !ok || ms > uint64(herd.MaxRetry.Milliseconds()) {
 		return fmt.Sprintf("retry %.40q is not a number of milliseconds", fields["r"])
 	}
 	e.Retry = time.Duration(ms) * time.Millisecond
@@ -347,7 +348,7 @@ func decodeEntry(e *hub.Event, values map[string]any) string {
 		return fmt.Sprintf("flags %.40q are not herd's", fields["f"])
 	}
 	e.Close, e.NoData, e.Private, e.ZeroRetry = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
-	if err := hub.CheckStored(*e); err != nil {
+	if err := herd.CheckStored(*e); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -362,7 +363,7 @@ func shortestUint(s string) (uint64, bool) {
 // Read implements hub.Store, with one script: the range (bounded in
 // entries and bytes by Redis itself) and the stream's trimming marker are
 // read in one atomic step, so the gap flag is exact.
-func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.Event, bool, error) {
+func (s *Store) Read(ctx context.Context, after herd.Pos, lim herd.Limit) ([]herd.Event, bool, error) {
 	start := "-"
 	if after > 0 {
 		start = "(" + streamID(after)
@@ -385,14 +386,14 @@ func (s *Store) Read(ctx context.Context, after hub.Pos, lim hub.Limit) ([]hub.E
 		}
 	}
 	entries, _ := res[1].([]any)
-	events := make([]hub.Event, 0, len(entries))
+	events := make([]herd.Event, 0, len(entries))
 	for _, entry := range entries {
 		msg, err := xmessage(entry)
 		if err != nil {
 			return nil, false, err
 		}
 		e, err := s.event(msg)
-		if errors.Is(err, hub.ErrDamaged) {
+		if errors.Is(err, herd.ErrDamaged) {
 			return events, gap, err // the events before it, and the damage
 		}
 		if err != nil {
@@ -431,7 +432,7 @@ func xmessage(entry any) (goredis.XMessage, error) {
 // hub.ErrStoreClosed.
 func wrap(op string, err error) error {
 	if errors.Is(err, goredis.ErrClosed) {
-		return hub.ErrStoreClosed
+		return herd.ErrStoreClosed
 	}
 	return fmt.Errorf("redis: %s: %w", op, err)
 }
@@ -442,7 +443,7 @@ func isNoStream(err error) bool {
 
 // Follow implements hub.Store: it reads what is there, then waits for more
 // with a blocking XREAD (bounded, so that cancellation is noticed).
-func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) error) error {
+func (s *Store) Follow(ctx context.Context, after herd.Pos, fn func([]herd.Event) error) error {
 	gen := s.ids() // after is a position of this generation's log
 	for {
 		if err := ctx.Err(); err != nil {
@@ -451,15 +452,15 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 		if err := s.checkGeneration(ctx, gen); err != nil {
 			return err
 		}
-		events, gap, err := s.Read(ctx, after, hub.FollowBatch())
-		if err != nil && !errors.Is(err, hub.ErrDamaged) {
+		events, gap, err := s.Read(ctx, after, herd.FollowBatch())
+		if err != nil && !errors.Is(err, herd.ErrDamaged) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
 		if gap {
-			return fmt.Errorf("%w: events after %s were trimmed", hub.ErrLagged, streamID(after))
+			return fmt.Errorf("%w: events after %s were trimmed", herd.ErrLagged, streamID(after))
 		}
 		if len(events) > 0 {
 			if err := fn(events); err != nil {
@@ -488,7 +489,7 @@ func (s *Store) Follow(ctx context.Context, after hub.Pos, fn func([]hub.Event) 
 }
 
 // Bounds implements hub.Store.
-func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
+func (s *Store) Bounds(ctx context.Context) (herd.Bounds, error) {
 	var info *goredis.XInfoStreamCmd
 	var trimmed, epoch *goredis.StringCmd
 	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
@@ -498,12 +499,12 @@ func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) && !isNoStream(err) {
-		return hub.Bounds{}, wrap("bounds", err)
+		return herd.Bounds{}, wrap("bounds", err)
 	}
 	if _, err := s.notice(ctx, epoch.Val()); err != nil {
-		return hub.Bounds{}, err
+		return herd.Bounds{}, err
 	}
-	b := hub.Bounds{Generation: string(s.ids())}
+	b := herd.Bounds{Generation: string(s.ids())}
 	if in := info.Val(); in != nil {
 		if in.Length > 0 {
 			b.First, _ = posOf(in.FirstEntry.ID)
@@ -519,8 +520,8 @@ func (s *Store) Bounds(ctx context.Context) (hub.Bounds, error) {
 }
 
 // Closed implements hub.Store.
-func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
-	out := map[string]hub.Pos{}
+func (s *Store) Closed(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
+	out := map[string]herd.Pos{}
 	if len(topics) == 0 {
 		return out, nil
 	}
@@ -539,7 +540,7 @@ func (s *Store) Closed(ctx context.Context, topics []string) (map[string]hub.Pos
 }
 
 // Stats implements hub.Store, from the counters the scripts keep.
-func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
+func (s *Store) Stats(ctx context.Context) ([]herd.TopicStats, error) {
 	var count, last, closed *goredis.MapStringStringCmd
 	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		count = p.HGetAll(ctx, s.keys.count)
@@ -550,10 +551,10 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 	if err != nil {
 		return nil, wrap("stats", err)
 	}
-	stats := map[string]*hub.TopicStats{}
-	get := func(t string) *hub.TopicStats {
+	stats := map[string]*herd.TopicStats{}
+	get := func(t string) *herd.TopicStats {
 		if stats[t] == nil {
-			stats[t] = &hub.TopicStats{Topic: t}
+			stats[t] = &herd.TopicStats{Topic: t}
 		}
 		return stats[t]
 	}
@@ -573,19 +574,19 @@ func (s *Store) Stats(ctx context.Context) ([]hub.TopicStats, error) {
 			}
 		}
 	}
-	out := make([]hub.TopicStats, 0, len(stats))
+	out := make([]herd.TopicStats, 0, len(stats))
 	for _, ts := range stats {
 		out = append(out, *ts)
 	}
-	slices.SortFunc(out, func(a, b hub.TopicStats) int { return strings.Compare(a.Topic, b.Topic) })
+	slices.SortFunc(out, func(a, b herd.TopicStats) int { return strings.Compare(a.Topic, b.Topic) })
 	return out, nil
 }
 
 // ID implements hub.Store.
-func (s *Store) ID(p hub.Pos) string { return s.ids().ID(p) }
+func (s *Store) ID(p herd.Pos) string { return s.ids().ID(p) }
 
 // ParseID implements hub.Store.
-func (s *Store) ParseID(id string) (hub.Pos, error) { return s.ids().ParseID(id) }
+func (s *Store) ParseID(id string) (herd.Pos, error) { return s.ids().ParseID(id) }
 
 // Ping implements hub.Store.
 func (s *Store) Ping(ctx context.Context) error {

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
-	"github.com/herd-sse/herd/hub/storetest"
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/internal/services"
 	"github.com/herd-sse/herd/redis"
+	"github.com/herd-sse/herd/storetest"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -21,9 +21,9 @@ func TestConformance(t *testing.T) {
 	var prefixes sync.Map // store → its prefix and options, for its peers
 	type setup struct {
 		prefix string
-		opts   hub.StoreOptions
+		opts   herd.StoreOptions
 	}
-	open := func(t *testing.T, su setup) hub.Store {
+	open := func(t *testing.T, su setup) herd.Store {
 		s, err := redis.Open(t.Context(), url, redis.Options{StoreOptions: su.opts, Prefix: su.prefix})
 		if err != nil {
 			t.Fatal(err)
@@ -32,17 +32,17 @@ func TestConformance(t *testing.T) {
 		return s
 	}
 	storetest.Run(t, storetest.Config{
-		Open: func(t *testing.T, opts storetest.Options) hub.Store {
+		Open: func(t *testing.T, opts storetest.Options) herd.Store {
 			return open(t, setup{services.RedisPrefix(t, url),
-				hub.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL}})
+				herd.StoreOptions{Retention: opts.Retention, IdempotencyTTL: opts.IdempotencyTTL}})
 		},
-		Peer: func(t *testing.T, s hub.Store) hub.Store {
+		Peer: func(t *testing.T, s herd.Store) herd.Store {
 			su, _ := prefixes.Load(s)
 			peer := open(t, su.(setup))
 			t.Cleanup(func() { peer.Close() })
 			return peer
 		},
-		Wipe: func(t *testing.T, s hub.Store) {
+		Wipe: func(t *testing.T, s herd.Store) {
 			su, _ := prefixes.Load(s)
 			wipePrefix(t, url, su.(setup).prefix)
 		},
@@ -64,11 +64,11 @@ func TestSharedPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	e, _, err := a.Append(t.Context(), hub.Message{Topics: []string{"x"}, Data: "from a", Close: true})
+	e, _, err := a.Append(t.Context(), herd.Message{Topics: []string{"x"}, Data: "from a", Close: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := b.Read(t.Context(), 0, hub.Limit{Events: 10})
+	got, _, err := b.Read(t.Context(), 0, herd.Limit{Events: 10})
 	if err != nil || len(got) != 1 || got[0].ID != e.ID || got[0].Data != "from a" {
 		t.Fatalf("b read %+v, %v", got, err)
 	}

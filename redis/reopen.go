@@ -3,11 +3,12 @@ package redis
 import (
 	"context"
 
-	"github.com/herd-sse/herd/hub"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herd-sse/herd"
 )
 
-var _ hub.Reopener = (*Store)(nil)
+var _ herd.Reopener = (*Store)(nil)
 
 // reopenScript removes topics' closes from the closed hash and returns
 // the id each had (false for an open topic), in one step: Redis runs it
@@ -23,8 +24,8 @@ return out
 
 // Reopen implements hub.Reopener: the topics' closes are removed from the
 // closed hash every node reads; their events stay.
-func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]hub.Pos, error) {
-	out := map[string]hub.Pos{}
+func (s *Store) Reopen(ctx context.Context, topics []string) (map[string]herd.Pos, error) {
+	out := map[string]herd.Pos{}
 	if len(topics) == 0 {
 		return out, nil
 	}

@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herd-sse/herd"
 )
 
 // openScript gives a prefix its generation (epoch) and its history
@@ -28,7 +29,7 @@ return {redis.call('GET', KEYS[1]), redis.call('HMGET', KEYS[2], 'max_events', '
 
 // history returns the node's history settings as Redis records them (in
 // milliseconds).
-func (s *Store) history() hub.HistorySettings {
+func (s *Store) history() herd.HistorySettings {
 	h := s.opts.History()
 	h.MaxAge = h.MaxAge.Truncate(time.Millisecond)
 	h.IdempotencyTTL = h.IdempotencyTTL.Truncate(time.Millisecond)
@@ -38,32 +39,32 @@ func (s *Store) history() hub.HistorySettings {
 // record runs openScript: it adopts the prefix's generation, creating one
 // if it has none (a new or wiped prefix), and returns the history
 // settings recorded for it.
-func (s *Store) record(ctx context.Context, change bool) (hub.HistorySettings, error) {
+func (s *Store) record(ctx context.Context, change bool) (herd.HistorySettings, error) {
 	own := s.history()
 	flag := "0"
 	if change {
 		flag = "1"
 	}
-	res, err := openScript.Run(ctx, s.client, []string{s.keys.epoch, s.keys.settings}, string(hub.NewEpoch()),
+	res, err := openScript.Run(ctx, s.client, []string{s.keys.epoch, s.keys.settings}, string(herd.NewEpoch()),
 		own.MaxEvents, own.MaxAge.Milliseconds(), own.IdempotencyTTL.Milliseconds(), flag).Slice()
 	if err != nil {
-		return hub.HistorySettings{}, wrap("open", err)
+		return herd.HistorySettings{}, wrap("open", err)
 	}
 	epoch, _ := res[0].(string)
 	fields, _ := res[1].([]any)
 	if epoch == "" || len(fields) != 3 {
-		return hub.HistorySettings{}, fmt.Errorf("redis: open: unexpected reply %v", res)
+		return herd.HistorySettings{}, fmt.Errorf("redis: open: unexpected reply %v", res)
 	}
 	var n [3]int64
 	for i, f := range fields {
 		v, _ := f.(string)
 		if n[i], err = strconv.ParseInt(v, 10, 64); err != nil || n[i] < 0 {
-			return hub.HistorySettings{}, fmt.Errorf("redis: the history settings recorded in %s are unreadable (%q): "+
+			return herd.HistorySettings{}, fmt.Errorf("redis: the history settings recorded in %s are unreadable (%q): "+
 				"start one node with --change-history-settings to record its own", s.keys.settings, v)
 		}
 	}
 	s.adopt(epoch)
-	return hub.HistorySettings{MaxEvents: int(n[0]), MaxAge: time.Duration(n[1]) * time.Millisecond,
+	return herd.HistorySettings{MaxEvents: int(n[0]), MaxAge: time.Duration(n[1]) * time.Millisecond,
 		IdempotencyTTL: time.Duration(n[2]) * time.Millisecond}, nil
 }
 
@@ -93,7 +94,7 @@ func (s *Store) recorded(ctx context.Context) (string, error) {
 		}
 		n[i], _ = strconv.ParseInt(v, 10, 64)
 	}
-	h := hub.HistorySettings{MaxEvents: int(n[0]), MaxAge: time.Duration(n[1]) * time.Millisecond,
+	h := herd.HistorySettings{MaxEvents: int(n[0]), MaxAge: time.Duration(n[1]) * time.Millisecond,
 		IdempotencyTTL: time.Duration(n[2]) * time.Millisecond}
 	return "; it records " + h.String(), nil
 }

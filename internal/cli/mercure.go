@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
 	"github.com/herd-sse/herd/internal/mercure"
@@ -87,7 +88,7 @@ func (m *mercureFlags) keys() (mercure.Keys, error) {
 }
 
 // handler returns the Mercure endpoint for h, nil when it is off.
-func (m *mercureFlags) handler(h *hub.Hub, store hub.Store, f *serveFlags, logger *slog.Logger) (*mercure.Handler, error) {
+func (m *mercureFlags) handler(h *hub.Hub, store herd.Store, f *serveFlags, logger *slog.Logger) (*mercure.Handler, error) {
 	if !m.on() {
 		return nil, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/demo"
 	"github.com/herd-sse/herd/internal/jwt"
@@ -71,9 +72,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "localhost:8080", "`HOST:PORT` to listen on; the default accepts local connections only")
 	fs.StringVar(&f.store, "store", "bolt:herd.db", "history `STORE`: bolt:PATH (a durable file), memory, or redis://HOST:PORT/DB or nats://HOST:PORT to run several nodes as one hub")
 	// The hub's settings default to the hub's defaults.
-	fs.IntVar(&f.maxEvents, "history-max-events", hub.DefaultMaxEvents, "keep at most this many events (all topics together); -1: no limit")
-	fs.DurationVar(&f.maxAge, "history-max-age", hub.DefaultMaxAge, "drop events older than this; -1s: no limit")
-	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", hub.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
+	fs.IntVar(&f.maxEvents, "history-max-events", herd.DefaultMaxEvents, "keep at most this many events (all topics together); -1: no limit")
+	fs.DurationVar(&f.maxAge, "history-max-age", herd.DefaultMaxAge, "drop events older than this; -1s: no limit")
+	fs.DurationVar(&f.idempotencyTTL, "idempotency-ttl", herd.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
 	fs.BoolVar(&f.changeHistory, "change-history-settings", false, "change the history settings recorded in a shared (redis, nats) store to this node's, instead of refusing to start with others; once, on the command line, with every other node stopped")
 	fs.DurationVar(&f.heartbeat, "heartbeat", hub.DefaultHeartbeat, "keep-alive comment interval on idle streams")
 	fs.DurationVar(&f.retry, "retry", hub.DefaultRetry, "reconnection delay sent to subscribers (jittered ±25%)")
@@ -199,7 +200,7 @@ func (f *serveFlags) checkHub() error {
 }
 
 // hubConfig is the hub's configuration for these settings.
-func (f *serveFlags) hubConfig(store hub.Store, auth hub.Authenticator) hub.Config {
+func (f *serveFlags) hubConfig(store herd.Store, auth hub.Authenticator) hub.Config {
 	cfg := hub.Config{
 		Store:     store,
 		Heartbeat: f.heartbeat, Retry: f.retry, WriteTimeout: f.writeTimeout, ShutdownWindow: f.shutdownWindow,
@@ -280,7 +281,7 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	}
 	defer ln.Close() // in case of an early return; serving closes it too
 
-	retention := hub.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
+	retention := herd.Retention{MaxEvents: max(f.maxEvents, -1), MaxAge: f.maxAge}
 	if f.maxAge < 0 {
 		retention.MaxAge = -1
 	}
@@ -308,7 +309,7 @@ func runServe(ctx context.Context, args []string, io IO) error {
 	}
 	cfg := f.hubConfig(store, tokens)
 	cfg.Logger = logger
-	if sized, ok := store.(hub.EventSizer); ok && cfg.MaxEventSize > sized.MaxEventSize() {
+	if sized, ok := store.(herd.EventSizer); ok && cfg.MaxEventSize > sized.MaxEventSize() {
 		return usagef("herd serve --max-event-size 64KiB", "--max-event-size %d is more than the store holds: %d bytes (for NATS, its max_payload less 16 KiB for headers)",
 			cfg.MaxEventSize, sized.MaxEventSize())
 	}

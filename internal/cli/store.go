@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/bolt"
-	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/memory"
 	"github.com/herd-sse/herd/nats"
 	"github.com/herd-sse/herd/redis"
@@ -21,7 +21,7 @@ import (
 
 // storeOptions are the settings every store takes.
 type storeOptions struct {
-	retention      hub.Retention
+	retention      herd.Retention
 	idempotencyTTL time.Duration
 	changeSettings bool // see hub.StoreOptions.ChangeSettings
 	logger         *slog.Logger
@@ -89,11 +89,11 @@ func (s storeSpec) describe() string {
 
 // open opens the store. A store that cannot be opened is a runtime error,
 // reported at once in one line.
-func (s storeSpec) open(o storeOptions) (hub.Store, error) {
-	so := hub.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
+func (s storeSpec) open(o storeOptions) (herd.Store, error) {
+	so := herd.StoreOptions{Retention: o.retention, IdempotencyTTL: o.idempotencyTTL, ChangeSettings: o.changeSettings}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	var store hub.Store
+	var store herd.Store
 	var err error
 	switch s.kind {
 	case "memory":

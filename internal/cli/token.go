@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/internal/jwt"
 )
 
@@ -45,7 +45,7 @@ func runToken(ctx context.Context, args []string, io IO) error {
 	}
 	if !*mercure { // Mercure's selectors are any strings
 		for _, sel := range append(publish, subscribe...) {
-			if err := hub.ValidateSelector(sel); err != nil {
+			if err := herd.ValidateSelector(sel); err != nil {
 				return usagef(hint, "%v", err)
 			}
 		}

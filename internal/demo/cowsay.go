@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/web"
 	"github.com/herd-sse/herd/sse"
@@ -189,7 +190,7 @@ func (d *Handler) Page(w http.ResponseWriter, r *http.Request) {
 		if topic == "" {
 			topic = DefaultTopic
 		}
-		if err := hub.ValidateTopic(topic); err != nil {
+		if err := herd.ValidateTopic(topic); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}

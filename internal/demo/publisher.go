@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 )
 
@@ -48,16 +49,16 @@ func (p *Publisher) Run(ctx context.Context) {
 			if !sleep(ctx, interval) {
 				return
 			}
-			p.publish(ctx, hub.Message{Topics: []string{topic}, Data: q}) // text: the page shows it as such
+			p.publish(ctx, herd.Message{Topics: []string{topic}, Data: q}) // text: the page shows it as such
 		}
-		p.publish(ctx, hub.Message{Topics: []string{topic}, NoData: true, Close: true})
+		p.publish(ctx, herd.Message{Topics: []string{topic}, NoData: true, Close: true})
 		if !sleep(ctx, pause) {
 			return
 		}
 	}
 }
 
-func (p *Publisher) publish(ctx context.Context, m hub.Message) {
+func (p *Publisher) publish(ctx context.Context, m herd.Message) {
 	if _, _, err := p.Hub.Publish(ctx, m); err != nil && ctx.Err() == nil && p.Logger != nil {
 		p.Logger.Warn("demo publisher", "err", err)
 	}

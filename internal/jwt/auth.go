@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 )
 
@@ -53,7 +54,7 @@ func clientError(err error) error {
 func selectors(claimed []string) []string {
 	out := make([]string, 0, len(claimed))
 	for _, s := range claimed {
-		if hub.ValidateSelector(s) == nil {
+		if herd.ValidateSelector(s) == nil {
 			out = append(out, s)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // A private update reaches only granted subscribers, whatever the value of
@@ -131,8 +131,8 @@ func TestPublish_retry(t *testing.T) {
 	}
 	_, next := f.stream("match=t", nil)
 	f.mustPost(url.Values{"topic": {"t"}, "data": {"x"}, "retry": {"2147483647"}})
-	if e := next(); e.Retry != hub.MaxRetry {
-		t.Errorf("retry %v, want %v", e.Retry, hub.MaxRetry)
+	if e := next(); e.Retry != herd.MaxRetry {
+		t.Errorf("retry %v, want %v", e.Retry, herd.MaxRetry)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
 )
@@ -51,7 +52,7 @@ type Keys struct {
 // safe for concurrent use.
 type Handler struct {
 	Hub   *hub.Hub
-	Store hub.Store // the hub's store: it finds publisher-chosen ids
+	Store herd.Store // the hub's store: it finds publisher-chosen ids
 	// Anonymous lets subscribers without a token in; they receive public
 	// updates only.
 	Anonymous bool

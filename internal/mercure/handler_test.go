@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
 	"github.com/herd-sse/herd/memory"
@@ -350,9 +351,9 @@ func TestResume_unknown(t *testing.T) {
 
 // laggingStats is a store whose Stats lag behind its log, as NATS's do
 // (it caches them for seconds): here they never show any topic.
-type laggingStats struct{ hub.Store }
+type laggingStats struct{ herd.Store }
 
-func (laggingStats) Stats(context.Context) ([]hub.TopicStats, error) { return nil, nil }
+func (laggingStats) Stats(context.Context) ([]herd.TopicStats, error) { return nil, nil }
 
 // A publisher's id resumes where it was published, however far the
 // store's Stats lag: it was resumed live only, losing what followed it.

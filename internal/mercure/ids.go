@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 )
 
@@ -31,7 +32,7 @@ const (
 
 // generatedID returns the Mercure id of the event at p, whose store id is
 // storeID.
-func generatedID(p hub.Pos, storeID string) string {
+func generatedID(p herd.Pos, storeID string) string {
 	hi := uint64(idMarkerHi)<<56 | idTag(storeID)<<16 | 8<<12 | uint64(p)>>52
 	lo := uint64(2)<<62 | uint64(idMarkerLo)<<52 | uint64(p)&(1<<52-1)
 	var b [16]byte
@@ -49,7 +50,7 @@ func idTag(storeID string) uint64 {
 
 // parseGenerated reads an id of the generated shape, in any case: its
 // position and tag, and whether it has that shape at all.
-func parseGenerated(id string) (p hub.Pos, tag uint64, ok bool) {
+func parseGenerated(id string) (p herd.Pos, tag uint64, ok bool) {
 	if len(id) != len(uuidPrefix)+36 || !strings.EqualFold(id[:len(uuidPrefix)], uuidPrefix) {
 		return 0, 0, false
 	}
@@ -65,12 +66,12 @@ func parseGenerated(id string) (p hub.Pos, tag uint64, ok bool) {
 	if hi>>56 != idMarkerHi || hi>>12&0xf != 8 || lo>>62 != 2 || lo>>52&0x3ff != idMarkerLo {
 		return 0, 0, false
 	}
-	return hub.Pos(hi&0xfff<<52 | lo&(1<<52-1)), hi >> 16 & (1<<40 - 1), true
+	return herd.Pos(hi&0xfff<<52 | lo&(1<<52-1)), hi >> 16 & (1<<40 - 1), true
 }
 
 // mercureID is the id Mercure subscribers see for an event: the
 // publisher's, else a generated one.
-func (h *Handler) mercureID(e hub.Event, publisherID string) string {
+func (h *Handler) mercureID(e herd.Event, publisherID string) string {
 	if publisherID != "" {
 		return publisherID
 	}
@@ -139,12 +140,12 @@ func (h *Handler) firstWith(ctx context.Context, t string) (id string, ok bool, 
 	if err != nil {
 		return "", false, err
 	}
-	after := hub.Pos(0)
+	after := herd.Pos(0)
 	if b.First > 0 {
 		after = b.First - 1
 	}
 	for read := 0; read < maxScan; {
-		events, _, err := h.Store.Read(ctx, after, hub.Limit{Events: 1024, Bytes: 4 << 20})
+		events, _, err := h.Store.Read(ctx, after, herd.Limit{Events: 1024, Bytes: 4 << 20})
 		if err != nil || len(events) == 0 {
 			return "", false, err
 		}

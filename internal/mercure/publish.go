@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
 )
@@ -61,8 +62,8 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		// Digits only (no sign), and in range before converting: the
 		// milliseconds as a Duration would overflow past 292 years.
 		ms, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || ms > uint64(hub.MaxRetry/time.Millisecond) {
-			h.fail(w, r, http.StatusBadRequest, `Invalid "retry" parameter: want milliseconds, at most `+strconv.FormatInt(int64(hub.MaxRetry/time.Millisecond), 10))
+		if err != nil || ms > uint64(herd.MaxRetry/time.Millisecond) {
+			h.fail(w, r, http.StatusBadRequest, `Invalid "retry" parameter: want milliseconds, at most `+strconv.FormatInt(int64(herd.MaxRetry/time.Millisecond), 10))
 			return
 		}
 		retry = time.Duration(ms) * time.Millisecond
@@ -87,7 +88,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	// The field's presence makes an update private, whatever its value.
 	_, private := form["private"]
-	m := hub.Message{Data: form.Get("data"), Type: form.Get("type"), Private: private, Retry: retry, ZeroRetry: zeroRetry}
+	m := herd.Message{Data: form.Get("data"), Type: form.Get("type"), Private: private, Retry: retry, ZeroRetry: zeroRetry}
 	switch {
 	case !validProtocolString(m.Type):
 		h.fail(w, r, http.StatusBadRequest, `Invalid "type" parameter: not UTF-8, or holds control or format characters`)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"testing/quick"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 func TestSelectors(t *testing.T) {
@@ -86,10 +86,10 @@ func TestTopicMapping(t *testing.T) {
 // namespace check panic.
 func TestGeneratedIDs(t *testing.T) {
 	roundTrip := func(p uint64, storeID string) bool {
-		id := generatedID(hub.Pos(p), storeID)
+		id := generatedID(herd.Pos(p), storeID)
 		for _, s := range []string{id, strings.ToUpper(id)} {
 			got, tag, ok := parseGenerated(s)
-			if !ok || got != hub.Pos(p) || tag != idTag(storeID) {
+			if !ok || got != herd.Pos(p) || tag != idTag(storeID) {
 				return false
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/jwt"
 	"github.com/herd-sse/herd/sse"
@@ -185,7 +186,7 @@ type update struct {
 // of subscribers.
 func (h *Handler) face() *hub.Face {
 	h.faceOnce.Do(func() {
-		h.hubFace = &hub.Face{View: func(e hub.Event) (any, sse.Frame, bool) {
+		h.hubFace = &hub.Face{View: func(e herd.Event) (any, sse.Frame, bool) {
 			// The hub's own events (gaps) are not Mercure's; nor are events
 			// of the reserved type, which only this node makes, never stored:
 			// one from the store was forged through herd's own API.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // Mercure topics are IRIs ("https://example.com/books/1"): herd stores
@@ -39,7 +39,7 @@ func escape(s string) string {
 // herdTopic maps a Mercure topic to herd's.
 func herdTopic(topic string) (string, error) {
 	t := topicPrefix + escape(topic)
-	if err := hub.ValidateTopic(t); err != nil {
+	if err := herd.ValidateTopic(t); err != nil {
 		return "", fmt.Errorf("topic %.64q: %v", topic, err)
 	}
 	return t, nil
@@ -48,7 +48,7 @@ func herdTopic(topic string) (string, error) {
 // idTopic maps a publisher-chosen id to its herd topic.
 func idTopic(id string) (string, error) {
 	t := idPrefix + escape(id)
-	if err := hub.ValidateTopic(t); err != nil {
+	if err := herd.ValidateTopic(t); err != nil {
 		return "", fmt.Errorf("id %.64q: %v", id, err)
 	}
 	return t, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/internal/metrics"
 	"github.com/herd-sse/herd/memory"
@@ -32,7 +33,7 @@ func TestHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _, err := h.Publish(t.Context(), hub.Message{Topics: []string{"a"}, Data: "hello", Close: true})
+	e, _, err := h.Publish(t.Context(), herd.Message{Topics: []string{"a"}, Data: "hello", Close: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // testRoundTrip checks that every field of every message the hub accepts
@@ -16,14 +16,14 @@ import (
 func testRoundTrip(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	maxData := 1 << 20
-	if sized, ok := s.(hub.EventSizer); ok {
+	if sized, ok := s.(herd.EventSizer); ok {
 		maxData = sized.MaxEventSize()
 	}
 	many := make([]string, 32)
 	for i := range many {
 		many[i] = fmt.Sprintf("many/%02d", i)
 	}
-	msgs := []hub.Message{
+	msgs := []herd.Message{
 		{Topics: []string{"t"}, Type: " padded type ", Data: " padded data "},
 		{Topics: []string{"t"}, Type: "\ttabs\t", Data: "\t"},
 		{Topics: []string{"t"}, Type: "ünïcödé ✓ 💥", Data: "ünïcödé ✓ 💥"},
@@ -38,14 +38,14 @@ func testRoundTrip(t *testing.T, c Config) {
 		{Topics: []string{"t"}, Data: "retry 0: reconnect at once", ZeroRetry: true},
 		{Topics: []string{"t"}, Data: "retry unset"},
 		{Topics: []string{"t"}, Data: "x", Retry: (1<<31 - 1) * time.Millisecond},
-		{Topics: []string{"ünï/cödé", "a.b-c_d:e@f~g", strings.Repeat("z", hub.MaxTopicLength)}, Data: "odd topics"},
+		{Topics: []string{"ünï/cödé", "a.b-c_d:e@f~g", strings.Repeat("z", herd.MaxTopicLength)}, Data: "odd topics"},
 		{Topics: many, Data: "32 topics, in this order"},
 		{Topics: []string{"p"}, Type: "secret", Data: "private", Private: true},
 		{Topics: []string{"big"}, Data: strings.Repeat("é", maxData/2)},
 		{Topics: []string{"c1"}, Data: "closing", Close: true},
 		{Topics: []string{"c2", "c3"}, NoData: true, Close: true, Private: true},
 	}
-	var stored []hub.Event
+	var stored []herd.Event
 	for _, m := range msgs {
 		e := appendMsg(t, s, m)
 		if !sameMessage(e, m) {
@@ -53,7 +53,7 @@ func testRoundTrip(t *testing.T, c Config) {
 		}
 		stored = append(stored, e)
 	}
-	compare := func(how string, got []hub.Event) {
+	compare := func(how string, got []herd.Event) {
 		t.Helper()
 		if len(got) != len(stored) {
 			t.Fatalf("%s: %d events, want %d", how, len(got), len(stored))
@@ -71,17 +71,17 @@ func testRoundTrip(t *testing.T, c Config) {
 	}
 }
 
-func sameMessage(e hub.Event, m hub.Message) bool {
+func sameMessage(e herd.Event, m herd.Message) bool {
 	return slices.Equal(e.Topics, m.Topics) && e.Type == m.Type && e.Data == m.Data && e.Retry == m.Retry &&
 		e.ZeroRetry == m.ZeroRetry && e.NoData == m.NoData && e.Close == m.Close && e.Private == m.Private
 }
 
-func eventMessage(e hub.Event) hub.Message {
-	return hub.Message{Topics: e.Topics, Type: e.Type, Data: e.Data, Retry: e.Retry, ZeroRetry: e.ZeroRetry, NoData: e.NoData, Close: e.Close, Private: e.Private}
+func eventMessage(e herd.Event) herd.Message {
+	return herd.Message{Topics: e.Topics, Type: e.Type, Data: e.Data, Retry: e.Retry, ZeroRetry: e.ZeroRetry, NoData: e.NoData, Close: e.Close, Private: e.Private}
 }
 
 // describe shows a message with long data cut short.
-func describe(m hub.Message) string {
+func describe(m herd.Message) string {
 	if len(m.Data) > 64 {
 		m.Data = fmt.Sprintf("%s… (%d bytes)", m.Data[:32], len(m.Data))
 	}
@@ -92,24 +92,24 @@ func describe(m hub.Message) string {
 func testReadLimit(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	sizes := []int{10, 300, 5000, 20, 20, 70000, 1}
-	var events []hub.Event
+	var events []herd.Event
 	for i, n := range sizes {
 		events = append(events, appendMsg(t, s, data("a", strings.Repeat(string(rune('a'+i)), n))))
 	}
 	for _, tc := range []struct {
 		after int // index of the event to read after; -1 for the start
-		lim   hub.Limit
+		lim   herd.Limit
 		want  []int // indexes of the events read
 	}{
-		{-1, hub.Limit{Events: 100, Bytes: 1000}, []int{0, 1}},
-		{1, hub.Limit{Events: 100, Bytes: 1000}, []int{2}}, // at least one, however large
-		{2, hub.Limit{Events: 100, Bytes: 1000}, []int{3, 4}},
-		{4, hub.Limit{Events: 2}, []int{5, 6}},
-		{-1, hub.Limit{Events: 3}, []int{0, 1, 2}},
-		{-1, hub.Limit{Events: 100, Bytes: 5310}, []int{0, 1, 2}},
-		{5, hub.Limit{Events: 1, Bytes: 1}, []int{6}},
+		{-1, herd.Limit{Events: 100, Bytes: 1000}, []int{0, 1}},
+		{1, herd.Limit{Events: 100, Bytes: 1000}, []int{2}}, // at least one, however large
+		{2, herd.Limit{Events: 100, Bytes: 1000}, []int{3, 4}},
+		{4, herd.Limit{Events: 2}, []int{5, 6}},
+		{-1, herd.Limit{Events: 3}, []int{0, 1, 2}},
+		{-1, herd.Limit{Events: 100, Bytes: 5310}, []int{0, 1, 2}},
+		{5, herd.Limit{Events: 1, Bytes: 1}, []int{6}},
 	} {
-		after := hub.Pos(0)
+		after := herd.Pos(0)
 		if tc.after >= 0 {
 			after = events[tc.after].Pos
 		}
@@ -119,7 +119,7 @@ func testReadLimit(t *testing.T, c Config) {
 		}
 		var idx []int
 		for _, e := range got {
-			idx = append(idx, slices.IndexFunc(events, func(x hub.Event) bool { return x.Pos == e.Pos }))
+			idx = append(idx, slices.IndexFunc(events, func(x herd.Event) bool { return x.Pos == e.Pos }))
 		}
 		if !slices.Equal(idx, tc.want) {
 			t.Errorf("Read(after #%d, %+v) = events %v, want %v", tc.after, tc.lim, idx, tc.want)

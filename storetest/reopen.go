@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // testReopen: a reopened topic takes events again, on every node; its
@@ -14,16 +14,16 @@ import (
 // reopen itself is ever read as an event. Closing and reopening repeat.
 func testReopen(t *testing.T, c Config) {
 	s := open(t, c, Options{})
-	r, ok := s.(hub.Reopener)
+	r, ok := s.(herd.Reopener)
 	if !ok {
 		t.Fatalf("%T is not a hub.Reopener", s)
 	}
 	appendMsg(t, s, data("a", "before"))
-	first := appendMsg(t, s, hub.Message{Topics: []string{"a"}, Data: "bye", Close: true})
+	first := appendMsg(t, s, herd.Message{Topics: []string{"a"}, Data: "bye", Close: true})
 	refused(t, s, data("a", "refused"), "a")
 
 	got, err := r.Reopen(ctx(t), []string{"a", "b"})
-	if err != nil || !maps.Equal(got, map[string]hub.Pos{"a": first.Pos}) {
+	if err != nil || !maps.Equal(got, map[string]herd.Pos{"a": first.Pos}) {
 		t.Fatalf("Reopen(a, b) = %v, %v; want a's close at %d, and b (open) absent", got, err, first.Pos)
 	}
 	if closed, err := s.Closed(ctx(t), []string{"a"}); err != nil || len(closed) != 0 {
@@ -36,9 +36,9 @@ func testReopen(t *testing.T, c Config) {
 	if again.Pos <= first.Pos {
 		t.Errorf("event after the reopen at %d, not after the close at %d", again.Pos, first.Pos)
 	}
-	second := appendMsg(t, s, hub.Message{Topics: []string{"a", "c"}, Data: "bye again", Close: true})
+	second := appendMsg(t, s, herd.Message{Topics: []string{"a", "c"}, Data: "bye again", Close: true})
 	refused(t, s, data("a", "refused again"), "a")
-	if got, err := r.Reopen(ctx(t), []string{"a"}); err != nil || !maps.Equal(got, map[string]hub.Pos{"a": second.Pos}) {
+	if got, err := r.Reopen(ctx(t), []string{"a"}); err != nil || !maps.Equal(got, map[string]herd.Pos{"a": second.Pos}) {
 		t.Fatalf("second Reopen(a) = %v, %v; want a's close at %d", got, err, second.Pos)
 	}
 	last := appendMsg(t, s, data("a", "third life"))
@@ -62,7 +62,7 @@ func testReopen(t *testing.T, c Config) {
 	}
 	if c.Peer != nil {
 		peer := c.Peer(t, s)
-		if closed, err := peer.Closed(ctx(t), []string{"a", "c"}); err != nil || !maps.Equal(closed, map[string]hub.Pos{"c": second.Pos}) {
+		if closed, err := peer.Closed(ctx(t), []string{"a", "c"}); err != nil || !maps.Equal(closed, map[string]herd.Pos{"c": second.Pos}) {
 			t.Errorf("another node: Closed = %v, %v; want c only, at %d", closed, err, second.Pos)
 		}
 		appendMsg(t, peer, data("a", "from another node"))
@@ -71,7 +71,7 @@ func testReopen(t *testing.T, c Config) {
 		}
 	}
 	s.Close()
-	if _, err := r.Reopen(ctx(t), []string{"a"}); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, err := r.Reopen(ctx(t), []string{"a"}); !errors.Is(err, herd.ErrStoreClosed) {
 		t.Errorf("Reopen after Close: %v, want hub.ErrStoreClosed", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 )
 
@@ -18,10 +19,10 @@ import (
 // before it and stops; a hub on the store delivers a gap in its place, to
 // live subscribers and to a resume alike, and counts it. s must be new
 // and empty; the caller closes it.
-func Foreign(t *testing.T, s hub.Store, n int, add func(t *testing.T, i int)) {
+func Foreign(t *testing.T, s herd.Store, n int, add func(t *testing.T, i int)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a bound on a hung test, not a timing
 	defer cancel()
-	before, _, err := s.Append(ctx, hub.Message{Topics: []string{"a"}, Data: "before"})
+	before, _, err := s.Append(ctx, herd.Message{Topics: []string{"a"}, Data: "before"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,23 +51,23 @@ func Foreign(t *testing.T, s hub.Store, n int, add func(t *testing.T, i int)) {
 	for i := range n {
 		add(t, i)
 	}
-	after, _, err := h.Publish(ctx, hub.Message{Topics: []string{"a", "elsewhere"}, Data: "after"})
+	after, _, err := h.Publish(ctx, herd.Message{Topics: []string{"a", "elsewhere"}, Data: "after"})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Read, going on after each damaged entry as the hub does.
-	var served []hub.Event
-	var damaged []hub.Pos
-	for at := hub.Pos(0); ; {
-		events, _, err := s.Read(ctx, at, hub.Limit{Events: 100})
+	var served []herd.Event
+	var damaged []herd.Pos
+	for at := herd.Pos(0); ; {
+		events, _, err := s.Read(ctx, at, herd.Limit{Events: 100})
 		served = append(served, events...)
 		if len(events) > 0 {
 			at = events[len(events)-1].Pos
 		}
-		var d *hub.DamagedEventError
+		var d *herd.DamagedEventError
 		if errors.As(err, &d) {
-			if !errors.Is(err, hub.ErrDamaged) || d.ID != s.ID(d.Pos) || d.Pos <= at || d.Cause == "" {
+			if !errors.Is(err, herd.ErrDamaged) || d.ID != s.ID(d.Pos) || d.Pos <= at || d.Cause == "" {
 				t.Fatalf("damaged entry reported as %#v", d)
 			}
 			damaged, at = append(damaged, d.Pos), d.Pos
@@ -88,11 +89,11 @@ func Foreign(t *testing.T, s hub.Store, n int, add func(t *testing.T, i int)) {
 	if n == 0 {
 		return
 	}
-	var followed []hub.Event
+	var followed []herd.Event
 	fctx, fcancel := context.WithCancel(ctx)
-	err = s.Follow(fctx, 0, func(events []hub.Event) error { followed = append(followed, events...); return nil })
+	err = s.Follow(fctx, 0, func(events []herd.Event) error { followed = append(followed, events...); return nil })
 	fcancel()
-	var d *hub.DamagedEventError
+	var d *herd.DamagedEventError
 	if !errors.As(err, &d) || d.Pos != damaged[0] || len(followed) != 1 || followed[0].ID != before.ID {
 		t.Errorf("Follow over a damaged entry: %v, after %v", err, dataOf(followed))
 	}
@@ -127,7 +128,7 @@ func Foreign(t *testing.T, s hub.Store, n int, add func(t *testing.T, i int)) {
 	}
 }
 
-func dataOf(events []hub.Event) []string {
+func dataOf(events []herd.Event) []string {
 	var out []string
 	for _, e := range events {
 		out = append(out, e.Data)

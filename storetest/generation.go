@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // testGeneration: a store's generation is stable while its log is, and the
@@ -36,7 +36,7 @@ func testWipe(t *testing.T, c Config) {
 	}
 	s := open(t, c, Options{})
 	peer := c.Peer(t, s)
-	var old []hub.Event
+	var old []herd.Event
 	for _, d := range []string{"wiped 1", "wiped 2", "wiped 3"} {
 		old = append(old, appendMsg(t, s, data("a", d)))
 	}
@@ -46,20 +46,20 @@ func testWipe(t *testing.T, c Config) {
 
 	fctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()
-	err := peer.Follow(fctx, old[2].Pos, func(events []hub.Event) error {
+	err := peer.Follow(fctx, old[2].Pos, func(events []herd.Event) error {
 		return fmt.Errorf("delivered %q after the wipe", events[0].Data)
 	})
-	if !errors.Is(err, hub.ErrReplaced) {
+	if !errors.Is(err, herd.ErrReplaced) {
 		t.Errorf("Follow from the wiped log = %v, want hub.ErrReplaced", err)
 	}
 	gens := map[string]bool{}
-	for i, st := range []hub.Store{s, peer} {
+	for i, st := range []herd.Store{s, peer} {
 		b := bounds(t, st)
 		gens[b.Generation] = true
 		if b.Generation == g {
 			t.Errorf("store %d: the generation is still %q after the wipe", i, g)
 		}
-		if _, err := st.ParseID(old[1].ID); !errors.Is(err, hub.ErrUnknownID) {
+		if _, err := st.ParseID(old[1].ID); !errors.Is(err, herd.ErrUnknownID) {
 			t.Errorf("store %d: ParseID(%q) of the wiped log = %v, want ErrUnknownID", i, old[1].ID, err)
 		}
 		events, _ := read(t, st, 0, 10)

@@ -1,4 +1,4 @@
-package hub
+package herd
 
 import (
 	"context"
@@ -175,4 +175,27 @@ func (o StoreOptions) WithDefaults() StoreOptions {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// A Reopener is a Store whose closed topics can be opened again. herd's
+// stores all are.
+type Reopener interface {
+	// Reopen opens topics again, as one step in the log's order: Append
+	// takes events for them again, and Closed no longer lists them. Their
+	// history stays as it is, the close event included, and positions go
+	// on (no id is reused). It returns the position at which each topic
+	// had been closed; topics that were open are absent and unchanged.
+	Reopen(ctx context.Context, topics []string) (map[string]Pos, error)
+}
+
+// A WriteChecker is a Store that can find out whether an append would be
+// stored now, without storing an event: /readyz asks it while publishes
+// are failing, so that a node taken out of a load balancer's rotation (and
+// so sent no more publishes) still finds out when it can take them again.
+type WriteChecker interface {
+	Store
+	// CheckWrite stores and removes size bytes of scratch data the way an
+	// append of an event of that size would store them (on disk, synced),
+	// and returns the error such an append would meet, if any.
+	CheckWrite(ctx context.Context, size int) error
 }

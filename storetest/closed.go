@@ -8,14 +8,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // refused checks that Append refuses m because topic is closed.
-func refused(t *testing.T, s hub.Store, m hub.Message, topic string) {
+func refused(t *testing.T, s herd.Store, m herd.Message, topic string) {
 	t.Helper()
 	e, dup, err := s.Append(ctx(t), m)
-	var closed *hub.TopicClosedError
+	var closed *herd.TopicClosedError
 	if !errors.As(err, &closed) || closed.Topic != topic {
 		t.Errorf("Append(%+v) = %+v, dup %v, %v; want a *TopicClosedError for %q", m, e, dup, err, topic)
 	}
@@ -24,12 +24,12 @@ func refused(t *testing.T, s hub.Store, m hub.Message, topic string) {
 func testPublishToClosed(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	appendMsg(t, s, data("a", "before"))
-	closeA := hub.Message{Topics: []string{"a"}, Data: "bye", Close: true, IdempotencyKey: "close-a"}
+	closeA := herd.Message{Topics: []string{"a"}, Data: "bye", Close: true, IdempotencyKey: "close-a"}
 	closing := appendMsg(t, s, closeA)
 
 	refused(t, s, data("a", "after"), "a")
-	refused(t, s, hub.Message{Topics: []string{"b", "a"}, Data: "to b and a"}, "a") // refused whole
-	refused(t, s, hub.Message{Topics: []string{"a"}, NoData: true, Close: true}, "a")
+	refused(t, s, herd.Message{Topics: []string{"b", "a"}, Data: "to b and a"}, "a") // refused whole
+	refused(t, s, herd.Message{Topics: []string{"a"}, NoData: true, Close: true}, "a")
 	keyed := data("a", "keyed")
 	keyed.IdempotencyKey = "k1"
 	refused(t, s, keyed, "a")
@@ -59,14 +59,14 @@ func testPublishToClosed(t *testing.T, c Config) {
 // agree.
 func testCloseRace(t *testing.T, c Config) {
 	s := open(t, c, Options{})
-	nodes := []hub.Store{s}
+	nodes := []herd.Store{s}
 	if c.Peer != nil {
 		nodes = append(nodes, c.Peer(t, s))
 	}
 	const workers, each = 6, 30
 	var (
 		mu      sync.Mutex
-		acked   = map[string]hub.Pos{}
+		acked   = map[string]herd.Pos{}
 		nRefuse int
 		started = make(chan struct{})
 		once    sync.Once
@@ -80,7 +80,7 @@ func testCloseRace(t *testing.T, c Config) {
 				}
 				d := fmt.Sprintf("%d/%d", w, i)
 				e, _, err := nodes[(w+i)%len(nodes)].Append(ctx(t), data("race", d))
-				var closed *hub.TopicClosedError
+				var closed *herd.TopicClosedError
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -95,7 +95,7 @@ func testCloseRace(t *testing.T, c Config) {
 		})
 	}
 	<-started
-	closing := appendMsg(t, nodes[len(nodes)-1], hub.Message{Topics: []string{"race"}, NoData: true, Close: true})
+	closing := appendMsg(t, nodes[len(nodes)-1], herd.Message{Topics: []string{"race"}, NoData: true, Close: true})
 	wg.Wait()
 	if nRefuse == 0 {
 		t.Log("no publish came after the close (the race was not met this time)")
@@ -107,7 +107,7 @@ func testCloseRace(t *testing.T, c Config) {
 	}
 	marker := appendMsg(t, s, data("other", "end"))
 
-	check := func(how string, events []hub.Event) {
+	check := func(how string, events []herd.Event) {
 		t.Helper()
 		found := map[string]bool{}
 		for _, e := range events {
@@ -133,12 +133,12 @@ func testCloseRace(t *testing.T, c Config) {
 }
 
 // followUntil follows s from the start until the event at p.
-func followUntil(t *testing.T, s hub.Store, p hub.Pos) []hub.Event {
+func followUntil(t *testing.T, s herd.Store, p herd.Pos) []herd.Event {
 	t.Helper()
 	fctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()
-	var got []hub.Event
-	err := s.Follow(fctx, 0, func(events []hub.Event) error {
+	var got []herd.Event
+	err := s.Follow(fctx, 0, func(events []herd.Event) error {
 		got = append(got, events...)
 		if events[len(events)-1].Pos >= p {
 			cancel()

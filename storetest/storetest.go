@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-sse/herd/hub"
+	"github.com/herd-sse/herd"
 )
 
 // Options are the settings the suite opens a store with.
 type Options struct {
-	Retention      hub.Retention
+	Retention      herd.Retention
 	IdempotencyTTL time.Duration
 	// Now is the clock the store must use for event times, age retention
 	// and idempotency expiry (only when Config.FakeClock is set).
@@ -28,19 +28,19 @@ type Options struct {
 // Config describes the store under test.
 type Config struct {
 	// Open returns a new, empty store with opts. The suite closes it.
-	Open func(t *testing.T, opts Options) hub.Store
+	Open func(t *testing.T, opts Options) herd.Store
 	// FakeClock says the store honours Options.Now. Without it (a store
 	// whose clock is its server's) the tests of age retention and key
 	// expiry let a second or two of real time pass instead.
 	FakeClock bool
 	// Peer, if set, opens another store on the log of s, as another hub
 	// node would. Stores that cannot be shared leave it nil.
-	Peer func(t *testing.T, s hub.Store) hub.Store
+	Peer func(t *testing.T, s herd.Store) herd.Store
 	// Wipe, if set, deletes the data of s's log on its server, as an
 	// operator wiping or restoring the broker would, and leaves it ready
 	// for a new log (as a node starting on it would). Stores that cannot
 	// be wiped under a running hub leave it nil.
-	Wipe func(t *testing.T, s hub.Store)
+	Wipe func(t *testing.T, s herd.Store)
 }
 
 // Run runs the suite.
@@ -98,7 +98,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func open(t *testing.T, c Config, opts Options) hub.Store {
+func open(t *testing.T, c Config, opts Options) herd.Store {
 	t.Helper()
 	s := c.Open(t, opts)
 	t.Cleanup(func() { s.Close() })
@@ -111,7 +111,7 @@ func ctx(t *testing.T) context.Context {
 	return ctx
 }
 
-func appendMsg(t *testing.T, s hub.Store, m hub.Message) hub.Event {
+func appendMsg(t *testing.T, s herd.Store, m herd.Message) herd.Event {
 	t.Helper()
 	e, dup, err := s.Append(ctx(t), m)
 	if err != nil {
@@ -123,20 +123,20 @@ func appendMsg(t *testing.T, s hub.Store, m hub.Message) hub.Event {
 	return e
 }
 
-func data(topic, d string) hub.Message {
-	return hub.Message{Topics: []string{topic}, Data: d}
+func data(topic, d string) herd.Message {
+	return herd.Message{Topics: []string{topic}, Data: d}
 }
 
-func read(t *testing.T, s hub.Store, after hub.Pos, max int) ([]hub.Event, bool) {
+func read(t *testing.T, s herd.Store, after herd.Pos, max int) ([]herd.Event, bool) {
 	t.Helper()
-	events, gap, err := s.Read(ctx(t), after, hub.Limit{Events: max})
+	events, gap, err := s.Read(ctx(t), after, herd.Limit{Events: max})
 	if err != nil {
 		t.Fatalf("Read(%d, %d): %v", after, max, err)
 	}
 	return events, gap
 }
 
-func bounds(t *testing.T, s hub.Store) hub.Bounds {
+func bounds(t *testing.T, s herd.Store) herd.Bounds {
 	t.Helper()
 	b, err := s.Bounds(ctx(t))
 	if err != nil {
@@ -145,7 +145,7 @@ func bounds(t *testing.T, s hub.Store) hub.Bounds {
 	return b
 }
 
-func datas(events []hub.Event) []string {
+func datas(events []herd.Event) []string {
 	out := make([]string, len(events))
 	for i, e := range events {
 		out[i] = e.Data
@@ -153,7 +153,7 @@ func datas(events []hub.Event) []string {
 	return out
 }
 
-func sameEvent(a, b hub.Event) bool {
+func sameEvent(a, b herd.Event) bool {
 	return a.Pos == b.Pos && a.ID == b.ID && a.Time.Equal(b.Time) && slices.Equal(a.Topics, b.Topics) &&
 		a.Type == b.Type && a.Data == b.Data && a.Retry == b.Retry && a.ZeroRetry == b.ZeroRetry && a.NoData == b.NoData && a.Close == b.Close &&
 		a.Private == b.Private
@@ -161,7 +161,7 @@ func sameEvent(a, b hub.Event) bool {
 
 func testEmpty(t *testing.T, c Config) {
 	s := open(t, c, Options{})
-	if b := bounds(t, s); b != (hub.Bounds{Generation: b.Generation}) {
+	if b := bounds(t, s); b != (herd.Bounds{Generation: b.Generation}) {
 		t.Errorf("Bounds of an empty store = %+v", b)
 	}
 	if events, gap := read(t, s, 0, 10); len(events) != 0 || gap {
@@ -174,7 +174,7 @@ func testEmpty(t *testing.T, c Config) {
 		t.Errorf("Stats = %v, %v", stats, err)
 	}
 	for _, bad := range []string{"", "x", "0", "-1", "earliest", "1-2-3", "💥"} {
-		if _, err := s.ParseID(bad); !errors.Is(err, hub.ErrUnknownID) {
+		if _, err := s.ParseID(bad); !errors.Is(err, herd.ErrUnknownID) {
 			t.Errorf("ParseID(%q) = %v, want ErrUnknownID", bad, err)
 		}
 	}
@@ -185,7 +185,7 @@ func testEmpty(t *testing.T, c Config) {
 
 func testAppendRead(t *testing.T, c Config) {
 	s := open(t, c, Options{})
-	var events []hub.Event
+	var events []herd.Event
 	for i := range 5 {
 		events = append(events, appendMsg(t, s, data("a", fmt.Sprint(i))))
 	}
@@ -230,7 +230,7 @@ func testAppendRead(t *testing.T, c Config) {
 
 func testFields(t *testing.T, c Config) {
 	s := open(t, c, Options{})
-	msgs := []hub.Message{
+	msgs := []herd.Message{
 		{Topics: []string{"a", "b/c", "d/e/f"}, Type: "update", Data: "line 1\nline 2\n\nünïcödé\x00nul", Retry: 1500 * time.Millisecond},
 		{Topics: []string{"a"}, Data: ""},
 		{Topics: []string{"z"}, NoData: true, Close: true},
@@ -238,7 +238,7 @@ func testFields(t *testing.T, c Config) {
 		{Topics: []string{"p/3"}, Data: "secret close", Private: true, Close: true},
 		{Topics: []string{"big"}, Data: string(make([]byte, 256<<10))},
 	}
-	var stored []hub.Event
+	var stored []herd.Event
 	for _, m := range msgs {
 		stored = append(stored, appendMsg(t, s, m))
 	}
@@ -262,7 +262,7 @@ func testConcurrentAppends(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	const workers, each = 8, 50
 	var wg sync.WaitGroup
-	results := make(chan hub.Event, workers*each)
+	results := make(chan herd.Event, workers*each)
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
@@ -277,7 +277,7 @@ func testConcurrentAppends(t *testing.T, c Config) {
 	}
 	wg.Wait()
 	close(results)
-	seen := map[hub.Pos]bool{}
+	seen := map[herd.Pos]bool{}
 	for e := range results {
 		if seen[e.Pos] {
 			t.Fatalf("position %d assigned twice", e.Pos)
@@ -306,8 +306,8 @@ func testConcurrentAppends(t *testing.T, c Config) {
 	}
 }
 
-func readAll(t *testing.T, s hub.Store, after hub.Pos) []hub.Event {
-	var all []hub.Event
+func readAll(t *testing.T, s herd.Store, after herd.Pos) []herd.Event {
+	var all []herd.Event
 	for {
 		batch, _ := read(t, s, after, 100)
 		if len(batch) == 0 {
@@ -322,17 +322,17 @@ func testFollow(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	before := appendMsg(t, s, data("a", "before"))
 	fctx, cancel := context.WithCancel(ctx(t))
-	got := make(chan hub.Event, 100)
+	got := make(chan herd.Event, 100)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Follow(fctx, before.Pos, func(events []hub.Event) error {
+		done <- s.Follow(fctx, before.Pos, func(events []herd.Event) error {
 			for _, e := range events {
 				got <- e
 			}
 			return nil
 		})
 	}()
-	var want []hub.Event
+	var want []herd.Event
 	for i := range 20 {
 		want = append(want, appendMsg(t, s, data("a", fmt.Sprint(i))))
 		if i%7 == 0 {
@@ -363,7 +363,7 @@ func testFollow(t *testing.T, c Config) {
 	fctx, cancel = context.WithCancel(ctx(t))
 	defer cancel()
 	n := 0
-	err := s.Follow(fctx, 0, func(events []hub.Event) error {
+	err := s.Follow(fctx, 0, func(events []herd.Event) error {
 		n += len(events)
 		if n == 21 {
 			cancel()
@@ -379,14 +379,14 @@ func testFollowError(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	appendMsg(t, s, data("a", "x"))
 	boom := errors.New("boom")
-	if err := s.Follow(ctx(t), 0, func([]hub.Event) error { return boom }); err != boom {
+	if err := s.Follow(ctx(t), 0, func([]herd.Event) error { return boom }); err != boom {
 		t.Errorf("Follow returned %v, want fn's error", err)
 	}
 }
 
 func testRetentionByCount(t *testing.T, c Config) {
-	s := open(t, c, Options{Retention: hub.Retention{MaxEvents: 5}})
-	var events []hub.Event
+	s := open(t, c, Options{Retention: herd.Retention{MaxEvents: 5}})
+	var events []herd.Event
 	for i := range 12 {
 		events = append(events, appendMsg(t, s, data("a", fmt.Sprint(i))))
 	}
@@ -412,7 +412,7 @@ func testRetentionByCount(t *testing.T, c Config) {
 	if _, gap := read(t, s, events[7].Pos, 100); gap {
 		t.Error("Read(after first retained) reports a gap")
 	}
-	if err := s.Follow(ctx(t), events[2].Pos, func([]hub.Event) error { return nil }); !errors.Is(err, hub.ErrLagged) {
+	if err := s.Follow(ctx(t), events[2].Pos, func([]herd.Event) error { return nil }); !errors.Is(err, herd.ErrLagged) {
 		t.Errorf("Follow from a trimmed position = %v, want ErrLagged", err)
 	}
 	// Ids of trimmed events still parse: a resume from one is a gap, not
@@ -425,7 +425,7 @@ func testRetentionByCount(t *testing.T, c Config) {
 func testRetentionByAge(t *testing.T, c Config) {
 	if !c.FakeClock {
 		// The store's clock is its server's: let real time pass.
-		s := open(t, c, Options{Retention: hub.Retention{MaxAge: time.Second}})
+		s := open(t, c, Options{Retention: herd.Retention{MaxAge: time.Second}})
 		old := appendMsg(t, s, data("a", "old"))
 		time.Sleep(1500 * time.Millisecond)
 		appendMsg(t, s, data("a", "new"))
@@ -439,7 +439,7 @@ func testRetentionByAge(t *testing.T, c Config) {
 		return
 	}
 	clk := newClock()
-	s := open(t, c, Options{Retention: hub.Retention{MaxAge: time.Hour}, Now: clk.Now})
+	s := open(t, c, Options{Retention: herd.Retention{MaxAge: time.Hour}, Now: clk.Now})
 	old := appendMsg(t, s, data("a", "old"))
 	clk.Advance(40 * time.Minute)
 	appendMsg(t, s, data("a", "middle"))
@@ -457,13 +457,13 @@ func testRetentionByAge(t *testing.T, c Config) {
 func testClose(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	appendMsg(t, s, data("a", "x"))
-	e := appendMsg(t, s, hub.Message{Topics: []string{"a", "b"}, Data: "bye", Close: true})
-	closeOnly := appendMsg(t, s, hub.Message{Topics: []string{"c"}, NoData: true, Close: true})
+	e := appendMsg(t, s, herd.Message{Topics: []string{"a", "b"}, Data: "bye", Close: true})
+	closeOnly := appendMsg(t, s, herd.Message{Topics: []string{"c"}, NoData: true, Close: true})
 	closed, err := s.Closed(ctx(t), []string{"a", "b", "c", "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]hub.Pos{"a": e.Pos, "b": e.Pos, "c": closeOnly.Pos}
+	want := map[string]herd.Pos{"a": e.Pos, "b": e.Pos, "c": closeOnly.Pos}
 	if fmt.Sprint(closed) != fmt.Sprint(want) {
 		t.Errorf("Closed = %v, want %v", closed, want)
 	}
@@ -474,8 +474,8 @@ func testClose(t *testing.T, c Config) {
 }
 
 func testCloseOutlivesRetention(t *testing.T, c Config) {
-	s := open(t, c, Options{Retention: hub.Retention{MaxEvents: 2}})
-	e := appendMsg(t, s, hub.Message{Topics: []string{"a"}, Data: "bye", Close: true})
+	s := open(t, c, Options{Retention: herd.Retention{MaxEvents: 2}})
+	e := appendMsg(t, s, herd.Message{Topics: []string{"a"}, Data: "bye", Close: true})
 	for i := range 3 {
 		appendMsg(t, s, data("other", fmt.Sprint(i)))
 	}
@@ -486,7 +486,7 @@ func testCloseOutlivesRetention(t *testing.T, c Config) {
 }
 
 func testIdempotency(t *testing.T, c Config) {
-	s := open(t, c, Options{Retention: hub.Retention{MaxEvents: 3}})
+	s := open(t, c, Options{Retention: herd.Retention{MaxEvents: 3}})
 	m := data("a", "once")
 	m.IdempotencyKey = "order-42"
 	first := appendMsg(t, s, m)
@@ -549,14 +549,14 @@ func testIdempotencyExpiry(t *testing.T, c Config) {
 func testStats(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	appendMsg(t, s, data("a", "1"))
-	appendMsg(t, s, hub.Message{Topics: []string{"a", "b"}, Data: "2"})
+	appendMsg(t, s, herd.Message{Topics: []string{"a", "b"}, Data: "2"})
 	last := appendMsg(t, s, data("a", "3"))
-	closeB := appendMsg(t, s, hub.Message{Topics: []string{"b"}, NoData: true, Close: true})
+	closeB := appendMsg(t, s, herd.Message{Topics: []string{"b"}, NoData: true, Close: true})
 	stats, err := s.Stats(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []hub.TopicStats{
+	want := []herd.TopicStats{
 		{Topic: "a", Retained: 3, LastID: last.ID, LastPos: last.Pos},
 		{Topic: "b", Retained: 2, LastID: closeB.ID, LastPos: closeB.Pos, Closed: true},
 	}
@@ -568,16 +568,16 @@ func testStats(t *testing.T, c Config) {
 // testStatsAfterRetention: a topic whose events retention removed is no
 // longer listed, unless it is closed.
 func testStatsAfterRetention(t *testing.T, c Config) {
-	s := open(t, c, Options{Retention: hub.Retention{MaxEvents: 2}})
+	s := open(t, c, Options{Retention: herd.Retention{MaxEvents: 2}})
 	appendMsg(t, s, data("gone", "1"))
-	closeGone := appendMsg(t, s, hub.Message{Topics: []string{"closed"}, Data: "bye", Close: true})
+	closeGone := appendMsg(t, s, herd.Message{Topics: []string{"closed"}, Data: "bye", Close: true})
 	appendMsg(t, s, data("kept", "2"))
 	last := appendMsg(t, s, data("kept", "3"))
 	stats, err := s.Stats(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []hub.TopicStats{
+	want := []herd.TopicStats{
 		{Topic: "closed", LastID: closeGone.ID, LastPos: closeGone.Pos, Closed: true},
 		{Topic: "kept", Retained: 2, LastID: last.ID, LastPos: last.Pos},
 	}
@@ -591,7 +591,7 @@ func testForeignIDs(t *testing.T, c Config) {
 	s2 := open(t, c, Options{})
 	e := appendMsg(t, s1, data("a", "x"))
 	appendMsg(t, s2, data("a", "y"))
-	if _, err := s2.ParseID(e.ID); !errors.Is(err, hub.ErrUnknownID) {
+	if _, err := s2.ParseID(e.ID); !errors.Is(err, herd.ErrUnknownID) {
 		t.Errorf("another store's id %q parsed by this one: %v", e.ID, err)
 	}
 }
@@ -602,7 +602,7 @@ func testStoreClosed(t *testing.T, c Config) {
 	followErr := make(chan error, 1)
 	started := make(chan struct{})
 	go func() {
-		followErr <- s.Follow(ctx(t), 0, func([]hub.Event) error {
+		followErr <- s.Follow(ctx(t), 0, func([]herd.Event) error {
 			select {
 			case <-started:
 			default:
@@ -626,10 +626,10 @@ func testStoreClosed(t *testing.T, c Config) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Follow still running 10s after Close")
 	}
-	if _, _, err := s.Append(ctx(t), data("a", "y")); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := s.Append(ctx(t), data("a", "y")); !errors.Is(err, herd.ErrStoreClosed) {
 		t.Errorf("Append after Close = %v, want ErrStoreClosed", err)
 	}
-	if _, _, err := s.Read(ctx(t), 0, hub.Limit{Events: 1}); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := s.Read(ctx(t), 0, herd.Limit{Events: 1}); !errors.Is(err, herd.ErrStoreClosed) {
 		t.Errorf("Read after Close = %v, want ErrStoreClosed", err)
 	}
 }

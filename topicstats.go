@@ -1,6 +1,8 @@
-package hub
+package herd
 
-import "sort"
+import (
+	"sort"
+)
 
 // A TopicCounter builds TopicStats from a scan of the retained log, for
 // stores that have no cheaper way. Feed it events in order with Add and
