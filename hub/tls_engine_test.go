@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/hub"
 	"github.com/herd-sse/herd/sse"
 )
@@ -103,7 +104,7 @@ func nextEvent(t *testing.T, r *sse.Reader) sse.Event {
 // TestTLS_engineStream: a TLS 1.3 stream is parked; it gets its events,
 // heartbeats, the close event and a clean end, and resumes.
 func TestTLS_engineStream(t *testing.T) {
-	h := newHub(t, hub.Config{Heartbeat: 20 * time.Millisecond}, hub.Retention{})
+	h := newHub(t, hub.Config{Heartbeat: 20 * time.Millisecond}, herd.Retention{})
 	addr := tlsServer(t, h)
 	_, r := tlsStream(t, addr, "topic=job", nil)
 	waitFor(t, func() bool { return h.Stats().Parked == 1 })
@@ -112,7 +113,7 @@ func TestTLS_engineStream(t *testing.T) {
 		t.Fatalf("first event %+v", e)
 	}
 	publish(t, h, msg("two", "job"))
-	end := publish(t, h, hub.Message{Topics: []string{"job"}, Data: "done", Close: true})
+	end := publish(t, h, herd.Message{Topics: []string{"job"}, Data: "done", Close: true})
 	for {
 		e, err := r.Next()
 		if err == io.EOF {
@@ -147,7 +148,7 @@ func TestTLS_engineStream(t *testing.T) {
 
 // TestTLS_engineHeartbeat: an idle parked TLS stream gets heartbeats.
 func TestTLS_engineHeartbeat(t *testing.T) {
-	h := newHub(t, hub.Config{Heartbeat: 20 * time.Millisecond}, hub.Retention{})
+	h := newHub(t, hub.Config{Heartbeat: 20 * time.Millisecond}, herd.Retention{})
 	addr := tlsServer(t, h)
 	_, r := tlsStream(t, addr, "topic=quiet", nil)
 	waitFor(t, func() bool { return h.Stats().Parked == 1 })
@@ -166,7 +167,7 @@ func TestTLS_engineHeartbeat(t *testing.T) {
 // TestTLS_engineBurst: many events at once, small and past 16 KiB, are
 // coalesced into records and split across them, and arrive in order.
 func TestTLS_engineBurst(t *testing.T) {
-	h := newHub(t, hub.Config{QueueBytes: 16 << 20, QueueLength: 10000}, hub.Retention{})
+	h := newHub(t, hub.Config{QueueBytes: 16 << 20, QueueLength: 10000}, herd.Retention{})
 	addr := tlsServer(t, h)
 	_, r := tlsStream(t, addr, "topic=b", nil)
 	waitFor(t, func() bool { return h.Stats().Parked == 1 })
@@ -189,7 +190,7 @@ func TestTLS_engineBurst(t *testing.T) {
 // TestTLS_engineSlowReader: a client that stops reading fills its socket
 // (the engine's writes stop mid-record), then reads everything, intact.
 func TestTLS_engineSlowReader(t *testing.T) {
-	h := newHub(t, hub.Config{QueueBytes: 64 << 20, QueueLength: 10000, WriteTimeout: time.Minute}, hub.Retention{})
+	h := newHub(t, hub.Config{QueueBytes: 64 << 20, QueueLength: 10000, WriteTimeout: time.Minute}, herd.Retention{})
 	addr := tlsServer(t, h)
 	dialer := &net.Dialer{Control: nil}
 	raw, err := dialer.Dial("tcp", addr)
@@ -228,7 +229,7 @@ func TestTLS_engineSlowReader(t *testing.T) {
 // TestTLS_engineClientLeaves: a client closing its connection (with
 // close_notify, as crypto/tls does) ends its subscription.
 func TestTLS_engineClientLeaves(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	addr := tlsServer(t, h)
 	c, _ := tlsStream(t, addr, "topic=x", nil)
 	waitFor(t, func() bool { return h.Stats().Parked == 1 })
@@ -242,7 +243,7 @@ func TestTLS_engineClientLeaves(t *testing.T) {
 // TestTLS_engineShutdown: closing the hub ends parked TLS streams with
 // close_notify, which crypto/tls reports as a clean io.EOF.
 func TestTLS_engineShutdown(t *testing.T) {
-	h := newHub(t, hub.Config{ShutdownWindow: 10 * time.Millisecond}, hub.Retention{})
+	h := newHub(t, hub.Config{ShutdownWindow: 10 * time.Millisecond}, herd.Retention{})
 	addr := tlsServer(t, h)
 	c, r := tlsStream(t, addr, "topic=x", nil)
 	waitFor(t, func() bool { return h.Stats().Parked == 1 })
@@ -258,7 +259,7 @@ func TestTLS_engineShutdown(t *testing.T) {
 
 // TestTLS_engineNoGoroutines: 200 parked TLS streams hold no goroutine.
 func TestTLS_engineNoGoroutines(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	addr := tlsServer(t, h)
 	before := runtime.NumGoroutine()
 	const n = 200
@@ -276,7 +277,7 @@ func TestTLS_engineNoGoroutines(t *testing.T) {
 
 // TestTLS_12FallsBack: a TLS 1.2 client is served by net/http, as before.
 func TestTLS_12FallsBack(t *testing.T) {
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	addr := tlsServer(t, h)
 	_, r := tlsStream(t, addr, "topic=old", &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
 	waitFor(t, func() bool { return h.Stats().Subscribers == 1 })
@@ -296,7 +297,7 @@ func TestTLS_curl(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	h := newHub(t, hub.Config{}, hub.Retention{})
+	h := newHub(t, hub.Config{}, herd.Retention{})
 	addr := tlsServer(t, h)
 	for i, suite := range []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
 		t.Run(suite, func(t *testing.T) {
@@ -311,7 +312,7 @@ func TestTLS_curl(t *testing.T) {
 			waitFor(t, func() bool { return h.Stats().Parked == 1 })
 			publish(t, h, msg("hello "+suite, topic))
 			publish(t, h, msg(strings.Repeat("big", 20000), topic))
-			publish(t, h, hub.Message{Topics: []string{topic}, Data: "bye", Close: true})
+			publish(t, h, herd.Message{Topics: []string{topic}, Data: "bye", Close: true})
 			err := cmd.Wait()
 			var exit *exec.ExitError
 			if errors.As(err, &exit) || err != nil {
