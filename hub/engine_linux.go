@@ -349,23 +349,6 @@ func (es *engineSub) writeSealed(sc *scratch) (int, error) {
 	return n, err
 }
 
-// advance drops the first n bytes of bufs.
-func advance(bufs [][]byte, n int) [][]byte {
-	for n > 0 && len(bufs) > 0 {
-		if n < len(bufs[0]) {
-			bufs[0] = bufs[0][n:]
-			return bufs
-		}
-		n -= len(bufs[0])
-		bufs[0] = nil
-		bufs = bufs[1:]
-	}
-	if len(bufs) == 0 {
-		return bufs[:0]
-	}
-	return bufs
-}
-
 // release closes s's connection and removes it. A stream that ended
 // normally (its topics closed, the hub shutting down, the client gone) is
 // closed gracefully, so that the client sees a clean end and resumes; one

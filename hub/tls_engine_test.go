@@ -226,6 +226,40 @@ func TestTLS_engineSlowReader(t *testing.T) {
 	}
 }
 
+// TestTLS_engineStuckReaders: TLS clients that never read are cut off
+// (slow, or the write timeout) mid-record, without holding back a healthy
+// one, as plain ones are (TestHTTP_stuckReaders).
+func TestTLS_engineStuckReaders(t *testing.T) {
+	h := newHub(t, hub.Config{QueueBytes: 256 << 10, WriteTimeout: 500 * time.Millisecond}, herd.Retention{})
+	addr := tlsServer(t, h)
+	const stuck = 10
+	for range stuck {
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.(*net.TCPConn).SetReadBuffer(4096)
+		c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, "GET /events?topic=big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, r := tlsStream(t, addr, "topic=big", nil)
+	waitFor(t, func() bool { return h.Stats().Parked == stuck+1 })
+	payload := strings.Repeat("z", 32<<10)
+	for i := range 200 {
+		publish(t, h, msg(payload, "big"))
+		if e := nextEvent(t, r); e.Data != payload {
+			t.Fatalf("healthy client, event %d damaged", i)
+		}
+	}
+	waitFor(t, func() bool { return h.Stats().Subscribers == 1 })
+	if st := h.Stats(); st.Ended["slow"]+st.Ended["write_failed"] != stuck {
+		t.Errorf("ended %v", st.Ended)
+	}
+}
+
 // TestTLS_engineClientLeaves: a client closing its connection (with
 // close_notify, as crypto/tls does) ends its subscription.
 func TestTLS_engineClientLeaves(t *testing.T) {

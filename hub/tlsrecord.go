@@ -243,3 +243,20 @@ func (s *sealer) open(hdr, body []byte) (byte, []byte, bool) {
 	}
 	return plain[len(plain)-1], plain[:len(plain)-1], true
 }
+
+// advance drops the first n bytes of bufs.
+func advance(bufs [][]byte, n int) [][]byte {
+	for n > 0 && len(bufs) > 0 {
+		if n < len(bufs[0]) {
+			bufs[0] = bufs[0][n:]
+			return bufs
+		}
+		n -= len(bufs[0])
+		bufs[0] = nil
+		bufs = bufs[1:]
+	}
+	if len(bufs) == 0 {
+		return bufs[:0]
+	}
+	return bufs
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -146,7 +147,9 @@ func TestSealer_readByCryptoTLS(t *testing.T) {
 		go func() { ho.raw.Write(out); ho.raw.Close() }()
 		expectRead(t, ho.client, want)
 	}
-	if os.Getenv("HERD_TEST_NO_AES") == "" {
+	// GODEBUG=cpu.aes=off is honoured on amd64 (where CI runs); curl
+	// covers ChaCha20-Poly1305 on the engine too (TestTLS_curl).
+	if os.Getenv("HERD_TEST_NO_AES") == "" && runtime.GOARCH == "amd64" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSealer_readByCryptoTLS$")
 		cmd.Env = append(os.Environ(), "GODEBUG=cpu.aes=off", "HERD_TEST_NO_AES=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
