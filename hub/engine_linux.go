@@ -235,6 +235,7 @@ func (e *connEngine) serve(s *subscriber, sc *scratch) {
 	defer func() { sc.items, sc.iov = items, iov }()
 	es := s.eng
 	written := 0
+	idle := false // a heartbeat was due
 	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
 	for {
 		// An ended subscriber goes at once, whatever is still pending: a
@@ -261,12 +262,16 @@ func (e *connEngine) serve(s *subscriber, sc *scratch) {
 			}
 			if len(es.out) == 0 && es.needBeat.Swap(false) {
 				es.out = append(es.out, heartbeat)
+				idle = true
 			}
 		}
 		if len(es.out) == 0 {
 			if es.finish {
 				e.release(s, s.finished)
 				return
+			}
+			if idle && es.seal != nil {
+				es.seal.rest() // quiet for a heartbeat's interval: keep the key only
 			}
 			s.mu.Lock()
 			if s.ended || len(s.queue) > s.head {

@@ -98,6 +98,9 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header, ret
 		end(s.finished)
 		return
 	}
+	if seal != nil {
+		seal.rest() // until the engine writes
+	}
 	if err := h.engine.adopt(conn, s, seal); err != nil {
 		end(reasonShutdown)
 	}

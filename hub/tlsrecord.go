@@ -32,12 +32,20 @@ const (
 // A sealer seals one connection's outgoing records under the server's
 // application traffic key. It is not safe for concurrent use: its owner
 // (one writer at a time) advances seq.
+//
+// Its cipher (768 bytes for AES-GCM: the expanded key and GHASH's table)
+// is made when a record is sealed and dropped by rest, so that an idle
+// stream keeps only its 16- or 32-byte key.
 type sealer struct {
 	suite uint16
-	aead  cipher.AEAD
+	key   []byte
 	iv    [12]byte
-	seq   uint64 // the next record's sequence number
+	seq   uint64      // the next record's sequence number
+	aead  cipher.AEAD // nil at rest
 }
+
+// tagLen is the authentication tag's length in every TLS 1.3 suite.
+const tagLen = 16
 
 // newSealer derives the key and IV of the traffic secret for suite, a TLS
 // 1.3 cipher suite, and starts at record seq.
@@ -54,19 +62,31 @@ func newSealer(suite uint16, secret []byte, seq uint64) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sealer{suite: suite, seq: seq}
+	s := &sealer{suite: suite, key: key, seq: seq}
 	copy(s.iv[:], iv)
-	if suite == tls.TLS_CHACHA20_POLY1305_SHA256 {
-		s.aead, err = chacha20poly1305.New(key)
-		return s, err
+	return s, s.ready()
+}
+
+// ready makes s's cipher, unless it has one.
+func (s *sealer) ready() error {
+	if s.aead != nil {
+		return nil
 	}
-	block, err := aes.NewCipher(key)
+	var err error
+	if s.suite == tls.TLS_CHACHA20_POLY1305_SHA256 {
+		s.aead, err = chacha20poly1305.New(s.key)
+		return err
+	}
+	block, err := aes.NewCipher(s.key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.aead, err = cipher.NewGCM(block)
-	return s, err
+	return err
 }
+
+// rest drops s's cipher until the next record.
+func (s *sealer) rest() { s.aead = nil }
 
 // suiteParams returns suite's hash and key length.
 func suiteParams(suite uint16) (func() stdhash.Hash, int, error) {
@@ -114,7 +134,7 @@ func (s *sealer) seal(dst []byte, typ byte, content []byte) []byte {
 // finish seals it in place.
 func (s *sealer) begin(dst []byte, n int) ([]byte, int) {
 	start := len(dst)
-	dst = slices.Grow(dst, recordHeaderLen+n+1+s.aead.Overhead())
+	dst = slices.Grow(dst, recordHeaderLen+n+1+tagLen)
 	return append(dst, recordAppData, 0x03, 0x03, 0, 0), start
 }
 
@@ -123,8 +143,9 @@ func (s *sealer) begin(dst []byte, n int) ([]byte, int) {
 func (s *sealer) finish(dst []byte, start int, typ byte) []byte {
 	dst = append(dst, typ)
 	body := dst[start+recordHeaderLen:]
-	binary.BigEndian.PutUint16(dst[start+3:], uint16(len(body)+s.aead.Overhead()))
+	binary.BigEndian.PutUint16(dst[start+3:], uint16(len(body)+tagLen))
 	nonce := s.nonce()
+	s.ready() // cannot fail: the key worked when s was made
 	sealed := s.aead.Seal(body[:0], nonce[:], body, dst[start:start+recordHeaderLen])
 	s.seq++
 	return dst[:start+recordHeaderLen+len(sealed)]
@@ -233,6 +254,7 @@ func (s *sealer) nonce() [12]byte {
 // the content, padding removed.
 func (s *sealer) open(hdr, body []byte) (byte, []byte, bool) {
 	nonce := s.nonce()
+	s.ready()
 	plain, err := s.aead.Open(nil, nonce[:], body, hdr)
 	if err != nil {
 		return 0, nil, false
