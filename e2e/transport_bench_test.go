@@ -118,6 +118,7 @@ func BenchmarkTransports(b *testing.B) {
 	}{
 		{"plain(baseline)", nil, false},
 		{"tls", []string{"--tls", "self-signed"}, true},
+		{"tls-net-http", []string{"--tls", "self-signed", "--engine=false"}, true},
 	} {
 		b.Run("accept/"+tc.name, func(b *testing.B) {
 			for range b.N {

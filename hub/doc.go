@@ -39,5 +39,6 @@
 //	connEngine.mu     the engine's ready queue and registrations
 //
 // limits.mu and replayCache.mu are taken alone, or innermost (limits.mu
-// inside registry.mu).
+// inside registry.mu). tlsConns.mu and tlsCapture.mu (tls.go) are taken
+// alone.
 package hub

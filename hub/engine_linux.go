@@ -295,6 +295,10 @@ func (e *connEngine) serve(s *subscriber, sc *scratch) {
 		case errors.Is(err, unix.EAGAIN):
 			es.waitSince.Store(time.Now().UnixNano())
 			s.mu.Lock()
+			if s.ended { // while it was written: released at the top
+				s.mu.Unlock()
+				continue
+			}
 			es.waitingOut, es.scheduled = true, false
 			s.mu.Unlock()
 			ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, es.token)
@@ -424,6 +428,15 @@ func (e *connEngine) poll() {
 				}
 			}
 			if gone {
+				// Stop watching it at once: its events are level-triggered
+				// and would fire on every wait until a writer releases it,
+				// which under load (TLS handshakes) takes a while. Its
+				// descriptor is still its own while it is registered.
+				e.mu.Lock()
+				if e.subs[tokenOf(ev)] == s {
+					unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, es.fd, nil)
+				}
+				e.mu.Unlock()
 				s.end(reasonClient)
 				continue
 			}
