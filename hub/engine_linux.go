@@ -18,16 +18,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// engineAvailable says whether this platform has the engine.
+const engineAvailable = true
+
 // The connection engine holds subscribers whose connections the hub took
-// over from net/http (plain HTTP/1.x) with no goroutine and no buffer of
-// their own: a parked subscriber costs its socket, its subscriber record and
-// its epoll registration.
+// over from net/http (HTTP/1.x, plain or over TLS 1.3) with no goroutine
+// and no buffer of their own: a parked subscriber costs its socket, its
+// subscriber record and its epoll registration (and over TLS its key).
 //
 //   - One epoll loop watches every socket for the client leaving, and for
 //     writability after a write hit EAGAIN.
 //   - Writer goroutines (one per CPU, at least two) take subscribers from a ready queue
-//     and write everything queued for each with one writev: under load,
-//     many events go out in one system call.
+//     and write everything queued for each with one writev (over TLS, one
+//     write of the records they seal it into): under load, many events go
+//     out in one system call.
 //   - A sweeper, once a second, sends heartbeats to idle subscribers and
 //     drops those stuck on a full socket for longer than the write timeout.
 //
@@ -37,9 +41,6 @@ import (
 //
 // Lock order: registry.mu, then subscriber.mu, then connEngine.mu (see
 // the package doc).
-// engineAvailable says whether this platform has the engine.
-const engineAvailable = true
-
 type connEngine struct {
 	cfg     engineConfig
 	epfd    int
