@@ -215,6 +215,11 @@ func (c *tlsCapture) record() {
 	if c.trial == nil {
 		c.trial = candidates(c.secret)
 	}
+	defer func() { // keep the keys, not the ciphers: most connections never open another
+		for _, t := range c.trial {
+			t.rest()
+		}
+	}()
 	for i, t := range c.trial {
 		t.seq = c.seq
 		typ, plain, ok := t.open(c.hdr[:], c.body)
