@@ -23,7 +23,7 @@ import (
 const (
 	recordHeaderLen  = 5
 	maxRecordPayload = 1 << 14 // bytes of content per record, the inner type aside
-	recordOverhead   = recordHeaderLen + 1 + 16
+	tagLen           = 16      // the authentication tag, in every TLS 1.3 suite
 	recordAppData    = 0x17
 	recordAlert      = 0x15
 	recordHandshake  = 0x16
@@ -43,9 +43,6 @@ type sealer struct {
 	seq   uint64      // the next record's sequence number
 	aead  cipher.AEAD // nil at rest
 }
-
-// tagLen is the authentication tag's length in every TLS 1.3 suite.
-const tagLen = 16
 
 // newSealer derives the key and IV of the traffic secret for suite, a TLS
 // 1.3 cipher suite, and starts at record seq.
