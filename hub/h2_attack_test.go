@@ -15,7 +15,7 @@ import (
 )
 
 // dialH2Conn is dialH2 with the connection, for tests that bound a read.
-func dialH2Conn(t *testing.T, addr string) (*tls.Conn, *http2.Framer) {
+func dialH2Conn(t *testing.T, addr string, settings ...http2.Setting) (*tls.Conn, *http2.Framer) {
 	t.Helper()
 	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 	if err != nil {
@@ -25,7 +25,7 @@ func dialH2Conn(t *testing.T, addr string) (*tls.Conn, *http2.Framer) {
 	io.WriteString(conn, http2.ClientPreface)
 	fr := http2.NewFramer(conn, conn)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.WriteSettings()
+	fr.WriteSettings(settings...)
 	return conn, fr
 }
 
@@ -75,4 +75,34 @@ func TestHTTP2_bodyTimeout(t *testing.T) {
 		}
 		conn.Close()
 	}
+}
+
+// TestHTTP2_zeroWindowWriteTimeout: a client that opens no window
+// (SETTINGS_INITIAL_WINDOW_SIZE 0) holds neither an ordinary handler nor
+// an event stream's past the hub's WriteTimeout: their streams are reset,
+// as a slow reader is dropped on every other path. Without it each of
+// its streams held a goroutine for ever, and an event stream was never
+// parked.
+func TestHTTP2_zeroWindowWriteTimeout(t *testing.T) {
+	_, srv := newH2Server(t, hub.Config{WriteTimeout: 50 * time.Millisecond})
+	conn, fr := dialH2Conn(t, srv.Listener.Addr().String(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+	for id, path := range map[uint32]string{1: "/healthz", 3: "/events?topic=a"} {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true, BlockFragment: headerBlock(
+			[2]string{":method", "GET"}, [2]string{":scheme", "https"}, [2]string{":authority", "127.0.0.1"}, [2]string{":path", path})})
+	}
+	reset := map[uint32]bool{}
+	for len(reset) < 2 {
+		f, err := fr.ReadFrame()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("streams held without a window past WriteTimeout: reset only %v", reset)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := f.(*http2.RSTStreamFrame); ok {
+			reset[r.StreamID] = true
+		}
+	}
+	until(t, "no handler running", func() bool { return handlersRunning() == 0 })
 }

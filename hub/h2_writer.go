@@ -295,8 +295,8 @@ func (st *h2Stream) writeData(p []byte, end bool) error {
 	c := st.c
 	for len(p) > 0 || end {
 		c.mu.Lock()
-		for len(p) > 0 && (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil && !c.closed {
-			c.cond.Wait()
+		if len(p) > 0 && (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil && !c.closed {
+			st.waitWindow()
 		}
 		switch {
 		case st.err != nil:
@@ -328,4 +328,33 @@ func (st *h2Stream) writeData(p []byte, end bool) error {
 		}
 	}
 	return nil
+}
+
+// waitWindow waits for the windows to open, at most the hub's
+// WriteTimeout: a client that opens none is a reader that takes no write,
+// and its stream ends (os.ErrDeadlineExceeded) as a slow reader's does on
+// every other path. Without the bound, a client announcing a zero window
+// held a handler's goroutine for every stream, for ever. c.mu must be
+// held; it is released while waiting.
+func (st *h2Stream) waitWindow() {
+	c := st.c
+	var t *time.Timer
+	expired := false // guarded by c.mu
+	if d := c.srv.hub.cfg.WriteTimeout; d > 0 {
+		t = time.AfterFunc(d, func() {
+			c.mu.Lock()
+			expired = true
+			c.cond.Broadcast()
+			c.mu.Unlock()
+		})
+	}
+	for (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil && !c.closed && !expired {
+		c.cond.Wait()
+	}
+	if t != nil {
+		t.Stop()
+	}
+	if expired && (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil {
+		st.err = os.ErrDeadlineExceeded
+	}
 }
