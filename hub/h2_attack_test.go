@@ -87,8 +87,8 @@ func TestHTTP2_zeroWindowWriteTimeout(t *testing.T) {
 	_, srv := newH2Server(t, hub.Config{WriteTimeout: 50 * time.Millisecond})
 	conn, fr := dialH2Conn(t, srv.Listener.Addr().String(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	conn.SetReadDeadline(time.Now().Add(8 * time.Second))
-	for id, path := range map[uint32]string{1: "/healthz", 3: "/events?topic=a"} {
-		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true, BlockFragment: headerBlock(
+	for i, path := range []string{"/healthz", "/events?topic=a"} { // streams 1 and 3, in order
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), EndHeaders: true, EndStream: true, BlockFragment: headerBlock(
 			[2]string{":method", "GET"}, [2]string{":scheme", "https"}, [2]string{":authority", "127.0.0.1"}, [2]string{":path", path})})
 	}
 	reset := map[uint32]bool{}
