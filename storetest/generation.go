@@ -26,10 +26,16 @@ func testGeneration(t *testing.T, c Config) {
 }
 
 // testWipe: after the store's data is wiped under it (Config.Wipe) and an
-// event is stored in the new log, a peer that followed the old log and
-// has not looked since gets herd.ErrReplaced from Follow (not the new log
-// as if the old one went on); then both report the same new generation,
-// refuse the ids of the earlier one, and read nothing wiped.
+// event is stored in the new log, a peer's Follow that was following the
+// old log returns herd.ErrReplaced (it does not go on in the new log as if
+// the old one did); then both report the same new generation, refuse the
+// ids of the earlier one, and read nothing wiped.
+//
+// The Follow starts before the wipe, as a hub's follower does: a Follow
+// started after it may begin in the new generation (a store can notice
+// the wipe in the background first), and a position carries no
+// generation, so only the hub, which compares Bounds.Generation, can tell
+// such a position is of the old log.
 func testWipe(t *testing.T, c Config) {
 	if c.Wipe == nil || c.Peer == nil {
 		t.Skip("the store cannot be wiped under a running hub (Config.Wipe or Peer is nil)")
@@ -37,19 +43,37 @@ func testWipe(t *testing.T, c Config) {
 	s := open(t, c, Options{})
 	peer := c.Peer(t, s)
 	var old []herd.Event
-	for _, d := range []string{"wiped 1", "wiped 2", "wiped 3"} {
+	for _, d := range []string{"wiped 1", "wiped 2"} {
 		old = append(old, appendMsg(t, s, data("a", d)))
 	}
 	g := bounds(t, peer).Generation
-	c.Wipe(t, s)
-	appendMsg(t, s, data("a", "new"))
 
 	fctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()
-	err := peer.Follow(fctx, old[2].Pos, func(events []herd.Event) error {
-		return fmt.Errorf("delivered %q after the wipe", events[0].Data)
-	})
-	if !errors.Is(err, herd.ErrReplaced) {
+	followed, errc := make(chan string, 1), make(chan error, 1)
+	from := old[1].Pos
+	go func() {
+		errc <- peer.Follow(fctx, from, func(events []herd.Event) error {
+			for _, e := range events {
+				if e.Data != "wiped 3" {
+					return fmt.Errorf("delivered %q after the wipe", e.Data)
+				}
+				followed <- e.Data
+			}
+			return nil
+		})
+	}()
+	// The Follow is under way in the old log once it delivers an event
+	// stored after it began.
+	old = append(old, appendMsg(t, s, data("a", "wiped 3")))
+	select {
+	case <-followed:
+	case err := <-errc:
+		t.Fatalf("Follow ended before the wipe: %v", err)
+	}
+	c.Wipe(t, s)
+	appendMsg(t, s, data("a", "new"))
+	if err := <-errc; !errors.Is(err, herd.ErrReplaced) {
 		t.Errorf("Follow from the wiped log = %v, want herd.ErrReplaced", err)
 	}
 	gens := map[string]bool{}
