@@ -31,6 +31,7 @@ type h2Stream struct {
 	body        *h2Body            // nil when the request has none
 	cancel      context.CancelFunc // the request's context
 	handlerDone bool
+	drain       *time.Timer // resets a stream answered whose client still sends
 
 	// A parked event stream (sub != nil once parked).
 	sub       *subscriber
@@ -231,6 +232,9 @@ func (c *h2Conn) doneLocked(st *h2Stream) {
 	if c.streams[st.id] == st {
 		delete(c.streams, st.id)
 	}
+	if st.drain != nil {
+		st.drain.Stop()
+	}
 	if len(c.streams) == 0 {
 		c.armIdleLocked()
 	}
@@ -396,6 +400,7 @@ type h2Body struct {
 	buf    []byte
 	eof    bool
 	closed bool
+	err    error // the body's read deadline passed (SetReadDeadline)
 }
 
 func (b *h2Body) Read(p []byte) (int, error) {
@@ -403,12 +408,14 @@ func (b *h2Body) Read(p []byte) (int, error) {
 	defer c.flushRefunds()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(b.buf) == 0 && !b.eof && b.st.err == nil && !b.closed {
+	for len(b.buf) == 0 && !b.eof && b.st.err == nil && !b.closed && b.err == nil {
 		c.cond.Wait()
 	}
 	switch {
 	case b.closed:
 		return 0, http.ErrBodyReadAfterClose
+	case b.err != nil:
+		return 0, b.err
 	case len(b.buf) == 0 && b.eof:
 		return 0, io.EOF
 	case len(b.buf) == 0:

@@ -30,6 +30,9 @@ func (c *h2Conn) runHandler(w *h2Writer, req *http.Request, status int) {
 		if w.deadline != nil {
 			w.deadline.Stop()
 		}
+		if w.readDeadline != nil {
+			w.readDeadline.Stop()
+		}
 		if p != nil {
 			c.resetStream(st.id, http2.ErrCodeInternal)
 		} else {
@@ -60,6 +63,8 @@ type h2Writer struct {
 	parked   bool // an event stream took the stream over
 	done     bool
 	deadline *time.Timer
+	// readDeadline cuts the body (SetReadDeadline).
+	readDeadline *time.Timer
 }
 
 const h2WriteBuffer = 4 << 10
@@ -151,9 +156,32 @@ func (w *h2Writer) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetReadDeadline is accepted and ignored: a body is read within the
-// stream's window, and the connection's reader has no deadline per stream.
-func (w *h2Writer) SetReadDeadline(time.Time) error { return nil }
+// SetReadDeadline cuts the request's body at t, as net/http's HTTP/2
+// server does: a read waiting then, or after, fails with
+// os.ErrDeadlineExceeded, and once the handler has answered, the stream
+// is reset if the client is still sending. Without it a client that stops
+// a body midway holds a handler and a stream for ever (the connection's
+// reader has no deadline, and a stream keeps it from going idle).
+func (w *h2Writer) SetReadDeadline(t time.Time) error {
+	if w.readDeadline != nil {
+		w.readDeadline.Stop()
+		w.readDeadline = nil
+	}
+	st := w.st
+	if st.body == nil || t.IsZero() {
+		return nil
+	}
+	w.readDeadline = time.AfterFunc(time.Until(t), func() {
+		c := st.c
+		c.mu.Lock()
+		if !st.remoteDone && st.body.err == nil {
+			st.body.err = os.ErrDeadlineExceeded
+			c.cond.Broadcast()
+		}
+		c.mu.Unlock()
+	})
+	return nil
+}
 
 // sendHeaders writes the response's HEADERS frame, with hdr's fields, a
 // Date, and a sniffed Content-Type if none is set (as net/http does).
@@ -224,8 +252,35 @@ func (w *h2Writer) finish() {
 	}
 	c.doneLocked(st)
 	c.cond.Broadcast()
+	cut := st.body != nil && st.body.err != nil && !st.remoteDone && st.err == nil
 	c.mu.Unlock()
 	c.flushRefunds()
+	if cut && err == nil {
+		// The body was cut by its deadline and the client has not ended
+		// it: the stream ends here (NO_ERROR: the response is whole), so
+		// that it holds no slot of the connection's.
+		c.resetStream(st.id, http2.ErrCodeNo)
+		return
+	}
+	if err == nil {
+		c.mu.Lock()
+		if !st.remoteDone && st.err == nil && c.streams[st.id] == st {
+			// Answered while the client is still sending (a refusal
+			// before the body is read): it has BodyTimeout to end the
+			// stream, then it is reset, so that no client holds its
+			// streams (and the connection from going idle) by never
+			// ending them.
+			st.drain = time.AfterFunc(c.srv.hub.cfg.BodyTimeout, func() {
+				c.mu.Lock()
+				open := !st.remoteDone && st.err == nil
+				c.mu.Unlock()
+				if open {
+					c.resetStream(st.id, http2.ErrCodeNo)
+				}
+			})
+		}
+		c.mu.Unlock()
+	}
 	switch {
 	case err != nil && !errors.Is(err, errStreamReset) && !errors.Is(err, errConnClosed):
 		c.write(func(fr *http2.Framer) error { return fr.WriteRSTStream(st.id, http2.ErrCodeCancel) })
@@ -240,8 +295,8 @@ func (st *h2Stream) writeData(p []byte, end bool) error {
 	c := st.c
 	for len(p) > 0 || end {
 		c.mu.Lock()
-		for len(p) > 0 && (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil && !c.closed {
-			c.cond.Wait()
+		if len(p) > 0 && (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil && !c.closed {
+			st.waitWindow()
 		}
 		switch {
 		case st.err != nil:
@@ -273,4 +328,33 @@ func (st *h2Stream) writeData(p []byte, end bool) error {
 		}
 	}
 	return nil
+}
+
+// waitWindow waits for the windows to open, at most the hub's
+// WriteTimeout: a client that opens none is a reader that takes no write,
+// and its stream ends (os.ErrDeadlineExceeded) as a slow reader's does on
+// every other path. Without the bound, a client announcing a zero window
+// held a handler's goroutine for every stream, for ever. c.mu must be
+// held; it is released while waiting.
+func (st *h2Stream) waitWindow() {
+	c := st.c
+	var t *time.Timer
+	expired := false // guarded by c.mu
+	if d := c.srv.hub.cfg.WriteTimeout; d > 0 {
+		t = time.AfterFunc(d, func() {
+			c.mu.Lock()
+			expired = true
+			c.cond.Broadcast()
+			c.mu.Unlock()
+		})
+	}
+	for (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil && !c.closed && !expired {
+		c.cond.Wait()
+	}
+	if t != nil {
+		t.Stop()
+	}
+	if expired && (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil {
+		st.err = os.ErrDeadlineExceeded
+	}
 }

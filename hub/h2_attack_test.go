@@ -1,0 +1,108 @@
+package hub_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/herd-sse/herd/hub"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// dialH2Conn is dialH2 with the connection, for tests that bound a read.
+func dialH2Conn(t *testing.T, addr string, settings ...http2.Setting) (*tls.Conn, *http2.Framer) {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	io.WriteString(conn, http2.ClientPreface)
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings(settings...)
+	return conn, fr
+}
+
+func headerBlock(fields ...[2]string) []byte {
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range fields {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return block.Bytes()
+}
+
+// TestHTTP2_bodyTimeout: a publish whose body stops midway is cut after
+// BodyTimeout over HTTP/2 as over HTTP/1.1, and its stream ends, rather
+// than holding a handler, or a half-closed stream, for ever: with the key
+// (the body is read, and cut by its deadline) and without (refused before
+// the body is read, the client still sending).
+func TestHTTP2_bodyTimeout(t *testing.T) {
+	_, srv := newH2Server(t, hub.Config{BodyTimeout: 50 * time.Millisecond, PublishKey: "k"})
+	for _, auth := range []string{"Bearer k", ""} {
+		conn, fr := dialH2Conn(t, srv.Listener.Addr().String())
+		// The answer must come from the hub's deadline, long before this one.
+		conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+		fields := [][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
+			{":path", "/events"}, {"content-type", "application/x-www-form-urlencoded"}, {"content-length", "1000"}}
+		if auth != "" {
+			fields = append(fields, [2]string{"authorization", auth})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: headerBlock(fields...)})
+		fr.WriteData(1, false, []byte("topic=a"))
+		for ended := false; !ended; {
+			f, err := fr.ReadFrame()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("%q: a stopped body held its stream (no end in 8 s)", auth)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				if s := f.PseudoValue("status"); f.StreamID == 1 && s < "400" {
+					t.Fatalf("%q: a body cut off answered %s", auth, s)
+				}
+			case *http2.RSTStreamFrame:
+				ended = f.StreamID == 1 // the stream ended: nothing of it is held
+			}
+		}
+		conn.Close()
+	}
+}
+
+// TestHTTP2_zeroWindowWriteTimeout: a client that opens no window
+// (SETTINGS_INITIAL_WINDOW_SIZE 0) holds neither an ordinary handler nor
+// an event stream's past the hub's WriteTimeout: their streams are reset,
+// as a slow reader is dropped on every other path. Without it each of
+// its streams held a goroutine for ever, and an event stream was never
+// parked.
+func TestHTTP2_zeroWindowWriteTimeout(t *testing.T) {
+	_, srv := newH2Server(t, hub.Config{WriteTimeout: 50 * time.Millisecond})
+	conn, fr := dialH2Conn(t, srv.Listener.Addr().String(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+	for i, path := range []string{"/healthz", "/events?topic=a"} { // streams 1 and 3, in order
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), EndHeaders: true, EndStream: true, BlockFragment: headerBlock(
+			[2]string{":method", "GET"}, [2]string{":scheme", "https"}, [2]string{":authority", "127.0.0.1"}, [2]string{":path", path})})
+	}
+	reset := map[uint32]bool{}
+	for len(reset) < 2 {
+		f, err := fr.ReadFrame()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("streams held without a window past WriteTimeout: reset only %v", reset)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := f.(*http2.RSTStreamFrame); ok {
+			reset[r.StreamID] = true
+		}
+	}
+	until(t, "no handler running", func() bool { return handlersRunning() == 0 })
+}
