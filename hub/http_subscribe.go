@@ -42,9 +42,10 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveStream streams s with opts on this goroutine (TLS, HTTP/2, or
-// without the engine) or hands the connection to the connection engine
-// (plain HTTP/1.x). Headers set on w so far (CORS, a face's) are sent.
+// serveStream parks s on the hub's HTTP/2 server (ConfigureHTTP2), hands
+// the connection to the connection engine (plain HTTP/1.x), or streams s
+// on this goroutine (TLS HTTP/1.1, net/http's HTTP/2, HTTP/3, or without
+// the engine). Headers set on w so far (CORS, a face's) are sent.
 func (h *Hub) serveStream(w http.ResponseWriter, r *http.Request, s *subscriber, opts sse.Options) {
 	if h2w := h2WriterOf(r); h2w != nil && r.Method == http.MethodGet {
 		h.serveH2(h2w, w.Header(), s, opts.Retry)
