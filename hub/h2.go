@@ -479,7 +479,8 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 }
 
 // goAway sends GOAWAY with code. An error (now) closes the connection at
-// once; a graceful one when its last stream ends.
+// once, from the reader's goroutine, the only one that may call it so; a
+// graceful one when its last stream ends.
 func (c *h2Conn) goAway(code http2.ErrCode, now bool) {
 	c.mu.Lock()
 	last := c.maxID
@@ -487,8 +488,33 @@ func (c *h2Conn) goAway(code http2.ErrCode, now bool) {
 	c.mu.Unlock()
 	c.write(func(fr *http2.Framer) error { return fr.WriteGoAway(last, code, nil) })
 	if now {
-		c.nc.Close()
+		c.lingerClose()
 	}
+}
+
+// goAwayLinger bounds how long a connection closed for an error keeps
+// reading, and goAwayDrain how much, so that the client gets the GOAWAY.
+const (
+	goAwayLinger = time.Second
+	goAwayDrain  = 64 << 10
+)
+
+// lingerClose closes the connection after an error's GOAWAY without
+// losing it: closing a socket with unread bytes in it sends a TCP reset,
+// and a reset makes the client's kernel drop what it had not read yet, the
+// GOAWAY included. So the write side is shut first where it can be (the
+// client sees the end after the GOAWAY), and what the client still sends is read and
+// dropped until it closes, for at most goAwayLinger and goAwayDrain
+// bytes. Only the reader's goroutine calls it.
+func (c *h2Conn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	// Without CloseWrite (h2c's connection is net/http's wrapper), the
+	// client, having read the GOAWAY, closes first: the read ends then.
+	c.nc.SetReadDeadline(time.Now().Add(goAwayLinger))
+	io.CopyN(io.Discard, c.nc, goAwayDrain)
+	c.nc.Close()
 }
 
 // close ends the connection: its streams end (event streams as the
