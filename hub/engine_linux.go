@@ -252,8 +252,6 @@ func (e *connEngine) write() {
 // is full, or it ends.
 func (e *connEngine) serve(es *engineSub, sc *scratch) {
 	s := es.s
-	items, iov := sc.items, sc.iov
-	defer func() { sc.items, sc.iov = items, iov }()
 	written := 0
 	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
 	for {
@@ -265,11 +263,11 @@ func (e *connEngine) serve(es *engineSub, sc *scratch) {
 		}
 		if len(es.out) == 0 && !es.finish {
 			var err error
-			items, err = s.ready(items[:0])
+			sc.items, err = s.ready(sc.items[:0])
 			es.out = sc.out[:0]
-			for i, it := range items {
+			for i, it := range sc.items {
 				es.out = append(es.out, it.wire.Bytes())
-				items[i] = item{}
+				sc.items[i] = item{}
 			}
 			sc.out = es.out[:0] // keeps what append grew
 			switch {
@@ -300,7 +298,7 @@ func (e *connEngine) serve(es *engineSub, sc *scratch) {
 		}
 		var n int
 		var err error
-		n, iov, err = writev(es.fd, es.out, iov)
+		n, sc.iov, err = writev(es.fd, es.out, sc.iov)
 		written += n
 		es.out = advance(es.out, n)
 		switch {
