@@ -21,10 +21,11 @@ import (
 
 // These benchmarks measure what TLS and HTTP/2 cost herd, beside plain
 // HTTP/1.1 in the same run: memory per idle stream (B1's HTTP/2 target,
-// ≤ 8 KB) and new subscriptions per second (B4's TLS target, ≥ 1,800/s).
-// Run them alone, one at a time: they load both cores.
+// ≤ 8 KB; TLS HTTP/1.1 on the engine, ≤ 6 KB), herd's CPU per delivery
+// (TLS within 1.5× of plain) and new subscriptions per second (B4's TLS
+// target, ≥ 1,800/s). Run them alone, one at a time: they load both cores.
 //
-//	go test ./e2e -run '^$' -bench Transports -benchtime 1x
+//	go test -tags integration ./e2e -run '^$' -bench Transports -benchtime 1x
 
 func BenchmarkTransports(b *testing.B) {
 	const streams = 4000
@@ -37,7 +38,8 @@ func BenchmarkTransports(b *testing.B) {
 	}{
 		{"http1-engine", nil, &http.Transport{}, true},
 		{"http1-net-http(baseline)", []string{"--engine=false"}, &http.Transport{}, false},
-		{"http1-tls", []string{"--tls", "self-signed"}, &http.Transport{TLSClientConfig: insecure, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}, false},
+		{"http1-tls-engine", []string{"--tls", "self-signed"}, &http.Transport{TLSClientConfig: insecure, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}, true},
+		{"http1-tls-net-http", []string{"--tls", "self-signed", "--engine=false"}, &http.Transport{TLSClientConfig: insecure, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}, false},
 		{"http2-tls", []string{"--tls", "self-signed", "--h2-engine=false"}, &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}, false}, // net/http's HTTP/2: BenchmarkH2Streams sets herd's beside it
 	} {
 		b.Run("memory/"+tc.name, func(b *testing.B) {
@@ -87,6 +89,28 @@ func BenchmarkTransports(b *testing.B) {
 			}
 		})
 	}
+	h1TLS := func() *http.Transport {
+		return &http.Transport{TLSClientConfig: insecure, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		client *http.Transport
+	}{
+		{"http1-engine(baseline)", nil, &http.Transport{}},
+		{"http1-tls-engine", []string{"--tls", "self-signed"}, h1TLS()},
+		{"http1-tls-net-http", []string{"--tls", "self-signed", "--engine=false"}, h1TLS()},
+	} {
+		b.Run("delivery/"+tc.name, func(b *testing.B) {
+			for range b.N {
+				h := startHerd(b, append([]string{"--store", "memory", "--heartbeat", "1h", "--max-subscribers-per-ip", "0"}, tc.args...)...)
+				perDelivery := deliveryCost(b, h, &http.Client{Transport: tc.client})
+				b.ReportMetric(perDelivery.Seconds()*1e6, "herd-µs/delivery")
+				tc.client.CloseIdleConnections()
+				h.kill9()
+			}
+		})
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -94,6 +118,7 @@ func BenchmarkTransports(b *testing.B) {
 	}{
 		{"plain(baseline)", nil, false},
 		{"tls", []string{"--tls", "self-signed"}, true},
+		{"tls-net-http", []string{"--tls", "self-signed", "--engine=false"}, true},
 	} {
 		b.Run("accept/"+tc.name, func(b *testing.B) {
 			for range b.N {
@@ -129,6 +154,69 @@ func BenchmarkTransports(b *testing.B) {
 			}
 		})
 	}
+}
+
+// deliveryCost opens 500 streams on one topic, publishes 200 events of
+// 200 bytes one at a time, 20 ms apart (each goes out in its own write:
+// no burst to coalesce), waits until every stream has read them all, and
+// returns herd's CPU time per delivery.
+func deliveryCost(b *testing.B, h *herd, hc *http.Client) time.Duration {
+	const streams, events = 500, 200
+	var wg sync.WaitGroup
+	var opened, read atomic.Int64
+	bodies := make(chan io.Closer, streams)
+	gate := make(chan struct{}, 32)
+	for range streams {
+		gate <- struct{}{}
+		wg.Go(func() {
+			resp, err := hc.Get(h.URL + "/events?topic=delivery")
+			<-gate
+			if err != nil || resp.StatusCode != 200 {
+				return
+			}
+			opened.Add(1)
+			bodies <- resp.Body
+			br := bufio.NewReader(resp.Body)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if strings.HasPrefix(line, "data: ") {
+					read.Add(1)
+				}
+			}
+		})
+	}
+	for opened.Load() < streams && metricVia(hc, h.URL, "herd_subscribers") < streams {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if opened.Load() != streams {
+		b.Fatalf("%d of %d streams opened", opened.Load(), streams)
+	}
+	time.Sleep(time.Second)
+	before := sample(b, h)
+	data := strings.Repeat("d", 200)
+	for range events {
+		resp, err := hc.Post(h.URL+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=delivery&data="+data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(time.Minute); read.Load() < streams*events; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d deliveries read", read.Load(), streams*events)
+		}
+	}
+	cpu := sample(b, h).CPU - before.CPU
+	close(bodies)
+	for body := range bodies {
+		body.Close()
+	}
+	wg.Wait()
+	return cpu / (streams * events)
 }
 
 // metricVia reads a figure through the benchmark's own client (which

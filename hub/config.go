@@ -81,10 +81,12 @@ type Config struct {
 	ReplayCacheBytes int
 
 	// NoEngine turns the connection engine off. With it on (the default,
-	// on Linux), plain HTTP/1.x subscribers are taken over from net/http
-	// once subscribed and held with no goroutine or buffer of their own;
-	// TLS and HTTP/2 subscribers keep net/http's goroutine per stream
-	// (HTTP/2 ones are parked too when the server is configured with
+	// on Linux), HTTP/1.x subscribers are taken over from net/http once
+	// subscribed and held with no goroutine or buffer of their own: plain
+	// ones, and TLS 1.3 ones on connections Hub.TLSListener accepted
+	// (TLSListener is tls.NewListener when NoEngine is set). Other TLS
+	// and HTTP/2 subscribers keep net/http's goroutine per stream (HTTP/2
+	// ones are parked too when the server is configured with
 	// ConfigureHTTP2, whatever NoEngine says).
 	NoEngine bool
 

@@ -30,8 +30,10 @@
 // route.go (the route table and the guards every route passes), http.go
 // (the hub's routes, answers), http_publish.go, http_subscribe.go,
 // handover.go (a stream handed to the connection engine), auth.go,
-// host.go, cors.go, limits.go. The engine: engine_linux.go, and clock.go
-// (heartbeats and write timeouts on both paths, and their precision).
+// host.go, cors.go, limits.go, tls.go (TLSListener: TLS connections the
+// engine can take from crypto/tls). The engine: engine_linux.go,
+// tlsrecord.go (the TLS 1.3 records it seals), and clock.go (heartbeats
+// and write timeouts on both paths, and their precision).
 // The hub's HTTP/2 server (ConfigureHTTP2): h2.go (connections, frames,
 // settings, flow control), h2_stream.go (streams, requests, bodies),
 // h2_writer.go (the ResponseWriter), h2_events.go (parked event streams,
@@ -57,5 +59,6 @@
 // The HTTP/2 server's h2Conn.wmu is held across a
 // connection's writes and taken first (h2Conn.wmu, subscriber.mu,
 // h2Conn.mu); h2Conn.mu (a connection's streams and windows) comes after
-// subscriber.mu, and nothing else is taken under it.
+// subscriber.mu, and nothing else is taken under it. tlsConns.mu and
+// tlsCapture.mu (tls.go) are taken alone.
 package hub

@@ -18,10 +18,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// engineAvailable says whether this platform has the engine.
+const engineAvailable = true
+
 // The connection engine holds subscribers whose connections the hub took
-// over from net/http (plain HTTP/1.x) with no goroutine and no buffer of
-// their own: a parked subscriber costs its socket, its subscriber record and
-// its epoll registration. It keeps the socket as a bare file descriptor
+// over from net/http (HTTP/1.x, plain or over TLS 1.3) with no goroutine
+// and no buffer of their own: a parked subscriber costs its socket, its
+// subscriber record and its epoll registration (and over TLS its traffic
+// key, tlsrecord.go's sealer). It keeps the socket as a bare file descriptor
 // (a duplicate of net/http's, whose net.Conn is closed): Go's connection,
 // its poller state and its two addresses would be a quarter of a parked
 // subscriber's heap.
@@ -29,8 +33,9 @@ import (
 //   - One epoll loop watches every socket for the client leaving, and for
 //     writability after a write hit EAGAIN.
 //   - Writer goroutines (one per CPU, at least two) take subscribers from a ready queue
-//     and write everything queued for each with one writev: under load,
-//     many events go out in one system call.
+//     and write everything queued for each with one writev (over TLS, one
+//     write of the records they seal it into, in their scratch): under
+//     load, many events go out in one system call.
 //   - A sweeper, driven by the hub's clock every sweepEvery (a quarter of
 //     the shorter of the heartbeat and the write timeout, at most a
 //     second), sends heartbeats to idle subscribers and drops those stuck
@@ -89,6 +94,8 @@ type engineSub struct {
 	// a rest the socket did not take is copied into a slice of its own.
 	out       [][]byte
 	finish    bool         // the close was taken: end the stream once out is written
+	seal      *sealer      // TLS: seals out into records (tlsrecord.go); nil for plain HTTP
+	sent      int          // TLS: bytes of the record at out's head written already
 	lastWrite atomic.Int64 // the clock's, in Unix nanoseconds
 	waitSince atomic.Int64 // when the socket filled up; 0 if it is not full
 	needBeat  atomic.Bool
@@ -127,8 +134,10 @@ func (e *connEngine) now() int64 { return e.cfg.clock.Now().UnixNano() }
 // engine writes to the connection and closes it: conn itself is closed
 // once the engine holds a duplicate of its descriptor (the socket stays
 // open, and leaves Go's poller). On an error the caller closes conn, which
-// is harmless if the engine did already.
-func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
+// is harmless if the engine did already. seal, if not nil, is the TLS
+// record layer conn carries (conn is then the TCP connection under it):
+// what the engine writes is sealed with it.
+func (e *connEngine) adopt(conn net.Conn, s *subscriber, seal *sealer) error {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return errors.New("hub: connection has no file descriptor")
@@ -156,7 +165,7 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber) error {
 	conn.Close() // Go's poller forgets its descriptor; the socket lives on in fd
 	// Until its epoll registration exists, s is held as if scheduled, so
 	// that no writer can release it first.
-	es := &engineSub{e: e, s: s, token: token, fd: fd, scheduled: true}
+	es := &engineSub{e: e, s: s, token: token, fd: fd, scheduled: true, seal: seal}
 	es.lastWrite.Store(e.now())
 	s.handTo(es)
 	e.mu.Lock()
@@ -230,9 +239,11 @@ func (e *connEngine) next() *engineSub {
 // serves: a write allocates nothing, and no subscriber keeps a buffer
 // sized by its busiest moment.
 type scratch struct {
-	items []item
-	iov   []unix.Iovec
-	out   [][]byte
+	items  []item
+	iov    []unix.Iovec
+	out    [][]byte
+	sealed []byte // TLS records, sealed for one write
+	batch  recordBatch
 }
 
 // write is a writer goroutine.
@@ -253,6 +264,7 @@ func (e *connEngine) write() {
 func (e *connEngine) serve(es *engineSub, sc *scratch) {
 	s := es.s
 	written := 0
+	idle := false // a heartbeat was due: over TLS, the cipher goes to rest after it
 	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
 	for {
 		// An ended subscriber goes at once, whatever is still pending: a
@@ -279,12 +291,16 @@ func (e *connEngine) serve(es *engineSub, sc *scratch) {
 			if len(es.out) == 0 && es.needBeat.Swap(false) {
 				es.out = append(es.out, heartbeat)
 				sc.out = es.out[:0]
+				idle = true
 			}
 		}
 		if len(es.out) == 0 {
 			if es.finish {
 				e.release(es, s.finished)
 				return
+			}
+			if idle && es.seal != nil {
+				es.seal.rest() // quiet for a heartbeat's interval: keep the key only
 			}
 			s.mu.Lock()
 			if s.pendingLocked() {
@@ -298,7 +314,11 @@ func (e *connEngine) serve(es *engineSub, sc *scratch) {
 		}
 		var n int
 		var err error
-		n, sc.iov, err = writev(es.fd, es.out, sc.iov)
+		if es.seal != nil {
+			n, err = es.writeSealed(sc)
+		} else {
+			n, sc.iov, err = writev(es.fd, es.out, sc.iov)
+		}
 		written += n
 		es.out = advance(es.out, n)
 		switch {
@@ -310,6 +330,13 @@ func (e *connEngine) serve(es *engineSub, sc *scratch) {
 			es.out = rest
 			es.waitSince.Store(e.now())
 			s.mu.Lock()
+			if s.ended {
+				// It ended while this writer held it (its wake-up found it
+				// scheduled): nothing would schedule it again, so it is
+				// released at the top of the loop, now.
+				s.mu.Unlock()
+				continue
+			}
 			es.waitingOut, es.scheduled = true, false
 			s.mu.Unlock()
 			ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, es.token)
@@ -353,21 +380,20 @@ func writev(fd int, bufs [][]byte, iov []unix.Iovec) (int, []unix.Iovec, error) 
 	}
 }
 
-// advance drops the first n bytes of bufs.
-func advance(bufs [][]byte, n int) [][]byte {
-	for n > 0 && len(bufs) > 0 {
-		if n < len(bufs[0]) {
-			bufs[0] = bufs[0][n:]
-			return bufs
+// writeSealed writes es.out as TLS records sealed into sc, and returns
+// how much of es.out went out in whole records (see sealer.writeRecords).
+func (es *engineSub) writeSealed(sc *scratch) (int, error) {
+	var n int
+	var err error
+	n, sc.sealed, err = es.seal.writeRecords(func(b []byte) (int, error) {
+		for {
+			n, err := unix.Write(es.fd, b)
+			if err != unix.EINTR {
+				return max(n, 0), err
+			}
 		}
-		n -= len(bufs[0])
-		bufs[0] = nil
-		bufs = bufs[1:]
-	}
-	if len(bufs) == 0 {
-		return bufs[:0]
-	}
-	return bufs
+	}, es.out, &es.sent, sc.sealed, &sc.batch)
+	return n, err
 }
 
 // release closes s's connection and removes it. A stream that ended
@@ -383,11 +409,25 @@ func (e *connEngine) release(es *engineSub, reason closeReason) {
 	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, es.fd, nil)
 	if reason == reasonSlow || reason == reasonWrite {
 		unix.SetsockoptLinger(es.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	} else {
+		es.closeNotify(reason)
 	}
 	unix.Close(es.fd)
 	clear(es.out) // the scratch, if a writer held s: its frames are not s's any more
 	es.out = nil
 	e.cfg.release(es.s, reason)
+}
+
+// closeNotify ends a TLS stream that ends normally with the close_notify
+// alert, so that clients that insist on one (curl) see a clean end. It is
+// written only if the socket takes it at once and no record was cut
+// short; a client that left gets none.
+func (es *engineSub) closeNotify(reason closeReason) {
+	if es.seal == nil || es.sent != 0 || reason == reasonClient {
+		return
+	}
+	var buf [64]byte
+	unix.Write(es.fd, es.seal.closeNotify(buf[:0]))
 }
 
 // poll is the epoll loop.
@@ -418,11 +458,25 @@ func (e *connEngine) poll() {
 			gone := ev.Events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
 			if !gone && ev.Events&unix.EPOLLIN != 0 {
 				// A subscriber has nothing to say; a read returning 0 is its end.
-				if k, err := unix.Read(es.fd, discard[:]); k == 0 || (err != nil && !errors.Is(err, unix.EAGAIN)) {
+				// Over TLS the engine cannot read records (it holds no client
+				// key), and a client has nothing to send but close_notify or
+				// a KeyUpdate the engine could not answer: any byte is its end.
+				if k, err := unix.Read(es.fd, discard[:]); k == 0 || (k > 0 && es.seal != nil) || (err != nil && !errors.Is(err, unix.EAGAIN)) {
 					gone = true
 				}
 			}
 			if gone {
+				// Stop watching it at once: its events are level-triggered
+				// and would fire on every wait until a writer releases it,
+				// which under load takes a while (a profile of TLS accepts
+				// found this spin at 40% of herd's CPU). Its descriptor is
+				// its own while it is registered: release unregisters it
+				// under e.mu before closing it.
+				e.mu.Lock()
+				if e.subs[es.token] == es {
+					unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, es.fd, nil)
+				}
+				e.mu.Unlock()
 				s.end(reasonClient)
 				continue
 			}
@@ -503,6 +557,7 @@ func (e *connEngine) close() {
 	e.mu.Unlock()
 	for _, es := range left {
 		es.s.end(reasonShutdown)
+		es.closeNotify(reasonShutdown)
 		unix.Close(es.fd) // never released: its writer had not taken it
 		e.cfg.release(es.s, reasonShutdown)
 	}

@@ -183,7 +183,7 @@ func TestEngine_writeTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.engine.adopt(conn, s); err != nil {
+	if err := h.engine.adopt(conn, s, nil); err != nil {
 		t.Fatal(err)
 	}
 	es := parkedOne(t, h.engine)

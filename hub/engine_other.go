@@ -13,6 +13,9 @@ import (
 // is served by its own goroutine, as net/http does.
 type connEngine struct{}
 
+// engineAvailable says whether this platform has the engine.
+const engineAvailable = false
+
 // engineConfig is what the engine would need of its hub.
 type engineConfig struct {
 	heartbeat, writeTimeout time.Duration
@@ -24,7 +27,7 @@ type engineConfig struct {
 
 func newEngine(engineConfig) (*connEngine, error) { return nil, nil }
 
-func (e *connEngine) adopt(net.Conn, *subscriber) error {
+func (e *connEngine) adopt(net.Conn, *subscriber, *sealer) error {
 	return errors.New("hub: no connection engine")
 }
 

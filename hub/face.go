@@ -107,9 +107,10 @@ func (fs *FaceStream) Inject(wire sse.Frame) {
 func (fs *FaceStream) Close() { fs.h.unsubscribe(fs.s, reasonClient) }
 
 // Serve streams the subscription with header (set before w's headers are
-// written): on the connection engine for plain HTTP/1.x, where Serve
-// returns once the connection is handed over, else on this goroutine
-// until the stream ends.
+// written): on the connection engine for HTTP/1.x (plain, or TLS 1.3 from
+// Hub.TLSListener) or parked on the hub's HTTP/2 server, where Serve
+// returns once the stream is handed over, else on this goroutine until the
+// stream ends.
 func (fs *FaceStream) Serve(w http.ResponseWriter, r *http.Request) {
 	fs.h.serveStream(w, r, fs.s, sse.Options{Heartbeat: fs.h.cfg.Heartbeat, WriteTimeout: fs.h.cfg.WriteTimeout})
 }

@@ -73,6 +73,7 @@ const (
 // serveConn serves one HTTP/2 connection on net/http's goroutine, which
 // becomes its reader; it returns when the connection is done.
 func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
+	forgetTLS(tc) // Hub.TLSListener's capture: HTTP/2 stays with crypto/tls
 	st := tc.ConnectionState()
 	s.serve(srv, tc, &st, handler, false)
 }

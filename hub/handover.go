@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"time"
@@ -16,13 +17,51 @@ import (
 // no length and no chunking: it ends when the connection closes. extra
 // holds headers to send besides the stream's own; retry, if positive, is
 // sent first.
+//
+// A TLS connection is taken from crypto/tls at once: from here on its
+// records are sealed by the hub (tlsrecord.go), here and in the engine.
 func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header, retry time.Duration) {
+	var seal *sealer
+	if tc, ok := conn.(*tls.Conn); ok {
+		raw, sl, err := takeTLS(tc)
+		if err != nil { // records sent meanwhile (a KeyUpdate): the client resumes
+			h.log.Warn("TLS stream not handed to the engine", "err", err)
+			tc.Close()
+			h.unsubscribe(s, reasonWrite)
+			return
+		}
+		conn, seal = raw, sl
+	}
 	conn.SetDeadline(time.Time{}) // the server's deadlines no longer apply
+	var sealed []byte
 	write := func(bufs net.Buffers) (int64, error) {
 		conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-		n, err := bufs.WriteTo(conn) // one writev, no copy
-		conn.SetWriteDeadline(time.Time{})
-		return n, err
+		defer conn.SetWriteDeadline(time.Time{})
+		if seal == nil {
+			return bufs.WriteTo(conn) // one writev, no copy
+		}
+		var n int64
+		var b recordBatch
+		for len(bufs) > 0 {
+			sealed = seal.sealRecords(sealed[:0], bufs, &b)
+			if b.n == 0 { // nothing but empty buffers
+				break
+			}
+			if _, err := conn.Write(sealed); err != nil {
+				return n, err
+			}
+			n += int64(b.plain[b.n-1])
+			bufs = advance(bufs, b.plain[b.n-1])
+		}
+		return n, nil
+	}
+	end := func(reason closeReason) {
+		if seal != nil && reason != reasonWrite && reason != reasonClient {
+			conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+			conn.Write(seal.closeNotify(nil))
+		}
+		conn.Close()
+		h.unsubscribe(s, reason)
 	}
 	// The head is HTTP framing, the hub's; the stream's headers and first
 	// bytes are sse's, as on net/http's path.
@@ -34,8 +73,7 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header, ret
 	hdr.Write(&head)
 	head.WriteString("\r\n")
 	if _, err := write(net.Buffers{head.Bytes(), sse.OpeningFrame(retry).Bytes()}); err != nil {
-		conn.Close()
-		h.unsubscribe(s, reasonClient)
+		end(reasonClient)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -52,18 +90,18 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header, ret
 		n, werr := write(bufs)
 		h.counters.bytesWritten.Add(n)
 		if werr != nil || err != nil {
-			conn.Close()
-			h.unsubscribe(s, reasonWrite)
+			end(reasonWrite)
 			return
 		}
 	}
 	if s.finished != 0 { // the replay ended with the close
-		conn.Close()
-		h.unsubscribe(s, s.finished)
+		end(s.finished)
 		return
 	}
-	if err := h.engine.adopt(conn, s); err != nil {
-		conn.Close()
-		h.unsubscribe(s, reasonShutdown)
+	if seal != nil {
+		seal.rest() // until the engine writes
+	}
+	if err := h.engine.adopt(conn, s, seal); err != nil {
+		end(reasonShutdown)
 	}
 }

@@ -43,15 +43,17 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveStream parks s on the hub's HTTP/2 server (ConfigureHTTP2), hands
-// the connection to the connection engine (plain HTTP/1.x), or streams s
-// on this goroutine (TLS HTTP/1.1, net/http's HTTP/2, HTTP/3, or without
-// the engine). Headers set on w so far (CORS, a face's) are sent.
+// the connection to the connection engine (HTTP/1.x, plain or over TLS 1.3
+// on a connection TLSListener accepted), or streams s on this goroutine
+// (TLS 1.2 or a TLS connection from another listener, net/http's HTTP/2,
+// HTTP/3, or without the engine). Headers set on w so far (CORS, a
+// face's) are sent.
 func (h *Hub) serveStream(w http.ResponseWriter, r *http.Request, s *subscriber, opts sse.Options) {
 	if h2w := h2WriterOf(r); h2w != nil && r.Method == http.MethodGet {
 		h.serveH2(h2w, w.Header(), s, opts.Retry)
 		return
 	}
-	if h.engine != nil && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
+	if h.engine != nil && r.ProtoMajor == 1 && r.Method == http.MethodGet && (r.TLS == nil || h.tlsConns.adoptable(r)) {
 		extra := w.Header().Clone() // set so far: CORS
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			h.serveHijacked(conn, s, extra, opts.Retry)

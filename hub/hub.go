@@ -32,6 +32,7 @@ type Hub struct {
 	engine   *connEngine  // nil when off or unavailable
 	clock    clock        // the engine's time (clock.go); tests set it before Open
 	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
+	tlsConns tlsConns     // TLSListener's connections, until net/http closes or hijacks them
 
 	mu       sync.Mutex // guards state
 	state    hubState

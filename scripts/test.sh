@@ -37,6 +37,10 @@ if [ -z "${HERD_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
 fi
 "${HERD_CHROMIUM:-chromium}" --version
 
+say "curl (OpenSSL: reads TLS streams on the connection engine, hub's TestTLS_curl)"
+command -v curl >/dev/null || install curl
+curl --version | sed -n 1p
+
 say "Node.js (for Mercure's conformance suite, run with Playwright from npm)"
 command -v npm >/dev/null || install nodejs npm
 node --version

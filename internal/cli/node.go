@@ -112,10 +112,11 @@ func (n *node) run(ctx context.Context, ln net.Listener) error {
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(drain.Start)
-	f.transport.configure(srv, n.cert)
+	f.transport.configure(srv)
 	if f.transport.h2Engine && f.engine && (f.transport.tls() || f.transport.h2c) {
 		h.ConfigureHTTP2(srv)
 	}
+	ln = f.transport.listener(ln, h, n.cert)
 	scheme := "http"
 	if f.transport.tls() {
 		scheme = "https"
@@ -197,11 +198,7 @@ func (n *node) reloadOnSignal(ctx context.Context) {
 func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, window time.Duration, alongside func()) error {
 	errc := make(chan error, 1)
 	go func() {
-		if srv.TLSConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-		} else {
-			errc <- srv.Serve(ln)
-		}
+		errc <- srv.Serve(ln) // with TLS, ln is a TLS listener (transportFlags.listener)
 	}()
 	select {
 	case err := <-errc:

@@ -76,7 +76,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.publishBurst, "publish-burst", 0, "publishes a sender may make at once within --publish-rate (default: the rate, rounded up)")
 	fs.StringVar(&f.allowedHosts, "allowed-hosts", "", "comma-separated `HOSTS`: names of this machine besides localhost and IP addresses (like hub.test): a request from this machine naming another host is refused (DNS rebinding)")
 	fs.StringVar(&f.corsOrigins, "cors-origins", "", "comma-separated `ORIGINS` whose pages may use the hub with cookies (https://app.example.com), or * for any page to subscribe without credentials")
-	fs.BoolVar(&f.engine, "engine", true, "hold plain HTTP/1.x subscribers without a goroutine or buffers each (Linux); false: net/http's goroutine per stream")
+	fs.BoolVar(&f.engine, "engine", true, "hold HTTP/1.x subscribers, plain or over TLS 1.3, without a goroutine or buffers each (Linux); false: net/http's goroutine per stream")
 	fs.StringVar(&f.peers, "peers", "", "comma-separated base `URLS` of this hub's other nodes (http://10.0.0.2:8080), whose counters the dashboard shows beside this node's")
 	fs.BoolVar(&f.ui, "ui", true, "serve the dashboard at / (counters, topics, a live inspector, a publish playground); false: no page")
 	fs.BoolVar(&f.demo, "demo", false, "publish the cowsay quotes, one run after another, each to a new topic demo/cowsay/<UTC time> (shown at /demo/cowsay?client=hub)")

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-sse/herd/hub"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -156,19 +157,31 @@ func selfSigned(host string) (tls.Certificate, error) {
 }
 
 // configure sets srv's protocols: HTTP/1.1 always; HTTP/2 with TLS (and
-// without it on --h2c), with the stream limit browsers queue behind.
-func (t *transportFlags) configure(srv *http.Server, cert *certificate) {
+// without it on --h2c), with the stream limit browsers queue behind. TLS
+// itself is the listener's (listener).
+func (t *transportFlags) configure(srv *http.Server) {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	if t.tls() {
 		p.SetHTTP2(true)
-		srv.TLSConfig = cert.tlsConfig()
 	}
 	if t.h2c {
 		p.SetUnencryptedHTTP2(true)
 	}
 	srv.Protocols = &p
 	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: t.h2MaxStreams}
+}
+
+// listener returns ln as the server serves it: with TLS, the hub's TLS
+// listener, so that the connection engine takes TLS 1.3 HTTP/1.1 streams
+// as it takes plain ones (net/http serves the rest, HTTP/2 included).
+func (t *transportFlags) listener(ln net.Listener, h *hub.Hub, cert *certificate) net.Listener {
+	if !t.tls() {
+		return ln
+	}
+	cfg := cert.tlsConfig()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	return h.TLSListener(ln, cfg)
 }
 
 // h3Server is HTTP/3 beside the TCP server, on the same port over UDP.

@@ -133,6 +133,13 @@ func TestServe_tls(t *testing.T) {
 	h2 := &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}
 	defer h2.CloseIdleConnections()
 	streamOver(t, base, h2, 2)
+	// HTTP/1.1 over TLS 1.3 (the connection engine's) and TLS 1.2 (net/http's).
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		h1 := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MaxVersion: v},
+			TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+		streamOver(t, base, h1, 1)
+		h1.CloseIdleConnections()
+	}
 
 	// HTTP/3 on the same port, advertised on the TCP responses.
 	resp, err := (&http.Client{Transport: h2}).Get(base + "/healthz")
