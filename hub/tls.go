@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -28,8 +29,8 @@ import (
 // the engine goes on at the next sequence number. TLS 1.2 connections, and
 // every connection on a hub without an engine, stay with net/http.
 // Connections that negotiate "h2" go to the server's TLSNextProto as from
-// tls.NewListener (the hub's HTTP/2 server, after ConfigureHTTP2, which
-// stops following their records; net/http's follows them to the end).
+// tls.NewListener (the hub's HTTP/2 server, after ConfigureHTTP2): their
+// handshake gets config itself, and their records are not followed.
 func (h *Hub) TLSListener(ln net.Listener, config *tls.Config) net.Listener {
 	if h.cfg.NoEngine || !engineAvailable {
 		return tls.NewListener(ln, config)
@@ -57,6 +58,12 @@ func newTLSListener(ln net.Listener, config *tls.Config, conns *tlsConns) *tlsLi
 		if !ok {
 			return base, nil
 		}
+		if alpn(base.NextProtos, chi.SupportedProtos) == "h2" {
+			// HTTP/2 (the hub's server, or net/http's): never the engine's.
+			// Its handshake is crypto/tls's alone, as on tls.NewListener.
+			capt.forget()
+			return base, nil
+		}
 		k := base.Clone()
 		if k.KeyLogWriter != nil {
 			k.KeyLogWriter = io.MultiWriter(k.KeyLogWriter, (*keyLog)(capt))
@@ -66,6 +73,17 @@ func newTLSListener(ln net.Listener, config *tls.Config, conns *tlsConns) *tlsLi
 		return k, nil
 	}
 	return &tlsListener{Listener: ln, config: c, conns: conns}
+}
+
+// alpn is the protocol crypto/tls negotiates: the server's first that
+// the client offers.
+func alpn(server, client []string) string {
+	for _, p := range server {
+		if slices.Contains(client, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 type tlsListener struct {
