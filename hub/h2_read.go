@@ -34,8 +34,9 @@ var errParked = errors.New("hub: HTTP/2 connection parked")
 // h2Input is what the reader has read and not framed yet: buf[off:].
 // Only the running reader touches it.
 type h2Input struct {
-	buf []byte
-	off int
+	buf  []byte
+	off  int
+	idle [16]byte // what a blocking read waits with while nothing is buffered
 }
 
 // h2InBuf is the size of the buffer a running reader reads into: a
@@ -202,27 +203,44 @@ func (c *h2Conn) read() error {
 // readMore reads what the connection has into the input. A connection
 // that can park, past its preface's SETTINGS (bounded by a read
 // deadline, which needs a blocked read), parks when nothing has come:
-// errParked. Bytes read come back with a nil error, whatever followed
-// them; the error comes with the next read.
+// errParked. Otherwise the read blocks; while nothing is buffered (the
+// connection is idle) it waits with a few bytes of room and no read
+// buffer (crypto/tls keeps the rest of a record in its own). Bytes read
+// come back with a nil error, whatever followed them; the error comes
+// with the next read.
 func (c *h2Conn) readMore() error {
-	p := c.in.space()
 	var n int
 	var err error
 	if c.park != nil && c.sawSettings {
-		n, err = c.park.readNow(p)
-		if err == errWouldBlock {
-			c.in.release()
-			if c.park.park(c) {
-				return errParked
-			}
-			p = c.in.space() // the poller is closing: read as elsewhere
-			n, err = c.nc.Read(p)
+		n, err = c.park.readNow(c.in.space())
+		if err != errWouldBlock {
+			return c.in.took(n, err)
 		}
-	} else {
-		n, err = c.nc.Read(p)
+		c.in.release()
+		if c.park.park(c) {
+			return errParked
+		}
+		// The poller is closing: read as elsewhere.
 	}
+	if c.in.buffered() == 0 {
+		c.in.release()
+		n, err = c.nc.Read(c.in.idle[:])
+		if n > 0 {
+			c.in.space()
+			c.in.buf = append(c.in.buf, c.in.idle[:n]...)
+			return nil
+		}
+		return c.in.took(0, err)
+	}
+	n, err = c.nc.Read(c.in.space())
+	return c.in.took(n, err)
+}
+
+// took adds n bytes read into space to the input. Bytes come back with
+// a nil error; a read of nothing with its error.
+func (in *h2Input) took(n int, err error) error {
 	if n > 0 {
-		c.in.buf = c.in.buf[:len(c.in.buf)+n]
+		in.buf = in.buf[:len(in.buf)+n]
 		return nil
 	}
 	if err == nil {
