@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herd-sse/herd"
 	"github.com/herd-sse/herd/memory"
@@ -21,7 +22,7 @@ import (
 
 // newH2cServer serves an open hub (and /echo, which answers a request's
 // body) over h2c with the hub's own HTTP/2 server.
-func newH2cServer(t *testing.T) (*Hub, string) {
+func newH2cServer(t *testing.T, configure ...func(*http.Server)) (*Hub, string) {
 	t.Helper()
 	store := memory.New(memory.Options{})
 	t.Cleanup(func() { store.Close() })
@@ -44,6 +45,9 @@ func newH2cServer(t *testing.T) (*Hub, string) {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
 	srv.Config.Protocols = &p
+	for _, f := range configure {
+		f(srv.Config)
+	}
 	h.ConfigureHTTP2(srv.Config)
 	srv.Start()
 	t.Cleanup(func() {
@@ -277,4 +281,36 @@ func TestH2c_frameInPieces(t *testing.T) {
 		return ok && m.StreamID == 1 && m.PseudoValue("status") == "200"
 	})
 	until(t, "the stream parked", func() bool { return h.Stats().Parked == 1 })
+}
+
+// TestH2c_goesAwayWhileParked: a connection idle past the server's
+// IdleTimeout goes away while parked: its GOAWAY is sent, its socket
+// closed, and the poller lets go of it.
+func TestH2c_goesAwayWhileParked(t *testing.T) {
+	h, addr := newH2cServer(t, func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
+	_, fr := dialH2c(t, addr)
+	var goAway bool
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			if !goAway {
+				t.Fatalf("the connection ended without a GOAWAY: %v", err)
+			}
+			break
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeNo {
+				t.Fatalf("GOAWAY %v, want NO_ERROR", g.ErrCode)
+			}
+			goAway = true
+		}
+	}
+	until(t, "the poller lets go of the connection", func() bool {
+		h.mu.Lock()
+		p := h.h2poll
+		h.mu.Unlock()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.conns) == 0 && connGoroutines() == 0
+	})
 }
