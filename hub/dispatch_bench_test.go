@@ -43,7 +43,7 @@ func benchDispatch(b *testing.B, n int, each bool) {
 	var batch []*frame
 	drain := func() {
 		for i, s := range subs {
-			batch, _ = s.take(batch[:0])
+			batch, _, _ = s.take(batch[:0], nil)
 			clear(batch)
 			bufs[i] = bufs[i][:0]
 		}

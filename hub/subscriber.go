@@ -254,17 +254,22 @@ func (s *subscriber) handTo(w waker) {
 	s.waker = w
 }
 
-// take moves the queued frames into dst.
-func (s *subscriber) take(dst []*frame) ([]*frame, closeReason) {
+// take moves the queued frames into dst. If there are none and s has not
+// ended, it calls park, if not nil, with s.mu held, and reports what park
+// reported (see readyOrPark).
+func (s *subscriber) take(dst []*frame, park func() bool) (_ []*frame, _ closeReason, parked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return dst, s.reason
+		return dst, s.reason, false
+	}
+	if len(s.queue) == s.head {
+		return dst, 0, park != nil && park()
 	}
 	dst = append(dst, s.queue[s.head:]...)
 	clear(s.queue)
 	s.queue, s.head, s.bytes = s.queue[:0], 0, 0
-	return dst, 0
+	return dst, 0, false
 }
 
 // handOver ends the replay at position upTo: frames the dispatcher queued
@@ -317,16 +322,32 @@ func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item)
 // next, and what the connection engine calls. It must not be called while
 // replaying.
 func (s *subscriber) ready(dst []item) ([]item, error) {
+	dst, _, err := s.readyOrPark(dst, nil)
+	return dst, err
+}
+
+// readyOrPark is ready for a consumer that must stop being scheduled once
+// nothing is queued (the connection engine's writer): if s has no frames
+// and has not ended, it calls park with s.mu held, in the same critical
+// section as the take, and reports whether park parked the consumer (then
+// dst is returned as it was, and the next frame queued wakes it). A
+// writer thus takes a subscriber's lock once per turn, not three times.
+func (s *subscriber) readyOrPark(dst []item, park func() bool) (_ []item, parked bool, _ error) {
 	if s.finished != 0 {
-		return dst, io.EOF
+		return dst, false, io.EOF
 	}
-	frames, reason := s.take(s.batch[:0])
+	frames, reason, parked := s.take(s.batch[:0], park)
+	if parked {
+		// Nothing was taken, and s's consumer state is no longer this
+		// goroutine's: another may hold it already.
+		return dst, true, nil
+	}
 	defer func() {
 		clear(frames) // let the GC have frames the queue no longer holds
 		s.batch = frames[:0]
 	}()
 	if reason != 0 {
-		return dst, reason.err()
+		return dst, false, reason.err()
 	}
 	n := len(dst)
 	for _, f := range frames {
@@ -334,7 +355,7 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 			s.finished = reasonExpired
 			if s.face != nil { // a face has no event for it: the stream just ends, now
 				s.env.counters.delivered.Add(int64(len(dst) - n))
-				return dst, io.EOF
+				return dst, false, io.EOF
 			}
 			dst = append(dst, item{ev: f.ev, wire: f.wire})
 			break
@@ -354,7 +375,7 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 		}
 	}
 	s.env.counters.delivered.Add(int64(len(dst) - n))
-	return dst, nil
+	return dst, false, nil
 }
 
 // deliver appends e unless it has no data or is private and not for s.
