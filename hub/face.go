@@ -84,8 +84,10 @@ func (h *Hub) SubscribeFace(ctx context.Context, face *Face, opts FaceOptions, r
 	if err != nil {
 		return nil, err
 	}
-	s.notice = herd.Event{} // a face announces gaps its own way
-	s.onEnd = opts.Ended    // not before: a subscription refused never started
+	if s.rp != nil {
+		s.rp.notice = herd.Event{} // a face announces gaps its own way
+	}
+	s.onEnd = opts.Ended // not before: a subscription refused never started
 	if !opts.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(opts.Expires), s.expire)
 	}

@@ -247,30 +247,51 @@ func (s *subscriber) pendingLocked() bool {
 }
 
 // handTo makes w s's waker from now on: the connection engine taking
-// over a stream from the goroutine that replayed it.
+// over a stream from the goroutine that replayed it. s's wake channel
+// goes (96 bytes a parked subscriber would keep for nothing): next must
+// not be called any more.
 func (s *subscriber) handTo(w waker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.waker = w
+	s.waker, s.wake = w, nil
 }
 
-// take moves the queued frames into dst. If there are none and s has not
-// ended, it calls park, if not nil, with s.mu held, and reports what park
-// reported (see readyOrPark).
-func (s *subscriber) take(dst []*frame, park func() bool) (_ []*frame, _ closeReason, parked bool) {
+// take returns the queued frames, which the caller owns until it gives
+// the slice back as s.batch (cleared), and swaps s.batch in as the queue.
+// If there are none and s has not ended, it calls park, if not nil, with
+// s.mu held, and reports what park reported (see readyOrPark).
+//
+// Buffers: while frames keep coming, the queue and the batch swap, and
+// nothing is allocated. When the queue is found empty it keeps one buffer
+// at most, the larger of the two with room for keepQueue frames or less:
+// a subscriber at rest holds no buffer sized by its busiest moment, nor
+// two of them.
+func (s *subscriber) take(park func() bool) (_ []*frame, _ closeReason, parked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return dst, s.reason, false
+		return nil, s.reason, false
 	}
 	if len(s.queue) == s.head {
-		return dst, 0, park != nil && park()
+		q, b := s.queue, s.batch
+		if cap(q) > keepQueue || (cap(b) <= keepQueue && cap(b) > cap(q)) {
+			q = b
+		}
+		if cap(q) > keepQueue {
+			q = nil
+		}
+		s.queue, s.head, s.batch = q[:0], 0, nil
+		return nil, 0, park != nil && park()
 	}
-	dst = append(dst, s.queue[s.head:]...)
-	clear(s.queue)
-	s.queue, s.head, s.bytes = s.queue[:0], 0, 0
-	return dst, 0, false
+	frames := s.queue[s.head:]
+	s.queue, s.head, s.bytes = s.batch[:0], 0, 0
+	s.batch = nil
+	return frames, 0, false
 }
+
+// keepQueue is the most frames a subscriber's queue keeps room for when
+// it empties: 8 pointers, the room a burst of a few events needs.
+const keepQueue = 8
 
 // handOver ends the replay at position upTo: frames the dispatcher queued
 // meanwhile that the replay already delivered are dropped.
@@ -299,7 +320,7 @@ func (s *subscriber) handOver(upTo herd.Pos) {
 // After the close item it returns io.EOF; when the hub ended the
 // subscription it returns the reason's error.
 func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item) ([]item, error) {
-	if s.replaying {
+	if s.replaying() {
 		return s.replay(ctx, dst)
 	}
 	for {
@@ -336,7 +357,7 @@ func (s *subscriber) readyOrPark(dst []item, park func() bool) (_ []item, parked
 	if s.finished != 0 {
 		return dst, false, io.EOF
 	}
-	frames, reason, parked := s.take(s.batch[:0], park)
+	frames, reason, parked := s.take(park)
 	if parked {
 		// Nothing was taken, and s's consumer state is no longer this
 		// goroutine's: another may hold it already.
