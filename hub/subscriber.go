@@ -91,6 +91,7 @@ type subscriber struct {
 	bytes   int
 	lastPos herd.Pos // newest position queued: a frame matched twice is queued once
 	ended   bool
+	exact   bool // FaceOptions.Exact; set before s is registered, read-only after (not mu's: here it fills padding)
 	reason  closeReason
 	waker   waker    // told when frames arrive or s ends: wake, or the engine's record once it holds s
 	wake    wakeChan // what next waits on
@@ -163,10 +164,12 @@ func (s *subscriber) offer(f *frame) (ended bool) {
 }
 
 // takes reports whether a face subscriber takes f: its face has a view of
-// it, and s's matcher accepts the view.
+// it, and s's matcher accepts the view (a public event reaching s through
+// its exact selectors is accepted without asking: FaceOptions.Exact).
+// Its callers reached s through s's selectors: the index, or matches.
 func (s *subscriber) takes(f *frame) bool {
 	v := f.viewFor(s.face)
-	return v.ok && (s.match == nil || s.match(v.view))
+	return v.ok && (s.match == nil || (s.exact && !f.ev.Private) || s.match(v.view))
 }
 
 // offerLocal queues f, a frame for s alone, unless s has ended. Queued
