@@ -29,8 +29,8 @@ import (
 //   - One epoll loop watches every socket for the client leaving, and for
 //     writability after a write hit EAGAIN.
 //   - Writer goroutines (one per CPU, at least two) take subscribers from a ready queue
-//     and write everything queued for each with one writev: under load,
-//     many events go out in one system call.
+//     and write everything queued for each with one system call (write,
+//     or writev for several): under load, many events go out in one.
 //   - A sweeper, driven by the hub's clock every sweepEvery (a quarter of
 //     the shorter of the heartbeat and the write timeout, at most a
 //     second), sends heartbeats to idle subscribers and drops those stuck
