@@ -22,11 +22,23 @@ import (
 // HTTP/2 server (--h2-engine) against net/http's, in the same run: memory
 // (hub RSS) and goroutines per stream, with one stream per connection (a
 // browser tab with one EventSource) and 100 per connection (a tab with
-// many). With HERD_H2_PROFILE=DIR it also saves each case's heap profile.
+// many), over TLS and over h2c. With HERD_H2_PROFILE=DIR it also saves
+// each case's heap profile; with HERD_H2_BASELINE_BIN=PATH it also runs
+// herd's server from another herd binary (e.g. main's), in the same run.
 //
 //	go test -tags integration ./e2e -run '^$' -bench H2Streams -benchtime 1x -count 3
 func BenchmarkH2Streams(b *testing.B) {
-	insecure := &tls.Config{InsecureSkipVerify: true}
+	type server struct {
+		name, bin string
+		args      []string
+	}
+	servers := []server{
+		{"engine", herdBin, []string{"--h2-engine"}},
+		{"net-http(baseline)", herdBin, []string{"--h2-engine=false"}},
+	}
+	if bin := os.Getenv("HERD_H2_BASELINE_BIN"); bin != "" {
+		servers = append(servers, server{"engine(baseline-bin)", bin, []string{"--h2-engine"}})
+	}
 	for _, shape := range []struct {
 		name           string
 		conns, perConn int
@@ -34,114 +46,135 @@ func BenchmarkH2Streams(b *testing.B) {
 		{"1-per-conn", 1000, 1},
 		{"100-per-conn", 40, 100},
 	} {
-		for _, server := range []struct {
-			name string
-			args []string
-		}{
-			{"engine", []string{"--h2-engine"}},
-			{"net-http(baseline)", []string{"--h2-engine=false"}},
-		} {
-			b.Run(shape.name+"/"+server.name, func(b *testing.B) {
-				for range b.N {
-					debug := freeAddr(b)
-					h := startHerd(b, append([]string{"--store", "memory", "--tls", "self-signed", "--heartbeat", "1h",
-						"--max-subscribers-per-ip", "0", "--debug-addr", debug}, server.args...)...)
-					probe := &http.Client{Transport: &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}}
-					time.Sleep(500 * time.Millisecond)
-					before, g0 := sample(b, h), goroutines(b, debug)
-					stack0, heap0 := metricVia(probe, h.URL, "go_memstats_stack_inuse_bytes"), metricVia(probe, h.URL, "go_memstats_heap_inuse_bytes")
-					var bodies []io.Closer
-					var transports []*http.Transport
-					var mu sync.Mutex
-					var wg sync.WaitGroup
-					gate := make(chan struct{}, 32)
-					for c := range shape.conns {
-						tr := &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}
-						transports = append(transports, tr)
-						hc := &http.Client{Transport: tr}
-						open := func(url string) {
-							resp, err := hc.Get(url)
-							if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
-								b.Errorf("stream: %v %v", err, resp)
-								return
-							}
-							mu.Lock()
-							bodies = append(bodies, resp.Body)
-							mu.Unlock()
-						}
-						for i := range shape.perConn {
-							url := fmt.Sprintf("%s/events?topic=idle/%d", h.URL, (c*shape.perConn+i)%100)
-							if i == 0 {
-								open(url) // alone, so that the others share its connection
-								continue
-							}
-							gate <- struct{}{}
-							wg.Go(func() {
-								defer func() { <-gate }()
-								open(url)
-							})
-						}
-					}
-					wg.Wait()
-					streams := shape.conns * shape.perConn
-					if len(bodies) != streams {
-						b.Fatalf("%d of %d streams opened", len(bodies), streams)
-					}
-					for metricVia(probe, h.URL, "herd_subscribers") != streams {
-						time.Sleep(50 * time.Millisecond)
-					}
-					time.Sleep(3 * time.Second)
-					// An idle hub collects at least every two minutes, and
-					// each collection shrinks stacks that are mostly unused
-					// (a connection's goroutine grew during its handshake):
-					// measure after a few, as an idle hub soon is.
-					for range 3 {
-						collect(b, debug)
-					}
-					after, g1 := sample(b, h), goroutines(b, debug)
-					b.ReportMetric(float64(after.RSS-before.RSS)/1024/float64(streams), "KB/stream")
-					b.ReportMetric(float64(g1-g0)/float64(streams), "goroutines/stream")
-					// Where the memory is: goroutine stacks, and the heap
-					// (which RSS holds with the GC's headroom).
-					stack1, heap1 := metricVia(probe, h.URL, "go_memstats_stack_inuse_bytes"), metricVia(probe, h.URL, "go_memstats_heap_inuse_bytes")
-					b.ReportMetric(float64(stack1-stack0)/1024/float64(streams), "stack-KB/stream")
-					b.ReportMetric(float64(heap1-heap0)/1024/float64(streams), "heap-KB/stream")
-					if dir := os.Getenv("HERD_H2_PROFILE"); dir != "" {
-						saveHeap(b, debug, filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pprof"))
-					}
-					// Then a fan-out: five events to each of the 100 topics,
-					// every stream getting five; herd's CPU per delivery
-					// (its publishes included, the same on both servers).
-					var drain sync.WaitGroup
-					for _, body := range bodies {
-						drain.Go(func() { io.Copy(io.Discard, body.(io.Reader)) })
-					}
-					delivered0 := metricVia(probe, h.URL, "herd_events_delivered_total")
-					cpu0 := sample(b, h).CPU
-					for round := range 5 {
-						for topic := range 100 {
-							if _, err := h2Publish(b, probe, h.URL, fmt.Sprintf("idle/%d", topic), strconv.Itoa(round)); err != nil {
-								b.Fatal(err)
-							}
-						}
-					}
-					for metricVia(probe, h.URL, "herd_events_delivered_total")-delivered0 < 5*streams {
-						time.Sleep(20 * time.Millisecond)
-					}
-					time.Sleep(time.Second) // the last writes
-					b.ReportMetric((sample(b, h).CPU-cpu0).Seconds()*1e6/float64(5*streams), "herd-µs/delivery")
-					for _, body := range bodies {
-						body.Close()
-					}
-					drain.Wait()
-					for _, tr := range transports {
-						tr.CloseIdleConnections()
-					}
-					probe.CloseIdleConnections()
-					h.kill9()
+		for _, h2c := range []bool{false, true} {
+			for _, server := range servers {
+				transport := "tls"
+				if h2c {
+					transport = "h2c"
 				}
-			})
+				b.Run(shape.name+"/"+transport+"/"+server.name, func(b *testing.B) {
+					benchH2Streams(b, server.bin, server.args, h2c, shape.conns, shape.perConn)
+				})
+			}
 		}
+	}
+}
+
+// benchH2Streams is one case of BenchmarkH2Streams: herd (bin, with
+// args) over TLS or h2c, conns connections of perConn streams each.
+func benchH2Streams(b *testing.B, bin string, args []string, h2c bool, conns, perConn int) {
+	insecure := &tls.Config{InsecureSkipVerify: true}
+	newTransport := func() *http.Transport {
+		if h2c {
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			return &http.Transport{Protocols: &p}
+		}
+		return &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}
+	}
+	args = append([]string{"--store", "memory", "--heartbeat", "1h", "--max-subscribers-per-ip", "0"}, args...)
+	if h2c {
+		args = append(args, "--h2c")
+	} else {
+		args = append(args, "--tls", "self-signed")
+	}
+	shape := struct{ conns, perConn int }{conns, perConn}
+	for range b.N {
+		debug := freeAddr(b)
+		h := startHerdBin(b, bin, append(args, "--debug-addr", debug)...)
+		probe := &http.Client{Transport: newTransport()}
+		time.Sleep(500 * time.Millisecond)
+		before, g0 := sample(b, h), goroutines(b, debug)
+		stack0, heap0 := metricVia(probe, h.URL, "go_memstats_stack_inuse_bytes"), metricVia(probe, h.URL, "go_memstats_heap_inuse_bytes")
+		var bodies []io.Closer
+		var transports []*http.Transport
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		gate := make(chan struct{}, 32)
+		for c := range shape.conns {
+			tr := newTransport()
+			transports = append(transports, tr)
+			hc := &http.Client{Transport: tr}
+			open := func(url string) {
+				resp, err := hc.Get(url)
+				if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+					b.Errorf("stream: %v %v", err, resp)
+					return
+				}
+				mu.Lock()
+				bodies = append(bodies, resp.Body)
+				mu.Unlock()
+			}
+			for i := range shape.perConn {
+				url := fmt.Sprintf("%s/events?topic=idle/%d", h.URL, (c*shape.perConn+i)%100)
+				if i == 0 {
+					open(url) // alone, so that the others share its connection
+					continue
+				}
+				gate <- struct{}{}
+				wg.Go(func() {
+					defer func() { <-gate }()
+					open(url)
+				})
+			}
+		}
+		wg.Wait()
+		streams := shape.conns * shape.perConn
+		if len(bodies) != streams {
+			b.Fatalf("%d of %d streams opened", len(bodies), streams)
+		}
+		for metricVia(probe, h.URL, "herd_subscribers") != streams {
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(3 * time.Second)
+		// An idle hub collects at least every two minutes, and
+		// each collection shrinks stacks that are mostly unused
+		// (a connection's goroutine grew during its handshake):
+		// measure after a few, as an idle hub soon is.
+		for range 3 {
+			collect(b, debug)
+		}
+		after, g1 := sample(b, h), goroutines(b, debug)
+		b.ReportMetric(float64(after.RSS-before.RSS)/1024/float64(streams), "KB/stream")
+		b.ReportMetric(float64(g1-g0)/float64(streams), "goroutines/stream")
+		// Where the memory is: goroutine stacks, and the heap
+		// (which RSS holds with the GC's headroom).
+		stack1, heap1 := metricVia(probe, h.URL, "go_memstats_stack_inuse_bytes"), metricVia(probe, h.URL, "go_memstats_heap_inuse_bytes")
+		b.ReportMetric(float64(stack1-stack0)/1024/float64(streams), "stack-KB/stream")
+		b.ReportMetric(float64(heap1-heap0)/1024/float64(streams), "heap-KB/stream")
+		if dir := os.Getenv("HERD_H2_PROFILE"); dir != "" {
+			saveHeap(b, debug, filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pprof"))
+		}
+		// Then a fan-out: five events to each of the 100 topics,
+		// every stream getting five; herd's CPU per delivery
+		// (its publishes included, the same on both servers).
+		var drain sync.WaitGroup
+		for _, body := range bodies {
+			drain.Go(func() { io.Copy(io.Discard, body.(io.Reader)) })
+		}
+		delivered0 := metricVia(probe, h.URL, "herd_events_delivered_total")
+		cpu0 := sample(b, h).CPU
+		for round := range 5 {
+			for topic := range 100 {
+				if _, err := h2Publish(b, probe, h.URL, fmt.Sprintf("idle/%d", topic), strconv.Itoa(round)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		for metricVia(probe, h.URL, "herd_events_delivered_total")-delivered0 < 5*streams {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Second) // the last writes
+		b.ReportMetric((sample(b, h).CPU-cpu0).Seconds()*1e6/float64(5*streams), "herd-µs/delivery")
+		for _, body := range bodies {
+			body.Close()
+		}
+		drain.Wait()
+		for _, tr := range transports {
+			tr.CloseIdleConnections()
+		}
+		probe.CloseIdleConnections()
+		h.kill9()
 	}
 }
 

@@ -67,11 +67,17 @@ type herd struct {
 // name an --addr, and waits until it serves.
 func startHerd(t testing.TB, args ...string) *herd {
 	t.Helper()
+	return startHerdBin(t, herdBin, args...)
+}
+
+// startHerdBin is startHerd with the herd binary bin.
+func startHerdBin(t testing.TB, bin string, args ...string) *herd {
+	t.Helper()
 	if !slices.Contains(args, "--addr") {
 		args = append([]string{"--addr", "127.0.0.1:0"}, args...)
 	}
 	h := &herd{t: t, args: args, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	h.cmd = exec.Command(herdBin, append([]string{"serve"}, args...)...)
+	h.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
 	h.cmd.Stderr = h.stderr
 	stdout, err := h.cmd.StdoutPipe()
 	if err != nil {

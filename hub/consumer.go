@@ -12,17 +12,33 @@ import (
 // lock: the one in subscriber.next (net/http's path, a Subscription, the
 // replay before a hand-over to the engine), or the engine's writer that
 // holds the stream. Hub.subscribe sets it up before anyone consumes.
+//
+// What only a replay needs is kept apart (replayState), and dropped once
+// the stream is live: most subscribers never replay, and a live one
+// should not carry 170 bytes of a replay it finished.
 type consumer struct {
-	batch     []*frame // reused by ready
-	replaying bool
-	cursor    herd.Pos            // replay reads after this
-	target    herd.Pos            // the log's end when s was registered: replay reaches it
-	requested string              // the id the client resumed from, for gap notices
-	gen       string              // the log's generation its replay reads (Bounds.Generation)
-	notice    herd.Event          // a gap notice to send before the replay, if its Type is set
-	closed    map[string]herd.Pos // nil until a topic of s is closed
-	finished  closeReason         // the stream's last event was delivered: why it ends
+	// batch is the buffer take swaps in for the queue it takes: two
+	// buffers circulate while frames keep coming, and at rest the queue
+	// keeps one (see take).
+	batch    []*frame
+	rp       *replayState        // while s replays history; nil once live
+	closed   map[string]herd.Pos // nil until a topic of s is closed
+	finished closeReason         // the stream's last event was delivered: why it ends
 }
+
+// replayState is a consumer's replay: where it stands, and what it says
+// before it starts.
+type replayState struct {
+	cursor    herd.Pos   // replay reads after this
+	target    herd.Pos   // the log's end when s was registered: replay reaches it
+	requested string     // the id the client resumed from, for gap notices
+	gen       string     // the log's generation its replay reads (Bounds.Generation)
+	notice    herd.Event // a gap notice to send before the replay, if its Type is set
+}
+
+// replaying reports whether s's consumer is still replaying history: its
+// next items come from the store, not the queue.
+func (s *subscriber) replaying() bool { return s.rp != nil }
 
 // finishIfClosed records the topics e closes and reports whether every
 // topic of s is now closed, ending the subscription.

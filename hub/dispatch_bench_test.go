@@ -40,11 +40,11 @@ func benchDispatch(b *testing.B, n int, each bool) {
 	}
 	topics := []string{"prices/herd"}
 	const data = `{"price": 42.17, "symbol": "HERD"}`
-	var batch []*frame
 	drain := func() {
 		for i, s := range subs {
-			batch, _ = s.take(batch[:0])
+			batch, _, _ := s.take(nil)
 			clear(batch)
+			s.batch = batch[:0] // as a consumer gives it back
 			bufs[i] = bufs[i][:0]
 		}
 	}

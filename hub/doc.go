@@ -37,7 +37,9 @@
 // The hub's HTTP/2 server (ConfigureHTTP2): h2.go (connections, frames,
 // settings, flow control), h2_stream.go (streams, requests, bodies),
 // h2_writer.go (the ResponseWriter), h2_events.go (parked event streams,
-// the flusher, heartbeats).
+// the flusher, heartbeats), h2_read.go (the reader: whole frames from a
+// buffer), h2_park_linux.go (idle h2c connections in an epoll set, no
+// goroutine).
 //
 // A subscriber has one owner per side: the dispatcher queues to it under
 // its mutex; one consumer at a time takes from it (the goroutine in
@@ -59,6 +61,8 @@
 // The HTTP/2 server's h2Conn.wmu is held across a
 // connection's writes and taken first (h2Conn.wmu, subscriber.mu,
 // h2Conn.mu); h2Conn.mu (a connection's streams and windows) comes after
-// subscriber.mu, and nothing else is taken under it. tlsConns.mu and
-// tlsCapture.mu (tls.go) are taken alone.
+// subscriber.mu, and nothing else is taken under it. h2Poller.mu (parked
+// h2c connections) is innermost: taken alone, or under h2Conn.wmu when a
+// failed write closes the socket. tlsConns.mu and tlsCapture.mu (tls.go)
+// are taken alone.
 package hub

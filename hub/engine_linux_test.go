@@ -92,8 +92,8 @@ func TestEngine_sweep(t *testing.T) {
 	queued := func() int {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		n := len(e.queue)
-		e.queue = e.queue[:0]
+		n := len(e.queue) - e.qhead
+		e.queue, e.qhead = e.queue[:0], 0
 		return n
 	}
 

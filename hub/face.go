@@ -42,6 +42,12 @@ type FaceOptions struct {
 	// Matchers is how many selectors of its own the subscription has,
 	// counted against MaxSubscribeTopics when more than its Selectors.
 	Matchers int
+	// Exact says that Selectors are concrete topics that stand one to one
+	// for the face's own selectors: an event the index reaches the
+	// subscriber by is one Match would take, unless it is private. Match
+	// then runs for private events only, sparing the dispatcher a look at
+	// each subscriber's selectors for every public event.
+	Exact bool
 	// Match reports whether the subscriber takes an event, given the
 	// face's view of it: the face's own selectors and grants, private
 	// events included (the hub's grants do not apply to face
@@ -79,13 +85,15 @@ func (h *Hub) SubscribeFace(ctx context.Context, face *Face, opts FaceOptions, r
 		return nil, errorf(EInvalid, "too many topics: more than %d per subscription (the hub's %s)", h.cfg.MaxSubscribeTopics, h.cfg.setting("MaxSubscribeTopics"))
 	}
 	s, err := h.subscribe(ctx, opts.Selectors, opts.After, nil, clientAddr(r), func(s *subscriber) {
-		s.face, s.match = face, opts.Match
+		s.face, s.match, s.exact = face, opts.Match, opts.Exact
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.notice = herd.Event{} // a face announces gaps its own way
-	s.onEnd = opts.Ended    // not before: a subscription refused never started
+	if s.rp != nil {
+		s.rp.notice = herd.Event{} // a face announces gaps its own way
+	}
+	s.onEnd = opts.Ended // not before: a subscription refused never started
 	if !opts.Expires.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(opts.Expires), s.expire)
 	}

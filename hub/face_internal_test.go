@@ -125,3 +125,33 @@ func TestFace_localDuringReplay(t *testing.T) {
 		t.Errorf("after the hand-over: %q", got)
 	}
 }
+
+// TestFace_exact: an exact subscriber's matcher is asked about private
+// events only: a public event that reached it through its selectors is
+// taken without it, and a private one it refuses is not queued.
+func TestFace_exact(t *testing.T) {
+	h, err := New(Config{Store: nopStore{}, ReplayCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var views, asked atomic.Int64
+	s := newSubscriber(h.env, []string{"a"})
+	s.face, s.exact = upperFace(&views), true
+	s.match = func(any) bool { asked.Add(1); return false }
+	if err := h.subs.add(s); err != nil {
+		t.Fatal(err)
+	}
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 1, ID: "pub", Topics: []string{"a"}, Data: "x"}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 2, ID: "priv", Topics: []string{"a"}, Data: "y", Private: true}))
+	h.subs.offer(h.env.newFrame(herd.Event{Pos: 3, ID: "other", Topics: []string{"b"}, Data: "z"}))
+	items, err := s.ready(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || string(items[0].wire.Bytes()) != "id: face-pub\ndata: X\n\n" {
+		t.Fatalf("got %d items, first %q; want the public event only", len(items), wireOf(items))
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("matcher asked %d times, want once (the private event)", n)
+	}
+}

@@ -18,9 +18,13 @@ import (
 // The hub's HTTP/2 server. net/http's serves every stream with a goroutine
 // and buffers of its own; the hub's parks an event stream as the
 // connection engine parks a plain HTTP/1.x one: a subscriber and a few
-// words of stream state, no goroutine, no buffer. Each connection has one
-// goroutine, its reader (the one net/http handed the connection to), and
-// a flusher that runs only while parked streams have something to write.
+// words of stream state, no goroutine, no buffer. A connection has a
+// reader (h2_read.go; first the goroutine net/http handed the connection
+// to), and a flusher that runs only while parked streams have something
+// to write. An idle h2c connection on Linux parks too (h2_park_linux.go):
+// its reader ends while there is nothing to read, and the hub's poller
+// starts one when bytes come, so that it has no goroutine at all; a TLS
+// connection keeps its reader, blocked in crypto/tls's read.
 // Every other request (publishes, the dashboard, files) runs the ordinary
 // handler on a goroutine of its own, as on net/http's server.
 //
@@ -75,7 +79,7 @@ const (
 func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
 	forgetTLS(tc) // Hub.TLSListener's capture: HTTP/2 stays with crypto/tls
 	st := tc.ConnectionState()
-	s.serve(srv, tc, &st, handler, false)
+	s.serve(srv, tc, nil, &st, handler, false)
 }
 
 // serveUnencrypted serves an h2c connection (HTTP/2 without TLS, by prior
@@ -87,10 +91,13 @@ func (s *h2Server) serveUnencrypted(srv *http.Server, tc *tls.Conn, handler http
 		tc.Close()
 		return
 	}
-	s.serve(srv, u.UnencryptedNetConn(), nil, handler, true)
+	nc, park := s.hub.h2Parking(u.UnencryptedNetConn())
+	s.serve(srv, nc, park, nil, handler, true)
 }
 
-func (s *h2Server) serve(srv *http.Server, nc net.Conn, state *tls.ConnectionState, handler http.Handler, sawPreface bool) {
+// serve serves nc until it parks or ends; park is its parking (nil if
+// it cannot park: TLS, other systems).
+func (s *h2Server) serve(srv *http.Server, nc net.Conn, park *h2Park, state *tls.ConnectionState, handler http.Handler, sawPreface bool) {
 	base := context.Background()
 	if b, ok := handler.(interface{ BaseContext() context.Context }); ok {
 		base = b.BaseContext()
@@ -99,7 +106,7 @@ func (s *h2Server) serve(srv *http.Server, nc net.Conn, state *tls.ConnectionSta
 	if srv.HTTP2 != nil && srv.HTTP2.MaxConcurrentStreams > 0 {
 		maxStreams = uint32(srv.HTTP2.MaxConcurrentStreams)
 	}
-	c := &h2Conn{srv: s, nc: nc, handler: handler, tls: state, remote: nc.RemoteAddr().String(),
+	c := &h2Conn{srv: s, nc: nc, park: park, handler: handler, tls: state, remote: nc.RemoteAddr().String(),
 		maxStreams: maxStreams, streams: map[uint32]*h2Stream{},
 		sendWin: h2InitialWindow, recvWin: h2InitialWindow, peerWin: h2InitialWindow, peerFrame: h2MaxFrame}
 	c.ctx, c.cancel = context.WithCancel(base)
@@ -108,16 +115,11 @@ func (s *h2Server) serve(srv *http.Server, nc net.Conn, state *tls.ConnectionSta
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
-		nc.Close()
+		c.closeNC()
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
 	c.serve(srv.MaxHeaderBytes, sawPreface)
 }
 
@@ -139,16 +141,20 @@ func (s *h2Server) shutdown() {
 
 // h2Conn is one HTTP/2 connection.
 type h2Conn struct {
-	srv        *h2Server
-	nc         net.Conn
-	handler    http.Handler
-	tls        *tls.ConnectionState
-	remote     string
-	maxStreams uint32
-	ctx        context.Context // the requests' parent: cancelled when the connection ends
-	cancel     context.CancelFunc
-	fr         *http2.Framer  // the reader's
-	handlers   sync.WaitGroup // request handlers and the flusher, waited for on the way out
+	srv         *h2Server
+	nc          net.Conn
+	handler     http.Handler
+	tls         *tls.ConnectionState
+	remote      string
+	maxStreams  uint32
+	ctx         context.Context // the requests' parent: cancelled when the connection ends
+	cancel      context.CancelFunc
+	park        *h2Park        // nil if the connection cannot park (h2_read.go)
+	fr          *http2.Framer  // the reader's, reading in
+	in          h2Input        // the reader's: bytes read, not framed yet
+	inLimit     int            // bounds an incomplete header block in in
+	sawSettings bool           // the reader's: the preface's SETTINGS came
+	handlers    sync.WaitGroup // request handlers and the flusher, waited for on the way out
 
 	wmu    sync.Mutex // held while frames are encoded and written, in order
 	enc    *hpack.Encoder
@@ -179,9 +185,11 @@ type h2Conn struct {
 	closed     bool
 }
 
-// serve reads frames until the connection ends, then cleans up.
+// serve starts the connection: the preface (read within the server's
+// ReadHeaderTimeout, with its SETTINGS), the hub's SETTINGS, then its
+// reader (h2_read.go), on this goroutine until the connection parks or
+// ends.
 func (c *h2Conn) serve(maxHeaderBytes int, sawPreface bool) {
-	defer c.close()
 	hs := c.srv.srv.ReadHeaderTimeout
 	if hs <= 0 {
 		hs = 10 * time.Second
@@ -190,76 +198,27 @@ func (c *h2Conn) serve(maxHeaderBytes int, sawPreface bool) {
 	if !sawPreface {
 		preface := make([]byte, len(http2.ClientPreface))
 		if _, err := io.ReadFull(c.nc, preface); err != nil || string(preface) != http2.ClientPreface {
+			c.close()
 			return
 		}
 	}
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = http.DefaultMaxHeaderBytes
 	}
-	c.fr = http2.NewFramer(io.Discard, c.nc)
-	c.fr.SetMaxReadFrameSize(h2MaxFrame)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = uint32(maxHeaderBytes)
+	c.newFramer(hpack.NewDecoder(4096, nil), maxHeaderBytes)
 	if c.write(func(fr *http2.Framer) error {
 		return fr.WriteSettings(
 			http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.maxStreams},
 			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(maxHeaderBytes)},
 			http2.Setting{ID: http2.SettingEnablePush, Val: 0})
 	}) != nil {
+		c.close()
 		return
 	}
 	c.mu.Lock()
 	c.armIdleLocked()
 	c.mu.Unlock()
-	first := true
-	for {
-		f, err := c.fr.ReadFrame()
-		if first && err == nil {
-			// The preface's SETTINGS comes first (RFC 9113, 3.4).
-			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-				err = http2.ConnectionError(http2.ErrCodeProtocol)
-			}
-			c.nc.SetReadDeadline(time.Time{})
-			first = false
-		}
-		if err == nil {
-			err = c.process(f)
-			c.flushRefunds()
-		}
-		var se http2.StreamError
-		var ce http2.ConnectionError
-		switch {
-		case err == nil:
-		case errors.As(err, &se):
-			c.mu.Lock()
-			if se.StreamID%2 == 1 && se.StreamID > c.maxID {
-				c.maxID = se.StreamID // a refused new stream still takes its id
-			}
-			c.mu.Unlock()
-			c.resetStream(se.StreamID, se.Code)
-		case errors.As(err, &ce):
-			c.goAway(http2.ErrCode(ce), true)
-			return
-		case errors.Is(err, http2.ErrFrameTooLarge):
-			c.goAway(http2.ErrCodeFrameSize, true)
-			return
-		default: // the connection failed or closed
-			return
-		}
-		if f != nil && f.Header().Length > 4<<10 {
-			c.newReader() // an idle connection keeps no large buffer
-		}
-	}
-}
-
-// newReader replaces the reader's Framer, whose read buffer keeps the
-// size of the largest frame read; the hpack decoder is kept.
-func (c *h2Conn) newReader() {
-	fr := http2.NewFramer(io.Discard, c.nc)
-	fr.SetMaxReadFrameSize(h2MaxFrame)
-	fr.ReadMetaHeaders = c.fr.ReadMetaHeaders
-	fr.MaxHeaderListSize = c.fr.MaxHeaderListSize
-	c.fr = fr
+	c.run()
 }
 
 // process handles one frame read. Errors are http2.StreamError (the
@@ -429,7 +388,7 @@ func (c *h2Conn) writeLocked(fn func(*http2.Framer) error) error {
 	_, err := c.nc.Write(o.buf.Bytes())
 	if err != nil {
 		c.broken = err
-		c.nc.Close()
+		c.closeNC()
 		return err
 	}
 	return nil
@@ -511,14 +470,14 @@ func (c *h2Conn) lingerClose() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	// Without CloseWrite (h2c's connection is net/http's wrapper), the
-	// client, having read the GOAWAY, closes first: the read ends then.
+	// Without CloseWrite (a connection that is not TCP's), the client,
+	// having read the GOAWAY, closes first: the read ends then.
 	c.nc.SetReadDeadline(time.Now().Add(goAwayLinger))
 	io.CopyN(io.Discard, c.nc, goAwayDrain)
-	c.nc.Close()
+	c.closeNC()
 }
 
-// close ends the connection: its streams end (event streams as the
+// close ends the connection, from its reader: its streams end (event streams as the
 // client's leaving), then it waits for its handlers and its flusher.
 func (c *h2Conn) close() {
 	c.mu.Lock()
@@ -535,8 +494,13 @@ func (c *h2Conn) close() {
 	}
 	c.cond.Broadcast()
 	c.mu.Unlock()
-	c.nc.Close()
+	c.closeNC()
+	c.in.release()
+	c.in = h2Input{}
 	c.cancel()
+	c.srv.mu.Lock()
+	delete(c.srv.conns, c)
+	c.srv.mu.Unlock()
 	for _, st := range streams {
 		c.closeStream(st, errConnClosed)
 	}

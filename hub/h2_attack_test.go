@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -14,10 +15,17 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// dialH2Conn is dialH2 with the connection, for tests that bound a read.
-func dialH2Conn(t *testing.T, addr string, settings ...http2.Setting) (*tls.Conn, *http2.Framer) {
+// dialH2Conn is dialH2 with the connection, for tests that bound a
+// read; over h2c if h2c.
+func dialH2Conn(t *testing.T, addr string, h2c bool, settings ...http2.Setting) (net.Conn, *http2.Framer) {
 	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	var conn net.Conn
+	var err error
+	if h2c {
+		conn, err = net.Dial("tcp", addr)
+	} else {
+		conn, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +50,18 @@ func headerBlock(fields ...[2]string) []byte {
 // BodyTimeout over HTTP/2 as over HTTP/1.1, and its stream ends, rather
 // than holding a handler, or a half-closed stream, for ever: with the key
 // (the body is read, and cut by its deadline) and without (refused before
-// the body is read, the client still sending).
+// the body is read, the client still sending). Over TLS and over h2c,
+// whose connection parks while the body does not come.
 func TestHTTP2_bodyTimeout(t *testing.T) {
-	_, srv := newH2Server(t, hub.Config{BodyTimeout: 50 * time.Millisecond, PublishKey: "k"})
+	for _, h2c := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tls", true: "h2c"}[h2c], func(t *testing.T) { testBodyTimeout(t, h2c) })
+	}
+}
+
+func testBodyTimeout(t *testing.T, h2c bool) {
+	_, srv := newH2ServerOver(t, h2c, hub.Config{BodyTimeout: 50 * time.Millisecond, PublishKey: "k"})
 	for _, auth := range []string{"Bearer k", ""} {
-		conn, fr := dialH2Conn(t, srv.Listener.Addr().String())
+		conn, fr := dialH2Conn(t, srv.Listener.Addr().String(), h2c)
 		// The answer must come from the hub's deadline, long before this one.
 		conn.SetReadDeadline(time.Now().Add(8 * time.Second))
 		fields := [][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
@@ -82,10 +97,16 @@ func TestHTTP2_bodyTimeout(t *testing.T) {
 // an event stream's past the hub's WriteTimeout: their streams are reset,
 // as a slow reader is dropped on every other path. Without it each of
 // its streams held a goroutine for ever, and an event stream was never
-// parked.
+// parked. Over TLS and over h2c.
 func TestHTTP2_zeroWindowWriteTimeout(t *testing.T) {
-	_, srv := newH2Server(t, hub.Config{WriteTimeout: 50 * time.Millisecond})
-	conn, fr := dialH2Conn(t, srv.Listener.Addr().String(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	for _, h2c := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tls", true: "h2c"}[h2c], func(t *testing.T) { testZeroWindow(t, h2c) })
+	}
+}
+
+func testZeroWindow(t *testing.T, h2c bool) {
+	_, srv := newH2ServerOver(t, h2c, hub.Config{WriteTimeout: 50 * time.Millisecond})
+	conn, fr := dialH2Conn(t, srv.Listener.Addr().String(), h2c, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	conn.SetReadDeadline(time.Now().Add(8 * time.Second))
 	for i, path := range []string{"/healthz", "/events?topic=a"} { // streams 1 and 3, in order
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), EndHeaders: true, EndStream: true, BlockFragment: headerBlock(

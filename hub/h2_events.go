@@ -48,7 +48,7 @@ func (h *Hub) serveH2(w *h2Writer, hdr http.Header, s *subscriber, retry time.Du
 	defer cancel()
 	var items []item
 	var buf []byte
-	for s.replaying {
+	for s.replaying() {
 		var err error
 		items, err = s.next(ctx, nil, items[:0])
 		buf = buf[:0]

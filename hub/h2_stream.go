@@ -271,7 +271,7 @@ func (c *h2Conn) closeIfDrained() {
 	drained := c.goneAway && len(c.streams) == 0
 	c.mu.Unlock()
 	if drained {
-		c.nc.Close()
+		c.closeNC()
 	}
 }
 

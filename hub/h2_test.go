@@ -26,6 +26,13 @@ import (
 // TLS with the hub's own HTTP/2 server.
 func newH2Server(t *testing.T, cfg hub.Config, configure ...func(*http.Server)) (*hub.Hub, *httptest.Server) {
 	t.Helper()
+	return newH2ServerOver(t, false, cfg, configure...)
+}
+
+// newH2ServerOver is newH2Server, over h2c (HTTP/2 without TLS, where
+// an idle connection parks on Linux) if h2c.
+func newH2ServerOver(t *testing.T, h2c bool, cfg hub.Config, configure ...func(*http.Server)) (*hub.Hub, *httptest.Server) {
+	t.Helper()
 	h := newHub(t, cfg, herd.Retention{})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
@@ -44,8 +51,18 @@ func newH2Server(t *testing.T, cfg hub.Config, configure ...func(*http.Server)) 
 	for _, f := range configure {
 		f(srv.Config)
 	}
+	if h2c {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		srv.Config.Protocols = &p
+	}
 	h.ConfigureHTTP2(srv.Config)
-	srv.StartTLS()
+	if h2c {
+		srv.Start()
+	} else {
+		srv.StartTLS()
+	}
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) }) // before srv.Close, which waits for handlers
 	return h, srv

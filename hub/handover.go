@@ -80,7 +80,7 @@ func (h *Hub) serveHijacked(conn net.Conn, s *subscriber, extra http.Header, ret
 	defer cancel()
 	var items []item
 	var bufs net.Buffers
-	for s.replaying {
+	for s.replaying() {
 		var err error
 		items, err = s.next(ctx, nil, items[:0])
 		bufs = bufs[:0]

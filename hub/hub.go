@@ -34,11 +34,13 @@ type Hub struct {
 	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
 	tlsConns tlsConns     // TLSListener's connections, until net/http closes or hijacks them
 
-	mu       sync.Mutex // guards state
-	state    hubState
-	cancel   context.CancelFunc // stops the follower
-	follower sync.WaitGroup
-	closed   chan struct{} // closed once the hub is (stateClosed), for a second Close to wait on
+	mu           sync.Mutex // guards state, h2poll, h2pollFailed
+	state        hubState
+	h2poll       *h2Poller // idle h2c connections, started with the first (h2_park_linux.go)
+	h2pollFailed bool
+	cancel       context.CancelFunc // stops the follower
+	follower     sync.WaitGroup
+	closed       chan struct{} // closed once the hub is (stateClosed), for a second Close to wait on
 }
 
 type hubState int
@@ -153,6 +155,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	if h.engine != nil {
 		h.engine.close()
 	}
+	h.closeH2Poller()
 	h.cancel()
 	h.follower.Wait()
 	h.mu.Lock()

@@ -52,7 +52,7 @@ func (h storeHistory) id(p herd.Pos) string { return h.store.ID(p) }
 // bounds their size, so that a replay costs no more memory than a queue.
 const replayBatch = 512
 
-// replay delivers one batch of history after s.cursor.
+// replay delivers one batch of history after s.rp.cursor.
 func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 	c := s.env.counters
 	n := len(dst)
@@ -60,11 +60,12 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		c.delivered.Add(int64(len(dst) - n))
 		c.replayed.Add(int64(len(dst) - n))
 	}()
-	if s.notice.Type != "" {
-		dst = append(dst, item{ev: s.notice, wire: mustFrame(sse.Event{Type: s.notice.Type, Data: s.notice.Data})})
-		s.notice = herd.Event{}
+	rp := s.rp
+	if rp.notice.Type != "" {
+		dst = append(dst, item{ev: rp.notice, wire: mustFrame(sse.Event{Type: rp.notice.Type, Data: rp.notice.Data})})
+		rp.notice = herd.Event{}
 	}
-	frames, gap, err := s.env.history.read(ctx, s.gen, s.cursor, herd.Limit{Events: replayBatch, Bytes: s.env.queueBytes})
+	frames, gap, err := s.env.history.read(ctx, rp.gen, rp.cursor, herd.Limit{Events: replayBatch, Bytes: s.env.queueBytes})
 	var damaged *herd.DamagedEventError
 	if errors.As(err, &damaged) { // the frames before it are whole: deliver them, then the gap
 		err = nil
@@ -79,12 +80,12 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		if len(frames) > 0 {
 			oldest = frames[0].ev.ID
 		}
-		g := gapEvent(s.requested, oldest)
+		g := gapEvent(rp.requested, oldest)
 		dst = append(dst, item{ev: g, wire: mustFrame(sse.Event{Type: g.Type, Data: g.Data})})
 	}
 	for _, f := range frames {
 		e := f.ev
-		s.cursor = e.Pos
+		rp.cursor = e.Pos
 		if !s.matches(e.Topics) {
 			continue
 		}
@@ -104,16 +105,16 @@ func (s *subscriber) replay(ctx context.Context, dst []item) ([]item, error) {
 		if g := damagedGap(damaged); s.face == nil {
 			dst = append(dst, item{ev: g.ev, wire: g.wire})
 		}
-		s.cursor = damaged.Pos
+		rp.cursor = damaged.Pos
 	}
-	if (len(frames) > 0 || damaged != nil) && s.cursor < s.target {
+	if (len(frames) > 0 || damaged != nil) && rp.cursor < rp.target {
 		return dst, nil
 	}
 	// Caught up: go live, and if every topic is closed (perhaps by events
 	// retention has since removed), deliver the close now.
-	s.replaying = false
-	s.handOver(s.cursor)
-	if s.allClosedBy(s.cursor) {
+	s.rp = nil
+	s.handOver(rp.cursor)
+	if s.allClosedBy(rp.cursor) {
 		id := s.env.history.id(maxPos(s.closed))
 		dst = append(dst, item{ev: s.env.closeEventFor(id, s.topics), wire: s.env.closeFrame(id, s.topics)})
 	}

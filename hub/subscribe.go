@@ -107,16 +107,16 @@ func (h *Hub) subscribe(ctx context.Context, selectors []string, lastEventID str
 	if _, err := store.ParseID(lastEventID); mode == resume && err != nil {
 		mode = unknown // of a generation before the one Bounds just found
 	}
-	s.replaying, s.target, s.requested, s.cursor, s.gen = true, b.Last, lastEventID, b.Trimmed, b.Generation
+	s.rp = &replayState{target: b.Last, requested: lastEventID, cursor: b.Trimmed, gen: b.Generation}
 	switch {
 	case mode == resume && cursor >= b.Trimmed:
-		s.cursor = cursor
+		s.rp.cursor = cursor
 	case mode != earliest: // resuming from before the history, or from an unknown id
 		oldest := ""
 		if b.First > 0 {
 			oldest = store.ID(b.First)
 		}
-		s.notice = gapEvent(lastEventID, oldest)
+		s.rp.notice = gapEvent(lastEventID, oldest)
 	}
 	return s, nil
 }

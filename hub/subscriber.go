@@ -91,6 +91,7 @@ type subscriber struct {
 	bytes   int
 	lastPos herd.Pos // newest position queued: a frame matched twice is queued once
 	ended   bool
+	exact   bool // FaceOptions.Exact; set before s is registered, read-only after (not mu's: here it fills padding)
 	reason  closeReason
 	waker   waker    // told when frames arrive or s ends: wake, or the engine's record once it holds s
 	wake    wakeChan // what next waits on
@@ -163,10 +164,12 @@ func (s *subscriber) offer(f *frame) (ended bool) {
 }
 
 // takes reports whether a face subscriber takes f: its face has a view of
-// it, and s's matcher accepts the view.
+// it, and s's matcher accepts the view (a public event reaching s through
+// its exact selectors is accepted without asking: FaceOptions.Exact).
+// Its callers reached s through s's selectors: the index, or matches.
 func (s *subscriber) takes(f *frame) bool {
 	v := f.viewFor(s.face)
-	return v.ok && (s.match == nil || s.match(v.view))
+	return v.ok && (s.match == nil || (s.exact && !f.ev.Private) || s.match(v.view))
 }
 
 // offerLocal queues f, a frame for s alone, unless s has ended. Queued
@@ -247,25 +250,51 @@ func (s *subscriber) pendingLocked() bool {
 }
 
 // handTo makes w s's waker from now on: the connection engine taking
-// over a stream from the goroutine that replayed it.
+// over a stream from the goroutine that replayed it. s's wake channel
+// goes (96 bytes a parked subscriber would keep for nothing): next must
+// not be called any more.
 func (s *subscriber) handTo(w waker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.waker = w
+	s.waker, s.wake = w, nil
 }
 
-// take moves the queued frames into dst.
-func (s *subscriber) take(dst []*frame) ([]*frame, closeReason) {
+// take returns the queued frames, which the caller owns until it gives
+// the slice back as s.batch (cleared), and swaps s.batch in as the queue.
+// If there are none and s has not ended, it calls park, if not nil, with
+// s.mu held, and reports what park reported (see readyOrPark).
+//
+// Buffers: while frames keep coming, the queue and the batch swap, and
+// nothing is allocated. When the queue is found empty it keeps one buffer
+// at most, the larger of the two with room for keepQueue frames or less:
+// a subscriber at rest holds no buffer sized by its busiest moment, nor
+// two of them.
+func (s *subscriber) take(park func() bool) (_ []*frame, _ closeReason, parked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return dst, s.reason
+		return nil, s.reason, false
 	}
-	dst = append(dst, s.queue[s.head:]...)
-	clear(s.queue)
-	s.queue, s.head, s.bytes = s.queue[:0], 0, 0
-	return dst, 0
+	if len(s.queue) == s.head {
+		q, b := s.queue, s.batch
+		if cap(q) > keepQueue || (cap(b) <= keepQueue && cap(b) > cap(q)) {
+			q = b
+		}
+		if cap(q) > keepQueue {
+			q = nil
+		}
+		s.queue, s.head, s.batch = q[:0], 0, nil
+		return nil, 0, park != nil && park()
+	}
+	frames := s.queue[s.head:]
+	s.queue, s.head, s.bytes = s.batch[:0], 0, 0
+	s.batch = nil
+	return frames, 0, false
 }
+
+// keepQueue is the most frames a subscriber's queue keeps room for when
+// it empties: 8 pointers, the room a burst of a few events needs.
+const keepQueue = 8
 
 // handOver ends the replay at position upTo: frames the dispatcher queued
 // meanwhile that the replay already delivered are dropped.
@@ -294,7 +323,7 @@ func (s *subscriber) handOver(upTo herd.Pos) {
 // After the close item it returns io.EOF; when the hub ended the
 // subscription it returns the reason's error.
 func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item) ([]item, error) {
-	if s.replaying {
+	if s.replaying() {
 		return s.replay(ctx, dst)
 	}
 	for {
@@ -317,16 +346,32 @@ func (s *subscriber) next(ctx context.Context, stop <-chan struct{}, dst []item)
 // next, and what the connection engine calls. It must not be called while
 // replaying.
 func (s *subscriber) ready(dst []item) ([]item, error) {
+	dst, _, err := s.readyOrPark(dst, nil)
+	return dst, err
+}
+
+// readyOrPark is ready for a consumer that must stop being scheduled once
+// nothing is queued (the connection engine's writer): if s has no frames
+// and has not ended, it calls park with s.mu held, in the same critical
+// section as the take, and reports whether park parked the consumer (then
+// dst is returned as it was, and the next frame queued wakes it). A
+// writer thus takes a subscriber's lock once per turn, not three times.
+func (s *subscriber) readyOrPark(dst []item, park func() bool) (_ []item, parked bool, _ error) {
 	if s.finished != 0 {
-		return dst, io.EOF
+		return dst, false, io.EOF
 	}
-	frames, reason := s.take(s.batch[:0])
+	frames, reason, parked := s.take(park)
+	if parked {
+		// Nothing was taken, and s's consumer state is no longer this
+		// goroutine's: another may hold it already.
+		return dst, true, nil
+	}
 	defer func() {
 		clear(frames) // let the GC have frames the queue no longer holds
 		s.batch = frames[:0]
 	}()
 	if reason != 0 {
-		return dst, reason.err()
+		return dst, false, reason.err()
 	}
 	n := len(dst)
 	for _, f := range frames {
@@ -334,7 +379,7 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 			s.finished = reasonExpired
 			if s.face != nil { // a face has no event for it: the stream just ends, now
 				s.env.counters.delivered.Add(int64(len(dst) - n))
-				return dst, io.EOF
+				return dst, false, io.EOF
 			}
 			dst = append(dst, item{ev: f.ev, wire: f.wire})
 			break
@@ -354,7 +399,7 @@ func (s *subscriber) ready(dst []item) ([]item, error) {
 		}
 	}
 	s.env.counters.delivered.Add(int64(len(dst) - n))
-	return dst, nil
+	return dst, false, nil
 }
 
 // deliver appends e unless it has no data or is private and not for s.

@@ -12,26 +12,30 @@ import (
 
 // TestIndexSelectors: a subscription of exact topics is indexed under
 // their herd topics only, so updates to other topics never reach its
-// filter; any pattern, template or * indexes it under every Mercure topic.
+// filter, and is exact (the hub skips its filter for public updates) when
+// each herd topic maps back to its own topic; any pattern, template or *
+// indexes it under every Mercure topic.
 func TestIndexSelectors(t *testing.T) {
 	h := &Handler{}
 	for _, tc := range []struct {
 		query string
 		want  []string
+		exact bool
 	}{
-		{"match=https://example.com/a&match=urn:b", []string{"mercure/https:%2F%2Fexample.com%2Fa", "mercure/urn:b"}},
-		{"match=https://example.com/a&match=*", []string{"mercure/**"}},
-		{"match_urlpattern=https://example.com/books/:id", []string{"mercure/**"}},
-		{"topic=https://example.com/books/{id}", []string{"mercure/**"}},
-		{"topic=https://example.com/plain", []string{"mercure/https:%2F%2Fexample.com%2Fplain"}},
+		{"match=https://example.com/a&match=urn:b", []string{"mercure/https:%2F%2Fexample.com%2Fa", "mercure/urn:b"}, true},
+		{"match=https://example.com/a&match=*", []string{"mercure/**"}, false},
+		{"match_urlpattern=https://example.com/books/:id", []string{"mercure/**"}, false},
+		{"topic=https://example.com/books/{id}", []string{"mercure/**"}, false},
+		{"topic=https://example.com/plain", []string{"mercure/https:%2F%2Fexample.com%2Fplain"}, true},
 	} {
 		q, _ := url.ParseQuery(tc.query)
 		sub, _, err := h.parseQuery(q)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.query, err)
 		}
-		if got := sub.indexSelectors(); !slices.Equal(got, tc.want) {
-			t.Errorf("%s: indexed under %q, want %q", tc.query, got, tc.want)
+		got, exact := sub.indexSelectors()
+		if !slices.Equal(got, tc.want) || exact != tc.exact {
+			t.Errorf("%s: indexed under %q, exact %v; want %q, %v", tc.query, got, exact, tc.want, tc.exact)
 		}
 	}
 }

@@ -138,7 +138,8 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	} else if asked {
 		answer = hub.EarliestID
 	}
-	opts := hub.FaceOptions{Selectors: sub.indexSelectors(), Matchers: len(sub.selectors), After: from,
+	sels, exact := sub.indexSelectors()
+	opts := hub.FaceOptions{Selectors: sels, Exact: exact, Matchers: len(sub.selectors), After: from,
 		Match: func(view any) bool { u := view.(*update); return sub.wants(u.private, u.topics) }}
 	if g != nil {
 		opts.Expires = g.expires
@@ -196,23 +197,32 @@ func (h *Handler) face() *hub.Face {
 
 // indexSelectors are the herd selectors under which the hub's registry
 // indexes s: its topics' herd topics when every selector of s is an exact
-// topic (each maps to one herd topic), else every Mercure topic.
-func (s *subscriber) indexSelectors() []string {
+// topic (each maps to one herd topic), else every Mercure topic. exact
+// reports that they stand one to one for s's selectors (hub.FaceOptions):
+// each is exact, and its herd topic maps back to it. (parseQuery refuses
+// invalid UTF-8, which escape would fold into one herd topic; the check
+// keeps the fast path honest whatever parseQuery lets through.)
+func (s *subscriber) indexSelectors() (_ []string, exact bool) {
 	var out []string
+	exact = true
 	for _, sel := range s.selectors {
 		if sel.all || sel.re != nil {
-			return []string{topicPrefix + "**"}
+			return []string{topicPrefix + "**"}, false
 		}
 		t, err := herdTopic(sel.value)
 		if err != nil {
+			exact = false
 			continue // no update can have it
+		}
+		if back, _ := fromHerd([]string{t}); len(back) != 1 || back[0] != sel.value {
+			exact = false
 		}
 		out = append(out, t)
 	}
 	if len(out) == 0 {
-		return []string{topicPrefix + "**"} // matches nothing, but a subscription still
+		return []string{topicPrefix + "**"}, false // matches nothing, but a subscription still
 	}
-	return out
+	return out, exact
 }
 
 // resumeAnswer is Mercure-Last-Event-ID for a resume after lastID, found

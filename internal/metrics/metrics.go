@@ -31,7 +31,7 @@ func Handler(h *hub.Hub, conns func() int) http.Handler {
 var (
 	descSubscribers = prometheus.NewDesc("herd_subscribers", "Subscriptions open now, on this node.", nil, nil)
 	descParked      = prometheus.NewDesc("herd_subscribers_parked", "Open subscriptions held by the connection engine (no goroutine each).", nil, nil)
-	descConns       = prometheus.NewDesc("herd_http_connections", "Open HTTP connections served by net/http (parked subscribers not included).", nil, nil)
+	descConns       = prometheus.NewDesc("herd_http_connections", "Open HTTP connections served by net/http (parked subscribers, and h2c connections herd's HTTP/2 server took over, not included).", nil, nil)
 	descPublished   = prometheus.NewDesc("herd_events_published_total", "Events published through this node and stored.", nil, nil)
 	descDelivered   = prometheus.NewDesc("herd_events_delivered_total", "Events handed to subscribers, one per subscriber, replays included.", nil, nil)
 	descReplayed    = prometheus.NewDesc("herd_events_replayed_total", "Events delivered from history to resuming subscribers.", nil, nil)
