@@ -151,6 +151,38 @@ func TestTLS_engineStream(t *testing.T) {
 	}
 }
 
+// TestTLS_engineResumed: a connection that resumes a TLS 1.3 session (a
+// ticket from an earlier connection, no certificate exchanged) is parked
+// too, with the keys of its own handshake. TLSListener gives each
+// connection a config of its own; session tickets still work across them,
+// for HTTP/1.1 and for a following HTTP/2 connection.
+func TestTLS_engineResumed(t *testing.T) {
+	h := newHub(t, hub.Config{}, herd.Retention{})
+	addr := tlsServer(t, h)
+	cache := tls.NewLRUClientSessionCache(4)
+	for i, protos := range [][]string{{"http/1.1"}, {"http/1.1"}, {"http/1.1"}} {
+		cfg := &tls.Config{InsecureSkipVerify: true, NextProtos: protos, ClientSessionCache: cache}
+		topic := fmt.Sprintf("resumed-%d", i)
+		c, r := tlsStream(t, addr, "topic="+topic, cfg)
+		if resumed := c.ConnectionState().DidResume; resumed != (i > 0) {
+			t.Fatalf("connection %d: resumed %v", i, resumed)
+		}
+		waitFor(t, func() bool { return h.Stats().Parked == i+1 })
+		sent := publish(t, h, msg("over "+topic, topic))
+		if e := nextEvent(t, r); e.ID != sent.ID || e.Data != "over "+topic {
+			t.Fatalf("connection %d read %+v", i, e)
+		}
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}, ClientSessionCache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if st := c.ConnectionState(); !st.DidResume || st.NegotiatedProtocol != "h2" {
+		t.Errorf("HTTP/2 after HTTP/1.1: resumed %v, protocol %q", st.DidResume, st.NegotiatedProtocol)
+	}
+}
+
 // TestTLS_engineHeartbeat: an idle parked TLS stream gets heartbeats.
 func TestTLS_engineHeartbeat(t *testing.T) {
 	h := newHub(t, hub.Config{Heartbeat: 20 * time.Millisecond}, herd.Retention{})
