@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,9 @@ import (
 // These benchmarks measure what TLS and HTTP/2 cost herd, beside plain
 // HTTP/1.1 in the same run: memory per idle stream (B1's HTTP/2 target,
 // ≤ 8 KB; TLS HTTP/1.1 on the engine, ≤ 6 KB), herd's CPU per delivery
-// (TLS within 1.5× of plain) and new subscriptions per second (B4's TLS
+// (TLS within 1.5× of plain) with the latency of those deliveries (HTTP/1.1
+// plain and over TLS, HTTP/2 on herd's server and on net/http's), and new
+// subscriptions per second (B4's TLS
 // target, ≥ 1,800/s). Run them alone, one at a time: they load both cores.
 //
 //	go test -tags integration ./e2e -run '^$' -bench Transports -benchtime 1x
@@ -100,12 +103,16 @@ func BenchmarkTransports(b *testing.B) {
 		{"http1-engine(baseline)", nil, &http.Transport{}},
 		{"http1-tls-engine", []string{"--tls", "self-signed"}, h1TLS()},
 		{"http1-tls-net-http", []string{"--tls", "self-signed", "--engine=false"}, h1TLS()},
+		{"http2-tls-herd", []string{"--tls", "self-signed"}, &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}},
+		{"http2-tls-net-http", []string{"--tls", "self-signed", "--h2-engine=false"}, &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}},
 	} {
 		b.Run("delivery/"+tc.name, func(b *testing.B) {
 			for range b.N {
 				h := startHerd(b, append([]string{"--store", "memory", "--heartbeat", "1h", "--max-subscribers-per-ip", "0"}, tc.args...)...)
-				perDelivery := deliveryCost(b, h, &http.Client{Transport: tc.client})
+				perDelivery, p50, p99 := deliveryCost(b, h, &http.Client{Transport: tc.client})
 				b.ReportMetric(perDelivery.Seconds()*1e6, "herd-µs/delivery")
+				b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 				tc.client.CloseIdleConnections()
 				h.kill9()
 			}
@@ -159,14 +166,18 @@ func BenchmarkTransports(b *testing.B) {
 // deliveryCost opens 500 streams on one topic, publishes 200 events of
 // 200 bytes one at a time, 20 ms apart (each goes out in its own write:
 // no burst to coalesce), waits until every stream has read them all, and
-// returns herd's CPU time per delivery.
-func deliveryCost(b *testing.B, h *herd, hc *http.Client) time.Duration {
+// returns herd's CPU time per delivery and the 50th and 99th percentiles
+// of the latency from the publish's request to each stream's read.
+func deliveryCost(b *testing.B, h *herd, hc *http.Client) (perDelivery, p50, p99 time.Duration) {
 	const streams, events = 500, 200
 	var wg sync.WaitGroup
 	var opened, read atomic.Int64
+	var sent [events]atomic.Int64 // when event i's publish was sent, in ns since start
+	start := time.Now()
+	latencies := make([][]time.Duration, streams)
 	bodies := make(chan io.Closer, streams)
 	gate := make(chan struct{}, 32)
-	for range streams {
+	for i := range streams {
 		gate <- struct{}{}
 		wg.Go(func() {
 			resp, err := hc.Get(h.URL + "/events?topic=delivery")
@@ -182,7 +193,13 @@ func deliveryCost(b *testing.B, h *herd, hc *http.Client) time.Duration {
 				if err != nil {
 					return
 				}
-				if strings.HasPrefix(line, "data: ") {
+				if n, ok := strings.CutPrefix(line, "data: "); ok {
+					at := time.Since(start)
+					if k, _, ok := strings.Cut(n, " "); ok {
+						if j, err := strconv.Atoi(k); err == nil && j < events {
+							latencies[i] = append(latencies[i], at-time.Duration(sent[j].Load()))
+						}
+					}
 					read.Add(1)
 				}
 			}
@@ -197,8 +214,9 @@ func deliveryCost(b *testing.B, h *herd, hc *http.Client) time.Duration {
 	time.Sleep(time.Second)
 	before := sample(b, h)
 	data := strings.Repeat("d", 200)
-	for range events {
-		resp, err := hc.Post(h.URL+"/events", "application/x-www-form-urlencoded", strings.NewReader("topic=delivery&data="+data))
+	for j := range events {
+		sent[j].Store(int64(time.Since(start)))
+		resp, err := hc.Post(h.URL+"/events", "application/x-www-form-urlencoded", strings.NewReader(fmt.Sprintf("topic=delivery&data=%d+%s", j, data)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -216,7 +234,12 @@ func deliveryCost(b *testing.B, h *herd, hc *http.Client) time.Duration {
 		body.Close()
 	}
 	wg.Wait()
-	return cpu / (streams * events)
+	var all []time.Duration
+	for _, l := range latencies {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	return cpu / (streams * events), all[len(all)/2], all[len(all)*99/100]
 }
 
 // metricVia reads a figure through the benchmark's own client (which
