@@ -144,8 +144,17 @@ func TestEngine_heartbeat(t *testing.T) {
 	if blank, err := body.ReadString('\n'); err != nil || blank != "\n" {
 		t.Fatalf("the opening ended with %q, %v", blank, err)
 	}
-	parkedOne(t, h.engine)
+	es := parkedOne(t, h.engine)
 	for i := range 3 {
+		// The client can read a heartbeat before its writer has noted the
+		// write and parked the stream; a sweep in between would find the
+		// stream still scheduled, and its request would be dropped as met
+		// by that write. Real time sweeps again; this clock would not.
+		until(t, "the stream parked", func() bool {
+			es.s.mu.Lock()
+			defer es.s.mu.Unlock()
+			return !es.scheduled
+		})
 		c.advance(MinHeartbeat)
 		got := make([]byte, len(heartbeat))
 		if _, err := io.ReadFull(body, got); err != nil || !bytes.Equal(got, heartbeat) {
