@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -273,15 +272,7 @@ func TestHTTP2_heartbeat(t *testing.T) {
 // client's SETTINGS are sent.
 func dialH2(t *testing.T, srv *httptest.Server, settings ...http2.Setting) *http2.Framer {
 	t.Helper()
-	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	io.WriteString(conn, http2.ClientPreface)
-	fr := http2.NewFramer(conn, conn)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.WriteSettings(settings...)
+	_, fr := dialH2Conn(t, srv.Listener.Addr().String(), false, settings...)
 	return fr
 }
 
