@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,10 +44,36 @@ func haServer(t *testing.T, kind string, port int, ready string, argv ...string)
 	return b
 }
 
-// natsCluster starts three nats-servers as one JetStream cluster; herd's
-// stream (prefix) is kept on all three (replicas=3).
+// natsServerModule is the nats-server the JetStream clusters run: the
+// version go.mod requires (for the embedded server of the unit tests),
+// built from the module cache, so that it needs no network and every
+// machine runs the same one. Not the machine's own: Debian's nats-server 2.9.10 let an R3
+// stream's replicas diverge under kill -9 and SIGSTOP (CI saw two herd
+// nodes given the same messages four positions apart), a fault of that
+// server, which herd cannot mend (docs/clustering.md).
+const natsServerModule = "github.com/nats-io/nats-server/v2"
+
+// clusterNATSServer builds natsServerModule once per test binary, next
+// to herdBin (TestMain removes both), and returns its path. The shared
+// server on 127.0.0.1:4222 and the private single ones (startBroker) stay
+// the machine's: they are not clustered, and 2.9 serves them well.
+var clusterNATSServer = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(herdBin), "nats-server")
+	out, err := exec.Command("go", "build", "-o", bin, natsServerModule).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", natsServerModule, err, out)
+	}
+	return bin, nil
+})
+
+// natsCluster starts three nats-servers (clusterNATSServer's) as one
+// JetStream cluster; herd's stream (prefix) is kept on all three
+// (replicas=3).
 func natsCluster(t *testing.T, prefix string) *haSetup {
-	need(t, "nats-server")
+	bin, err := clusterNATSServer()
+	if err != nil {
+		lacking(t, "nats-server could not be built from go.mod's module", err.Error())
+	}
 	var client, route [3]int
 	for i := range 3 {
 		client[i], route[i] = freePort(t), freePort(t)
@@ -61,7 +88,7 @@ func natsCluster(t *testing.T, prefix string) *haSetup {
 			}
 		}
 		b := haServer(t, "nats", client[i], "Server is ready")
-		b.argv = []string{"nats-server", "-n", fmt.Sprintf("n%d", i), "-a", "127.0.0.1", "-p", strconv.Itoa(client[i]),
+		b.argv = []string{bin, "-n", fmt.Sprintf("n%d", i), "-a", "127.0.0.1", "-p", strconv.Itoa(client[i]),
 			"-js", "-sd", filepath.Join(b.dir, "js"), "--cluster_name", "herd",
 			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", route[i]), "--routes", strings.Join(routes, ",")}
 		setup.servers = append(setup.servers, b)
@@ -77,10 +104,17 @@ func natsCluster(t *testing.T, prefix string) *haSetup {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	// JetStream answers once the servers have elected their meta leader.
-	waitFor(t, 30*time.Second, "the JetStream cluster's meta leader", func() error {
-		_, err := js.AccountInfo(t.Context())
-		return err
+	// JetStream answers once the servers have elected their meta leader,
+	// but places a stream on three replicas only once all three servers
+	// have joined it: before that, creating herd's stream fails with "no
+	// suitable peer" and herd exits (seen once in four starts of 2.15.3).
+	// A probe stream of three replicas says when herd's can be.
+	probe := jetstream.StreamConfig{Name: "PROBE_" + prefix, Subjects: []string{"probe." + prefix}, Replicas: 3}
+	waitFor(t, 30*time.Second, "the JetStream cluster to place a stream on 3 replicas", func() error {
+		if _, err := js.CreateStream(t.Context(), probe); err != nil {
+			return err
+		}
+		return js.DeleteStream(t.Context(), probe.Name)
 	})
 	setup.leader = func(ctx context.Context) (*broker, error) {
 		s, err := js.Stream(ctx, "HERD_"+prefix)
