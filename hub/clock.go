@@ -18,16 +18,18 @@ import (
 //   - the hub's HTTP/2 server: each connection with parked streams checks
 //     them every sweepEvery too (h2_events.go), reading the hub's clock.
 //
-// Both read the time from the hub's clock: the engine through the clock
-// interface, which tests replace (a goroutine blocked in epoll_wait is not
-// durably blocked, so testing/synctest cannot advance the engine's time),
-// and sse.Stream through package time, which testing/synctest fakes.
+// The engine and the HTTP/2 server read the time from the hub's clock,
+// which tests replace (a goroutine blocked in epoll_wait is not durably
+// blocked, so testing/synctest cannot advance the engine's time); the
+// engine's sweep also runs on it (clock.every), while the HTTP/2 server's
+// check is a timer of package time. sse.Stream reads package time, which
+// testing/synctest fakes.
 
 // heartbeat is what the engine sends an idle stream, as sse.Stream does.
 var heartbeat = sse.CommentFrame("").Bytes()
 
-// A clock is the time as the connection engine reads it. Tests replace
-// the real one with one they advance by hand.
+// A clock is the time as the connection engine and the HTTP/2 server
+// read it. Tests replace the real one with one they advance by hand.
 type clock interface {
 	Now() time.Time
 	// every calls fn with the time, every d, from one goroutine, until

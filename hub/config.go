@@ -26,17 +26,19 @@ type Config struct {
 	// Heartbeat is how long a stream may stay silent before a keep-alive
 	// comment goes out. Zero means 15s: under every common proxy's idle
 	// timeout (30–100s). On net/http's path the comment goes out when it
-	// is due; the connection engine checks its streams every quarter of
-	// the shorter of Heartbeat and WriteTimeout, at most a second apart,
-	// so its comments go out up to that much late (at most 2.5ms for the
-	// shortest heartbeat, MinHeartbeat; at most 1s by default).
+	// is due; the connection engine, and the hub's HTTP/2 server for each
+	// connection with parked streams, check their streams every quarter
+	// of the shorter of Heartbeat and WriteTimeout, at most a second
+	// apart, so their comments go out up to that much late (at most 2.5ms
+	// for the shortest heartbeat, MinHeartbeat; at most 1s by default).
 	Heartbeat time.Duration
 
 	// WriteTimeout bounds each write to a subscriber; one that does not
 	// take an event within it is dropped. Zero means 10s. On net/http's
-	// path it is each write's deadline; on the connection engine, a
-	// stream whose socket stays full for longer is dropped at the
-	// engine's next check (see Heartbeat), up to a quarter of it late.
+	// path it is each write's deadline; on the connection engine, and for
+	// a parked stream of the hub's HTTP/2 server that the client gives no
+	// window, a stream stuck for longer is dropped at the next check (see
+	// Heartbeat), up to a quarter of it late.
 	WriteTimeout time.Duration
 
 	// BodyTimeout bounds the time a request body (a publish) may take to

@@ -63,6 +63,7 @@
 // h2Conn.mu); h2Conn.mu (a connection's streams and windows) comes after
 // subscriber.mu, and nothing else is taken under it. h2Poller.mu (parked
 // h2c connections) is innermost: taken alone, or under h2Conn.wmu when a
-// failed write closes the socket. tlsConns.mu and tlsCapture.mu (tls.go)
-// are taken alone.
+// failed write closes the socket. tlsConns.mu and tlsCapture.mu (tls.go),
+// Hub.mu (the hub's state), h2Server.mu (its HTTP/2 connections) and
+// origins.mu (cors.go: the origins already logged) are taken alone.
 package hub

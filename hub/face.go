@@ -104,7 +104,8 @@ func (h *Hub) SubscribeFace(ctx context.Context, face *Face, opts FaceOptions, r
 // node-local event, never stored, replayed or counted against other
 // subscribers' queues. It never blocks: a full queue ends the subscriber
 // as slow. Injected while the subscriber replays history, it follows the
-// replay.
+// replay. An end it causes is logged: call it holding no lock of the
+// caller's (a log line is I/O).
 func (fs *FaceStream) Inject(wire sse.Frame) {
 	f := &frame{wire: wire, size: wire.Len() + 64}
 	f.local = true

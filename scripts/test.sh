@@ -106,7 +106,7 @@ for target in linux/arm64 darwin/arm64 darwin/amd64 windows/amd64 freebsd/amd64;
 	GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./cmd/herd
 done
 
-# Unit tests alone (go test ./...) need nothing but Go and take under a
+# Unit tests alone (go test ./... ./sse/...) need nothing but Go and take under a
 # minute; the integration tag adds those that need brokers, Chromium,
 # proxies, podman or the network: end to end, against the real things.
 say "Tests, with the integration tests (race detector on)"

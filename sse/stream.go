@@ -161,10 +161,11 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, 
 // absent and Options.LastEventIDParam is set, that query parameter (see
 // the function [LastEventID]).
 func (s *Stream) LastEventID() string {
-	if s.opts.LastEventIDParam == "" {
-		return s.r.Header.Get("Last-Event-ID")
+	var params []string
+	if s.opts.LastEventIDParam != "" {
+		params = []string{s.opts.LastEventIDParam}
 	}
-	id, _ := LastEventID(s.r, s.opts.LastEventIDParam)
+	id, _ := LastEventID(s.r, params...)
 	return id
 }
 

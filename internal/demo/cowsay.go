@@ -78,7 +78,8 @@ func (d *Handler) Events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	next, _ := strconv.Atoi(r.Header.Get("Last-Event-ID")) // 0 when absent or not ours
+	lastID, _ := sse.LastEventID(r)
+	next, _ := strconv.Atoi(lastID) // 0 when absent or not ours
 	if next >= len(Quotes) {
 		w.WriteHeader(http.StatusNoContent)
 		return

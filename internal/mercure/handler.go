@@ -214,7 +214,9 @@ func (h *Handler) logger() *slog.Logger {
 // text; the reason is logged, not shown, except for a 400, which says
 // what is wrong with the request.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	h.logger().Debug("mercure: refused", "method", r.Method, "status", status, "reason", reason)
+	if l := h.logger(); l.Enabled(r.Context(), slog.LevelDebug) { // a storm of refusals builds no attributes
+		l.Debug("mercure: refused", "method", r.Method, "status", status, "reason", reason)
+	}
 	text := http.StatusText(status)
 	if status == http.StatusBadRequest {
 		text = reason

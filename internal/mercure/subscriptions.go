@@ -124,9 +124,16 @@ func (h *Handler) open(fs *hub.FaceStream, sub *subscriber, sels []*selector, g 
 
 // announce sends subscription events to this node's subscribers that
 // select their topics and whose tokens grant them (they are private).
+// The feeds are chosen under reg.mu and fed once it is released: a feed
+// whose queue is full ends as slow, and the hub logs that end (I/O, which
+// no lock may be held across).
 func (h *Handler) announce(subs []subscription) {
+	type delivery struct {
+		stream *hub.FaceStream
+		wire   sse.Frame
+	}
+	var out []delivery
 	h.reg.mu.Lock()
-	defer h.reg.mu.Unlock()
 	for _, s := range subs {
 		topics := []string{s.ID}
 		var wire sse.Frame
@@ -145,8 +152,12 @@ func (h *Handler) announce(subs []subscription) {
 				e.Data = string(data)
 				wire, _ = sse.NewFrame(e)
 			}
-			f.stream.Inject(wire)
+			out = append(out, delivery{f.stream, wire})
 		}
+	}
+	h.reg.mu.Unlock()
+	for _, d := range out {
+		d.stream.Inject(d.wire)
 	}
 }
 
