@@ -363,8 +363,12 @@ func (e *connEngine) serve(es *engineSub, sc *scratch) {
 			}
 			es.waitingOut, es.scheduled = true, false
 			s.mu.Unlock()
-			ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT, es.token)
-			unix.EpollCtl(e.epfd, unix.EPOLL_CTL_MOD, es.fd, &ev)
+			// es is no longer this writer's: if it ends now, another
+			// writer may release it and close its descriptor (see
+			// watchLocked).
+			e.mu.Lock()
+			e.watchLocked(es, unix.EPOLLOUT)
+			e.mu.Unlock()
 			return
 		case err != nil:
 			s.end(reasonWrite)
@@ -506,50 +510,71 @@ func (e *connEngine) poll() {
 			return
 		}
 		for i := range max(n, 0) {
-			ev := &events[i]
-			e.mu.Lock()
-			es := e.subs[tokenOf(ev)]
-			e.mu.Unlock()
-			if es == nil {
-				continue
-			}
-			s := es.s
-			gone := ev.Events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
-			if !gone && ev.Events&unix.EPOLLIN != 0 {
-				// A subscriber has nothing to say; a read returning 0 is its end.
-				// Over TLS the engine cannot read records (it holds no client
-				// key), and a client has nothing to send but close_notify or
-				// a KeyUpdate the engine could not answer: any byte is its end.
-				if k, err := unix.Read(es.fd, discard[:]); k == 0 || (k > 0 && es.seal != nil) || (err != nil && !errors.Is(err, unix.EAGAIN)) {
-					gone = true
-				}
-			}
-			if gone {
-				// Stop watching it at once: its events are level-triggered
-				// and would fire on every wait until a writer releases it,
-				// which under load takes a while (a profile of TLS accepts
-				// found this spin at 40% of herd's CPU). Its descriptor is
-				// its own while it is registered: release unregisters it
-				// under e.mu before closing it.
-				e.mu.Lock()
-				if e.subs[es.token] == es {
-					unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, es.fd, nil)
-				}
-				e.mu.Unlock()
-				s.end(reasonClient)
-				continue
-			}
-			if ev.Events&unix.EPOLLOUT != 0 {
-				mod := event(unix.EPOLLIN|unix.EPOLLRDHUP, es.token)
-				unix.EpollCtl(e.epfd, unix.EPOLL_CTL_MOD, es.fd, &mod)
+			es, gone, writable := e.handle(&events[i], discard[:])
+			switch {
+			case es == nil: // released already
+			case gone:
+				es.s.end(reasonClient)
+			case writable:
 				es.waitSince.Store(0)
-				s.mu.Lock()
+				es.s.mu.Lock()
 				es.waitingOut = false
 				es.scheduleLocked()
-				s.mu.Unlock()
+				es.s.mu.Unlock()
 			}
 		}
 	}
+}
+
+// handle makes ev's system calls on its subscriber's socket, and returns
+// the subscriber (nil if released already), whether its client left, and
+// whether its full socket drained. It makes them under e.mu, having found
+// the subscriber registered, as every call on a descriptor that es is not
+// held for must be: release unregisters es under e.mu before it closes
+// the descriptor, so under e.mu the number is still es's socket. Outside
+// it a writer could release es meanwhile and a new connection get the
+// same number: a read would take that connection's bytes, and a MOD would
+// give its events es's dead token, losing its wake-ups and its end.
+func (e *connEngine) handle(ev *unix.EpollEvent, discard []byte) (es *engineSub, gone, writable bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	es = e.subs[tokenOf(ev)]
+	if es == nil {
+		return nil, false, false
+	}
+	gone = ev.Events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0
+	if !gone && ev.Events&unix.EPOLLIN != 0 {
+		// A subscriber has nothing to say; a read returning 0 is its end.
+		// Over TLS the engine cannot read records (it holds no client
+		// key), and a client has nothing to send but close_notify or a
+		// KeyUpdate the engine could not answer: any byte is its end.
+		k, err := unix.Read(es.fd, discard)
+		gone = k == 0 || (k > 0 && es.seal != nil) || (err != nil && !errors.Is(err, unix.EAGAIN))
+	}
+	if gone {
+		// Stop watching it at once: its events are level-triggered and
+		// would fire on every wait until a writer releases it, which under
+		// load takes a while (a profile of TLS accepts found this spin at
+		// 40% of herd's CPU).
+		unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, es.fd, nil)
+		return es, true, false
+	}
+	if ev.Events&unix.EPOLLOUT != 0 {
+		e.watchLocked(es, 0)
+		return es, false, true
+	}
+	return es, false, false
+}
+
+// watchLocked sets what epoll watches es's socket for: the client leaving,
+// and also writability if out is EPOLLOUT. e.mu must be held (see handle);
+// a subscriber released already is left alone.
+func (e *connEngine) watchLocked(es *engineSub, out uint32) {
+	if e.subs[es.token] != es {
+		return
+	}
+	ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|out, es.token)
+	unix.EpollCtl(e.epfd, unix.EPOLL_CTL_MOD, es.fd, &ev)
 }
 
 // sweep sends heartbeats to the streams silent for the heartbeat, and
