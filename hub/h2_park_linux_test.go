@@ -5,6 +5,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -387,5 +388,38 @@ func TestH2c_headerBlockTrickled(t *testing.T) {
 	send(func() error { return fr.WriteContinuation(1, false, nil) })
 	if bufOf() != before {
 		t.Fatal("a parked connection's header block was copied to a new buffer on a wake")
+	}
+}
+
+// TestH2c_requestAfterParkIsLive: a request on an h2c connection that has
+// parked has a live context, and values of net/http's (the server): the
+// connection outlives net/http's goroutine, whose context is cancelled
+// when it returns, and once was the parent of every later request's.
+func TestH2c_requestAfterParkIsLive(t *testing.T) {
+	h, addr := newH2cServer(t, func(srv *http.Server) {
+		next := srv.Handler
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/ctx" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			_, hasServer := r.Context().Value(http.ServerContextKey).(*http.Server)
+			io.WriteString(w, fmt.Sprint(r.Context().Err(), hasServer))
+		})
+	})
+	_, fr := dialH2c(t, addr)
+	openStream(t, fr, 1, "t")
+	until(t, "the connection parked", func() bool { return parked(h) })
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, EndHeaders: true, EndStream: true, BlockFragment: requestBlock("GET", "/ctx")})
+	var got string
+	readUntil(t, fr, "the answer", func(f http2.Frame) bool {
+		d, ok := f.(*http2.DataFrame)
+		if ok && d.StreamID == 3 && len(d.Data()) > 0 {
+			got = string(d.Data())
+		}
+		return got != ""
+	})
+	if got != "<nil> true" {
+		t.Errorf("after the connection parked, a request's context error and server value: %q, want <nil> true", got)
 	}
 }
