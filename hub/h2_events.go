@@ -333,15 +333,13 @@ func (c *h2Conn) tick() {
 		c.mu.Unlock()
 		return
 	}
-	for st := range c.streams.all() {
-		switch {
-		case st.sub == nil || st.released:
-		case st.waitSince != 0 && now-st.waitSince > timeout:
-			stuck = append(stuck, st.sub)
-		case now-st.lastWrite >= beat:
-			st.needBeat = true
-			c.scheduleLocked(st)
-		}
+	// Plain loops, not streams.all(): the tick runs on a fresh goroutine
+	// every sweep, per connection, and should not grow its stack.
+	if st := c.streams.one; st != nil {
+		stuck = c.beatLocked(st, now, beat, timeout, stuck)
+	}
+	for _, st := range c.streams.more {
+		stuck = c.beatLocked(st, now, beat, timeout, stuck)
 	}
 	if c.events > 0 {
 		c.armBeatLocked()
@@ -350,6 +348,21 @@ func (c *h2Conn) tick() {
 	for _, s := range stuck {
 		s.end(reasonWrite)
 	}
+}
+
+// beatLocked schedules a heartbeat for st if it has been idle for beat,
+// or adds its subscriber to stuck if it has waited for a window longer
+// than timeout. c.mu must be held.
+func (c *h2Conn) beatLocked(st *h2Stream, now, beat, timeout int64, stuck []*subscriber) []*subscriber {
+	switch {
+	case st.sub == nil || st.released:
+	case st.waitSince != 0 && now-st.waitSince > timeout:
+		stuck = append(stuck, st.sub)
+	case now-st.lastWrite >= beat:
+		st.needBeat = true
+		c.scheduleLocked(st)
+	}
+	return stuck
 }
 
 // parkedH2 returns how many event streams the hub's HTTP/2 servers hold.
