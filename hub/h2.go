@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -96,22 +97,24 @@ func (s *h2Server) serveUnencrypted(srv *http.Server, tc *tls.Conn, handler http
 }
 
 // serve serves nc until it parks or ends; park is its parking (nil if
-// it cannot park: TLS, other systems).
+// it cannot park: TLS, other systems). Of net/http's handler for the
+// connection it keeps nothing but the values of its base context:
+// requests go to srv's handler as net/http's would (h2Server.serveHTTP),
+// so that the connection holds no reference to net/http's copy of the
+// socket (h2c: closed once the connection is the hub's) nor to the
+// context net/http cancels when its goroutine returns, which a parked
+// connection outlives.
 func (s *h2Server) serve(srv *http.Server, nc net.Conn, park *h2Park, state *tls.ConnectionState, handler http.Handler, sawPreface bool) {
 	base := context.Background()
 	if b, ok := handler.(interface{ BaseContext() context.Context }); ok {
-		base = b.BaseContext()
+		base = context.WithoutCancel(b.BaseContext())
 	}
 	maxStreams := uint32(250)
 	if srv.HTTP2 != nil && srv.HTTP2.MaxConcurrentStreams > 0 {
 		maxStreams = uint32(srv.HTTP2.MaxConcurrentStreams)
 	}
-	c := &h2Conn{srv: s, nc: nc, park: park, handler: handler, tls: state, remote: nc.RemoteAddr().String(),
-		maxStreams: maxStreams, streams: map[uint32]*h2Stream{},
-		sendWin: h2InitialWindow, recvWin: h2InitialWindow, peerWin: h2InitialWindow, peerFrame: h2MaxFrame}
-	c.ctx, c.cancel = context.WithCancel(base)
-	c.cond = sync.NewCond(&c.mu)
-	c.enc = hpack.NewEncoder(&c.encBuf)
+	c := &h2Conn{srv: s, nc: nc, park: park, tls: state, base: base, maxStreams: maxStreams,
+		sendWin: h2InitialWindow, recvWin: h2InitialWindow, peerWin: h2InitialWindow, peerFrame: h2MaxFrame, peerTable: 4096}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
@@ -121,6 +124,24 @@ func (s *h2Server) serve(srv *http.Server, nc net.Conn, park *h2Park, state *tls
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	c.serve(srv.MaxHeaderBytes, sawPreface)
+}
+
+// serveHTTP serves a request with srv's handler, as net/http's
+// serverHandler does (DefaultServeMux if it is nil; OPTIONS * answered
+// unless DisableGeneralOptionsHandler).
+func (s *h2Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	handler := s.srv.Handler
+	if handler == nil {
+		handler = http.DefaultServeMux
+	}
+	if !s.srv.DisableGeneralOptionsHandler && r.RequestURI == "*" && r.Method == http.MethodOptions {
+		w.Header().Set("Content-Length", "0")
+		if r.ContentLength != 0 {
+			io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<10))
+		}
+		return
+	}
+	handler.ServeHTTP(w, r)
 }
 
 // shutdown starts a graceful drain of every connection: a GOAWAY, and the
@@ -139,51 +160,81 @@ func (s *h2Server) shutdown() {
 	}
 }
 
-// h2Conn is one HTTP/2 connection.
+// h2Conn is one HTTP/2 connection. An idle one (its reader parked or
+// waiting, no handler running) keeps only what the protocol needs between
+// frames: its socket, this record, its open streams, and the hpack
+// decoder's table (the client's encoder refers to it); the Framer and
+// the encoder are made again when needed (rest).
 type h2Conn struct {
 	srv         *h2Server
 	nc          net.Conn
-	handler     http.Handler
 	tls         *tls.ConnectionState
-	remote      string
+	base        context.Context // the requests' parent: net/http's values, never cancelled
+	park        *h2Park         // nil if the connection cannot park (h2_read.go)
+	dec         *hpack.Decoder  // the client's header blocks: its table lives as long as the connection
+	fr          *http2.Framer   // the reader's, reading in; nil at rest
+	in          h2Input         // the reader's: bytes read, not framed yet
+	inLimit     int32           // bounds an incomplete header block in in
+	maxHeader   uint32          // the header list's bound (SETTINGS_MAX_HEADER_LIST_SIZE)
 	maxStreams  uint32
-	ctx         context.Context // the requests' parent: cancelled when the connection ends
-	cancel      context.CancelFunc
-	park        *h2Park        // nil if the connection cannot park (h2_read.go)
-	fr          *http2.Framer  // the reader's, reading in
-	in          h2Input        // the reader's: bytes read, not framed yet
-	inLimit     int            // bounds an incomplete header block in in
 	sawSettings bool           // the reader's: the preface's SETTINGS came
 	handlers    sync.WaitGroup // request handlers and the flusher, waited for on the way out
 
-	wmu    sync.Mutex // held while frames are encoded and written, in order
-	enc    *hpack.Encoder
-	encBuf bytes.Buffer
-	broken error // a write failed: nothing more is written
+	wmu       sync.Mutex // held while frames are encoded and written, in order
+	enc       *h2Encoder // nil at rest (rest)
+	peerTable uint32     // the client's SETTINGS_HEADER_TABLE_SIZE: the encoder's bound
+	encUsed   bool       // an encoder wrote a header block: its successor clears the client's table
+	broken    error      // a write failed: nothing more is written
 
 	mu         sync.Mutex
-	cond       *sync.Cond // broadcast when windows open, bodies get data, streams end
-	streams    map[uint32]*h2Stream
+	cond       *sync.Cond // made by the first wait; broadcast when windows open, bodies get data, streams end
+	streams    h2Streams
 	maxID      uint32 // the highest stream id the client has used
+	peerFrame  uint32 // the client's SETTINGS_MAX_FRAME_SIZE
 	sendWin    int64  // what the connection may still send
 	recvWin    int64  // what the client may still send
 	peerWin    int64  // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerFrame  uint32 // the client's SETTINGS_MAX_FRAME_SIZE
 	unsent     int64  // window consumed, not yet given back
 	refundConn int64  // window to give back to the client (flushRefunds)
 	refunds    []h2Refund
 	ready      []*h2Stream
-	spare      []*h2Stream // ready's other buffer, swapped by the flusher
-	flushing   bool
-	batched    int         // the flusher\'s: DATA bytes in the write it is making
-	events     int         // parked event streams
-	running    int         // request handlers running
-	beat       *time.Timer // heartbeats, while events > 0
+	batched    int         // the flusher's: DATA bytes in the write it is making
+	events     int32       // parked event streams
+	running    int32       // request handlers running
+	timer      *time.Timer // the idle timeout while there is no stream, heartbeats while events > 0 (onTimer)
+	idleSince  int64       // unix nanoseconds: when the connection last had no stream
 	beatArmed  bool
-	idle       *time.Timer // while there is no stream
-	goneAway   bool        // a GOAWAY was sent: no new streams
+	flushing   bool
+	goneAway   bool // a GOAWAY was sent: no new streams
 	closed     bool
 }
+
+// h2Encoder is a connection's hpack encoder and the buffer it encodes
+// into, made for a header block and dropped again at rest.
+type h2Encoder struct {
+	*hpack.Encoder
+	buf bytes.Buffer
+}
+
+// broadcastLocked wakes the goroutines waiting in waitLocked. c.mu must
+// be held.
+func (c *h2Conn) broadcastLocked() {
+	if c.cond != nil {
+		c.cond.Broadcast()
+	}
+}
+
+// waitLocked waits for a broadcastLocked: a window opening, a body
+// getting data, a stream ending. c.mu must be held.
+func (c *h2Conn) waitLocked() {
+	if c.cond == nil {
+		c.cond = sync.NewCond(&c.mu)
+	}
+	c.cond.Wait()
+}
+
+// remoteAddr is the client's address, as in a request's RemoteAddr.
+func (c *h2Conn) remoteAddr() string { return c.nc.RemoteAddr().String() }
 
 // serve starts the connection: the preface (read within the server's
 // ReadHeaderTimeout, with its SETTINGS), the hub's SETTINGS, then its
@@ -205,7 +256,11 @@ func (c *h2Conn) serve(maxHeaderBytes int, sawPreface bool) {
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = http.DefaultMaxHeaderBytes
 	}
-	c.newFramer(hpack.NewDecoder(4096, nil), maxHeaderBytes)
+	c.dec = hpack.NewDecoder(4096, func(hpack.HeaderField) {}) // the Framer sets its own while it reads a block
+	c.maxHeader = uint32(maxHeaderBytes)
+	// A header block the Framer would take: up to twice the list's bound
+	// encoded, in frames of the largest size.
+	c.inLimit = int32(2*maxHeaderBytes + 2*(9+h2MaxFrame))
 	if c.write(func(fr *http2.Framer) error {
 		return fr.WriteSettings(
 			http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.maxStreams},
@@ -241,7 +296,7 @@ func (c *h2Conn) process(f http2.Frame) error {
 	case *http2.RSTStreamFrame:
 		c.mu.Lock()
 		idle := f.StreamID > c.maxID
-		st := c.streams[f.StreamID]
+		st := c.streams.get(f.StreamID)
 		c.mu.Unlock()
 		if idle {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
@@ -280,7 +335,7 @@ func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
 			// Applies to every stream's window, by the difference (6.9.2).
 			delta := int64(s.Val) - c.peerWin
 			c.peerWin = int64(s.Val)
-			for _, st := range c.streams {
+			for st := range c.streams.all() {
 				st.sendWin += delta
 				if st.sendWin > h2MaxWindow {
 					return http2.ConnectionError(http2.ErrCodeFlowControl)
@@ -299,7 +354,10 @@ func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
 	}
 	return c.write(func(fr *http2.Framer) error {
 		if sawTable {
-			c.enc.SetMaxDynamicTableSizeLimit(tableSize)
+			c.peerTable = tableSize
+			if c.enc != nil {
+				c.enc.SetMaxDynamicTableSizeLimit(tableSize)
+			}
 		}
 		return fr.WriteSettingsAck()
 	})
@@ -319,7 +377,7 @@ func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID > c.maxID {
 		return http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
 	}
-	st := c.streams[f.StreamID]
+	st := c.streams.get(f.StreamID)
 	if st == nil {
 		return nil // closed: a late update
 	}
@@ -334,8 +392,8 @@ func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 // windowOpenedLocked wakes the writers waiting for flow control: request
 // handlers, and parked streams with data held back. c.mu must be held.
 func (c *h2Conn) windowOpenedLocked() {
-	c.cond.Broadcast()
-	for _, st := range c.streams {
+	c.broadcastLocked()
+	for st := range c.streams.all() {
 		if st.waitWin {
 			st.waitWin = false
 			c.scheduleLocked(st)
@@ -398,10 +456,11 @@ func (c *h2Conn) writeLocked(fn func(*http2.Framer) error) error {
 // writes it as HEADERS and as many CONTINUATIONs as the client's frame
 // size needs. wmu must be held: the encoder's state follows the frames.
 func (c *h2Conn) headerBlock(fr *http2.Framer, id uint32, status int, hdr http.Header, end bool) error {
-	c.encBuf.Reset()
-	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
-	encodeHeaders(c.enc, hdr)
-	block := c.encBuf.Bytes()
+	enc := c.encoder()
+	enc.buf.Reset()
+	enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
+	encodeHeaders(enc.Encoder, hdr)
+	block := enc.buf.Bytes()
 	c.mu.Lock()
 	max := int(c.peerFrame)
 	c.mu.Unlock()
@@ -421,16 +480,37 @@ func (c *h2Conn) headerBlock(fr *http2.Framer, id uint32, status int, hdr http.H
 		}
 		first = false
 	}
-	if c.encBuf.Cap() > 4<<10 {
-		c.encBuf = bytes.Buffer{} // kept only while small
+	if enc.buf.Cap() > 4<<10 {
+		enc.buf = bytes.Buffer{} // kept only while small
 	}
 	return nil
+}
+
+// encoder returns the connection's hpack encoder, made if the connection
+// was at rest. The client's decoder keeps the table of the encoder that
+// was dropped: a new one (past the first) starts its first block with
+// two table size updates, to 0 and back (RFC 7541, 4.2 and 6.3), which
+// empty it, so that both tables start empty again. wmu must be held.
+func (c *h2Conn) encoder() *h2Encoder {
+	if c.enc != nil {
+		return c.enc
+	}
+	e := &h2Encoder{}
+	e.Encoder = hpack.NewEncoder(&e.buf)
+	e.SetMaxDynamicTableSizeLimit(c.peerTable)
+	if c.encUsed {
+		size := e.MaxDynamicTableSize()
+		e.SetMaxDynamicTableSize(0)
+		e.SetMaxDynamicTableSize(size)
+	}
+	c.enc, c.encUsed = e, true
+	return e
 }
 
 // resetStream sends RST_STREAM for id and forgets the stream.
 func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 	c.mu.Lock()
-	st := c.streams[id]
+	st := c.streams.get(id)
 	c.mu.Unlock()
 	if st != nil {
 		c.closeStream(st, errStreamReset)
@@ -482,26 +562,19 @@ func (c *h2Conn) lingerClose() {
 func (c *h2Conn) close() {
 	c.mu.Lock()
 	c.closed = true
-	streams := make([]*h2Stream, 0, len(c.streams))
-	for _, st := range c.streams {
-		streams = append(streams, st)
+	streams := slices.Collect(c.streams.all())
+	if c.timer != nil {
+		c.timer.Stop()
 	}
-	if c.beat != nil {
-		c.beat.Stop()
-	}
-	if c.idle != nil {
-		c.idle.Stop()
-	}
-	c.cond.Broadcast()
+	c.broadcastLocked()
 	c.mu.Unlock()
 	c.closeNC()
 	c.in.release()
 	c.in = h2Input{}
-	c.cancel()
 	c.srv.mu.Lock()
 	delete(c.srv.conns, c)
 	c.srv.mu.Unlock()
-	for _, st := range streams {
+	for _, st := range streams { // their requests' contexts are cancelled
 		c.closeStream(st, errConnClosed)
 	}
 	c.handlers.Wait()

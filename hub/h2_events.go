@@ -44,11 +44,15 @@ func (h *Hub) serveH2(w *h2Writer, hdr http.Header, s *subscriber, retry time.Du
 		fail(reasonClient)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	var ctx context.Context // made for a replay: a stream that has none keeps no timer
 	var items []item
 	var buf []byte
 	for s.replaying() {
+		if ctx == nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+		}
 		var err error
 		items, err = s.next(ctx, nil, items[:0])
 		buf = buf[:0]
@@ -151,7 +155,7 @@ func (c *h2Conn) flush() {
 			return
 		}
 		batch := c.ready
-		c.ready, c.spare = c.spare[:0], nil
+		c.ready = nil
 		c.mu.Unlock()
 		ends = ends[:0]
 		var rest []*h2Stream
@@ -180,7 +184,9 @@ func (c *h2Conn) flush() {
 		c.mu.Lock()
 		c.ready = append(c.ready, rest...) // still scheduled
 		clear(batch)
-		c.spare = batch[:0]
+		if c.ready == nil {
+			c.ready = batch[:0] // its array, for the next batch
+		}
 		if err != nil {
 			c.flushing = false
 			c.mu.Unlock()
@@ -303,11 +309,7 @@ func (c *h2Conn) armBeatLocked() {
 		return
 	}
 	c.beatArmed = true
-	if c.beat == nil {
-		c.beat = time.AfterFunc(c.beatEvery(), c.tick)
-		return
-	}
-	c.beat.Reset(c.beatEvery())
+	c.resetTimerLocked(c.beatEvery())
 }
 
 // beatEvery is how often the connection looks for idle and stuck streams:
@@ -331,15 +333,13 @@ func (c *h2Conn) tick() {
 		c.mu.Unlock()
 		return
 	}
-	for _, st := range c.streams {
-		switch {
-		case st.sub == nil || st.released:
-		case st.waitSince != 0 && now-st.waitSince > timeout:
-			stuck = append(stuck, st.sub)
-		case now-st.lastWrite >= beat:
-			st.needBeat = true
-			c.scheduleLocked(st)
-		}
+	// Plain loops, not streams.all(): the tick runs on a fresh goroutine
+	// every sweep, per connection, and should not grow its stack.
+	if st := c.streams.one; st != nil {
+		stuck = c.beatLocked(st, now, beat, timeout, stuck)
+	}
+	for _, st := range c.streams.more {
+		stuck = c.beatLocked(st, now, beat, timeout, stuck)
 	}
 	if c.events > 0 {
 		c.armBeatLocked()
@@ -348,6 +348,21 @@ func (c *h2Conn) tick() {
 	for _, s := range stuck {
 		s.end(reasonWrite)
 	}
+}
+
+// beatLocked schedules a heartbeat for st if it has been idle for beat,
+// or adds its subscriber to stuck if it has waited for a window longer
+// than timeout. c.mu must be held.
+func (c *h2Conn) beatLocked(st *h2Stream, now, beat, timeout int64, stuck []*subscriber) []*subscriber {
+	switch {
+	case st.sub == nil || st.released:
+	case st.waitSince != 0 && now-st.waitSince > timeout:
+		stuck = append(stuck, st.sub)
+	case now-st.lastWrite >= beat:
+		st.needBeat = true
+		c.scheduleLocked(st)
+	}
+	return stuck
 }
 
 // parkedH2 returns how many event streams the hub's HTTP/2 servers hold.

@@ -5,11 +5,13 @@ package hub
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,5 +389,91 @@ func TestH2c_headerBlockTrickled(t *testing.T) {
 	send(func() error { return fr.WriteContinuation(1, false, nil) })
 	if bufOf() != before {
 		t.Fatal("a parked connection's header block was copied to a new buffer on a wake")
+	}
+}
+
+// TestH2c_requestAfterParkIsLive: a request on an h2c connection that has
+// parked has a live context, and values of net/http's (the server): the
+// connection outlives net/http's goroutine, whose context is cancelled
+// when it returns, and once was the parent of every later request's.
+func TestH2c_requestAfterParkIsLive(t *testing.T) {
+	h, addr := newH2cServer(t, func(srv *http.Server) {
+		next := srv.Handler
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/ctx" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			_, hasServer := r.Context().Value(http.ServerContextKey).(*http.Server)
+			io.WriteString(w, fmt.Sprint(r.Context().Err(), hasServer))
+		})
+	})
+	_, fr := dialH2c(t, addr)
+	openStream(t, fr, 1, "t")
+	until(t, "the connection parked", func() bool { return parked(h) })
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, EndHeaders: true, EndStream: true, BlockFragment: requestBlock("GET", "/ctx")})
+	var got string
+	readUntil(t, fr, "the answer", func(f http2.Frame) bool {
+		d, ok := f.(*http2.DataFrame)
+		if ok && d.StreamID == 3 && len(d.Data()) > 0 {
+			got = string(d.Data())
+		}
+		return got != ""
+	})
+	if got != "<nil> true" {
+		t.Errorf("after the connection parked, a request's context error and server value: %q, want <nil> true", got)
+	}
+}
+
+// TestH2c_encoderDroppedAtRest: a connection whose handlers have all
+// returned keeps no hpack encoder; the next response's header block,
+// from a new one, starts with table size updates to 0 and back (RFC 7541,
+// 4.2), so that the client's copy of the old table is emptied, and it
+// decodes with the client's decoder as it was.
+func TestH2c_encoderDroppedAtRest(t *testing.T) {
+	h, addr := newH2cServer(t)
+	_, fr := dialH2c(t, addr)
+	fr.ReadMetaHeaders = nil // the blocks are decoded here, in order
+	dec := hpack.NewDecoder(4096, nil)
+	head := func(id uint32, topic string) (block []byte, fields []hpack.HeaderField) {
+		t.Helper()
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true, BlockFragment: requestBlock("GET", "/events?topic="+topic)})
+		readUntil(t, fr, "the response's head", func(f http2.Frame) bool {
+			hf, ok := f.(*http2.HeadersFrame)
+			if !ok || hf.StreamID != id {
+				return false
+			}
+			if !hf.HeadersEnded() {
+				t.Fatal("a head in CONTINUATIONs")
+			}
+			block = slices.Clone(hf.HeaderBlockFragment())
+			return true
+		})
+		fields, err := dec.DecodeFull(block)
+		if err != nil {
+			t.Fatalf("stream %d's head: %v", id, err)
+		}
+		return block, fields
+	}
+	block, _ := head(1, "a")
+	if block[0]&0xe0 == 0x20 {
+		t.Fatalf("the connection's first head starts with a table size update: % x", block)
+	}
+	until(t, "the stream parked, its handler returned", func() bool { return h.Stats().Parked == 1 && connGoroutines() == 0 })
+	block, fields := head(3, "b")
+	if !bytes.HasPrefix(block, []byte{0x20, 0x3f, 0xe1, 0x1f}) { // sizes 0, then 4096
+		t.Errorf("a head from a new encoder starts with % x, want the table emptied and restored", block[:min(len(block), 4)])
+	}
+	var status, ctype string
+	for _, f := range fields {
+		switch f.Name {
+		case ":status":
+			status = f.Value
+		case "content-type":
+			ctype = f.Value
+		}
+	}
+	if status != "200" || !strings.HasPrefix(ctype, "text/event-stream") {
+		t.Errorf("second head decoded as %v", fields)
 	}
 }

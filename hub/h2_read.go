@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // The reader of an HTTP/2 connection. Bytes are read into the
@@ -141,16 +140,57 @@ func (in *h2Input) whole(limit int) (bool, error) {
 }
 
 // newFramer makes the reader's Framer, reading from the input, with the
-// hpack decoder dec (the connection's: its table lives as long).
-func (c *h2Conn) newFramer(dec *hpack.Decoder, maxHeaderBytes int) {
+// connection's hpack decoder (its table lives as long as the connection;
+// the Framer only while the reader runs: rest).
+func (c *h2Conn) newFramer() {
 	fr := http2.NewFramer(io.Discard, &c.in)
 	fr.SetMaxReadFrameSize(h2MaxFrame)
-	fr.ReadMetaHeaders = dec
-	fr.MaxHeaderListSize = uint32(maxHeaderBytes)
+	fr.ReadMetaHeaders = c.dec
+	fr.MaxHeaderListSize = c.maxHeader
 	c.fr = fr
-	// A header block the Framer would take: up to twice the list's bound
-	// encoded, in frames of the largest size.
-	c.inLimit = 2*maxHeaderBytes + 2*(9+h2MaxFrame)
+}
+
+// rest drops what a connection about to wait for its client (its reader
+// parking, or blocking in a read with nothing buffered) does not need
+// while it waits: the Framer (its read buffer, its last frame), which
+// has no state between whole frames and is made again by the next read,
+// and the decoder's hold on the Framer's buffer. The hpack decoder keeps
+// the last bytes it was given (its buf) until it is given more, which
+// pinned the last HEADERS frame read, up to 16 KB, for the connection's
+// life: it is given one more field, the static table's first, read as a
+// header block of its own (emitted to the decoder's no-op emit func; no
+// table changes), and so keeps a pointer to a static byte. Only the
+// reader calls it, between frames (whole hands the Framer only whole
+// header blocks, so the decoder is between blocks too).
+func (c *h2Conn) rest() { c.dropFramer() }
+
+// dropFramer drops the reader's Framer, if it has one, and the decoder's
+// hold on its buffer (rest).
+func (c *h2Conn) dropFramer() {
+	if c.fr == nil {
+		return
+	}
+	c.fr = nil
+	c.dec.Write(h2Unpin)
+	c.dec.Close()
+}
+
+// h2Unpin is a header block of one field, indexed in the static table
+// (RFC 7541, 6.1: index 1, ":authority").
+var h2Unpin = []byte{0x81}
+
+// dropEncoder drops the hpack encoder once no handler runs (only
+// handlers write header blocks): an idle connection does not keep the
+// table of the headers it sent. encoder makes one again, emptying the
+// client's copy of the table.
+func (c *h2Conn) dropEncoder() {
+	c.wmu.Lock()
+	c.mu.Lock()
+	if c.running == 0 {
+		c.enc = nil
+	}
+	c.mu.Unlock()
+	c.wmu.Unlock()
 }
 
 // run reads and processes frames until the connection parks (the
@@ -168,7 +208,7 @@ func (c *h2Conn) run() {
 // (errParked) or ends (any other error).
 func (c *h2Conn) read() error {
 	for {
-		ok, err := c.in.whole(c.inLimit)
+		ok, err := c.in.whole(int(c.inLimit))
 		if err == nil && !ok {
 			if err = c.readMore(); err == nil {
 				continue
@@ -179,6 +219,9 @@ func (c *h2Conn) read() error {
 		}
 		var f http2.Frame
 		if err == nil {
+			if c.fr == nil {
+				c.newFramer()
+			}
 			f, err = c.fr.ReadFrame()
 		}
 		if err == nil && !c.sawSettings {
@@ -214,7 +257,7 @@ func (c *h2Conn) read() error {
 			return err
 		}
 		if f != nil && f.Header().Length > 4<<10 {
-			c.newFramer(c.fr.ReadMetaHeaders, int(c.fr.MaxHeaderListSize)) // its read buffer keeps the largest frame's size
+			c.dropFramer() // its read buffer keeps the largest frame's size
 		}
 	}
 }
@@ -236,6 +279,7 @@ func (c *h2Conn) readMore() error {
 			return c.in.took(n, err)
 		}
 		c.in.release()
+		c.rest()
 		if c.park.park(c) {
 			return errParked
 		}
@@ -243,6 +287,7 @@ func (c *h2Conn) readMore() error {
 	}
 	if c.in.buffered() == 0 {
 		c.in.release()
+		c.rest()
 		n, err = c.nc.Read(c.in.idle[:])
 		if n > 0 {
 			c.in.space()

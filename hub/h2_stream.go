@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -55,7 +56,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 	}
 	c.mu.Lock()
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		c.mu.Unlock()
 		return c.processTrailers(st, f)
 	}
@@ -71,7 +72,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	// Handlers still running count too: a stream reset at once leaves
 	// the map, not its goroutine (the "rapid reset" attack).
-	if uint32(len(c.streams)) >= c.maxStreams || uint32(c.running) >= c.maxStreams {
+	if uint32(c.streams.len()) >= c.maxStreams || uint32(c.running) >= c.maxStreams {
 		c.mu.Unlock()
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
@@ -88,9 +89,9 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		c.mu.Unlock()
 		return nil
 	}
-	c.streams[id] = st
-	if c.idle != nil {
-		c.idle.Stop()
+	c.streams.put(st)
+	if c.timer != nil && !c.beatArmed {
+		c.timer.Stop() // the idle timeout
 	}
 	c.running++
 	c.handlers.Add(1)
@@ -122,7 +123,7 @@ func (c *h2Conn) endRequestLocked(st *h2Stream) error {
 	}
 	if st.body != nil {
 		st.body.eof = true
-		c.cond.Broadcast()
+		c.broadcastLocked()
 	}
 	c.doneLocked(st)
 	return nil
@@ -140,7 +141,7 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 	if c.recvWin < 0 {
 		return http2.ConnectionError(http2.ErrCodeFlowControl)
 	}
-	st := c.streams[id]
+	st := c.streams.get(id)
 	if st == nil || st.remoteDone || st.err != nil {
 		// Nobody reads it: the connection's window is given back now.
 		c.refundLocked(nil, n)
@@ -163,7 +164,7 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 			c.refundLocked(st, int64(len(data)))
 		} else {
 			st.body.buf = append(st.body.buf, data...)
-			c.cond.Broadcast()
+			c.broadcastLocked()
 		}
 	}
 	if f.StreamEnded() {
@@ -229,35 +230,66 @@ func (c *h2Conn) doneLocked(st *h2Stream) {
 	if !(st.remoteDone && st.localDone) && st.err == nil {
 		return
 	}
-	if c.streams[st.id] == st {
-		delete(c.streams, st.id)
-	}
+	c.streams.remove(st)
 	if st.drain != nil {
 		st.drain.Stop()
 	}
-	if len(c.streams) == 0 {
+	if c.streams.len() == 0 {
 		c.armIdleLocked()
 	}
 }
 
-// armIdleLocked starts the idle timer of a connection with no stream:
+// armIdleLocked starts the idle timeout of a connection with no stream:
 // after the server's IdleTimeout (two minutes if unset) it goes away
 // gracefully, as net/http's HTTP/2 server does. c.mu must be held.
 func (c *h2Conn) armIdleLocked() {
-	d := c.srv.srv.IdleTimeout
-	if d <= 0 {
-		d = 2 * time.Minute
+	c.idleSince = time.Now().UnixNano()
+	c.beatArmed = false // no stream, so no event stream either
+	c.resetTimerLocked(c.idleTimeoutOf())
+}
+
+func (c *h2Conn) idleTimeoutOf() time.Duration {
+	if d := c.srv.srv.IdleTimeout; d > 0 {
+		return d
 	}
-	if c.idle == nil {
-		c.idle = time.AfterFunc(d, c.idleTimeout)
+	return 2 * time.Minute
+}
+
+// resetTimerLocked (re)starts the connection's one timer: an idle
+// connection and one with event streams need one each, never both at
+// once (onTimer). c.mu must be held.
+func (c *h2Conn) resetTimerLocked(d time.Duration) {
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
 		return
 	}
-	c.idle.Reset(d)
+	c.timer.Reset(d)
+}
+
+// onTimer is the connection's timer: heartbeats while it has event
+// streams (tick), else its idle timeout. A timer that fired as one
+// may find the connection armed as the other by then: an early tick is
+// harmless, and the idle timeout checks the time itself.
+func (c *h2Conn) onTimer() {
+	c.mu.Lock()
+	beat := c.beatArmed
+	c.mu.Unlock()
+	if beat {
+		c.tick()
+		return
+	}
+	c.idleTimeout()
 }
 
 func (c *h2Conn) idleTimeout() {
 	c.mu.Lock()
-	idle := len(c.streams) == 0 && !c.closed
+	idle := c.streams.len() == 0 && !c.closed && !c.beatArmed
+	if idle {
+		if left := time.Duration(c.idleSince + c.idleTimeoutOf().Nanoseconds() - time.Now().UnixNano()); left > 0 {
+			c.resetTimerLocked(left) // fired for a heartbeat since cancelled
+			idle = false
+		}
+	}
 	c.mu.Unlock()
 	if idle {
 		c.goAway(http2.ErrCodeNo, false)
@@ -268,7 +300,7 @@ func (c *h2Conn) idleTimeout() {
 // over: its last stream has ended, and its last frame is written.
 func (c *h2Conn) closeIfDrained() {
 	c.mu.Lock()
-	drained := c.goneAway && len(c.streams) == 0
+	drained := c.goneAway && c.streams.len() == 0
 	c.mu.Unlock()
 	if drained {
 		c.closeNC()
@@ -287,7 +319,7 @@ func (c *h2Conn) closeStream(st *h2Stream, err error) {
 		st.cancel()
 	}
 	c.doneLocked(st)
-	c.cond.Broadcast()
+	c.broadcastLocked()
 	sub := st.sub
 	c.mu.Unlock()
 	defer c.closeIfDrained()
@@ -371,7 +403,7 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 		return nil, 0, bad
 	}
 	req := &http.Request{Method: method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: hdr,
-		Host: authority, RemoteAddr: c.remote, RequestURI: path, TLS: c.tls, ContentLength: st.declared, Body: http.NoBody}
+		Host: authority, RemoteAddr: c.remoteAddr(), RequestURI: path, TLS: c.tls, ContentLength: st.declared, Body: http.NoBody}
 	if !st.remoteDone {
 		st.body = &h2Body{st: st}
 		req.Body = st.body
@@ -381,7 +413,7 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 	} else {
 		req.ContentLength = 0
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(c.base)
 	st.cancel = cancel
 	w := &h2Writer{st: st, head: method == http.MethodHead, hdr: http.Header{}}
 	ctx = context.WithValue(ctx, h2Key{}, w)
@@ -409,7 +441,7 @@ func (b *h2Body) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(b.buf) == 0 && !b.eof && b.st.err == nil && !b.closed && b.err == nil {
-		c.cond.Wait()
+		c.waitLocked()
 	}
 	switch {
 	case b.closed:
@@ -441,7 +473,7 @@ func (b *h2Body) Close() error {
 			b.buf = nil
 			c.refundLocked(nil, n)
 		}
-		c.cond.Broadcast()
+		c.broadcastLocked()
 	}
 	return nil
 }
@@ -471,4 +503,66 @@ func statusText(code int) string {
 		return "404"
 	}
 	return strconv.Itoa(code)
+}
+
+// h2Streams is a connection's open streams by id: the first in a field,
+// a map only while more are open. A browser tab's connection often
+// carries one stream, and a map of one costs 200 bytes.
+type h2Streams struct {
+	one  *h2Stream
+	more map[uint32]*h2Stream
+}
+
+func (s *h2Streams) get(id uint32) *h2Stream {
+	if s.one != nil && s.one.id == id {
+		return s.one
+	}
+	return s.more[id]
+}
+
+func (s *h2Streams) put(st *h2Stream) {
+	if s.one == nil {
+		s.one = st
+		return
+	}
+	if s.more == nil {
+		s.more = map[uint32]*h2Stream{}
+	}
+	s.more[st.id] = st
+}
+
+// remove forgets st, if it is the open stream of its id.
+func (s *h2Streams) remove(st *h2Stream) {
+	if s.one == st {
+		s.one = nil
+		return
+	}
+	if s.more[st.id] == st {
+		delete(s.more, st.id)
+		if len(s.more) == 0 {
+			s.more = nil // its buckets are not kept for the next burst
+		}
+	}
+}
+
+func (s *h2Streams) len() int {
+	n := len(s.more)
+	if s.one != nil {
+		n++
+	}
+	return n
+}
+
+// all yields the open streams; they may not be put or removed meanwhile.
+func (s *h2Streams) all() iter.Seq[*h2Stream] {
+	return func(yield func(*h2Stream) bool) {
+		if s.one != nil && !yield(s.one) {
+			return
+		}
+		for _, st := range s.more {
+			if !yield(st) {
+				return
+			}
+		}
+	}
 }

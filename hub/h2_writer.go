@@ -19,13 +19,17 @@ func (c *h2Conn) runHandler(w *h2Writer, req *http.Request, status int) {
 	defer func() {
 		c.mu.Lock()
 		c.running--
+		last := c.running == 0
 		c.mu.Unlock()
+		if last {
+			c.dropEncoder()
+		}
 	}()
 	st := w.st
 	defer func() {
 		p := recover()
 		if p != nil && p != http.ErrAbortHandler {
-			c.srv.hub.log.Error("http2: panic serving request", "remote", c.remote, "path", req.URL.Path, "panic", fmt.Sprint(p))
+			c.srv.hub.log.Error("http2: panic serving request", "remote", c.remoteAddr(), "path", req.URL.Path, "panic", fmt.Sprint(p))
 		}
 		if w.deadline != nil {
 			w.deadline.Stop()
@@ -47,7 +51,7 @@ func (c *h2Conn) runHandler(w *h2Writer, req *http.Request, status int) {
 		w.WriteHeader(status)
 		return
 	}
-	c.handler.ServeHTTP(w, req)
+	c.srv.serveHTTP(w, req)
 }
 
 // h2Writer is the http.ResponseWriter (and Flusher) of a request on the
@@ -148,7 +152,7 @@ func (w *h2Writer) SetWriteDeadline(t time.Time) error {
 			c.mu.Lock()
 			if st.err == nil {
 				st.err = os.ErrDeadlineExceeded
-				c.cond.Broadcast()
+				c.broadcastLocked()
 			}
 			c.mu.Unlock()
 		})
@@ -176,7 +180,7 @@ func (w *h2Writer) SetReadDeadline(t time.Time) error {
 		c.mu.Lock()
 		if !st.remoteDone && st.body.err == nil {
 			st.body.err = os.ErrDeadlineExceeded
-			c.cond.Broadcast()
+			c.broadcastLocked()
 		}
 		c.mu.Unlock()
 	})
@@ -251,7 +255,7 @@ func (w *h2Writer) finish() {
 		}
 	}
 	c.doneLocked(st)
-	c.cond.Broadcast()
+	c.broadcastLocked()
 	cut := st.body != nil && st.body.err != nil && !st.remoteDone && st.err == nil
 	c.mu.Unlock()
 	c.flushRefunds()
@@ -264,7 +268,7 @@ func (w *h2Writer) finish() {
 	}
 	if err == nil {
 		c.mu.Lock()
-		if !st.remoteDone && st.err == nil && c.streams[st.id] == st {
+		if !st.remoteDone && st.err == nil && c.streams.get(st.id) == st {
 			// Answered while the client is still sending (a refusal
 			// before the body is read): it has BodyTimeout to end the
 			// stream, then it is reset, so that no client holds its
@@ -344,12 +348,12 @@ func (st *h2Stream) waitWindow() {
 		t = time.AfterFunc(d, func() {
 			c.mu.Lock()
 			expired = true
-			c.cond.Broadcast()
+			c.broadcastLocked()
 			c.mu.Unlock()
 		})
 	}
 	for (c.sendWin <= 0 || st.sendWin <= 0) && st.err == nil && !c.closed && !expired {
-		c.cond.Wait()
+		c.waitLocked()
 	}
 	if t != nil {
 		t.Stop()
