@@ -32,10 +32,15 @@ const engineAvailable = true
 //
 //   - One epoll loop watches every socket for the client leaving, and for
 //     writability after a write hit EAGAIN.
-//   - Writer goroutines (one per CPU, at least two) take subscribers from a ready queue
-//     and write everything queued for each with one system call (write,
-//     or writev for several; over TLS, one write of the records they seal
-//     it into, in their scratch): under load, many events go out in one.
+//   - Writer goroutines (one per CPU, at least two) take subscribers from a
+//     ready queue, up to ringHeld at a time, and write everything queued
+//     for each in one operation (a send, or a writev for several): the
+//     operations of a turn, for all of them, go to the kernel in one
+//     io_uring_enter (engine_ring_linux.go), or, where io_uring is missing
+//     or refused, each in a system call of its own (write, writev). Over
+//     TLS, a subscriber's turn is one write of the records its writer
+//     seals it into, in its scratch. Under load, many events go out in one
+//     operation.
 //   - A sweeper, driven by the hub's clock every sweepEvery (a quarter of
 //     the shorter of the heartbeat and the write timeout, at most a
 //     second), sends heartbeats to idle subscribers and drops those stuck
@@ -67,6 +72,8 @@ type connEngine struct {
 
 	wg   sync.WaitGroup
 	stop chan struct{}
+
+	rings atomic.Int32 // writers batching through an io_uring now (engine_ring_linux.go)
 }
 
 // engineConfig is what the engine needs of its hub.
@@ -77,6 +84,9 @@ type engineConfig struct {
 	log                     *slog.Logger
 	// release removes a subscriber whose connection the engine closed.
 	release func(*subscriber, closeReason)
+	// noRing makes a writer's io_uring fail to set up, as where the
+	// kernel lacks or refuses it (tests of the fallback).
+	noRing bool
 }
 
 // engineSub is the engine's record of a subscriber it holds, and the
@@ -252,7 +262,9 @@ func (e *connEngine) next() *engineSub {
 
 // A scratch is a writer's own buffers, reused for every subscriber it
 // serves: a write allocates nothing, and no subscriber keeps a buffer
-// sized by its busiest moment.
+// sized by its busiest moment. In a batched turn (engine_ring_linux.go),
+// out holds the frames of every subscriber the turn writes to, each one's
+// out a capped piece of it.
 type scratch struct {
 	items  []item
 	iov    []unix.Iovec
@@ -265,6 +277,9 @@ type scratch struct {
 func (e *connEngine) write() {
 	defer e.wg.Done()
 	sc := &scratch{iov: make([]unix.Iovec, 0, 64)}
+	if !e.writeBatched(sc) {
+		return
+	}
 	for {
 		es := e.next()
 		if es == nil {
@@ -279,62 +294,15 @@ func (e *connEngine) write() {
 // twice: to take the event, and to find the queue empty and park es
 // (readyOrPark).
 func (e *connEngine) serve(es *engineSub, sc *scratch) {
-	s := es.s
 	written := 0
 	idle := false // a heartbeat was due: over TLS, the cipher goes to rest after it
 	defer func() { e.cfg.counters.bytesWritten.Add(int64(written)) }()
 	for {
-		// An ended subscriber goes at once, whatever is still pending: a
-		// slow one may never drain, and a resuming client loses nothing.
-		// With nothing held over, readyOrPark reports the end.
-		if len(es.out) > 0 || es.finish {
-			if reason := s.endReason(); reason != 0 {
-				e.release(es, reason)
-				return
-			}
-		}
-		if len(es.out) == 0 && !es.finish {
-			// es.out may alias this writer's scratch: once parked, es is
-			// another writer's to take.
-			es.out = nil
-			if idle && es.seal != nil {
-				// Quiet for a heartbeat's interval: keep the key only
-				// (the next record builds the cipher again).
-				es.seal.rest()
-				idle = false
-			}
-			var parked bool
-			var err error
-			sc.items, parked, err = s.readyOrPark(sc.items[:0], es.parkLocked)
-			if parked {
-				return
-			}
-			es.out = sc.out[:0]
-			for i, it := range sc.items {
-				es.out = append(es.out, it.wire.Bytes())
-				sc.items[i] = item{}
-			}
-			sc.out = es.out[:0] // keeps what append grew
-			switch {
-			case err == io.EOF:
-				es.finish = true
-			case err != nil: // ended meanwhile
-				es.out = nil
-				e.release(es, s.endReason())
-				return
-			}
-			if len(es.out) == 0 && es.needBeat.Swap(false) {
-				es.out = append(es.out, heartbeat)
-				sc.out = es.out[:0]
-				idle = true
-			}
-		}
 		if len(es.out) == 0 {
-			if es.finish {
-				e.release(es, s.finished)
-				return
-			}
-			continue // nothing to write after all (no data, or not s's): look again
+			sc.out = sc.out[:0] // what was written is nil already (advance)
+		}
+		if !e.take(es, sc, &idle) {
+			return
 		}
 		var n int
 		var err error
@@ -344,48 +312,126 @@ func (e *connEngine) serve(es *engineSub, sc *scratch) {
 			n, sc.iov, err = writev(es.fd, es.out, sc.iov)
 		}
 		written += n
-		es.out = advance(es.out, n)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			// The rest waits in a slice of its own (rarely: a full socket),
-			// and the scratch lets go of its frames.
-			rest := slices.Clone(es.out)
-			clear(es.out)
-			es.out = rest
-			es.waitSince.Store(e.now())
-			s.mu.Lock()
-			if s.ended {
-				// It ended while this writer held it (its wake-up found it
-				// scheduled): nothing would schedule it again, so it is
-				// released at the top of the loop, now.
-				s.mu.Unlock()
-				continue
-			}
-			es.waitingOut, es.scheduled = true, false
-			s.mu.Unlock()
-			// es is no longer this writer's: if it ends now, another
-			// writer may release it and close its descriptor (see
-			// watchLocked).
-			e.mu.Lock()
-			e.watchLocked(es, unix.EPOLLOUT)
-			e.mu.Unlock()
+		if !e.wrote(es, n, err) {
 			return
-		case err != nil:
-			s.end(reasonWrite)
-			e.release(es, reasonWrite)
-			return
-		}
-		// A write is a sign of life: a heartbeat the sweep asked for
-		// meanwhile is not needed. (Loads first: stores that change
-		// nothing would still dirty the cache line.)
-		es.lastWrite.Store(e.now())
-		if es.waitSince.Load() != 0 {
-			es.waitSince.Store(0)
-		}
-		if es.needBeat.Load() {
-			es.needBeat.Store(false)
 		}
 	}
+}
+
+// take makes es.out what es has to write next: the rest of its last
+// write, or what its subscriber has queued (appended to sc.out, which
+// es.out then aliases, or a heartbeat). It reports false once es has left
+// this writer: parked (nothing to write), or released (it ended); es is
+// then no longer the writer's to touch. idle is the writer's turn state
+// for es (see serve).
+func (e *connEngine) take(es *engineSub, sc *scratch, idle *bool) bool {
+	s := es.s
+	for {
+		// An ended subscriber goes at once, whatever is still pending: a
+		// slow one may never drain, and a resuming client loses nothing.
+		// With nothing held over, readyOrPark reports the end.
+		if len(es.out) > 0 || es.finish {
+			if reason := s.endReason(); reason != 0 {
+				e.release(es, reason)
+				return false
+			}
+		}
+		if len(es.out) == 0 && !es.finish {
+			// es.out may alias this writer's scratch: once parked, es is
+			// another writer's to take.
+			es.out = nil
+			if *idle && es.seal != nil {
+				// Quiet for a heartbeat's interval: keep the key only
+				// (the next record builds the cipher again).
+				es.seal.rest()
+				*idle = false
+			}
+			var parked bool
+			var err error
+			sc.items, parked, err = s.readyOrPark(sc.items[:0], es.parkLocked)
+			if parked {
+				return false
+			}
+			start := len(sc.out)
+			for i, it := range sc.items {
+				sc.out = append(sc.out, it.wire.Bytes())
+				sc.items[i] = item{}
+			}
+			switch {
+			case err == io.EOF:
+				es.finish = true
+			case err != nil: // ended meanwhile
+				clear(sc.out[start:])
+				sc.out = sc.out[:start]
+				e.release(es, s.endReason())
+				return false
+			}
+			if len(sc.out) == start && es.needBeat.Swap(false) {
+				sc.out = append(sc.out, heartbeat)
+				*idle = true
+			}
+			// Capped: nothing appended to es.out can reach into what
+			// sc.out holds for another subscriber.
+			es.out = sc.out[start:len(sc.out):len(sc.out)]
+		}
+		if len(es.out) == 0 {
+			if es.finish {
+				e.release(es, s.finished)
+				return false
+			}
+			continue // nothing to write after all (no data, or not s's): look again
+		}
+		return true
+	}
+}
+
+// wrote accounts for a write of es.out that took n bytes and returned
+// err. It reports false once es has left this writer: waiting for
+// EPOLLOUT (the socket is full), or released (the write failed).
+func (e *connEngine) wrote(es *engineSub, n int, err error) bool {
+	s := es.s
+	es.out = advance(es.out, n)
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		// The rest waits in a slice of its own (rarely: a full socket),
+		// and the scratch lets go of its frames.
+		rest := slices.Clone(es.out)
+		clear(es.out)
+		es.out = rest
+		es.waitSince.Store(e.now())
+		s.mu.Lock()
+		if s.ended {
+			// It ended while this writer held it (its wake-up found it
+			// scheduled): nothing would schedule it again, so it is
+			// released by take, now.
+			s.mu.Unlock()
+			return true
+		}
+		es.waitingOut, es.scheduled = true, false
+		s.mu.Unlock()
+		// es is no longer this writer's: if it ends now, another
+		// writer may release it and close its descriptor (see
+		// watchLocked).
+		e.mu.Lock()
+		e.watchLocked(es, unix.EPOLLOUT)
+		e.mu.Unlock()
+		return false
+	case err != nil:
+		s.end(reasonWrite)
+		e.release(es, reasonWrite)
+		return false
+	}
+	// A write is a sign of life: a heartbeat the sweep asked for
+	// meanwhile is not needed. (Loads first: stores that change
+	// nothing would still dirty the cache line.)
+	es.lastWrite.Store(e.now())
+	if es.waitSince.Load() != 0 {
+		es.waitSince.Store(0)
+	}
+	if es.needBeat.Load() {
+		es.needBeat.Store(false)
+	}
+	return true
 }
 
 // parkLocked is readyOrPark's park for es: with nothing queued and no

@@ -23,6 +23,7 @@ type engineConfig struct {
 	counters                *counters
 	log                     *slog.Logger
 	release                 func(*subscriber, closeReason)
+	noRing                  bool
 }
 
 func newEngine(engineConfig) (*connEngine, error) { return nil, nil }

@@ -31,6 +31,7 @@ type Hub struct {
 	writes   writeHealth  // the outcome of the latest publish, for /readyz
 	engine   *connEngine  // nil when off or unavailable
 	clock    clock        // the engine's time (clock.go); tests set it before Open
+	noRing   bool         // tests, before Open: the engine's writers find no io_uring, and make a system call per write
 	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
 	tlsConns tlsConns     // TLSListener's connections, until net/http closes or hijacks them
 
@@ -86,7 +87,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	if !h.cfg.NoEngine {
 		h.engine, err = newEngine(engineConfig{heartbeat: h.cfg.Heartbeat, writeTimeout: h.cfg.WriteTimeout,
-			clock: h.clock, counters: &h.counters, log: h.log, release: h.unsubscribe})
+			clock: h.clock, counters: &h.counters, log: h.log, release: h.unsubscribe, noRing: h.noRing})
 		if err != nil {
 			h.log.Warn("connection engine unavailable; every subscriber gets a goroutine", "err", err)
 		}
