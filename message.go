@@ -79,9 +79,11 @@ func (m Message) Event(p Pos, id string, at time.Time) Event {
 }
 
 // Flags are an event's booleans as one number: the encoding every store
-// keeps them in (bolt's flags byte, Redis's f field, NATS's headers), so
-// that a new flag is added here and nowhere else. The values are stored
-// data: never change or reuse one.
+// keeps them in (bolt's flags byte and Redis's f field as the number,
+// NATS's Herd-Flags header as Letters), so that a new flag is added here
+// and nowhere else: a bit, its Event field (Flags, SetFlags) and its
+// letter (flagLetters). The values and letters are stored data: never
+// change or reuse one.
 type Flags uint8
 
 // The flags.
@@ -95,6 +97,42 @@ const (
 	// not one herd wrote.
 	KnownFlags = FlagClose | FlagNoData | FlagPrivate | FlagZeroRetry
 )
+
+// flagLetters are the flags' letters, in the order Letters writes them:
+// a header-friendly form for stores whose fields are text (NATS trims
+// header values, so a number with spaces could not pass whole; these were
+// herd's first encoding of the flags).
+var flagLetters = [...]struct {
+	flag   Flags
+	letter byte
+}{{FlagClose, 'c'}, {FlagNoData, 'n'}, {FlagPrivate, 'p'}, {FlagZeroRetry, 'z'}}
+
+// Letters returns f as letters, one per flag set, in flagLetters' order
+// ("" for none). Unknown bits have no letter and are left out.
+func (f Flags) Letters() string {
+	var b []byte
+	for _, l := range flagLetters {
+		if f&l.flag != 0 {
+			b = append(b, l.letter)
+		}
+	}
+	return string(b)
+}
+
+// ParseFlagLetters reads s as Letters writes it, each letter once and in
+// order, and reports whether it could: any other string is not herd's.
+func ParseFlagLetters(s string) (Flags, bool) {
+	var f Flags
+	for _, l := range flagLetters {
+		for i := range len(s) {
+			if s[i] == l.letter {
+				f |= l.flag
+				break
+			}
+		}
+	}
+	return f, s == f.Letters()
+}
 
 // Flags returns e's booleans as Flags.
 func (e Event) Flags() Flags {

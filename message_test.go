@@ -124,3 +124,38 @@ func TestFlags(t *testing.T) {
 		t.Errorf("SetFlags with an unknown bit changed the event to %#x, or did not fail", e.Flags())
 	}
 }
+
+// Every flag has its own letter, and every set of flags reads back as
+// written: a flag added to Flags without a letter in flagLetters fails
+// here (and so could not be stored by NATS).
+func TestFlagLetters(t *testing.T) {
+	seen := map[string]Flags{}
+	for f := Flags(1); f != 0; f <<= 1 {
+		l := f.Letters()
+		if f&KnownFlags == 0 {
+			if l != "" {
+				t.Errorf("unknown flag %#x has letter %q", f, l)
+			}
+			continue
+		}
+		if len(l) != 1 {
+			t.Errorf("flag %#x is written as %q, want one letter", f, l)
+		} else if g, dup := seen[l]; dup {
+			t.Errorf("flags %#x and %#x share letter %q", g, f, l)
+		}
+		seen[l] = f
+	}
+	for f := Flags(0); f <= KnownFlags; f++ {
+		if f&^KnownFlags != 0 {
+			continue
+		}
+		if got, ok := ParseFlagLetters(f.Letters()); !ok || got != f {
+			t.Errorf("flags %#x written as %q read back as %#x, %v", f, f.Letters(), got, ok)
+		}
+	}
+	for _, bad := range []string{"pc", "cc", "x", "c ", "C", "zc"} {
+		if f, ok := ParseFlagLetters(bad); ok {
+			t.Errorf("letters %q read as %#x: not herd's", bad, f)
+		}
+	}
+}

@@ -239,7 +239,7 @@ const (
 	hType   = "Herd-Type-Q" // quoted (strconv.Quote): NATS trims header values
 	hTypeV1 = "Herd-Type"   // unquoted, as stored before Herd-Type-Q
 	hRetry  = "Herd-Retry"  // milliseconds; "0" is a zero retry (absent: none)
-	hFlags  = "Herd-Flags"  // herd.Flags as letters (see flagLetters)
+	hFlags  = "Herd-Flags"  // herd.Flags as letters (see headerFlags)
 	hTime   = "Herd-Time"   // publish time, Unix nanoseconds (JetStream's own timestamp drives MaxAge)
 )
 
@@ -366,36 +366,19 @@ func decodeHeaders(e *herd.Event, h natsgo.Header) string {
 	return ""
 }
 
-// flagLetters are the letters Herd-Flags writes for herd.Flags, in their
-// order (NATS trims header values, so no number with spaces could pass
-// whole, and these letters were herd's first encoding of the flags).
-// FlagZeroRetry has none: Herd-Retry "0" says it.
-var flagLetters = []struct {
-	flag   herd.Flags
-	letter byte
-}{{herd.FlagClose, 'c'}, {herd.FlagNoData, 'n'}, {herd.FlagPrivate, 'p'}}
+// headerFlags are the flags Herd-Flags carries, as herd.Flags.Letters:
+// all but FlagZeroRetry, which Herd-Retry "0" says (as it did before the
+// flag existed, so streams already written read the same).
+const headerFlags = herd.KnownFlags &^ herd.FlagZeroRetry
 
 // flagString is Herd-Flags for flags.
-func flagString(flags herd.Flags) string {
-	var b []byte
-	for _, l := range flagLetters {
-		if flags&l.flag != 0 {
-			b = append(b, l.letter)
-		}
-	}
-	return string(b)
-}
+func flagString(flags herd.Flags) string { return (flags & headerFlags).Letters() }
 
-// parseFlags reads Herd-Flags as flagString writes it, each letter once
-// and in order, and reports whether it could.
+// parseFlags reads Herd-Flags as flagString writes it and reports whether
+// it could.
 func parseFlags(s string) (herd.Flags, bool) {
-	var flags herd.Flags
-	for _, l := range flagLetters {
-		if strings.IndexByte(s, l.letter) >= 0 {
-			flags |= l.flag
-		}
-	}
-	return flags, s == flagString(flags)
+	flags, ok := herd.ParseFlagLetters(s)
+	return flags, ok && flags&^headerFlags == 0
 }
 
 // state returns the stream's sequence bounds.
