@@ -35,9 +35,10 @@ type Hub struct {
 	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
 	tlsConns tlsConns     // TLSListener's connections, until net/http closes or hijacks them
 
-	mu           sync.Mutex // guards state, h2poll, h2pollFailed
+	mu           sync.Mutex // guards state, opening, h2poll, h2pollFailed; held across no I/O
 	state        hubState
-	h2poll       *h2Poller // idle h2c connections, started with the first (h2_park_linux.go)
+	opening      chan struct{} // closed when the Open under way (stateOpening) ends, either way
+	h2poll       *h2Poller     // idle h2c connections, started with the first (h2_park_linux.go)
 	h2pollFailed bool
 	cancel       context.CancelFunc // stops the follower
 	follower     sync.WaitGroup
@@ -47,7 +48,8 @@ type Hub struct {
 type hubState int
 
 const (
-	stateNew hubState = iota
+	stateNew     hubState = iota
+	stateOpening          // an Open is asking the store for its bounds, without h.mu
 	stateOpen
 	stateDraining
 	stateClosed
@@ -74,29 +76,69 @@ func New(cfg Config) (*Hub, error) {
 }
 
 // Open starts following the store from its newest event. It fails if the
-// store cannot be reached.
+// store cannot be reached (the hub then stays unopened: Open may be called
+// again). An Open or Close called while an Open is under way waits for it
+// to end (or for its own ctx, then returning ctx's error) and acts on the
+// outcome: a second Open fails if the first succeeded.
 func (h *Hub) Open(ctx context.Context) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	if err := h.lockSettled(ctx); err != nil {
+		return err
+	}
 	if h.state != stateNew {
+		h.mu.Unlock()
 		return errors.New("hub: Open called twice")
 	}
+	h.state, h.opening = stateOpening, make(chan struct{})
+	h.mu.Unlock()
+
+	// No lock from here: Bounds is a network call on Redis and NATS.
 	b, err := h.cfg.Store.Bounds(ctx)
 	if err != nil {
+		h.settle(stateNew)
 		return fmt.Errorf("hub: store unavailable: %w", err)
 	}
+	var engine *connEngine
 	if !h.cfg.NoEngine {
-		h.engine, err = newEngine(engineConfig{heartbeat: h.cfg.Heartbeat, writeTimeout: h.cfg.WriteTimeout,
+		engine, err = newEngine(engineConfig{heartbeat: h.cfg.Heartbeat, writeTimeout: h.cfg.WriteTimeout,
 			clock: h.clock, counters: &h.counters, log: h.log, release: h.unsubscribe, noRing: h.noRing})
 		if err != nil {
 			h.log.Warn("connection engine unavailable; every subscriber gets a goroutine", "err", err)
 		}
 	}
-	ctx, h.cancel = context.WithCancel(context.Background())
+	following, cancel := context.WithCancel(context.Background())
 	h.follower.Add(1)
-	go h.follow(ctx, b.Last, b.Generation)
-	h.state = stateOpen
+	go h.follow(following, b.Last, b.Generation)
+	h.mu.Lock() // with the state, so that whoever sees stateOpen sees them
+	h.engine, h.cancel = engine, cancel
+	h.mu.Unlock()
+	h.settle(stateOpen)
 	return nil
+}
+
+// lockSettled locks h.mu once no Open is under way, and returns nil with
+// it held; or, if ctx ends first, ctx's error without it.
+func (h *Hub) lockSettled(ctx context.Context) error {
+	h.mu.Lock()
+	for h.state == stateOpening {
+		opening := h.opening
+		h.mu.Unlock()
+		select {
+		case <-opening:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		h.mu.Lock()
+	}
+	return nil
+}
+
+// settle ends the Open under way with state (stateOpen, or stateNew if it
+// failed) and wakes whoever waits for it in lockSettled.
+func (h *Hub) settle(state hubState) {
+	h.mu.Lock()
+	h.state = state
+	close(h.opening)
+	h.mu.Unlock()
 }
 
 // Close stops the hub: new publishes and subscriptions are refused (503),
@@ -104,9 +146,12 @@ func (h *Hub) Open(ctx context.Context) error {
 // (or at once when ctx is done), and the follower stops. It does not
 // close the store. Close is idempotent: a Close called while another is
 // draining waits for that one to end, or for its own ctx (then it returns
-// ctx's error, and the first goes on).
+// ctx's error, and the first goes on); one called while an Open is under
+// way waits for it (or for ctx, likewise) and closes what it opened.
 func (h *Hub) Close(ctx context.Context) error {
-	h.mu.Lock()
+	if err := h.lockSettled(ctx); err != nil {
+		return err
+	}
 	switch h.state {
 	case stateNew:
 		h.state = stateClosed
