@@ -95,20 +95,21 @@ func (h *Hub) h2Parking(nc net.Conn) (net.Conn, *h2Park) {
 // a reader goroutine, as on other systems).
 func (h *Hub) h2PollerOf() *h2Poller {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.state != stateOpen {
+		h.mu.Unlock()
 		return nil
 	}
+	var err error
 	if h.h2poll == nil && !h.h2pollFailed {
-		p, err := newH2Poller()
-		if err != nil {
-			h.h2pollFailed = true
-			h.log.Warn("HTTP/2 connection poller unavailable; every h2c connection keeps a goroutine", "err", err)
-			return nil
-		}
-		h.h2poll = p
+		h.h2poll, err = newH2Poller()
+		h.h2pollFailed = err != nil
 	}
-	return h.h2poll
+	p := h.h2poll
+	h.mu.Unlock()
+	if err != nil { // logged once, by the call that failed, after the lock
+		h.log.Warn("HTTP/2 connection poller unavailable; every h2c connection keeps a goroutine", "err", err)
+	}
+	return p
 }
 
 // closeH2Poller stops the hub's poller, if it started. Called by Close
