@@ -183,24 +183,6 @@ func TestTLS_engineResumed(t *testing.T) {
 	}
 }
 
-// TestTLS_engineHeartbeat: an idle parked TLS stream gets heartbeats.
-func TestTLS_engineHeartbeat(t *testing.T) {
-	h := newHub(t, hub.Config{Heartbeat: 20 * time.Millisecond}, herd.Retention{})
-	addr := tlsServer(t, h)
-	_, r := tlsStream(t, addr, "topic=quiet", nil)
-	waitFor(t, func() bool { return h.Stats().Parked == 1 })
-	beats := make(chan string, 10)
-	r.OnComment = func(s string) { beats <- s }
-	go r.Next() // returns when the connection closes, at the test's end
-	for range 3 {
-		select {
-		case <-beats:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no heartbeat")
-		}
-	}
-}
-
 // TestTLS_engineBurst: many events at once, small and past 16 KiB, are
 // coalesced into records and split across them, and arrive in order.
 func TestTLS_engineBurst(t *testing.T) {
