@@ -108,7 +108,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	following, cancel := context.WithCancel(context.Background())
 	h.follower.Add(1)
 	go h.follow(following, b.Last, b.Generation)
-	h.mu.Lock() // with the state, so that whoever sees stateOpen sees them
+	h.mu.Lock() // before the state says open: whoever sees stateOpen (under h.mu) sees them
 	h.engine, h.cancel = engine, cancel
 	h.mu.Unlock()
 	h.settle(stateOpen)
