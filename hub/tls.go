@@ -59,10 +59,14 @@ func newTLSListener(ln net.Listener, config *tls.Config, conns *tlsConns) *tlsLi
 			return base, nil
 		}
 		if alpn(base.NextProtos, chi.SupportedProtos) == "h2" {
-			// HTTP/2 (the hub's server, or net/http's): never the engine's.
-			// Its handshake is crypto/tls's alone, as on tls.NewListener.
-			capt.forget()
-			return base, nil
+			// HTTP/2: the hub's server takes the connection from crypto/tls
+			// (tls_h2.go), and reads its records too: the client's secret
+			// is kept, and crypto/tls reads nothing past the handshake.
+			capt.mu.Lock()
+			capt.h2 = true
+			capt.mu.Unlock()
+		} else {
+			capt.bounded = false // net/http reads requests through crypto/tls
 		}
 		k := base.Clone()
 		if k.KeyLogWriter != nil {
@@ -100,7 +104,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if _, ok := raw.(*net.TCPConn); !ok {
 		return tls.Server(raw, l.config), nil // no descriptor for the engine
 	}
-	c := &tlsCapture{Conn: raw, conns: l.conns, key: connKey{raw.LocalAddr().String(), raw.RemoteAddr().String()}}
+	c := &tlsCapture{Conn: raw, conns: l.conns, key: connKey{raw.LocalAddr().String(), raw.RemoteAddr().String()}, bounded: true}
 	l.conns.add(c)
 	return tls.Server(c, l.config), nil
 }
@@ -162,9 +166,21 @@ type tlsCapture struct {
 	conns *tlsConns
 	key   connKey
 
-	off atomic.Bool // forgotten: writes pass through, unobserved
+	off   atomic.Bool // forgotten: writes pass through, unobserved
+	taken atomic.Bool // taken by the hub's HTTP/2 server: crypto/tls writes nothing more
+
+	// The records read, while bounded (the handshake's goroutine only):
+	// each Read returns at most the rest of one record, so that crypto/tls
+	// reads nothing past the client's Finished. rhn and rleft are where
+	// the current record is: its header's bytes read, its body's left.
+	bounded bool
+	rhdr    [recordHeaderLen]byte
+	rhn     int
+	rleft   int
 
 	mu     sync.Mutex
+	h2     bool      // the connection negotiated HTTP/2: its client's secret is kept too
+	client []byte    // CLIENT_TRAFFIC_SECRET_0, for HTTP/2 only
 	secret []byte    // SERVER_TRAFFIC_SECRET_0, then after each KeyUpdate
 	trial  []*sealer // the candidate suites for secret; one once found
 	found  bool      // a record opened under secret: trial[0] is its suite
@@ -179,7 +195,40 @@ type tlsCapture struct {
 	keep bool
 }
 
+// Read reads from the connection, at most the rest of one record while
+// bounded.
+func (c *tlsCapture) Read(p []byte) (int, error) {
+	if !c.bounded {
+		return c.Conn.Read(p)
+	}
+	if c.rhn < recordHeaderLen {
+		p = p[:min(len(p), recordHeaderLen-c.rhn)]
+	} else {
+		p = p[:min(len(p), c.rleft)]
+	}
+	n, err := c.Conn.Read(p)
+	if c.rhn < recordHeaderLen {
+		copy(c.rhdr[c.rhn:], p[:n])
+		c.rhn += n
+		if c.rhn == recordHeaderLen {
+			c.rleft = int(binary.BigEndian.Uint16(c.rhdr[3:]))
+		}
+	} else {
+		c.rleft -= n
+	}
+	if c.rhn == recordHeaderLen && c.rleft == 0 {
+		c.rhn = 0 // the record is whole
+	}
+	return n, err
+}
+
+// Write writes p and follows its records, unless the connection was
+// taken: then it fails, writing nothing (net/http closes the tls.Conn
+// it no longer serves, whose close_notify must not reach the client).
 func (c *tlsCapture) Write(p []byte) (int, error) {
+	if c.taken.Load() {
+		return 0, net.ErrClosed
+	}
 	n, err := c.Conn.Write(p)
 	if n > 0 && !c.off.Load() {
 		c.mu.Lock()
@@ -309,10 +358,11 @@ func (c *tlsCapture) take(suite uint16) (*sealer, error) {
 // HTTP/2 server holds it): it follows no more records and keeps no key.
 func (c *tlsCapture) forget() {
 	c.off.Store(true)
+	c.bounded = false
 	c.conns.remove(c)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.secret, c.trial, c.body, c.broken = nil, nil, nil, true
+	c.secret, c.client, c.trial, c.body, c.broken = nil, nil, nil, nil, true
 }
 
 // forgetTLS forgets conn's capture, if Hub.TLSListener made one.
@@ -343,14 +393,18 @@ func takeTLS(conn *tls.Conn) (net.Conn, *sealer, error) {
 }
 
 // A keyLog is a capture as the KeyLogWriter of its handshake: it keeps
-// the server's application traffic secret (NSS key log format: label,
-// client random, secret, in hex) and ignores the other lines.
+// the server's application traffic secret, and the client's for HTTP/2
+// (NSS key log format: label, client random, secret, in hex), and
+// ignores the other lines.
 type keyLog tlsCapture
 
 func (k *keyLog) Write(line []byte) (int, error) {
-	rest, ok := bytes.CutPrefix(line, []byte("SERVER_TRAFFIC_SECRET_0 "))
-	if !ok {
-		return len(line), nil
+	rest, server := bytes.CutPrefix(line, []byte("SERVER_TRAFFIC_SECRET_0 "))
+	if !server {
+		var client bool
+		if rest, client = bytes.CutPrefix(line, []byte("CLIENT_TRAFFIC_SECRET_0 ")); !client {
+			return len(line), nil
+		}
 	}
 	f := bytes.Fields(rest)
 	if len(f) != 2 {
@@ -362,7 +416,50 @@ func (k *keyLog) Write(line []byte) (int, error) {
 	}
 	c := (*tlsCapture)(k)
 	c.mu.Lock()
-	c.secret = secret
+	switch {
+	case server:
+		c.secret = secret
+	case c.h2:
+		c.client = secret
+	}
 	c.mu.Unlock()
 	return len(line), nil
+}
+
+// takeH2 ends the capture of an HTTP/2 connection whose handshake is
+// done, for the hub's HTTP/2 server to read and write its records from
+// here on: it returns the keys of both directions (the server's sealer
+// going on where crypto/tls stopped, and the client's, which crypto/tls
+// never used: it read nothing past the client's Finished) and the
+// secrets their KeyUpdates derive from. Writes through the tls.Conn fail
+// from here on, writing nothing. It fails, taking nothing, for a
+// connection whose records could not be followed.
+func (c *tlsCapture) takeH2(suite uint16) (server, client *sealer, serverSecret, clientSecret []byte, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.h2 || c.secret == nil || c.client == nil:
+		return nil, nil, nil, nil, errors.New("hub: no TLS 1.3 traffic secrets for this connection")
+	case c.broken, c.hn != 0:
+		return nil, nil, nil, nil, errors.New("hub: the TLS records written so far do not add up")
+	case !c.bounded || c.rhn != 0:
+		return nil, nil, nil, nil, errors.New("hub: crypto/tls may hold bytes past the handshake")
+	case c.found && c.trial[0].suite != suite:
+		return nil, nil, nil, nil, errors.New("hub: TLS records under an unexpected cipher suite")
+	}
+	if server, err = newSealer(suite, c.secret, c.seq); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if client, err = newSealer(suite, c.client, 0); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	server.rest()
+	client.rest()
+	serverSecret, clientSecret = c.secret, c.client
+	c.taken.Store(true)
+	c.off.Store(true)
+	c.bounded = false
+	c.secret, c.client, c.trial, c.body = nil, nil, nil, nil
+	c.conns.remove(c)
+	return server, client, serverSecret, clientSecret, nil
 }
