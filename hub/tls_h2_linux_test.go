@@ -33,7 +33,7 @@ import (
 
 // newTLSH2Server serves an open hub (and /echo) over TLS with the hub's
 // HTTP/2 server, through TLSListener.
-func newTLSH2Server(t *testing.T) (*Hub, string) {
+func newTLSH2Server(t *testing.T, configure ...func(*http.Server)) (*Hub, string) {
 	t.Helper()
 	store := memory.New(memory.Options{})
 	t.Cleanup(func() { store.Close() })
@@ -55,6 +55,9 @@ func newTLSH2Server(t *testing.T) (*Hub, string) {
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	h.ConfigureHTTP2(srv)
+	for _, f := range configure {
+		f(srv)
+	}
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -258,14 +261,34 @@ func TestTLSH2_parked(t *testing.T) {
 	}
 }
 
-// sealInner seals inner (content, type and padding, as given) as one
-// record.
-func sealInner(s *sealer, inner []byte) []byte {
-	rec := []byte{recordAppData, 3, 3, byte((len(inner) + tagLen) >> 8), byte(len(inner) + tagLen)}
-	nonce := s.nonce()
-	s.ready()
-	s.seq++
-	return s.aead.Seal(rec, nonce[:], inner, rec)
+// TestTLSH2_tlsConnCollected: once the connection is parked, nothing
+// holds its tls.Conn (net/http's handler for the connection held it):
+// its buffers are garbage.
+func TestTLSH2_tlsConnCollected(t *testing.T) {
+	collected := make(chan struct{})
+	h, addr := newTLSH2Server(t, func(srv *http.Server) {
+		serve := srv.TLSNextProto["h2"]
+		srv.TLSNextProto["h2"] = func(srv *http.Server, tc *tls.Conn, handler http.Handler) {
+			runtime.AddCleanup(tc, func(ch chan struct{}) { close(ch) }, collected)
+			serve(srv, tc, handler)
+		}
+	})
+	c := dialTLSH2(t, addr, nil)
+	openStream(t, c.fr, 1, "t")
+	until(t, "parked", func() bool { return tlsParked(h, 1) })
+	until(t, "the tls.Conn collected", func() bool {
+		runtime.GC()
+		select {
+		case <-collected:
+			return true
+		default:
+			return false
+		}
+	})
+	if _, _, err := h.Publish(t.Context(), herd.Message{Data: "still here", Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, c.fr, "the event", dataOn(1, "still here"))
 }
 
 // TestTLSH2_keyUpdate: the client's KeyUpdates move its key on; one that
