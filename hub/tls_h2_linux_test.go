@@ -259,6 +259,12 @@ func TestTLSH2_parked(t *testing.T) {
 	if !bytes.Equal(got, body[:32000]) {
 		t.Fatal("the echo differs")
 	}
+	// Idle, the connection keeps its keys and drops its ciphers.
+	until(t, "the ciphers dropped", func() bool {
+		warmConns.mu.Lock()
+		defer warmConns.mu.Unlock()
+		return len(warmConns.conns) == 0
+	})
 }
 
 // TestTLSH2_tlsConnCollected: once the connection is parked, nothing

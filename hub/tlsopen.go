@@ -49,7 +49,8 @@ var errTLSAlert = errors.New("hub: the TLS client sent an alert")
 //
 // Bytes of a record not whole yet are kept (partial) until the rest
 // arrives, in a slice of their size; nothing else is kept between reads
-// but the key: the cipher is made per read and dropped after it.
+// but the key and its cipher, which the owner drops (keys.rest) when the
+// connection goes idle.
 type opener struct {
 	keys    *sealer // the client's key, IV and next sequence number
 	secret  []byte  // the client's traffic secret, for its KeyUpdates
@@ -80,7 +81,6 @@ func (o *opener) readWith(dst []byte, read func([]byte) (int, error)) (int, erro
 	if o.err != nil {
 		return 0, o.err
 	}
-	defer func() { o.keys.rest() }() // the key a KeyUpdate made, if any
 	if len(dst) >= maxRecordWire {
 		return o.fill(dst, read)
 	}
