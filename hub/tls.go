@@ -15,22 +15,24 @@ import (
 )
 
 // TLSListener returns tls.NewListener(ln, config), whose TLS 1.3
-// connections the connection engine can take over once they carry an
-// HTTP/1.1 event stream, as it takes plain ones: no goroutine and no
-// buffer of their own. Serve it with http.Server.Serve (not ServeTLS,
+// connections the hub can take over from crypto/tls: the connection
+// engine once one carries an HTTP/1.1 event stream, as it takes plain
+// ones (no goroutine and no buffer of their own), and the hub's HTTP/2
+// server (ConfigureHTTP2) once one negotiates "h2", which then parks
+// while idle as h2c does. Serve it with http.Server.Serve (not ServeTLS,
 // which would add a second TLS layer); config's NextProtos are used as
 // given, so list "h2" and "http/1.1" for both protocols.
 //
 // crypto/tls hands over no traffic keys, so each connection learns its own
 // from its handshake: config is cloned per connection with a KeyLogWriter
-// that keeps the server's application traffic secret in memory, with the
-// connection, and nowhere else (config's own KeyLogWriter, if any, still
-// gets every line), and the records crypto/tls writes are counted, so that
-// the engine goes on at the next sequence number. TLS 1.2 connections, and
-// every connection on a hub without an engine, stay with net/http.
-// Connections that negotiate "h2" go to the server's TLSNextProto as from
-// tls.NewListener (the hub's HTTP/2 server, after ConfigureHTTP2): their
-// handshake gets config itself, and their records are not followed.
+// that keeps the server's application traffic secret (and the client's,
+// for "h2") in memory, with the connection, and nowhere else (config's own
+// KeyLogWriter, if any, still gets every line), and the records crypto/tls
+// writes are counted, so that the hub goes on at the next sequence number.
+// Until the protocol is known, and for "h2" until the hand-over, crypto/tls
+// is given one record per read, so that it never holds bytes past the
+// handshake. TLS 1.2 connections, and every connection on a hub without
+// an engine, stay with crypto/tls.
 func (h *Hub) TLSListener(ln net.Listener, config *tls.Config) net.Listener {
 	if h.cfg.NoEngine || !engineAvailable {
 		return tls.NewListener(ln, config)

@@ -342,6 +342,11 @@ func TestTLSH2_ends(t *testing.T) {
 		{"a record too large", func(c *tlsH2Client) { c.tcp.Write([]byte("\x17\x03\x03\x41\x01")) }, "record overflow"},
 		{"a handshake message", func(c *tlsH2Client) { c.record(recordHandshake, []byte{4, 0, 0, 0}) }, "unexpected message"},
 		{"a fatal alert", func(c *tlsH2Client) { c.record(recordAlert, []byte{2, 40}) }, "EOF"},
+		{"empty records, many in a row", func(c *tlsH2Client) {
+			for range maxEmptyRecords + 1 {
+				c.record(recordAppData, nil)
+			}
+		}, "unexpected message"},
 		{"half a record, then the end", func(c *tlsH2Client) {
 			rec := c.seal.seal(nil, recordAppData, []byte("a frame"))
 			c.tcp.Write(rec[:len(rec)/2])

@@ -15,6 +15,10 @@ import (
 // bytes past the content).
 const maxRecordWire = recordHeaderLen + maxRecordPayload + 256
 
+// maxEmptyRecords bounds the empty records a client may send in a row
+// (crypto/tls's bound on records that carry nothing).
+const maxEmptyRecords = 16
+
 // Alert descriptions the opener sends before it gives up.
 const (
 	alertCloseNotify       = 0
@@ -57,6 +61,7 @@ type opener struct {
 	partial []byte  // the start of a record not whole yet
 	plain   []byte  // content opened but not read yet (a small read's)
 	err     error   // the error that comes after the content already read
+	empty   int     // empty records in a row
 	// keyUpdate answers a client's KeyUpdate that asks for the hub's:
 	// the hub's own, sent before any more records.
 	keyUpdate func() error
@@ -171,6 +176,13 @@ func (o *opener) open(b []byte) (int, []byte, error) {
 		}
 		switch typ {
 		case recordAppData:
+			// Empty records cost an authentication each, and carry
+			// nothing: a few in a row, as crypto/tls allows, and no more.
+			if o.empty = o.empty + 1; len(content) > 0 {
+				o.empty = 0
+			} else if o.empty > maxEmptyRecords {
+				return w, nil, tlsAlertError(alertUnexpectedMessage)
+			}
 			w += copy(b[w:], content) // content lies after b[w:]: a forward move
 		case recordAlert:
 			if len(content) == 2 && content[1] == alertCloseNotify {
