@@ -104,8 +104,12 @@ func (t *tlsRecordConn) Write(p []byte) (int, error) {
 		return 0, t.werr
 	}
 	defer t.used()
-	bp := tlsOuts.Get().(*[]byte)
-	defer tlsOuts.Put(bp)
+	pool := &tlsOuts
+	if len(p) <= tlsSmallOut {
+		pool = &tlsSmallOuts // an event or two: no 64 KiB buffer for it
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	var b recordBatch
 	done := 0
 	for done < len(p) {
@@ -119,11 +123,20 @@ func (t *tlsRecordConn) Write(p []byte) (int, error) {
 	return done, nil
 }
 
-// tlsOuts are the buffers records are sealed in: one batch's.
-var tlsOuts = sync.Pool{New: func() any {
-	b := make([]byte, 0, maxBatchRecords*(maxRecordPayload+recordHeaderLen+1+tagLen))
-	return &b
-}}
+// tlsOuts are the buffers records are sealed in: one batch's; and
+// tlsSmallOuts, for writes of at most tlsSmallOut bytes, one record's.
+var (
+	tlsOuts = sync.Pool{New: func() any {
+		b := make([]byte, 0, maxBatchRecords*(maxRecordPayload+recordHeaderLen+1+tagLen))
+		return &b
+	}}
+	tlsSmallOuts = sync.Pool{New: func() any {
+		b := make([]byte, 0, tlsSmallOut+recordHeaderLen+1+tagLen)
+		return &b
+	}}
+)
+
+const tlsSmallOut = 2 << 10
 
 // writeRecord writes one record of type typ; wmu is held.
 func (t *tlsRecordConn) writeRecord(typ byte, content []byte) error {
