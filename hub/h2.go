@@ -87,7 +87,7 @@ func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handle
 	st := tc.ConnectionState()
 	if raw, wrap, ok := takeTLSH2(tc, &st); ok {
 		nc, park := s.hub.h2Parking(raw)
-		s.serve(srv, wrap(nc), park, &st, withoutTLSConn(srv, handler), false)
+		s.serve(srv, wrap(nc), park, &st, handler, false)
 		return
 	}
 	forgetTLS(tc) // Hub.TLSListener's capture: HTTP/2 stays with crypto/tls

@@ -1,11 +1,8 @@
 package hub
 
 import (
-	"context"
 	"crypto/tls"
-	"io"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -284,42 +281,4 @@ func (c *h2Conn) readNow() (int, error) {
 		return t.readNow(c.in.space(), c.park.readNow)
 	}
 	return c.park.readNow(c.in.space())
-}
-
-// withoutTLSConn returns what handler, the one net/http gives an HTTP/2
-// connection, does, without the tls.Conn it holds (to fill in requests'
-// TLS and RemoteAddr, which the hub's server fills in itself): kept, it
-// would keep the tls.Conn's buffers for as long as the connection lasts.
-// It serves srv's handler, as net/http's does.
-func withoutTLSConn(srv *http.Server, handler http.Handler) http.Handler {
-	base := context.Background()
-	if b, ok := handler.(interface{ BaseContext() context.Context }); ok {
-		base = b.BaseContext()
-	}
-	return serverHandler{ctx: base, srv: srv}
-}
-
-// serverHandler is net/http's handler for the requests of an HTTP/2
-// connection: srv's (http.DefaultServeMux if none), and OPTIONS * answered
-// as net/http does.
-type serverHandler struct {
-	ctx context.Context
-	srv *http.Server
-}
-
-func (h serverHandler) BaseContext() context.Context { return h.ctx }
-
-func (h serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.srv.DisableGeneralOptionsHandler && r.RequestURI == "*" && r.Method == http.MethodOptions {
-		w.Header().Set("Content-Length", "0")
-		if r.ContentLength != 0 {
-			io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<10))
-		}
-		return
-	}
-	handler := h.srv.Handler
-	if handler == nil {
-		handler = http.DefaultServeMux
-	}
-	handler.ServeHTTP(w, r)
 }
