@@ -24,8 +24,9 @@ import (
 // to), and a flusher that runs only while parked streams have something
 // to write. An idle h2c connection on Linux parks too (h2_park_linux.go):
 // its reader ends while there is nothing to read, and the hub's poller
-// starts one when bytes come, so that it has no goroutine at all; a TLS
-// connection keeps its reader, blocked in crypto/tls's read.
+// starts one when bytes come, so that it has no goroutine at all; so does
+// a TLS 1.3 one the hub takes from crypto/tls (tls_h2.go), whose records
+// it opens and seals itself.
 // Every other request (publishes, the dashboard, files) runs the ordinary
 // handler on a goroutine of its own, as on net/http's server.
 //
@@ -77,9 +78,19 @@ const (
 
 // serveConn serves one HTTP/2 connection on net/http's goroutine, which
 // becomes its reader; it returns when the connection is done.
+//
+// A TLS 1.3 connection from Hub.TLSListener is taken from crypto/tls
+// (tls_h2.go): the hub reads and writes its records on a socket of its
+// own, and it parks as h2c does. Any other stays with crypto/tls, its
+// reader blocked in tls.Conn's read.
 func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
-	forgetTLS(tc) // Hub.TLSListener's capture: HTTP/2 stays with crypto/tls
 	st := tc.ConnectionState()
+	if raw, wrap, ok := takeTLSH2(tc, &st); ok {
+		nc, park := s.hub.h2Parking(raw)
+		s.serve(srv, wrap(nc), park, &st, handler, false)
+		return
+	}
+	forgetTLS(tc) // Hub.TLSListener's capture: HTTP/2 stays with crypto/tls
 	s.serve(srv, tc, nil, &st, handler, false)
 }
 

@@ -23,10 +23,11 @@ import (
 // systems) the reader blocks in its read, one goroutine per connection.
 //
 // Between the socket and the input sits the record layer: for h2c the
-// identity (the socket's bytes are the frames'); for TLS, crypto/tls's
-// tls.Conn, which reads only by blocking, so a TLS connection does not
-// park. Parking one needs records opened by the hub itself, on bytes
-// read without waiting (readNow), as the plain socket gives them.
+// identity (the socket's bytes are the frames'); for TLS 1.3 taken from
+// crypto/tls, the hub's own (tls_h2.go), which opens records from bytes
+// read without waiting (readNow) as the plain socket gives them, so such
+// a connection parks too; otherwise crypto/tls's tls.Conn, which reads
+// only by blocking, so the connection does not park.
 
 var errParked = errors.New("hub: HTTP/2 connection parked")
 
@@ -267,14 +268,15 @@ func (c *h2Conn) read() error {
 // deadline, which needs a blocked read), parks when nothing has come:
 // errParked. Otherwise the read blocks; while nothing is buffered (the
 // connection is idle) it waits with a few bytes of room and no read
-// buffer (crypto/tls keeps the rest of a record in its own). Bytes read
+// buffer (crypto/tls keeps the rest of a record in its own; the hub's
+// own records need room for a whole one, and so do not wait so). Bytes read
 // come back with a nil error, whatever followed them; the error comes
 // with the next read.
 func (c *h2Conn) readMore() error {
 	var n int
 	var err error
 	if c.park != nil && c.sawSettings {
-		n, err = c.park.readNow(c.in.space())
+		n, err = c.readNow()
 		if err != errWouldBlock {
 			return c.in.took(n, err)
 		}
@@ -285,7 +287,7 @@ func (c *h2Conn) readMore() error {
 		}
 		// The poller is closing: read as elsewhere.
 	}
-	if c.in.buffered() == 0 {
+	if _, records := c.nc.(*tlsRecordConn); c.in.buffered() == 0 && !records {
 		c.in.release()
 		c.rest()
 		n, err = c.nc.Read(c.in.idle[:])

@@ -15,22 +15,24 @@ import (
 )
 
 // TLSListener returns tls.NewListener(ln, config), whose TLS 1.3
-// connections the connection engine can take over once they carry an
-// HTTP/1.1 event stream, as it takes plain ones: no goroutine and no
-// buffer of their own. Serve it with http.Server.Serve (not ServeTLS,
+// connections the hub can take over from crypto/tls: the connection
+// engine once one carries an HTTP/1.1 event stream, as it takes plain
+// ones (no goroutine and no buffer of their own), and the hub's HTTP/2
+// server (ConfigureHTTP2) once one negotiates "h2", which then parks
+// while idle as h2c does. Serve it with http.Server.Serve (not ServeTLS,
 // which would add a second TLS layer); config's NextProtos are used as
 // given, so list "h2" and "http/1.1" for both protocols.
 //
 // crypto/tls hands over no traffic keys, so each connection learns its own
 // from its handshake: config is cloned per connection with a KeyLogWriter
-// that keeps the server's application traffic secret in memory, with the
-// connection, and nowhere else (config's own KeyLogWriter, if any, still
-// gets every line), and the records crypto/tls writes are counted, so that
-// the engine goes on at the next sequence number. TLS 1.2 connections, and
-// every connection on a hub without an engine, stay with net/http.
-// Connections that negotiate "h2" go to the server's TLSNextProto as from
-// tls.NewListener (the hub's HTTP/2 server, after ConfigureHTTP2): their
-// handshake gets config itself, and their records are not followed.
+// that keeps the server's application traffic secret (and the client's,
+// for "h2") in memory, with the connection, and nowhere else (config's own
+// KeyLogWriter, if any, still gets every line), and the records crypto/tls
+// writes are counted, so that the hub goes on at the next sequence number.
+// Until the protocol is known, and for "h2" until the hand-over, crypto/tls
+// is given one record per read, so that it never holds bytes past the
+// handshake. TLS 1.2 connections, and every connection on a hub without
+// an engine, stay with crypto/tls.
 func (h *Hub) TLSListener(ln net.Listener, config *tls.Config) net.Listener {
 	if h.cfg.NoEngine || !engineAvailable {
 		return tls.NewListener(ln, config)
@@ -59,10 +61,14 @@ func newTLSListener(ln net.Listener, config *tls.Config, conns *tlsConns) *tlsLi
 			return base, nil
 		}
 		if alpn(base.NextProtos, chi.SupportedProtos) == "h2" {
-			// HTTP/2 (the hub's server, or net/http's): never the engine's.
-			// Its handshake is crypto/tls's alone, as on tls.NewListener.
-			capt.forget()
-			return base, nil
+			// HTTP/2: the hub's server takes the connection from crypto/tls
+			// (tls_h2.go), and reads its records too: the client's secret
+			// is kept, and crypto/tls reads nothing past the handshake.
+			capt.mu.Lock()
+			capt.h2 = true
+			capt.mu.Unlock()
+		} else {
+			capt.bounded = false // net/http reads requests through crypto/tls
 		}
 		k := base.Clone()
 		if k.KeyLogWriter != nil {
@@ -100,7 +106,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if _, ok := raw.(*net.TCPConn); !ok {
 		return tls.Server(raw, l.config), nil // no descriptor for the engine
 	}
-	c := &tlsCapture{Conn: raw, conns: l.conns, key: connKey{raw.LocalAddr().String(), raw.RemoteAddr().String()}}
+	c := &tlsCapture{Conn: raw, conns: l.conns, key: connKey{raw.LocalAddr().String(), raw.RemoteAddr().String()}, bounded: true}
 	l.conns.add(c)
 	return tls.Server(c, l.config), nil
 }
@@ -162,9 +168,21 @@ type tlsCapture struct {
 	conns *tlsConns
 	key   connKey
 
-	off atomic.Bool // forgotten: writes pass through, unobserved
+	off   atomic.Bool // forgotten: writes pass through, unobserved
+	taken atomic.Bool // taken by the hub's HTTP/2 server: crypto/tls writes nothing more
+
+	// The records read, while bounded (the handshake's goroutine only):
+	// each Read returns at most the rest of one record, so that crypto/tls
+	// reads nothing past the client's Finished. rhn and rleft are where
+	// the current record is: its header's bytes read, its body's left.
+	bounded bool
+	rhdr    [recordHeaderLen]byte
+	rhn     int
+	rleft   int
 
 	mu     sync.Mutex
+	h2     bool      // the connection negotiated HTTP/2: its client's secret is kept too
+	client []byte    // CLIENT_TRAFFIC_SECRET_0, for HTTP/2 only
 	secret []byte    // SERVER_TRAFFIC_SECRET_0, then after each KeyUpdate
 	trial  []*sealer // the candidate suites for secret; one once found
 	found  bool      // a record opened under secret: trial[0] is its suite
@@ -179,7 +197,40 @@ type tlsCapture struct {
 	keep bool
 }
 
+// Read reads from the connection, at most the rest of one record while
+// bounded.
+func (c *tlsCapture) Read(p []byte) (int, error) {
+	if !c.bounded {
+		return c.Conn.Read(p)
+	}
+	if c.rhn < recordHeaderLen {
+		p = p[:min(len(p), recordHeaderLen-c.rhn)]
+	} else {
+		p = p[:min(len(p), c.rleft)]
+	}
+	n, err := c.Conn.Read(p)
+	if c.rhn < recordHeaderLen {
+		copy(c.rhdr[c.rhn:], p[:n])
+		c.rhn += n
+		if c.rhn == recordHeaderLen {
+			c.rleft = int(binary.BigEndian.Uint16(c.rhdr[3:]))
+		}
+	} else {
+		c.rleft -= n
+	}
+	if c.rhn == recordHeaderLen && c.rleft == 0 {
+		c.rhn = 0 // the record is whole
+	}
+	return n, err
+}
+
+// Write writes p and follows its records, unless the connection was
+// taken: then it fails, writing nothing (net/http closes the tls.Conn
+// it no longer serves, whose close_notify must not reach the client).
 func (c *tlsCapture) Write(p []byte) (int, error) {
+	if c.taken.Load() {
+		return 0, net.ErrClosed
+	}
 	n, err := c.Conn.Write(p)
 	if n > 0 && !c.off.Load() {
 		c.mu.Lock()
@@ -309,10 +360,11 @@ func (c *tlsCapture) take(suite uint16) (*sealer, error) {
 // HTTP/2 server holds it): it follows no more records and keeps no key.
 func (c *tlsCapture) forget() {
 	c.off.Store(true)
+	c.bounded = false
 	c.conns.remove(c)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.secret, c.trial, c.body, c.broken = nil, nil, nil, true
+	c.secret, c.client, c.trial, c.body, c.broken = nil, nil, nil, nil, true
 }
 
 // forgetTLS forgets conn's capture, if Hub.TLSListener made one.
@@ -343,14 +395,18 @@ func takeTLS(conn *tls.Conn) (net.Conn, *sealer, error) {
 }
 
 // A keyLog is a capture as the KeyLogWriter of its handshake: it keeps
-// the server's application traffic secret (NSS key log format: label,
-// client random, secret, in hex) and ignores the other lines.
+// the server's application traffic secret, and the client's for HTTP/2
+// (NSS key log format: label, client random, secret, in hex), and
+// ignores the other lines.
 type keyLog tlsCapture
 
 func (k *keyLog) Write(line []byte) (int, error) {
-	rest, ok := bytes.CutPrefix(line, []byte("SERVER_TRAFFIC_SECRET_0 "))
-	if !ok {
-		return len(line), nil
+	rest, server := bytes.CutPrefix(line, []byte("SERVER_TRAFFIC_SECRET_0 "))
+	if !server {
+		var client bool
+		if rest, client = bytes.CutPrefix(line, []byte("CLIENT_TRAFFIC_SECRET_0 ")); !client {
+			return len(line), nil
+		}
 	}
 	f := bytes.Fields(rest)
 	if len(f) != 2 {
@@ -362,7 +418,50 @@ func (k *keyLog) Write(line []byte) (int, error) {
 	}
 	c := (*tlsCapture)(k)
 	c.mu.Lock()
-	c.secret = secret
+	switch {
+	case server:
+		c.secret = secret
+	case c.h2:
+		c.client = secret
+	}
 	c.mu.Unlock()
 	return len(line), nil
+}
+
+// takeH2 ends the capture of an HTTP/2 connection whose handshake is
+// done, for the hub's HTTP/2 server to read and write its records from
+// here on: it returns the keys of both directions (the server's sealer
+// going on where crypto/tls stopped, and the client's, which crypto/tls
+// never used: it read nothing past the client's Finished) and the
+// secrets their KeyUpdates derive from. Writes through the tls.Conn fail
+// from here on, writing nothing. It fails, taking nothing, for a
+// connection whose records could not be followed.
+func (c *tlsCapture) takeH2(suite uint16) (server, client *sealer, serverSecret, clientSecret []byte, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.h2 || c.secret == nil || c.client == nil:
+		return nil, nil, nil, nil, errors.New("hub: no TLS 1.3 traffic secrets for this connection")
+	case c.broken, c.hn != 0:
+		return nil, nil, nil, nil, errors.New("hub: the TLS records written so far do not add up")
+	case !c.bounded || c.rhn != 0:
+		return nil, nil, nil, nil, errors.New("hub: crypto/tls may hold bytes past the handshake")
+	case c.found && c.trial[0].suite != suite:
+		return nil, nil, nil, nil, errors.New("hub: TLS records under an unexpected cipher suite")
+	}
+	if server, err = newSealer(suite, c.secret, c.seq); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if client, err = newSealer(suite, c.client, 0); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	server.rest()
+	client.rest()
+	serverSecret, clientSecret = c.secret, c.client
+	c.taken.Store(true)
+	c.off.Store(true)
+	c.bounded = false
+	c.secret, c.client, c.trial, c.body = nil, nil, nil, nil
+	c.conns.remove(c)
+	return server, client, serverSecret, clientSecret, nil
 }
