@@ -32,6 +32,7 @@ type Hub struct {
 	engine   *connEngine  // nil when off or unavailable
 	clock    clock        // the engine's time (clock.go); tests set it before Open
 	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
+	h2sweep  h2Sweep      // heartbeats of HTTP/2 connections with event streams (h2_sweep.go)
 	tlsConns tlsConns     // TLSListener's connections, until net/http closes or hijacks them
 
 	mu           sync.Mutex // guards state, h2poll, h2pollFailed
@@ -156,6 +157,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		h.engine.close()
 	}
 	h.closeH2Poller()
+	h.closeH2Sweep()
 	h.cancel()
 	h.follower.Wait()
 	h.mu.Lock()
