@@ -15,15 +15,16 @@ import (
 //     deadline on the connection.
 //   - the connection engine: one sweep checks every parked stream each
 //     sweepEvery, so a heartbeat or a drop comes up to that much late.
-//   - the hub's HTTP/2 server: each connection with parked streams checks
-//     them every sweepEvery too (h2_events.go), reading the hub's clock.
+//   - the hub's HTTP/2 server: one sweep per hub checks every connection
+//     with parked streams each sweepEvery too (h2_sweep.go), with the
+//     same precision.
 //
 // The engine and the HTTP/2 server read the time from the hub's clock,
 // which tests replace (a goroutine blocked in epoll_wait is not durably
 // blocked, so testing/synctest cannot advance the engine's time); the
-// engine's sweep also runs on it (clock.every), while the HTTP/2 server's
-// check is a timer of package time. sse.Stream reads package time, which
-// testing/synctest fakes.
+// engine's sweep and the HTTP/2 server's run on it (clock.every); an
+// HTTP/2 connection's idle timeout is a timer of package time. sse.Stream
+// reads package time, which testing/synctest fakes.
 
 // heartbeat is what the engine sends an idle stream, as sse.Stream does.
 var heartbeat = sse.CommentFrame("").Bytes()

@@ -9,14 +9,20 @@ import (
 )
 
 // fakeClock is a clock that moves only when a test advances it, running
-// what it drives (the engine's sweep) on the test's goroutine: when
-// advance returns, every sweep due has run.
+// what it drives (the engine's sweep, the HTTP/2 heartbeat sweep) on the
+// test's goroutine: when advance returns, every sweep due has run.
 type fakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
+	period time.Duration // the first every's (the engine's, where there is one)
+	runs   []*fakeRun
+}
+
+// fakeRun is one every's function and when it is next due.
+type fakeRun struct {
 	period time.Duration
 	next   time.Time
-	fn     func(time.Time)
+	fn     func(time.Time) // nil once stopped
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_000_000_000, 0)} }
@@ -30,21 +36,35 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) every(d time.Duration, fn func(time.Time)) func() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.period, c.fn, c.next = d, fn, c.now.Add(d)
+	if len(c.runs) == 0 {
+		c.period = d
+	}
+	r := &fakeRun{period: d, next: c.now.Add(d), fn: fn}
+	c.runs = append(c.runs, r)
 	return func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.fn = nil
+		r.fn = nil
 	}
 }
 
-// advance moves the time on by d, calling fn at every period it crosses.
+// advance moves the time on by d, calling each function at every period
+// it crosses, in the order they fall due.
 func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now.Add(d)
-	for c.fn != nil && !c.next.After(end) {
-		now, fn := c.next, c.fn
-		c.now, c.next = now, now.Add(c.period)
+	for {
+		var due *fakeRun
+		for _, r := range c.runs {
+			if r.fn != nil && !r.next.After(end) && (due == nil || r.next.Before(due.next)) {
+				due = r
+			}
+		}
+		if due == nil {
+			break
+		}
+		now, fn := due.next, due.fn
+		c.now, due.next = now, now.Add(due.period)
 		c.mu.Unlock()
 		fn(now)
 		c.mu.Lock()

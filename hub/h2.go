@@ -212,9 +212,10 @@ type h2Conn struct {
 	batched    int         // the flusher's: DATA bytes in the write it is making
 	events     int32       // parked event streams
 	running    int32       // request handlers running
-	timer      *time.Timer // the idle timeout while there is no stream, heartbeats while events > 0 (onTimer)
+	timer      *time.Timer // the idle timeout while there is no stream (onTimer); nil while there are
 	idleSince  int64       // unix nanoseconds: when the connection last had no stream
-	beatArmed  bool
+	sweepPos   int32       // its index + 1 in the hub's heartbeat sweep (h2_sweep.go); 0 when out
+	beatArmed  bool        // it has event streams: the hub's sweep looks at it
 	flushing   bool
 	goneAway   bool // a GOAWAY was sent: no new streams
 	closed     bool

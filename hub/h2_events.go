@@ -302,47 +302,38 @@ func (c *h2Conn) release(st *h2Stream, reason closeReason) {
 	c.closeIfDrained()
 }
 
-// armBeatLocked starts the heartbeat timer if it is not running. c.mu
+// armBeatLocked puts the connection in the hub's heartbeat sweep
+// (h2_sweep.go) if it is not in it: the sweep looks at it every
+// sweepEvery, as the connection engine looks at its streams, so that
+// both keep heartbeats and write timeouts to the same precision. c.mu
 // must be held.
 func (c *h2Conn) armBeatLocked() {
-	if c.beatArmed {
-		return
-	}
 	c.beatArmed = true
-	c.resetTimerLocked(c.beatEvery())
+	c.srv.hub.h2SweepAddLocked(c)
 }
 
-// beatEvery is how often the connection looks for idle and stuck streams:
-// as often as the connection engine sweeps (clock.go), so that both keep
-// heartbeats and write timeouts to the same precision.
-func (c *h2Conn) beatEvery() time.Duration {
-	cfg := c.srv.hub.cfg
-	return sweepEvery(cfg.Heartbeat, cfg.WriteTimeout)
-}
-
-// tick sends heartbeats to idle parked streams and ends those the client
-// has given no window for longer than the write timeout.
-func (c *h2Conn) tick() {
-	now := c.srv.hub.clock.Now().UnixNano()
+// tick, called by the hub's sweep with its time in unix nanoseconds,
+// sends heartbeats to idle parked streams and ends those the client has
+// given no window for longer than the write timeout. A connection with
+// no event stream left, or closed, leaves the sweep.
+func (c *h2Conn) tick(now int64) {
 	beat := c.srv.hub.cfg.Heartbeat.Nanoseconds()
 	timeout := c.srv.hub.cfg.WriteTimeout.Nanoseconds()
 	var stuck []*subscriber
 	c.mu.Lock()
-	c.beatArmed = false
-	if c.closed {
+	if c.closed || c.events <= 0 || !c.beatArmed {
+		c.beatArmed = false
+		c.srv.hub.h2SweepRemoveLocked(c)
 		c.mu.Unlock()
 		return
 	}
-	// Plain loops, not streams.all(): the tick runs on a fresh goroutine
-	// every sweep, per connection, and should not grow its stack.
+	// Plain loops, not streams.all(): the sweep's goroutine runs this for
+	// every connection with event streams, and should not grow its stack.
 	if st := c.streams.one; st != nil {
 		stuck = c.beatLocked(st, now, beat, timeout, stuck)
 	}
 	for _, st := range c.streams.more {
 		stuck = c.beatLocked(st, now, beat, timeout, stuck)
-	}
-	if c.events > 0 {
-		c.armBeatLocked()
 	}
 	c.mu.Unlock()
 	for _, s := range stuck {

@@ -90,8 +90,9 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	c.streams.put(st)
-	if c.timer != nil && !c.beatArmed {
-		c.timer.Stop() // the idle timeout
+	if c.timer != nil {
+		c.timer.Stop() // the idle timeout, dropped: a connection with streams keeps no timer
+		c.timer = nil
 	}
 	c.running++
 	c.handlers.Add(1)
@@ -255,9 +256,8 @@ func (c *h2Conn) idleTimeoutOf() time.Duration {
 	return 2 * time.Minute
 }
 
-// resetTimerLocked (re)starts the connection's one timer: an idle
-// connection and one with event streams need one each, never both at
-// once (onTimer). c.mu must be held.
+// resetTimerLocked (re)starts the connection's idle timeout (onTimer).
+// c.mu must be held.
 func (c *h2Conn) resetTimerLocked(d time.Duration) {
 	if c.timer == nil {
 		c.timer = time.AfterFunc(d, c.onTimer)
@@ -266,22 +266,10 @@ func (c *h2Conn) resetTimerLocked(d time.Duration) {
 	c.timer.Reset(d)
 }
 
-// onTimer is the connection's timer: heartbeats while it has event
-// streams (tick), else its idle timeout. A timer that fired as one
-// may find the connection armed as the other by then: an early tick is
-// harmless, and the idle timeout checks the time itself.
+// onTimer is the connection's idle timeout. A timer that fired as a
+// stream opened finds the connection busy, and one re-armed since checks
+// the time itself.
 func (c *h2Conn) onTimer() {
-	c.mu.Lock()
-	beat := c.beatArmed
-	c.mu.Unlock()
-	if beat {
-		c.tick()
-		return
-	}
-	c.idleTimeout()
-}
-
-func (c *h2Conn) idleTimeout() {
 	c.mu.Lock()
 	idle := c.streams.len() == 0 && !c.closed && !c.beatArmed
 	if idle {

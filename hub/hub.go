@@ -33,6 +33,7 @@ type Hub struct {
 	clock    clock        // the engine's time (clock.go); tests set it before Open
 	noRing   bool         // tests, before Open: the engine's writers find no io_uring, and make a system call per write
 	h2Parked atomic.Int64 // event streams parked by ConfigureHTTP2's servers
+	h2sweep  h2Sweep      // heartbeats of HTTP/2 connections with event streams (h2_sweep.go)
 	tlsConns tlsConns     // TLSListener's connections, until net/http closes or hijacks them
 
 	mu           sync.Mutex // guards state, opening, h2poll, h2pollFailed; held across no I/O
@@ -202,6 +203,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		h.engine.close()
 	}
 	h.closeH2Poller()
+	h.closeH2Sweep()
 	h.cancel()
 	h.follower.Wait()
 	h.mu.Lock()
