@@ -22,6 +22,7 @@ import (
 
 	"github.com/herd-sse/herd"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 func cpuNow() time.Duration {
@@ -448,4 +449,61 @@ func TestProbe_stalledAmongReaders(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("readers all got 3000: %v; cpu %.2fs; heap %.1f -> peak %.1f -> %.1f MB; subscribers %d", got[0] == 3000 && got[n-2] == 3000, (cpuNow() - c0).Seconds(), h0, peak, heapMB(), h.Stats().Subscribers)
+}
+
+// Subscribe-auth through the taken-over TLS path.
+func TestProbe_subscribeAuth(t *testing.T) {
+	auth := AuthenticatorFunc(func(tok string) (Grant, error) {
+		if tok == "good" {
+			return Grant{Subscribe: []string{"s"}}, nil
+		}
+		return Grant{}, fmt.Errorf("no")
+	})
+	h, addr := newTLSH2ServerWith(t, Config{Auth: auth, SubscribeAuth: true})
+	block := func(path, tok string) []byte {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", path}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if tok != "" {
+			enc.WriteField(hpack.HeaderField{Name: "authorization", Value: "Bearer " + tok})
+		}
+		return b.Bytes()
+	}
+	type sub struct {
+		name string
+		c    *tlsH2Client
+	}
+	var subs []sub
+	for _, s := range []struct{ name, path, tok string }{
+		{"no token, s", "/events?topic=s", ""},
+		{"bad token, s", "/events?topic=s", "bad"},
+		{"good token, other topic", "/events?topic=o", "good"},
+		{"no token, **", "/events?topic=**", ""},
+		{"good token, s", "/events?topic=s", "good"},
+	} {
+		c := dialTLSH2(t, addr, nil)
+		c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, EndStream: true, BlockFragment: block(s.path, s.tok)})
+		subs = append(subs, sub{s.name, c})
+	}
+	time.Sleep(500 * time.Millisecond)
+	h.Publish(t.Context(), herd.Message{Data: "SECRET", Topics: []string{"s"}, Private: true})
+	for _, s := range subs {
+		s.c.tc.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+		status, saw := "", false
+		for {
+			f, err := s.c.fr.ReadFrame()
+			if err != nil {
+				break
+			}
+			if hf, ok := f.(*http2.MetaHeadersFrame); ok {
+				status = hf.PseudoValue("status")
+			}
+			if d, ok := f.(*http2.DataFrame); ok && bytes.Contains(d.Data(), []byte("SECRET")) {
+				saw = true
+			}
+		}
+		t.Logf("%-25s status %s, saw the private event: %v", s.name, status, saw)
+	}
 }
