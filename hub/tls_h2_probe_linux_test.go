@@ -507,3 +507,64 @@ func TestProbe_subscribeAuth(t *testing.T) {
 		t.Logf("%-25s status %s, saw the private event: %v", s.name, status, saw)
 	}
 }
+
+// Stalled HTTP/1.1 TLS streams (the engine's io_uring writers) among
+// readers; ALLREAD=1 is the baseline.
+func TestProbe_engineStalled(t *testing.T) {
+	h, _ := newTLSH2ServerWith(t, Config{WriteTimeout: 3 * time.Second})
+	addr := serveTLS(t, h)
+	const n = 40
+	step := 2
+	if os.Getenv("ALLREAD") != "" {
+		step = 1
+	}
+	got := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /events?topic=t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if i%step != 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			buf := make([]byte, 64<<10)
+			for got[i] < 3000 {
+				k, err := c.Read(buf)
+				if err != nil {
+					t.Errorf("reader %d: %v after %d", i, err, got[i])
+					return
+				}
+				got[i] += bytes.Count(buf[:k], []byte("data: "))
+			}
+		}()
+	}
+	until(t, "parked", func() bool { return h.Stats().Parked == n })
+	h0, c0 := heapMB(), cpuNow()
+	peak := 0.0
+	for j := range 3000 {
+		h.Publish(t.Context(), herd.Message{Data: fmt.Sprint(j, string(bytes.Repeat([]byte("x"), 2000))), Topics: []string{"t"}})
+		if j%500 == 0 {
+			peak = max(peak, heapMB())
+		}
+		if j%30 == 29 {
+			for w := time.Now(); time.Since(w) < 5*time.Second; time.Sleep(time.Millisecond) {
+				lag := false
+				for i := 0; i < n; i += step {
+					lag = lag || got[i] < j
+				}
+				if !lag {
+					break
+				}
+			}
+		}
+	}
+	wg.Wait()
+	t.Logf("readers all got 3000: %v; cpu %.2fs; heap %.1f -> peak %.1f -> %.1f MB; subscribers %d", got[0] == 3000 && got[n-2] == 3000, (cpuNow() - c0).Seconds(), h0, peak, heapMB(), h.Stats().Subscribers)
+}
