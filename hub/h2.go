@@ -85,7 +85,7 @@ const (
 // reader blocked in tls.Conn's read.
 func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
 	st := tc.ConnectionState()
-	if raw, wrap, ok := takeTLSH2(tc, &st); ok {
+	if raw, wrap, ok := takeTLSH2(tc, &st, s.hub.cfg.WriteTimeout); ok {
 		nc, park := s.hub.h2Parking(raw)
 		s.serve(srv, wrap(nc), park, &st, handler, false)
 		return

@@ -36,6 +36,10 @@ type tlsRecordConn struct {
 	seal   *sealer
 	secret []byte // the server's traffic secret, for KeyUpdates
 	werr   error  // a write failed, or an alert was sent: nothing more is
+	// writeTimeout bounds the writes the reader makes itself (the answer
+	// to a KeyUpdate, an alert): the deadline left by the last frame
+	// written may have passed long ago, or be none.
+	writeTimeout time.Duration
 
 	recent bool // a cipher was used since the last sweep; guarded by warmConns.mu
 	warm   bool // listed in warmConns; guarded by warmConns.mu
@@ -46,8 +50,9 @@ type tlsRecordConn struct {
 // closes when its goroutine returns: the caller serves a duplicate of its
 // own) and the keys of both directions, for newTLSRecordConn. It reports
 // false, taking nothing, for a connection not accepted by TLSListener,
-// not TLS 1.3, or whose records were not followed.
-func takeTLSH2(tc *tls.Conn, st *tls.ConnectionState) (net.Conn, func(net.Conn) *tlsRecordConn, bool) {
+// not TLS 1.3, or whose records were not followed. The connection's own
+// writes (KeyUpdates, alerts) each get writeTimeout.
+func takeTLSH2(tc *tls.Conn, st *tls.ConnectionState, writeTimeout time.Duration) (net.Conn, func(net.Conn) *tlsRecordConn, bool) {
 	capt, ok := tc.NetConn().(*tlsCapture)
 	if !ok || st.Version != tls.VersionTLS13 {
 		return nil, nil, false
@@ -57,7 +62,7 @@ func takeTLSH2(tc *tls.Conn, st *tls.ConnectionState) (net.Conn, func(net.Conn) 
 		return nil, nil, false
 	}
 	return capt.Conn, func(nc net.Conn) *tlsRecordConn {
-		t := &tlsRecordConn{Conn: nc, seal: seal, secret: sSecret}
+		t := &tlsRecordConn{Conn: nc, seal: seal, secret: sSecret, writeTimeout: writeTimeout}
 		t.in = opener{keys: open, secret: cSecret, keyUpdate: t.keyUpdate}
 		return t
 	}, true
@@ -85,6 +90,7 @@ func (t *tlsRecordConn) failed(err error) error {
 	if a, ok := err.(tlsAlertError); ok {
 		t.wmu.Lock()
 		if t.werr == nil {
+			t.Conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
 			t.writeRecord(recordAlert, []byte{2, byte(a)}) // fatal
 			t.werr = err
 		}
@@ -152,6 +158,10 @@ func (t *tlsRecordConn) keyUpdate() error {
 	if t.werr != nil {
 		return t.werr
 	}
+	// The reader writes this, not a handler: under a deadline of its own,
+	// so that a client that does not read holds the reader (and wmu) for
+	// at most writeTimeout, and one idle for longer than that is answered.
+	t.Conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
 	if err := t.writeRecord(recordHandshake, []byte{24, 0, 0, 1, 0}); err != nil {
 		t.werr = err
 		return err

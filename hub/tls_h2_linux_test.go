@@ -35,9 +35,17 @@ import (
 // HTTP/2 server, through TLSListener.
 func newTLSH2Server(t *testing.T, configure ...func(*http.Server)) (*Hub, string) {
 	t.Helper()
+	return newTLSH2ServerWith(t, Config{}, configure...)
+}
+
+// newTLSH2ServerWith is newTLSH2Server with cfg (its Store is a memory
+// store).
+func newTLSH2ServerWith(t *testing.T, cfg Config, configure ...func(*http.Server)) (*Hub, string) {
+	t.Helper()
 	store := memory.New(memory.Options{})
 	t.Cleanup(func() { store.Close() })
-	h, err := New(Config{Store: store})
+	cfg.Store = store
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +70,12 @@ func newTLSH2Server(t *testing.T, configure ...func(*http.Server)) (*Hub, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := serverConfig(t)
-	cfg.NextProtos = []string{"h2", "http/1.1"}
+	tcfg := serverConfig(t)
+	tcfg.NextProtos = []string{"h2", "http/1.1"}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		srv.Serve(h.TLSListener(tcp, cfg))
+		srv.Serve(h.TLSListener(tcp, tcfg))
 	}()
 	t.Cleanup(func() {
 		srv.Close()
