@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/herd-sse/herd/internal/uring"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ const ringHeld = 128
 // subscribers it holds (each scheduled, so no other writer takes it), its
 // ring, and the turn's writes.
 type ringWriter struct {
-	ring   *sendRing // nil until a turn has two writes to make
+	ring   *uring.SendRing // nil until a turn has two writes to make
 	held   []*engineSub
 	writes []ringWrite
 	solo   scratch // a TLS stream's turn, served whole (it seals and writes its own records)
@@ -50,7 +51,7 @@ func (e *connEngine) writeBatched(sc *scratch) (fallBack bool) {
 	w := &ringWriter{}
 	defer func() {
 		if w.ring != nil {
-			w.ring.close()
+			w.ring.Close()
 			e.rings.Add(-1)
 		}
 	}()
@@ -162,9 +163,9 @@ func (e *connEngine) turn(w *ringWriter, sc *scratch) bool {
 // did not with write(2), closes the ring, and reports false.
 func (e *connEngine) submit(w *ringWriter, writes []ringWrite, sc *scratch) bool {
 	if w.ring == nil {
-		r, err := newSendRing(ringHeld)
+		r, err := uring.NewSendRing(ringHeld)
 		if e.cfg.noRing && err == nil {
-			r.close()
+			r.Close()
 			r, err = nil, unix.ENOSYS // as on a kernel without io_uring
 		}
 		if err != nil {
@@ -200,20 +201,20 @@ func (e *connEngine) submit(w *ringWriter, writes []ringWrite, sc *scratch) bool
 		case wr.nvec == 0:
 			wr.done = true // nothing to write, as writev
 		case wr.iov < 0:
-			w.ring.prepare(n, uint64(i), wr.es.fd, firstNonEmpty(wr.es.out), nil)
+			w.ring.Prepare(n, uint64(i), wr.es.fd, firstNonEmpty(wr.es.out), nil)
 			n++
 		default:
-			w.ring.prepare(n, uint64(i), wr.es.fd, nil, sc.iov[wr.iov:wr.iov+wr.nvec])
+			w.ring.Prepare(n, uint64(i), wr.es.fd, nil, sc.iov[wr.iov:wr.iov+wr.nvec])
 			n++
 		}
 	}
-	err := w.ring.run(n, func(i uint64, res int32) {
+	err := w.ring.Run(n, func(i uint64, res int32) {
 		writes[i].res, writes[i].done = res, true
 	})
 	runtime.KeepAlive(sc.iov) // named by address only, in the ring
 	if err != nil {
 		e.cfg.log.Warn("connection engine: io_uring failed, back to a system call per write", "err", err)
-		w.ring.close()
+		w.ring.Close()
 		w.ring = nil
 		e.rings.Add(-1)
 		writeEach(writes, sc)

@@ -34,6 +34,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/herd-sse/herd/internal/uring"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,12 +118,12 @@ func main() {
 	frame := []byte("id: 12345\nevent: update\ndata: {\"hello\":\"world\",\"n\":1234567890,\"pad\":\"xxxxxxxxxxxxxxxxxxx\"}\n\n")
 	fmt.Fprintf(os.Stderr, "frame %d bytes, %d conns, %d rounds/s, %ds per block\n", len(frame), n, rate, secs)
 
-	rings := map[int]*ring{}
-	ringFor := func(batch int) *ring {
+	rings := map[int]*uring.SendRing{}
+	ringFor := func(batch int) *uring.SendRing {
 		if r := rings[batch]; r != nil {
 			return r
 		}
-		r, err := newRing(uint32(batch), setupClamp|setupSubmitAll|setupCoop)
+		r, err := uring.NewSendRing(uint32(batch))
 		if err != nil {
 			panic(err)
 		}
@@ -143,17 +144,18 @@ func main() {
 		for i := 0; i < len(fds); i += batch {
 			chunk := fds[i:min(i+batch, len(fds))]
 			for j, fd := range chunk {
-				s := r.sqeAt(uint32(j))
-				*s = sqe{opcode: opSend, fd: int32(fd), addr: uint64(uintptr(unsafe.Pointer(&frame[0]))), len: uint32(len(frame)), opFlags: unix.MSG_DONTWAIT, userData: uint64(j)}
+				r.Prepare(j, uint64(j), fd, frame, nil)
 			}
-			if _, err := r.submitAndWait(uint32(len(chunk))); err != nil {
-				panic(err)
-			}
-			got := r.reap(func(c *cqe) {
-				if c.res != int32(len(frame)) {
+			got := 0
+			err := r.Run(len(chunk), func(_ uint64, res int32) {
+				got++
+				if res != int32(len(frame)) {
 					bad++
 				}
 			})
+			if err != nil {
+				panic(err)
+			}
 			if got != len(chunk) {
 				panic(fmt.Sprint("reaped ", got, " of ", len(chunk)))
 			}
@@ -213,31 +215,32 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// nowaitCheck fills one socket and checks that a SEND with MSG_DONTWAIT
-// completes with -EAGAIN inline rather than being parked.
-func nowaitCheck(fd int, r *ring) {
+// nowaitCheck fills one socket and checks that a send and a writev
+// through the ring complete with -EAGAIN at once rather than being parked
+// by the kernel (the engine's writers rely on it; internal/uring's
+// TestSendRing checks it too).
+func nowaitCheck(fd int, r *uring.SendRing) {
 	big := make([]byte, 1<<20)
 	for {
-		k, _, errno := syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&big[0])), uintptr(len(big)))
+		_, _, errno := syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&big[0])), uintptr(len(big)))
 		if errno != 0 {
 			fmt.Println("write filled:", errno)
 			break
 		}
-		_ = k
 	}
-	for _, op := range []uint8{opSend, opWritev} {
-		s := r.sqeAt(0)
-		iov := unix.Iovec{Base: &big[0]}
-		iov.SetLen(100)
-		if op == opSend {
-			*s = sqe{opcode: opSend, fd: int32(fd), addr: uint64(uintptr(unsafe.Pointer(&big[0]))), len: 100, opFlags: unix.MSG_DONTWAIT}
-		} else {
-			*s = sqe{opcode: opWritev, fd: int32(fd), addr: uint64(uintptr(unsafe.Pointer(&iov))), len: 1, opFlags: rwfNowait}
-		}
+	iov := []unix.Iovec{{Base: &big[0]}}
+	iov[0].SetLen(100)
+	for _, op := range []struct {
+		name string
+		iov  []unix.Iovec
+	}{{"send", nil}, {"writev", iov}} {
+		r.Prepare(0, 0, fd, big[:100], op.iov)
 		start := time.Now()
-		k, err := r.submitAndWait(1)
-		r.reap(func(c *cqe) {
-			fmt.Println("op", op, "submitted", k, err, "res", c.res, syscall.Errno(-c.res), time.Since(start))
+		err := r.Run(1, func(_ uint64, res int32) {
+			fmt.Println(op.name, "res", res, syscall.Errno(-res), time.Since(start))
 		})
+		if err != nil {
+			fmt.Println(op.name, err)
+		}
 	}
 }

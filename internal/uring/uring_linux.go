@@ -1,6 +1,6 @@
 //go:build linux
 
-package hub
+package uring
 
 import (
 	"sync/atomic"
@@ -10,25 +10,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A sendRing is an io_uring through which an engine writer hands the
-// kernel a turn's writes, to many sockets, in one system call: on loopback
-// and in VMs, where every system call's entry is dear, a write(2) per
-// subscriber per event was most of the hub's CPU per delivery (a
-// microbenchmark of 2,000 loopback sockets, one 92-byte write each, 20
-// rounds a second: 6.7 µs of the writer's CPU per write with write(2),
-// 3.3 µs in batches of 64, scripts/uringbench).
+// A SendRing is an io_uring through which one goroutine hands the kernel
+// many writes, to many sockets, in one system call: on loopback and in
+// VMs, where every system call's entry is dear, a write(2) per subscriber
+// per event was most of the hub's CPU per delivery (a microbenchmark of
+// 2,000 loopback sockets, one 92-byte write each, 20 rounds a second: 6.7
+// µs of the writer's CPU per write with write(2), 3.3 µs in batches of
+// 64, scripts/uringbench).
 //
 // Every operation is non-blocking (MSG_DONTWAIT, RWF_NOWAIT): the kernel
 // tries it once, inline, and completes it with what it wrote or with
 // -EAGAIN, as write(2) on the non-blocking socket would; it never waits
-// for the socket on the ring's behalf. run waits for every completion, so
-// the buffers an operation names need to live only until run returns.
+// for the socket on the ring's behalf. Run waits for every completion, so
+// the buffers an operation names need to live only until Run returns.
 //
-// A sendRing belongs to one goroutine (its writer) and is not safe for
-// concurrent use. It holds a file descriptor and three mappings until
-// close. No cgo: the rings are mapped with mmap and driven with raw system
+// A SendRing belongs to one goroutine and is not safe for concurrent
+// use. It holds a file descriptor and two mappings until Close. No cgo: the rings are mapped with mmap and driven with raw system
 // calls, as liburing would.
-type sendRing struct {
+type SendRing struct {
 	fd      int
 	rings   []byte // the submission and completion rings (one mapping: IORING_FEAT_SINGLE_MMAP)
 	sqeMem  []byte
@@ -88,7 +87,7 @@ const (
 
 	uringSetupClamp     = 1 << 4
 	uringSetupSubmitAll = 1 << 7 // a request that fails its preparation does not stop the rest
-	uringSetupCoop      = 1 << 8 // no interrupt to run completion work: run waits for it anyway
+	uringSetupCoop      = 1 << 8 // no interrupt to run completion work: Run waits for it anyway
 
 	uringEnterGetEvents = 1
 	uringFeatSingleMmap = 1
@@ -99,29 +98,29 @@ const (
 	rwfNowait = 8 // RWF_NOWAIT
 )
 
-// newSendRing sets up a ring of (at least) entries submissions. It fails
+// NewSendRing sets up a ring of (at least) entries submissions. It fails
 // where io_uring is missing or refused (ENOSYS, EPERM: the
 // kernel.io_uring_disabled sysctl, a seccomp filter; or a kernel without
 // IORING_FEAT_SINGLE_MMAP, older than 5.4).
-func newSendRing(entries uint32) (*sendRing, error) {
+func NewSendRing(entries uint32) (*SendRing, error) {
 	p := uringParams{flags: uringSetupClamp | uringSetupSubmitAll | uringSetupCoop}
 	fd, _, errno := syscall.RawSyscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, errno
 	}
-	r := &sendRing{fd: int(fd), entries: p.sqEntries}
+	r := &SendRing{fd: int(fd), entries: p.sqEntries}
 	if p.features&uringFeatSingleMmap == 0 {
-		r.close()
+		r.Close()
 		return nil, unix.ENOSYS
 	}
 	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
 	var err error
 	if r.rings, err = unix.Mmap(r.fd, uringOffSQRing, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		r.close()
+		r.Close()
 		return nil, err
 	}
 	if r.sqeMem, err = unix.Mmap(r.fd, uringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(uringSQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		r.close()
+		r.Close()
 		return nil, err
 	}
 	at := func(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&r.rings[off])) }
@@ -138,8 +137,8 @@ func newSendRing(entries uint32) (*sendRing, error) {
 	return r, nil
 }
 
-// close releases the ring. No operation is in flight: run waits for all.
-func (r *sendRing) close() {
+// Close releases the ring. No operation is in flight: Run waits for all.
+func (r *SendRing) Close() {
 	if r.sqeMem != nil {
 		unix.Munmap(r.sqeMem)
 	}
@@ -149,11 +148,11 @@ func (r *sendRing) close() {
 	unix.Close(r.fd)
 }
 
-// prepare fills the i-th submission of the next run (i < r.entries),
-// which run reports as tag: a send of b to fd if iov is nil, else a
-// writev of iov. The memory they name must stay as it is until run
+// Prepare fills the i-th submission of the next Run (i below the entries
+// NewSendRing was given), which Run reports as tag: a send of b to fd if iov is nil, else a
+// writev of iov. The memory they name must stay as it is until Run
 // returns.
-func (r *sendRing) prepare(i int, tag uint64, fd int, b []byte, iov []unix.Iovec) {
+func (r *SendRing) Prepare(i int, tag uint64, fd int, b []byte, iov []unix.Iovec) {
 	sqe := &r.sqes[(atomic.LoadUint32(r.sqTail)+uint32(i))&r.sqMask]
 	if iov == nil {
 		*sqe = uringSQE{opcode: uringOpSend, fd: int32(fd), addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))),
@@ -164,14 +163,14 @@ func (r *sendRing) prepare(i int, tag uint64, fd int, b []byte, iov []unix.Iovec
 	}
 }
 
-// run submits the n submissions prepare filled, waits for all of them to
+// Run submits the n submissions Prepare filled, waits for all of them to
 // complete, and calls done for each with its tag and its result (the
 // bytes written, or -errno), in the order they completed. If the kernel
 // refuses the ring itself (an error from io_uring_enter other than EINTR,
-// EAGAIN or EBUSY, which mean "again"), run returns that error after
+// EAGAIN or EBUSY, which mean "again"), Run returns that error after
 // calling done for what completed: the operations it never took are
 // withdrawn and get no call, and the ring must not be used again.
-func (r *sendRing) run(n int, done func(tag uint64, res int32)) error {
+func (r *SendRing) Run(n int, done func(tag uint64, res int32)) error {
 	tail := atomic.LoadUint32(r.sqTail) + uint32(n)
 	atomic.StoreUint32(r.sqTail, tail)
 	reaped := 0
@@ -198,7 +197,7 @@ func (r *sendRing) run(n int, done func(tag uint64, res int32)) error {
 }
 
 // reap calls done for each completion posted, and consumes them.
-func (r *sendRing) reap(done func(tag uint64, res int32)) int {
+func (r *SendRing) reap(done func(tag uint64, res int32)) int {
 	head := atomic.LoadUint32(r.cqHead)
 	tail := atomic.LoadUint32(r.cqTail)
 	n := 0
