@@ -22,19 +22,30 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// newH2cServer serves an open hub (and /echo, which answers a request's
-// body) over h2c with the hub's own HTTP/2 server.
-func newH2cServer(t *testing.T, configure ...func(*http.Server)) (*Hub, string) {
+// openTestHub opens a hub on a memory store with cfg (and clock, if not
+// nil), closed when the test ends (after any server the test registers
+// later), and returns it with a mux that serves it and /echo, which
+// answers a request's body as it comes.
+func openTestHub(t *testing.T, cfg Config, clock *fakeClock) (*Hub, *http.ServeMux) {
 	t.Helper()
 	store := memory.New(memory.Options{})
 	t.Cleanup(func() { store.Close() })
-	h, err := New(Config{Store: store})
+	cfg.Store = store
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if clock != nil {
+		h.clock = clock
 	}
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		h.Close(ctx)
+	})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +53,20 @@ func newH2cServer(t *testing.T, configure ...func(*http.Server)) (*Hub, string) 
 		http.NewResponseController(w).Flush() // the head first, the body as it comes
 		io.Copy(w, r.Body)
 	})
+	return h, mux
+}
+
+// newH2cServer serves an open hub (and /echo) over h2c with the hub's
+// own HTTP/2 server.
+func newH2cServer(t *testing.T, configure ...func(*http.Server)) (*Hub, string) {
+	t.Helper()
+	return newH2cServerWith(t, Config{}, nil, configure...)
+}
+
+// newH2cServerWith is newH2cServer with cfg and clock (see openTestHub).
+func newH2cServerWith(t *testing.T, cfg Config, clock *fakeClock, configure ...func(*http.Server)) (*Hub, string) {
+	t.Helper()
+	h, mux := openTestHub(t, cfg, clock)
 	srv := httptest.NewUnstartedServer(mux)
 	var p http.Protocols
 	p.SetHTTP1(true)
@@ -52,12 +77,7 @@ func newH2cServer(t *testing.T, configure ...func(*http.Server)) (*Hub, string) 
 	}
 	h.ConfigureHTTP2(srv.Config)
 	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		h.Close(ctx)
-	})
+	t.Cleanup(srv.Close)
 	return h, srv.Listener.Addr().String()
 }
 

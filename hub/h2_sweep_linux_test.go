@@ -1,15 +1,11 @@
 package hub
 
 import (
-	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herd-sse/herd"
-	"github.com/herd-sse/herd/memory"
 	"golang.org/x/net/http2"
 )
 
@@ -17,32 +13,9 @@ import (
 // with the hub's own HTTP/2 server.
 func newClockedH2cServer(t *testing.T, cfg Config) (*Hub, *fakeClock, string) {
 	t.Helper()
-	store := memory.New(memory.Options{})
-	t.Cleanup(func() { store.Close() })
-	cfg.Store = store
-	h, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := newFakeClock()
-	h.clock = c
-	if err := h.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &p
-	h.ConfigureHTTP2(srv.Config)
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		h.Close(ctx)
-	})
-	return h, c, srv.Listener.Addr().String()
+	h, addr := newH2cServerWith(t, cfg, c)
+	return h, c, addr
 }
 
 func sweptConns(h *Hub) int {

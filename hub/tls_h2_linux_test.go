@@ -4,7 +4,6 @@ package hub
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/herd-sse/herd"
-	"github.com/herd-sse/herd/memory"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -42,23 +40,7 @@ func newTLSH2Server(t *testing.T, configure ...func(*http.Server)) (*Hub, string
 // store).
 func newTLSH2ServerWith(t *testing.T, cfg Config, configure ...func(*http.Server)) (*Hub, string) {
 	t.Helper()
-	store := memory.New(memory.Options{})
-	t.Cleanup(func() { store.Close() })
-	cfg.Store = store
-	h, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		http.NewResponseController(w).Flush()
-		io.Copy(w, r.Body)
-	})
+	h, mux := openTestHub(t, cfg, nil)
 	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
@@ -80,9 +62,6 @@ func newTLSH2ServerWith(t *testing.T, cfg Config, configure ...func(*http.Server
 	t.Cleanup(func() {
 		srv.Close()
 		<-served
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		h.Close(ctx)
 	})
 	return h, tcp.Addr().String()
 }
