@@ -144,6 +144,14 @@ func TestEngine_heartbeat(t *testing.T) {
 	if blank, err := body.ReadString('\n'); err != nil || blank != "\n" {
 		t.Fatalf("the opening ended with %q, %v", blank, err)
 	}
+	expectHeartbeats(t, h, c, body)
+}
+
+// expectHeartbeats moves c by MinHeartbeat three times and reads a
+// heartbeat from body after each: h's one stream, parked on its engine,
+// gets one at each heartbeat of the clock.
+func expectHeartbeats(t *testing.T, h *Hub, c *fakeClock, body io.Reader) {
+	t.Helper()
 	es := parkedOne(t, h.engine)
 	for i := range 3 {
 		// The client can read a heartbeat before its writer has noted the

@@ -3,17 +3,11 @@ package hub
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"testing"
-	"time"
 )
 
 // TestTLS_engineHeartbeat: an idle TLS stream parked on the engine gets a
@@ -44,42 +38,26 @@ func TestTLS_engineHeartbeat(t *testing.T) {
 	if st := conn.ConnectionState(); st.Version != tls.VersionTLS13 {
 		t.Fatalf("TLS version %#x, want 1.3 (the engine seals 1.3 records only)", st.Version)
 	}
-	es := parkedOne(t, h.engine)
-	for i := range 3 {
-		until(t, "the stream parked", func() bool { // as in TestEngine_heartbeat
-			es.s.mu.Lock()
-			defer es.s.mu.Unlock()
-			return !es.scheduled
-		})
-		c.advance(MinHeartbeat)
-		got := make([]byte, len(heartbeat))
-		if _, err := io.ReadFull(body, got); err != nil || !bytes.Equal(got, heartbeat) {
-			t.Fatalf("heartbeat %d: read %q, %v; want %q", i, got, err, heartbeat)
-		}
-	}
+	expectHeartbeats(t, h, c, body) // as in TestEngine_heartbeat
 }
 
-// serveTLS serves h with a self-signed certificate through
-// h.TLSListener on a loopback port, and returns its address.
+// serveTLS serves h through h.TLSListener on a loopback port, HTTP/1.1
+// only, and returns its address.
 func serveTLS(t *testing.T, h *Hub) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		NextProtos: []string{"http/1.1"}}
+	cfg := serverConfig(t)
+	cfg.NextProtos = []string{"http/1.1"}
+	return listenTLS(t, h, &http.Server{Handler: h}, cfg)
+}
+
+// listenTLS serves srv through h.TLSListener with cfg on a loopback port
+// until the test ends, and returns its address.
+func listenTLS(t *testing.T, h *Hub, srv *http.Server, cfg *tls.Config) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

@@ -48,22 +48,9 @@ func newTLSH2ServerWith(t *testing.T, cfg Config, configure ...func(*http.Server
 	for _, f := range configure {
 		f(srv)
 	}
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tcfg := serverConfig(t)
 	tcfg.NextProtos = []string{"h2", "http/1.1"}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.Serve(h.TLSListener(tcp, tcfg))
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-served
-	})
-	return h, tcp.Addr().String()
+	return h, listenTLS(t, h, srv, tcfg)
 }
 
 // tlsH2Client is an HTTP/2 client over TLS 1.3 whose records out are
