@@ -590,6 +590,7 @@ func (c *h2Conn) close() {
 		c.closeStream(st, errConnClosed)
 	}
 	c.handlers.Wait()
+	c.releaseOrphans()
 }
 
 var (

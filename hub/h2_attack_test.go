@@ -127,3 +127,40 @@ func testZeroWindow(t *testing.T, h2c bool) {
 	}
 	until(t, "no handler running", func() bool { return handlersRunning() == 0 })
 }
+
+// TestHTTP2_resetThenLeave: a client that resets its event stream as soon
+// as the response's head comes and closes the connection at once (Go's
+// client does, closing the body then its idle connections) leaves no
+// subscriber behind, over TLS and over h2c. The reset woke the stream's
+// flusher, which found the connection closed and gave up without releasing
+// the stream, whose subscriber then stayed registered for ever.
+func TestHTTP2_resetThenLeave(t *testing.T) {
+	for _, h2c := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tls", true: "h2c"}[h2c], func(t *testing.T) {
+			h, srv := newH2ServerOver(t, h2c, hub.Config{})
+			for range 40 {
+				conn, fr := dialH2Conn(t, srv.Listener.Addr().String(), h2c)
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndStream: true, EndHeaders: true,
+					BlockFragment: headerBlock([2]string{":method", "GET"}, [2]string{":scheme", "https"},
+						[2]string{":authority", srv.Listener.Addr().String()}, [2]string{":path", "/events?topic=t"})})
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if hf, ok := f.(*http2.MetaHeadersFrame); ok && hf.StreamID == 1 {
+						if status := hf.PseudoValue("status"); status != "200" {
+							t.Fatalf("status %s", status)
+						}
+						break
+					}
+				}
+				until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+				fr.WriteRSTStream(1, http2.ErrCodeCancel)
+				conn.Close()
+				until(t, "the stream ended", func() bool { return h.Stats().Parked == 0 })
+			}
+			until(t, "every subscriber gone", func() bool { st := h.Stats(); return st.Subscribers == 0 && st.Parked == 0 })
+		})
+	}
+}

@@ -137,7 +137,9 @@ const h2FlushBytes = 256 << 10
 
 // flush is the connection's flusher: it writes what parked streams have
 // queued, a batch at a time with one write, until none has anything left.
-// It runs only while there is something to write.
+// It runs only while there is something to write. What it leaves in the
+// ready list when the connection closes or its write fails, close
+// releases (releaseOrphans).
 func (c *h2Conn) flush() {
 	defer c.handlers.Done()
 	var items []item
@@ -170,6 +172,7 @@ func (c *h2Conn) flush() {
 				var err error
 				reason, items, scratch, err = c.fill(st, fr, items, scratch)
 				if err != nil {
+					rest = batch[i:] // not done: released when the connection closes
 					return err
 				}
 				if reason != 0 {
@@ -282,6 +285,21 @@ func (c *h2Conn) fill(st *h2Stream, fr *http2.Framer, items []item, scratch []by
 	c.mu.Unlock()
 	s.mu.Unlock()
 	return 0, items, scratch, nil
+}
+
+// releaseOrphans releases the streams left in the ready list once the
+// connection has closed and its flusher has stopped: a stream the client
+// reset just before it left was woken (its subscriber ended), and the
+// flusher that would have released it found the connection closed, or
+// broken. Only close calls it, after waiting for the flusher.
+func (c *h2Conn) releaseOrphans() {
+	c.mu.Lock()
+	orphans := c.ready
+	c.ready = nil
+	c.mu.Unlock()
+	for _, st := range orphans {
+		c.release(st, reasonClient)
+	}
 }
 
 // release removes a parked stream that ended, once.
