@@ -84,13 +84,14 @@ const (
 // own, and it parks as h2c does. Any other stays with crypto/tls, its
 // reader blocked in tls.Conn's read.
 func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
-	st := tc.ConnectionState()
-	if raw, wrap, ok := takeTLSH2(tc, &st, s.hub.cfg.WriteTimeout); ok {
-		nc, park := s.hub.h2Parking(raw)
-		s.serve(srv, wrap(nc), park, &st, handler, false)
+	if raw, t, ok := takeTLSH2(tc, s.hub.cfg.WriteTimeout); ok {
+		var park *h2Park
+		t.Conn, park = s.hub.h2Parking(raw)
+		s.serve(srv, t, park, &t.state, handler, false)
 		return
 	}
 	forgetTLS(tc) // Hub.TLSListener's capture: HTTP/2 stays with crypto/tls
+	st := tc.ConnectionState()
 	s.serve(srv, tc, nil, &st, handler, false)
 }
 

@@ -430,38 +430,43 @@ func (k *keyLog) Write(line []byte) (int, error) {
 
 // takeH2 ends the capture of an HTTP/2 connection whose handshake is
 // done, for the hub's HTTP/2 server to read and write its records from
-// here on: it returns the keys of both directions (the server's sealer
-// going on where crypto/tls stopped, and the client's, which crypto/tls
-// never used: it read nothing past the client's Finished) and the
-// secrets their KeyUpdates derive from. Writes through the tls.Conn fail
-// from here on, writing nothing. It fails, taking nothing, for a
-// connection whose records could not be followed.
-func (c *tlsCapture) takeH2(suite uint16) (server, client *sealer, serverSecret, clientSecret []byte, err error) {
+// here on, through t (whose state is the connection's): it gives t the
+// keys of both directions (the server's sealer going on where crypto/tls
+// stopped, and the client's, which crypto/tls never used: it read nothing
+// past the client's Finished) and the secrets their KeyUpdates derive
+// from. Writes through the tls.Conn fail from here on, writing nothing.
+// It fails, taking nothing, for a connection whose records could not be
+// followed.
+func (c *tlsCapture) takeH2(t *tlsRecordConn) error {
+	suite := t.state.CipherSuite
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case !c.h2 || c.secret == nil || c.client == nil:
-		return nil, nil, nil, nil, errors.New("hub: no TLS 1.3 traffic secrets for this connection")
+		return errors.New("hub: no TLS 1.3 traffic secrets for this connection")
 	case c.broken, c.hn != 0:
-		return nil, nil, nil, nil, errors.New("hub: the TLS records written so far do not add up")
+		return errors.New("hub: the TLS records written so far do not add up")
 	case !c.bounded || c.rhn != 0:
-		return nil, nil, nil, nil, errors.New("hub: crypto/tls may hold bytes past the handshake")
+		return errors.New("hub: crypto/tls may hold bytes past the handshake")
 	case c.found && c.trial[0].suite != suite:
-		return nil, nil, nil, nil, errors.New("hub: TLS records under an unexpected cipher suite")
+		return errors.New("hub: TLS records under an unexpected cipher suite")
 	}
-	if server, err = newSealer(suite, c.secret, c.seq); err != nil {
-		return nil, nil, nil, nil, err
+	server, err := newSealer(suite, c.secret, c.seq)
+	if err != nil {
+		return err
 	}
-	if client, err = newSealer(suite, c.client, 0); err != nil {
-		return nil, nil, nil, nil, err
+	client, err := newSealer(suite, c.client, 0)
+	if err != nil {
+		return err
 	}
 	server.rest()
 	client.rest()
-	serverSecret, clientSecret = c.secret, c.client
+	t.seal, t.secret = *server, newTrafficSecret(c.secret)
+	t.in.keys, t.in.secret = *client, newTrafficSecret(c.client)
 	c.taken.Store(true)
 	c.off.Store(true)
 	c.bounded = false
 	c.secret, c.client, c.trial, c.body = nil, nil, nil, nil
 	c.conns.remove(c)
-	return server, client, serverSecret, clientSecret, nil
+	return nil
 }

@@ -25,17 +25,21 @@ import (
 // Both directions keep their cipher (AES-GCM's is 1.3 KB, and takes
 // microseconds to make: more than sealing an event) while the connection
 // is in use, and drop it once it has been idle for a while (coolCiphers),
-// so that an idle connection keeps only its keys.
+// so that an idle connection keeps only its keys. Keys, secrets and the
+// connection's TLS state are held by value: a parked connection's TLS is
+// this one allocation.
 type tlsRecordConn struct {
 	net.Conn // the socket: deadlines, addresses
+
+	state tls.ConnectionState // what its requests see as r.TLS
 
 	rmu sync.Mutex // held by the reader while it reads; and to drop in's cipher
 	in  opener
 
 	wmu    sync.Mutex
-	seal   *sealer
-	secret []byte // the server's traffic secret, for KeyUpdates
-	werr   error  // a write failed, or an alert was sent: nothing more is
+	seal   sealer
+	secret trafficSecret // the server's traffic secret, for KeyUpdates
+	werr   error         // a write failed, or an alert was sent: nothing more is
 	// writeTimeout bounds the writes the reader makes itself (the answer
 	// to a KeyUpdate, an alert): the deadline left by the last frame
 	// written may have passed long ago, or be none.
@@ -48,24 +52,22 @@ type tlsRecordConn struct {
 // takeTLSH2 takes tc, an HTTP/2 connection whose handshake is done, from
 // crypto/tls: it returns the TCP connection under it (which net/http
 // closes when its goroutine returns: the caller serves a duplicate of its
-// own) and the keys of both directions, for newTLSRecordConn. It reports
-// false, taking nothing, for a connection not accepted by TLSListener,
-// not TLS 1.3, or whose records were not followed. The connection's own
-// writes (KeyUpdates, alerts) each get writeTimeout.
-func takeTLSH2(tc *tls.Conn, st *tls.ConnectionState, writeTimeout time.Duration) (net.Conn, func(net.Conn) *tlsRecordConn, bool) {
+// own, which it sets as the returned connection's Conn) and the
+// connection that seals and opens its records. It reports false, taking
+// nothing, for a connection not accepted by TLSListener, not TLS 1.3, or
+// whose records were not followed. The connection's own writes
+// (KeyUpdates, alerts) each get writeTimeout.
+func takeTLSH2(tc *tls.Conn, writeTimeout time.Duration) (net.Conn, *tlsRecordConn, bool) {
 	capt, ok := tc.NetConn().(*tlsCapture)
-	if !ok || st.Version != tls.VersionTLS13 {
+	if !ok {
 		return nil, nil, false
 	}
-	seal, open, sSecret, cSecret, err := capt.takeH2(st.CipherSuite)
-	if err != nil {
+	t := &tlsRecordConn{state: tc.ConnectionState(), writeTimeout: writeTimeout}
+	if t.state.Version != tls.VersionTLS13 || capt.takeH2(t) != nil {
 		return nil, nil, false
 	}
-	return capt.Conn, func(nc net.Conn) *tlsRecordConn {
-		t := &tlsRecordConn{Conn: nc, seal: seal, secret: sSecret, writeTimeout: writeTimeout}
-		t.in = opener{keys: open, secret: cSecret, keyUpdate: t.keyUpdate}
-		return t
-	}, true
+	t.in.update = t
+	return capt.Conn, t, true
 }
 
 // Read reads content, waiting for it.
@@ -166,11 +168,11 @@ func (t *tlsRecordConn) keyUpdate() error {
 		t.werr = err
 		return err
 	}
-	next, err := nextSecret(t.seal.suite, t.secret)
+	next, err := nextSecret(t.seal.suite, t.secret.bytes())
 	if err == nil {
 		var s *sealer
 		if s, err = newSealer(t.seal.suite, next, 0); err == nil {
-			t.seal, t.secret = s, next
+			t.seal, t.secret = *s, newTrafficSecret(next)
 		}
 	}
 	if err != nil {

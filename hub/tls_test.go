@@ -45,7 +45,7 @@ func TestCapture_counts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.seq != 2 || !bytes.Equal(s.key, upd.key) {
+	if s.seq != 2 || s.key != upd.key {
 		t.Errorf("taken at seq %d with key %x, want 2 and %x", s.seq, s.key, upd.key)
 	}
 

@@ -56,16 +56,21 @@ var errTLSAlert = errors.New("hub: the TLS client sent an alert")
 // but the key and its cipher, which the owner drops (keys.rest) when the
 // connection goes idle.
 type opener struct {
-	keys    *sealer // the client's key, IV and next sequence number
-	secret  []byte  // the client's traffic secret, for its KeyUpdates
-	partial []byte  // the start of a record not whole yet
-	plain   []byte  // content opened but not read yet (a small read's)
-	err     error   // the error that comes after the content already read
-	empty   int     // empty records in a row
-	// keyUpdate answers a client's KeyUpdate that asks for the hub's:
-	// the hub's own, sent before any more records.
-	keyUpdate func() error
+	keys    sealer        // the client's key, IV and next sequence number
+	secret  trafficSecret // the client's traffic secret, for its KeyUpdates
+	partial []byte        // the start of a record not whole yet
+	plain   []byte        // content opened but not read yet (a small read's)
+	err     error         // the error that comes after the content already read
+	empty   int           // empty records in a row
+	// update answers a client's KeyUpdate that asks for the hub's: the
+	// hub's own, sent before any more records. Nil: not answered.
+	update keyUpdater
 }
+
+// A keyUpdater sends the hub's KeyUpdate (its connection, which is one:
+// an interface holds it without an allocation, as a method value would
+// not).
+type keyUpdater interface{ keyUpdate() error }
 
 // readWith reads content into dst, reading records with read (which may
 // return errWouldBlock, passed on while no content is whole). It returns
@@ -211,7 +216,7 @@ func (o *opener) handshake(msg []byte) error {
 		}
 		return tlsAlertError(alertUnexpectedMessage)
 	}
-	next, err := nextSecret(o.keys.suite, o.secret)
+	next, err := nextSecret(o.keys.suite, o.secret.bytes())
 	if err != nil {
 		return err
 	}
@@ -219,9 +224,9 @@ func (o *opener) handshake(msg []byte) error {
 	if err != nil {
 		return err
 	}
-	o.secret, o.keys = next, keys
-	if msg[4] == 1 && o.keyUpdate != nil {
-		return o.keyUpdate()
+	o.secret, o.keys = newTrafficSecret(next), *keys
+	if msg[4] == 1 && o.update != nil {
+		return o.update.keyUpdate()
 	}
 	return nil
 }

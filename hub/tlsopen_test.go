@@ -44,7 +44,7 @@ func testOpener(t testing.TB, suite uint16) (*opener, *sealer, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &opener{keys: keys, secret: secret}, client, secret
+	return &opener{keys: *keys, secret: newTrafficSecret(secret)}, client, secret
 }
 
 // TestOpener_anyShape: whatever the records' sizes and padding, however
@@ -58,7 +58,7 @@ func TestOpener_anyShape(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(suite)))
 			o, client, secret := testOpener(t, suite)
 			updates := 0
-			o.keyUpdate = func() error { updates++; return nil }
+			o.update = keyUpdateFunc(func() error { updates++; return nil })
 			var wire, want []byte
 			asked := 0
 			for range 40 {
@@ -178,3 +178,8 @@ func sealInner(s *sealer, inner []byte) []byte {
 	s.seq++
 	return s.aead.Seal(rec, nonce[:], inner, rec)
 }
+
+// keyUpdateFunc is a func as a keyUpdater.
+type keyUpdateFunc func() error
+
+func (f keyUpdateFunc) keyUpdate() error { return f() }

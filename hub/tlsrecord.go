@@ -35,13 +35,15 @@ const (
 //
 // Its cipher (768 bytes for AES-GCM: the expanded key and GHASH's table)
 // is made when a record is sealed and dropped by rest, so that an idle
-// stream keeps only its 16- or 32-byte key.
+// stream keeps only its 16- or 32-byte key, in the sealer itself: a
+// connection holds its sealers by value, one allocation for all its keys.
 type sealer struct {
-	suite uint16
-	key   []byte
-	iv    [12]byte
-	seq   uint64      // the next record's sequence number
-	aead  cipher.AEAD // nil at rest
+	aead   cipher.AEAD // nil at rest
+	seq    uint64      // the next record's sequence number
+	suite  uint16
+	keyLen uint8
+	key    [32]byte // key[:keyLen]
+	iv     [12]byte
 }
 
 // newSealer derives the key and IV of the traffic secret for suite, a TLS
@@ -59,7 +61,8 @@ func newSealer(suite uint16, secret []byte, seq uint64) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sealer{suite: suite, key: key, seq: seq}
+	s := &sealer{suite: suite, keyLen: uint8(len(key)), seq: seq}
+	copy(s.key[:], key)
 	copy(s.iv[:], iv)
 	return s, s.ready()
 }
@@ -71,10 +74,10 @@ func (s *sealer) ready() error {
 	}
 	var err error
 	if s.suite == tls.TLS_CHACHA20_POLY1305_SHA256 {
-		s.aead, err = chacha20poly1305.New(s.key)
+		s.aead, err = chacha20poly1305.New(s.key[:s.keyLen])
 		return err
 	}
-	block, err := aes.NewCipher(s.key)
+	block, err := aes.NewCipher(s.key[:s.keyLen])
 	if err != nil {
 		return err
 	}
@@ -109,6 +112,21 @@ func expandLabel(h func() stdhash.Hash, secret []byte, label string, n int) ([]b
 	info = append(info, 0)
 	return hkdf.Expand(h, secret, string(info), n)
 }
+
+// A trafficSecret is a TLS 1.3 traffic secret (32 or 48 bytes, the
+// suite's hash), held by value.
+type trafficSecret struct {
+	n uint8
+	b [48]byte
+}
+
+func newTrafficSecret(b []byte) trafficSecret {
+	var s trafficSecret
+	s.n = uint8(copy(s.b[:], b))
+	return s
+}
+
+func (s *trafficSecret) bytes() []byte { return s.b[:s.n] }
 
 // nextSecret is the traffic secret after a KeyUpdate.
 func nextSecret(suite uint16, secret []byte) ([]byte, error) {
