@@ -83,7 +83,22 @@ func benchH2Streams(b *testing.B, bin string, args []string, h2c bool, conns, pe
 		debug := freeAddr(b)
 		h := startHerdBin(b, bin, append(args, "--debug-addr", debug)...)
 		probe := &http.Client{Transport: newTransport()}
+		// Warm up: the first connection of each kind faults in the code
+		// that serves it (0.7-0.8 MB of the binary's pages, counted in
+		// RSS), once per process, not per stream. So one stream is opened
+		// (and held to the end, in both samples) and the probe fetches
+		// the metrics before the baseline is sampled.
+		warm := newTransport()
+		warmResp, err := (&http.Client{Transport: warm}).Get(h.URL + "/events?topic=warm")
+		if err != nil || warmResp.StatusCode != 200 {
+			b.Fatalf("warm-up stream: %v %v", err, warmResp)
+		}
+		for metricVia(probe, h.URL, "herd_subscribers") != 1 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		collect(b, debug)
 		time.Sleep(500 * time.Millisecond)
+		ms0, st0 := memStats(b, debug), procStatus(b, h)
 		before, g0 := sample(b, h), goroutines(b, debug)
 		stack0, heap0 := metricVia(probe, h.URL, "go_memstats_stack_inuse_bytes"), metricVia(probe, h.URL, "go_memstats_heap_inuse_bytes")
 		var bodies []io.Closer
@@ -123,7 +138,7 @@ func benchH2Streams(b *testing.B, bin string, args []string, h2c bool, conns, pe
 		if len(bodies) != streams {
 			b.Fatalf("%d of %d streams opened", len(bodies), streams)
 		}
-		for metricVia(probe, h.URL, "herd_subscribers") != streams {
+		for metricVia(probe, h.URL, "herd_subscribers") != streams+1 {
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(3 * time.Second)
@@ -135,6 +150,15 @@ func benchH2Streams(b *testing.B, bin string, args []string, h2c bool, conns, pe
 			collect(b, debug)
 		}
 		after, g1 := sample(b, h), goroutines(b, debug)
+		ms1, st1 := memStats(b, debug), procStatus(b, h)
+		// Where the RSS is (go test -v): the Go runtime's accounts and
+		// the kernel's (anonymous memory against the binary's pages).
+		for _, k := range []string{"HeapInuse", "HeapIdle", "HeapReleased", "GCSys", "OtherSys"} {
+			b.Logf("%-12s %6.0f B/stream", k, float64(ms1[k]-ms0[k])/float64(streams))
+		}
+		for _, k := range []string{"RssAnon", "RssFile"} {
+			b.Logf("%-12s %6.0f B/stream", k, float64(st1[k]-st0[k])*1024/float64(streams))
+		}
 		b.ReportMetric(float64(after.RSS-before.RSS)/1024/float64(streams), "KB/stream")
 		b.ReportMetric(float64(g1-g0)/float64(streams), "goroutines/stream")
 		// Where the memory is: goroutine stacks, and the heap
@@ -170,6 +194,8 @@ func benchH2Streams(b *testing.B, bin string, args []string, h2c bool, conns, pe
 			body.Close()
 		}
 		drain.Wait()
+		warmResp.Body.Close()
+		warm.CloseIdleConnections()
 		for _, tr := range transports {
 			tr.CloseIdleConnections()
 		}
@@ -225,4 +251,39 @@ func collect(b *testing.B, debug string) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+}
+
+func memStats(b *testing.B, debug string) map[string]int64 {
+	resp, err := http.Get("http://" + debug + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m := map[string]int64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var k string
+		var v int64
+		if n, _ := fmt.Sscanf(sc.Text(), "# %s = %d", &k, &v); n == 2 {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func procStatus(b *testing.B, h *herd) map[string]int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			m[strings.TrimSuffix(f[0], ":")] = v
+		}
+	}
+	return m
 }
