@@ -61,7 +61,11 @@
 // The HTTP/2 server's h2Conn.wmu is held across a
 // connection's writes and taken first (h2Conn.wmu, subscriber.mu,
 // h2Conn.mu); h2Conn.mu (a connection's streams and windows) comes after
-// subscriber.mu, and nothing else is taken under it. h2Poller.mu (parked
+// subscriber.mu, and only h2Sweep.mu is taken under it (a connection
+// entering or leaving the hub's HTTP/2 sweep). h2Sweep.mu is innermost:
+// taken alone, under h2Conn.mu, or under a TLS connection's
+// tlsRecordConn.rmu or wmu (a cipher used); the sweep takes those two
+// under it with TryLock only (to drop an idle cipher). h2Poller.mu (parked
 // h2c connections) is innermost: taken alone, or under h2Conn.wmu when a
 // failed write closes the socket. tlsConns.mu and tlsCapture.mu (tls.go),
 // Hub.mu (the hub's state), h2Server.mu (its HTTP/2 connections) and

@@ -84,7 +84,7 @@ const (
 // own, and it parks as h2c does. Any other stays with crypto/tls, its
 // reader blocked in tls.Conn's read.
 func (s *h2Server) serveConn(srv *http.Server, tc *tls.Conn, handler http.Handler) {
-	if raw, t, ok := takeTLSH2(tc, s.hub.cfg.WriteTimeout); ok {
+	if raw, t, ok := s.hub.takeTLSH2(tc); ok {
 		var park *h2Park
 		t.Conn, park = s.hub.h2Parking(raw)
 		s.serve(srv, t, park, &t.state, handler, false)

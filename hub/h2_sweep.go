@@ -5,22 +5,28 @@ import (
 	"time"
 )
 
-// h2Sweep is the hub's one heartbeat check for its HTTP/2 connections:
+// h2Sweep is the hub's one periodic check of its HTTP/2 connections:
 // every sweepEvery, on the hub's clock (clock.every), it looks at each
 // connection with parked event streams (tick), as the connection engine's
-// sweep looks at its streams. A connection at rest thus keeps no timer,
-// and no goroutine starts per connection per sweep. It starts with the
-// first connection that parks an event stream and stops with the hub.
+// sweep looks at its streams; and every cipherIdle it drops the ciphers
+// of TLS connections that used none since the last time (coolCiphersLocked). A
+// connection at rest thus keeps no timer, and no goroutine starts per
+// connection per sweep. It starts with the first connection that parks
+// an event stream or warms a cipher, and stops with the hub.
 type h2Sweep struct {
 	mu     sync.Mutex
 	conns  []*h2Conn // each with sweepPos its index + 1
 	batch  []*h2Conn // the sweep's copy of conns, reused
 	stop   func()    // nil until started
 	closed bool      // the hub is closing: never started again
+
+	warm     []*tlsRecordConn // holding a cipher (tls_h2.go), each with warm set
+	lastCool int64            // unix nanoseconds of the last coolCiphersLocked
 }
 
-// add puts c in the sweep if it is not in it yet, starting the sweep if
-// need be. c.mu must be held (lock order: c.mu, then the sweep's).
+// h2SweepAddLocked puts c in the sweep if it is not in it yet, starting
+// the sweep if need be. c.mu must be held (lock order: c.mu, then the
+// sweep's).
 func (h *Hub) h2SweepAddLocked(c *h2Conn) {
 	w := &h.h2sweep
 	if c.sweepPos != 0 {
@@ -33,7 +39,12 @@ func (h *Hub) h2SweepAddLocked(c *h2Conn) {
 	}
 	w.conns = append(w.conns, c)
 	c.sweepPos = int32(len(w.conns))
-	if w.stop == nil {
+	h.startH2SweepLocked()
+}
+
+// startH2SweepLocked starts the sweep unless it runs. Its mu is held.
+func (h *Hub) startH2SweepLocked() {
+	if w := &h.h2sweep; w.stop == nil && !w.closed {
 		cfg := h.cfg
 		w.stop = h.clock.every(sweepEvery(cfg.Heartbeat, cfg.WriteTimeout), h.sweepH2)
 	}
@@ -74,6 +85,10 @@ func (h *Hub) sweepH2(now time.Time) {
 	w.batch = batch[:0]
 	if cap(w.batch) > 64 && cap(w.batch) > 4*len(w.conns) {
 		w.batch = nil
+	}
+	if now := now.UnixNano(); now-w.lastCool >= int64(cipherIdle) {
+		w.lastCool = now
+		w.coolCiphersLocked()
 	}
 	w.mu.Unlock()
 }

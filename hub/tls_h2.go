@@ -24,7 +24,7 @@ import (
 //
 // Both directions keep their cipher (AES-GCM's is 1.3 KB, and takes
 // microseconds to make: more than sealing an event) while the connection
-// is in use, and drop it once it has been idle for a while (coolCiphers),
+// is in use, and drop it once it has been idle for a while (the hub's HTTP/2 sweep, coolCiphersLocked),
 // so that an idle connection keeps only its keys. Keys, secrets and the
 // connection's TLS state are held by value: a parked connection's TLS is
 // this one allocation.
@@ -45,8 +45,9 @@ type tlsRecordConn struct {
 	// written may have passed long ago, or be none.
 	writeTimeout time.Duration
 
-	recent bool // a cipher was used since the last sweep; guarded by warmConns.mu
-	warm   bool // listed in warmConns; guarded by warmConns.mu
+	hub    *Hub // whose HTTP/2 sweep drops idle ciphers
+	recent bool // a cipher was used since the last cooling; guarded by hub.h2sweep.mu
+	warm   bool // listed in hub.h2sweep.warm; guarded by hub.h2sweep.mu
 }
 
 // takeTLSH2 takes tc, an HTTP/2 connection whose handshake is done, from
@@ -57,12 +58,12 @@ type tlsRecordConn struct {
 // nothing, for a connection not accepted by TLSListener, not TLS 1.3, or
 // whose records were not followed. The connection's own writes
 // (KeyUpdates, alerts) each get writeTimeout.
-func takeTLSH2(tc *tls.Conn, writeTimeout time.Duration) (net.Conn, *tlsRecordConn, bool) {
+func (h *Hub) takeTLSH2(tc *tls.Conn) (net.Conn, *tlsRecordConn, bool) {
 	capt, ok := tc.NetConn().(*tlsCapture)
 	if !ok {
 		return nil, nil, false
 	}
-	t := &tlsRecordConn{state: tc.ConnectionState(), writeTimeout: writeTimeout}
+	t := &tlsRecordConn{state: tc.ConnectionState(), writeTimeout: h.cfg.WriteTimeout, hub: h}
 	if t.state.Version != tls.VersionTLS13 || capt.takeH2(t) != nil {
 		return nil, nil, false
 	}
@@ -181,20 +182,14 @@ func (t *tlsRecordConn) keyUpdate() error {
 	return err
 }
 
-// warmConns are the connections holding a cipher: a sweep every
-// cipherIdle drops those of connections not used since the last one.
-var warmConns struct {
-	mu    sync.Mutex
-	conns []*tlsRecordConn
-	timer *time.Timer // armed while conns is not empty
-}
-
+// cipherIdle is how long a connection keeps a cipher it does not use:
+// dropped by the hub's HTTP/2 sweep after one to two of these idle.
 const cipherIdle = time.Second
 
-// used notes that t used a cipher, which it keeps until a sweep finds it
-// unused.
+// used notes that t used a cipher, which it keeps until the hub's sweep
+// finds it unused (coolCiphersLocked).
 func (t *tlsRecordConn) used() {
-	w := &warmConns
+	w := &t.hub.h2sweep
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t.recent = true
@@ -202,25 +197,16 @@ func (t *tlsRecordConn) used() {
 		return
 	}
 	t.warm = true
-	w.conns = append(w.conns, t)
-	if len(w.conns) == 1 {
-		if w.timer == nil {
-			w.timer = time.AfterFunc(cipherIdle, coolCiphers)
-		} else {
-			w.timer.Reset(cipherIdle)
-		}
-	}
+	w.warm = append(w.warm, t)
+	t.hub.startH2SweepLocked()
 }
 
-// coolCiphers drops the ciphers of connections not used since the last
-// sweep (a connection in use now, its lock held, keeps them until the
-// next).
-func coolCiphers() {
-	w := &warmConns
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	keep := w.conns[:0]
-	for _, t := range w.conns {
+// coolCiphersLocked drops the ciphers of connections not used since the
+// last time (a connection in use now, its lock held, keeps them until
+// the next). The sweep's mu is held.
+func (w *h2Sweep) coolCiphersLocked() {
+	keep := w.warm[:0]
+	for _, t := range w.warm {
 		if t.recent || !t.cool() {
 			t.recent = false
 			keep = append(keep, t)
@@ -228,13 +214,11 @@ func coolCiphers() {
 		}
 		t.warm = false
 	}
-	clear(w.conns[len(keep):])
-	w.conns = keep
+	clear(w.warm[len(keep):])
+	w.warm = keep
 	if len(keep) == 0 {
-		w.conns = nil
-		return
+		w.warm = nil
 	}
-	w.timer.Reset(cipherIdle)
 }
 
 // cool drops t's ciphers, unless it is reading or writing.

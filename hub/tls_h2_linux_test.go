@@ -40,7 +40,13 @@ func newTLSH2Server(t *testing.T, configure ...func(*http.Server)) (*Hub, string
 // store).
 func newTLSH2ServerWith(t *testing.T, cfg Config, configure ...func(*http.Server)) (*Hub, string) {
 	t.Helper()
-	h, mux := openTestHub(t, cfg, nil)
+	return newTLSH2ServerOn(t, cfg, nil, configure...)
+}
+
+// newTLSH2ServerOn is newTLSH2ServerWith on clock (the real one if nil).
+func newTLSH2ServerOn(t *testing.T, cfg Config, clock *fakeClock, configure ...func(*http.Server)) (*Hub, string) {
+	t.Helper()
+	h, mux := openTestHub(t, cfg, clock)
 	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
@@ -235,9 +241,9 @@ func TestTLSH2_parked(t *testing.T) {
 	}
 	// Idle, the connection keeps its keys and drops its ciphers.
 	until(t, "the ciphers dropped", func() bool {
-		warmConns.mu.Lock()
-		defer warmConns.mu.Unlock()
-		return len(warmConns.conns) == 0
+		h.h2sweep.mu.Lock()
+		defer h.h2sweep.mu.Unlock()
+		return len(h.h2sweep.warm) == 0
 	})
 }
 
@@ -441,4 +447,38 @@ func TestTLSH2_curl(t *testing.T) {
 			t.Fatalf("without AES instructions (ChaCha20-Poly1305): %v\n%s", err, out)
 		}
 	}
+}
+
+// TestTLSH2_ciphersCoolOnHubClock: a connection that used its ciphers
+// keeps them through the next cooling of the hub's HTTP/2 sweep, and
+// drops them at the one after if it used them no more; the sweep runs
+// on the hub's clock.
+func TestTLSH2_ciphersCoolOnHubClock(t *testing.T) {
+	clock := newFakeClock()
+	h, addr := newTLSH2ServerOn(t, Config{Heartbeat: time.Hour}, clock)
+	warm := func() int {
+		h.h2sweep.mu.Lock()
+		defer h.h2sweep.mu.Unlock()
+		return len(h.h2sweep.warm)
+	}
+	c := dialTLSH2(t, addr, nil)
+	openStream(t, c.fr, 1, "t")
+	until(t, "parked", func() bool { return tlsParked(h, 1) })
+	if n := warm(); n != 1 {
+		t.Fatalf("%d connections with ciphers after the stream opened, want 1", n)
+	}
+	clock.advance(cipherIdle) // used since the last cooling: kept
+	if n := warm(); n != 1 {
+		t.Fatalf("%d connections with ciphers after one cooling, want 1", n)
+	}
+	clock.advance(cipherIdle) // unused since: dropped
+	if n := warm(); n != 0 {
+		t.Fatalf("%d connections with ciphers after two coolings, want 0", n)
+	}
+	if _, _, err := h.Publish(t.Context(), herd.Message{Data: "warm again", Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, c.fr, "the event", dataOn(1, "warm again"))
+	until(t, "the cipher made again", func() bool { return warm() == 1 }) // noted once the write returns
+
 }
