@@ -62,8 +62,11 @@
 // connection's writes and taken first (h2Conn.wmu, subscriber.mu,
 // h2Conn.mu); h2Conn.mu (a connection's streams and windows) comes after
 // subscriber.mu, and nothing else is taken under it. h2Poller.mu (parked
-// h2c connections) is innermost: taken alone, or under h2Conn.wmu when a
-// failed write closes the socket. tlsConns.mu and tlsCapture.mu (tls.go),
+// connections) is taken alone, or under h2Conn.wmu when a failed write
+// closes the socket. h2Socket.mu (a parked connection's descriptor: its
+// system calls under the read lock, its close under the write lock) is
+// innermost: under h2Conn.wmu, tlsRecordConn.wmu or h2Poller.mu, or
+// alone. tlsConns.mu and tlsCapture.mu (tls.go),
 // Hub.mu (the hub's state), h2Server.mu (its HTTP/2 connections) and
 // origins.mu (cors.go: the origins already logged) are taken alone.
 package hub

@@ -53,10 +53,11 @@ type h2Park struct {
 
 var errWouldBlock = errors.New("hub: read would block")
 
-// h2Parking returns the connection an h2c connection nc is served on,
-// and its parking (nil if it cannot park: then nc itself). On success nc
-// is closed: the socket lives on in the returned connection, the hub's
-// own bare descriptor (h2Socket).
+// h2Parking returns the connection an HTTP/2 connection's socket nc (h2c,
+// or the TCP connection under TLS) is served on, and its parking (nil if
+// it cannot park: then nc itself). On success nc is closed: the socket
+// lives on in the returned connection, the hub's own bare descriptor
+// (h2Socket).
 func (h *Hub) h2Parking(nc net.Conn) (net.Conn, *h2Park) {
 	p := h.h2PollerOf()
 	if p == nil {
