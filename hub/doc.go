@@ -65,9 +65,12 @@
 // entering or leaving the hub's HTTP/2 sweep). h2Sweep.mu is innermost:
 // taken alone, under h2Conn.mu, or under a TLS connection's
 // tlsRecordConn.rmu or wmu (a cipher used); the sweep takes those two
-// under it with TryLock only (to drop an idle cipher). h2Poller.mu (parked
-// h2c connections) is innermost: taken alone, or under h2Conn.wmu when a
-// failed write closes the socket. tlsConns.mu and tlsCapture.mu (tls.go),
+// under it with TryLock only (to drop an idle cipher). h2Poller.mu
+// (parked connections) is taken alone, or under h2Conn.wmu when a failed
+// write closes the socket. h2Socket.mu (a parked connection's descriptor:
+// its system calls under the read lock, its close under the write lock)
+// is innermost: under h2Conn.wmu, tlsRecordConn.rmu or wmu, or
+// h2Poller.mu, or alone. tlsConns.mu and tlsCapture.mu (tls.go),
 // Hub.mu (the hub's state), h2Server.mu (its HTTP/2 connections) and
 // origins.mu (cors.go: the origins already logged) are taken alone.
 package hub

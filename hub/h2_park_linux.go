@@ -4,12 +4,9 @@ package hub
 
 import (
 	"errors"
-	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,11 +23,12 @@ import (
 // one reader at a time runs for a connection. Registrations carry a
 // token, never the descriptor, as the engine's do.
 //
-// The connection's socket is the hub's own: serveUnencrypted takes a
-// duplicate of net/http's (whose goroutine must return, and then closes
-// its copy) as a net.Conn of its own, which handlers and the flusher
-// write to with deadlines as on every system, and which the reader
-// reads without waiting (readNow).
+// The connection's socket is the hub's own: serveUnencrypted (and
+// serveConn, for TLS) takes a duplicate of net/http's (whose goroutine
+// must return, and then closes its copy) as a bare descriptor
+// (h2Socket, h2_socket_linux.go), a net.Conn which handlers and the
+// flusher write to with deadlines as on every system, which the reader
+// reads without waiting (readNow), and which the poller registers.
 type h2Poller struct {
 	epfd   int
 	wakefd int // an eventfd in the set (token 0): written to stop the loop
@@ -47,7 +45,7 @@ type h2Poller struct {
 // connection cannot park. Its fields are guarded by the poller's mu.
 type h2Park struct {
 	p       *h2Poller
-	raw     syscall.RawConn
+	sock    *h2Socket
 	token   uint64 // 0 until first parked
 	parked  bool   // armed in the epoll set, no reader running
 	stopped bool   // the socket is closing: never parked again
@@ -55,39 +53,22 @@ type h2Park struct {
 
 var errWouldBlock = errors.New("hub: read would block")
 
-// h2Parking returns the connection an h2c connection nc is served on,
-// and its parking (nil if it cannot park: then nc itself). On success nc
-// is closed: the socket lives on in the returned connection.
+// h2Parking returns the connection an HTTP/2 connection's socket nc (h2c,
+// or the TCP connection under TLS) is served on, and its parking (nil if
+// it cannot park: then nc itself). On success nc is closed: the socket
+// lives on in the returned connection, the hub's own bare descriptor
+// (h2Socket).
 func (h *Hub) h2Parking(nc net.Conn) (net.Conn, *h2Park) {
 	p := h.h2PollerOf()
-	sc, ok := nc.(syscall.Conn)
-	if p == nil || !ok {
+	if p == nil {
 		return nc, nil
 	}
-	raw, err := sc.SyscallConn()
+	s, err := newH2Socket(nc)
 	if err != nil {
-		return nc, nil
-	}
-	fd := -1
-	if cerr := raw.Control(func(f uintptr) { fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
-		return nc, nil
-	}
-	f := os.NewFile(uintptr(fd), "h2c")
-	own, err := net.FileConn(f) // a duplicate of its own, in Go's poller
-	f.Close()
-	if err != nil {
-		return nc, nil
-	}
-	sc, ok = own.(syscall.Conn)
-	if ok {
-		raw, err = sc.SyscallConn()
-	}
-	if !ok || err != nil {
-		own.Close()
 		return nc, nil
 	}
 	nc.Close()
-	return own, &h2Park{p: p, raw: raw}
+	return s, &h2Park{p: p, sock: s}
 }
 
 // h2PollerOf returns the hub's poller, started at its first call; nil
@@ -200,34 +181,13 @@ func (p *h2Poller) close() {
 
 // readNow reads what the socket holds without waiting: errWouldBlock if
 // nothing, io.EOF once the client has closed its side.
-func (k *h2Park) readNow(b []byte) (int, error) {
-	var n int
-	var err error
-	cerr := k.raw.Read(func(fd uintptr) bool {
-		for {
-			n, err = unix.Read(int(fd), b)
-			if err != unix.EINTR {
-				return true // never wait in Go's poller
-			}
-		}
-	})
-	switch {
-	case cerr != nil: // closed
-		return 0, cerr
-	case err == unix.EAGAIN:
-		return 0, errWouldBlock
-	case err != nil:
-		return 0, err
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
+func (k *h2Park) readNow(b []byte) (int, error) { return k.sock.readNow(b) }
 
 // park arms c's socket in the poller, its reader about to end. It
 // reports false if c cannot park (closing, or the poller is): the
 // reader goes on and blocks in its read.
 func (k *h2Park) park(c *h2Conn) bool {
+	k.sock.demote() // no reader waits in it now; a writer may
 	p := k.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -242,8 +202,7 @@ func (k *h2Park) park(c *h2Conn) bool {
 		op = unix.EPOLL_CTL_ADD
 	}
 	ev := event(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, k.token)
-	var err error
-	if cerr := k.raw.Control(func(fd uintptr) { err = unix.EpollCtl(p.epfd, op, int(fd), &ev) }); cerr != nil || err != nil {
+	if k.sock.control(func(fd int) error { return unix.EpollCtl(p.epfd, op, fd, &ev) }) != nil {
 		return false
 	}
 	k.parked = true
@@ -264,7 +223,7 @@ func (k *h2Park) stop() bool {
 	parked := k.parked
 	k.parked = false
 	if k.token != 0 && !p.closed {
-		k.raw.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+		k.sock.control(func(fd int) error { return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil) })
 		delete(p.conns, k.token)
 	}
 	return parked
