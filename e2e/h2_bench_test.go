@@ -87,14 +87,21 @@ func benchH2Streams(b *testing.B, bin string, args []string, h2c bool, conns, pe
 		// that serves it (0.7-0.8 MB of the binary's pages, counted in
 		// RSS), once per process, not per stream. So one stream is opened
 		// (and held to the end, in both samples) and the probe fetches
-		// the metrics before the baseline is sampled.
+		// the metrics before the baseline is sampled. HERD_H2_COLD=1
+		// samples it first, as this benchmark did before 2026-12-04.
+		cold := os.Getenv("HERD_H2_COLD") == "1"
 		warm := newTransport()
-		warmResp, err := (&http.Client{Transport: warm}).Get(h.URL + "/events?topic=warm")
-		if err != nil || warmResp.StatusCode != 200 {
-			b.Fatalf("warm-up stream: %v %v", err, warmResp)
-		}
-		for metricVia(probe, h.URL, "herd_subscribers") != 1 {
-			time.Sleep(50 * time.Millisecond)
+		warmResp, warmed := &http.Response{Body: http.NoBody}, 0
+		if !cold {
+			warmed = 1
+			var err error
+			warmResp, err = (&http.Client{Transport: warm}).Get(h.URL + "/events?topic=warm")
+			if err != nil || warmResp.StatusCode != 200 {
+				b.Fatalf("warm-up stream: %v %v", err, warmResp)
+			}
+			for metricVia(probe, h.URL, "herd_subscribers") != 1 {
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
 		collect(b, debug)
 		time.Sleep(500 * time.Millisecond)
@@ -138,7 +145,7 @@ func benchH2Streams(b *testing.B, bin string, args []string, h2c bool, conns, pe
 		if len(bodies) != streams {
 			b.Fatalf("%d of %d streams opened", len(bodies), streams)
 		}
-		for metricVia(probe, h.URL, "herd_subscribers") != streams+1 {
+		for metricVia(probe, h.URL, "herd_subscribers") != streams+warmed {
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(3 * time.Second)
