@@ -66,7 +66,7 @@ func newH2Socket(nc net.Conn) (*h2Socket, error) {
 		return nil, err
 	}
 	fd := -1
-	if cerr := raw.Control(func(f uintptr) { fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
+	if cerr := raw.Control(func(f uintptr) { fd, err = dupCloexec(int(f)) }); cerr != nil || err != nil {
 		return nil, errors.Join(cerr, err)
 	}
 	// Its reads and writes must never wait in the kernel. Go's sockets
@@ -195,7 +195,7 @@ func (s *h2Socket) waiter() (*os.File, error) {
 		return nil, net.ErrClosed
 	}
 	if s.promoted == nil {
-		fd, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
+		fd, err := dupCloexec(s.fd)
 		if err != nil {
 			return nil, s.opError("dup", err)
 		}
