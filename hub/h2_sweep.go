@@ -13,7 +13,7 @@ import (
 // first connection that parks an event stream and stops with the hub.
 type h2Sweep struct {
 	mu     sync.Mutex
-	conns  []*h2Conn // each with sweepPos its index + 1
+	conns  []*h2Conn // each with sweepPos its index + 1 (guarded by mu, not the connection's: a removal moves another connection)
 	batch  []*h2Conn // the sweep's copy of conns, reused
 	stop   func()    // nil until started
 	closed bool      // the hub is closing: never started again
@@ -23,12 +23,9 @@ type h2Sweep struct {
 // need be. c.mu must be held (lock order: c.mu, then the sweep's).
 func (h *Hub) h2SweepAddLocked(c *h2Conn) {
 	w := &h.h2sweep
-	if c.sweepPos != 0 {
-		return
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
+	if c.sweepPos != 0 || w.closed {
 		return
 	}
 	w.conns = append(w.conns, c)
@@ -41,11 +38,12 @@ func (h *Hub) h2SweepAddLocked(c *h2Conn) {
 
 // h2SweepRemoveLocked takes c out of the sweep. c.mu must be held.
 func (h *Hub) h2SweepRemoveLocked(c *h2Conn) {
-	if c.sweepPos == 0 {
-		return
-	}
 	w := &h.h2sweep
 	w.mu.Lock()
+	if c.sweepPos == 0 {
+		w.mu.Unlock()
+		return
+	}
 	i, last := int(c.sweepPos)-1, len(w.conns)-1
 	w.conns[i] = w.conns[last]
 	w.conns[i].sweepPos = int32(i + 1)
