@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -529,4 +530,71 @@ func TestLifecycle_H1(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLifecycle_H2Face: a face's stream (SubscribeFace, Serve) on the
+// hub's HTTP/2 server is abandoned in every way once parked, and as its
+// topic closes; each stream ends once (its Ended called once), and
+// nothing of it is left.
+func TestLifecycle_H2Face(t *testing.T) {
+	forH2(t, func(t *testing.T, h2c bool) {
+		var mu sync.Mutex
+		ended := 0
+		var h *hub.Hub
+		h, srv := newH2ServerOver(t, h2c, hub.Config{}, func(s *http.Server) {
+			mux := s.Handler.(*http.ServeMux)
+			mux.HandleFunc("/face", func(w http.ResponseWriter, r *http.Request) {
+				opts := hub.FaceOptions{Selectors: []string{r.URL.Query().Get("topic")}, Exact: true, After: r.URL.Query().Get("after"),
+					Ended: func() { mu.Lock(); ended++; mu.Unlock() }}
+				fs, err := h.SubscribeFace(r.Context(), shoutFace, opts, r)
+				if err != nil {
+					http.Error(w, err.Error(), 500)
+					return
+				}
+				fs.Serve(w, r)
+			})
+		})
+		addr := srv.Listener.Addr().String()
+		warmH2(t, h, addr, h2c)
+		history(t, h, "fh", 200, 1000)
+		faceRequest := func(fr *http2.Framer, id uint32, query string) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndStream: true, EndHeaders: true, BlockFragment: headerBlock(
+				[2]string{":method", "GET"}, [2]string{":scheme", "https"}, [2]string{":authority", addr}, [2]string{":path", "/face?" + query})})
+		}
+		for _, l := range leaves {
+			t.Run(l.String(), func(t *testing.T) {
+				b := takeBaseline(t)
+				mu.Lock()
+				ended = 0
+				mu.Unlock()
+				for i := range lifecycleRounds {
+					topic := fmt.Sprintf("f-%d-%d", l, i)
+					conn, fr := dialH2Conn(t, addr, h2c)
+					faceRequest(fr, 1, "topic="+topic)
+					readStream(t, fr, 1, 0, false)
+					until(t, "parked", func() bool { return h.Stats().Parked == 1 })
+					// Then one replaying, held by the window (it takes the
+					// connection's: stream 1 opened first so as to park).
+					faceRequest(fr, 3, "topic=fh&after="+hub.EarliestID)
+					until(t, "both subscribed", func() bool { return h.Stats().Subscribers == 2 })
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						if i%2 == 0 {
+							h.Publish(context.Background(), herd.Message{Topics: []string{topic}, Data: "bye", Close: true})
+						}
+					}()
+					l.do(conn, fr, 1, 3)
+					<-done
+					afterLeave(t, h, conn, l)
+				}
+				clean(t, h, b)
+				mu.Lock()
+				defer mu.Unlock()
+				if ended != 2*lifecycleRounds {
+					t.Errorf("Ended called %d times for %d streams", ended, 2*lifecycleRounds)
+				}
+			})
+		}
+	})
 }
