@@ -160,25 +160,28 @@ func (c *h2Conn) flush() {
 		c.ready = nil
 		c.mu.Unlock()
 		ends = ends[:0]
-		var rest []*h2Stream
+		// What is not done stays in the ready list: the next batch, or
+		// released when the connection closes. All of it if the write
+		// does not call fn at all (the connection broke earlier).
+		rest := batch
 		err := c.write(func(fr *http2.Framer) error {
 			c.batched = 0
 			for i, st := range batch {
+				rest = batch[i:]
 				if c.batched >= h2FlushBytes { // one write stays bounded; the rest go next
-					rest = batch[i:]
-					break
+					return nil
 				}
 				var reason closeReason
 				var err error
 				reason, items, scratch, err = c.fill(st, fr, items, scratch)
 				if err != nil {
-					rest = batch[i:] // not done: released when the connection closes
 					return err
 				}
 				if reason != 0 {
 					ends = append(ends, end{st, reason})
 				}
 			}
+			rest = nil
 			return nil
 		})
 		for _, e := range ends {

@@ -15,7 +15,7 @@ import (
 // an event stream or warms a cipher, and stops with the hub.
 type h2Sweep struct {
 	mu     sync.Mutex
-	conns  []*h2Conn // each with sweepPos its index + 1
+	conns  []*h2Conn // each with sweepPos its index + 1 (guarded by mu, not the connection's: a removal moves another connection)
 	batch  []*h2Conn // the sweep's copy of conns, reused
 	stop   func()    // nil until started
 	closed bool      // the hub is closing: never started again
@@ -29,12 +29,9 @@ type h2Sweep struct {
 // sweep's).
 func (h *Hub) h2SweepAddLocked(c *h2Conn) {
 	w := &h.h2sweep
-	if c.sweepPos != 0 {
-		return
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
+	if c.sweepPos != 0 || w.closed {
 		return
 	}
 	w.conns = append(w.conns, c)
@@ -52,11 +49,12 @@ func (h *Hub) startH2SweepLocked() {
 
 // h2SweepRemoveLocked takes c out of the sweep. c.mu must be held.
 func (h *Hub) h2SweepRemoveLocked(c *h2Conn) {
-	if c.sweepPos == 0 {
-		return
-	}
 	w := &h.h2sweep
 	w.mu.Lock()
+	if c.sweepPos == 0 {
+		w.mu.Unlock()
+		return
+	}
 	i, last := int(c.sweepPos)-1, len(w.conns)-1
 	w.conns[i] = w.conns[last]
 	w.conns[i].sweepPos = int32(i + 1)
