@@ -215,7 +215,7 @@ type h2Conn struct {
 	running    int32       // request handlers running
 	timer      *time.Timer // the idle timeout while there is no stream (onTimer); nil while there are
 	idleSince  int64       // unix nanoseconds: when the connection last had no stream
-	sweepPos   int32       // its index + 1 in the hub's heartbeat sweep (h2_sweep.go); 0 when out
+	sweepPos   int32       // its index + 1 in the hub's heartbeat sweep (h2_sweep.go); 0 when out; guarded by h2Sweep.mu
 	beatArmed  bool        // it has event streams: the hub's sweep looks at it
 	flushing   bool
 	goneAway   bool // a GOAWAY was sent: no new streams

@@ -340,8 +340,11 @@ func TestLifecycle_H2CloseRacesReset(t *testing.T) {
 // behind, and no goroutine.
 func TestLifecycle_H2HubCloses(t *testing.T) {
 	forH2(t, func(t *testing.T, h2c bool) {
+		// Close ends the streams at random moments within the shutdown
+		// window (spreading the reconnections), and a stream whose client
+		// reads nothing ends at the write timeout: short ones here.
 		for i := range lifecycleRounds / 2 {
-			h, srv := newH2ServerOver(t, h2c, hub.Config{})
+			h, srv := newH2ServerOver(t, h2c, hub.Config{ShutdownWindow: 50 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 			addr := srv.Listener.Addr().String()
 			history(t, h, "c", 100, 1000)
 			conn, fr := dialH2Conn(t, addr, h2c)
