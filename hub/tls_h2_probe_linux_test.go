@@ -254,7 +254,6 @@ func TestProbe_recordShapes(t *testing.T) {
 	// split at every byte boundary, two records
 	c := dialTLSH2(t, addr, nil)
 	openStream(t, c.fr, 1, "t")
-	fails := 0
 	for k := 1; ; k++ {
 		recs := append(c.seal.seal(nil, recordAppData, pingBytes(1)[:10]), c.seal.seal(nil, recordAppData, pingBytes(1)[10:])...)
 		if k >= len(recs) {
@@ -267,7 +266,6 @@ func TestProbe_recordShapes(t *testing.T) {
 		for {
 			f, err := c.fr.ReadFrame()
 			if err != nil {
-				fails++
 				t.Fatalf("split at %d: %v", k, err)
 			}
 			if p, ok := f.(*http2.PingFrame); ok && p.IsAck() {
