@@ -149,14 +149,6 @@ func (e *connEngine) now() int64 { return e.cfg.clock.Now().UnixNano() }
 // record layer conn carries (conn is then the TCP connection under it):
 // what the engine writes is sealed with it.
 func (e *connEngine) adopt(conn net.Conn, s *subscriber, seal *sealer) error {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return errors.New("hub: connection has no file descriptor")
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -165,14 +157,11 @@ func (e *connEngine) adopt(conn net.Conn, s *subscriber, seal *sealer) error {
 	e.token++
 	token := e.token
 	e.mu.Unlock()
-	fd := -1
-	cerr := raw.Control(func(f uintptr) {
-		// The duplicate shares the open socket, non-blocking as Go set it
-		// (accept4 with SOCK_NONBLOCK): writev relies on it.
-		fd, err = dupCloexec(int(f))
-	})
-	if cerr != nil || err != nil {
-		return errors.Join(cerr, err)
+	// The duplicate shares the open socket, non-blocking as Go set it
+	// (accept4 with SOCK_NONBLOCK): writev relies on it.
+	fd, err := dupSocket(conn)
+	if err != nil {
+		return err
 	}
 	conn.Close() // Go's poller forgets its descriptor; the socket lives on in fd
 	// Until its epoll registration exists, s is held as if scheduled, so
@@ -693,6 +682,24 @@ func (e *connEngine) close() {
 	}
 	unix.Close(e.epfd)
 	unix.Close(e.wakefd)
+}
+
+// dupSocket duplicates conn's descriptor (close-on-exec); conn stays
+// open, for the caller to close.
+func dupSocket(conn net.Conn) (int, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("hub: connection has no file descriptor")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if cerr := raw.Control(func(f uintptr) { fd, err = dupCloexec(int(f)) }); cerr != nil || err != nil {
+		return -1, errors.Join(cerr, err)
+	}
+	return fd, nil
 }
 
 // dupCloexec duplicates fd (close-on-exec), as a raw system call: it

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -57,17 +56,9 @@ var h2Promotions atomic.Int64
 // newH2Socket makes a socket of a duplicate of nc's descriptor; nc is
 // left open, for the caller to close.
 func newH2Socket(nc net.Conn) (*h2Socket, error) {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("hub: connection has no file descriptor")
-	}
-	raw, err := sc.SyscallConn()
+	fd, err := dupSocket(nc)
 	if err != nil {
 		return nil, err
-	}
-	fd := -1
-	if cerr := raw.Control(func(f uintptr) { fd, err = dupCloexec(int(f)) }); cerr != nil || err != nil {
-		return nil, errors.Join(cerr, err)
 	}
 	// Its reads and writes must never wait in the kernel. Go's sockets
 	// are non-blocking (accept4 with SOCK_NONBLOCK), and the duplicate

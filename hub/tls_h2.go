@@ -169,17 +169,11 @@ func (t *tlsRecordConn) keyUpdate() error {
 		t.werr = err
 		return err
 	}
-	next, err := nextSecret(t.seal.suite, t.secret.bytes())
-	if err == nil {
-		var s *sealer
-		if s, err = newSealer(t.seal.suite, next, 0); err == nil {
-			t.seal, t.secret = *s, newTrafficSecret(next)
-		}
-	}
-	if err != nil {
+	if err := t.seal.update(&t.secret); err != nil {
 		t.werr = err
+		return err
 	}
-	return err
+	return nil
 }
 
 // cipherIdle is how long a connection keeps a cipher it does not use:

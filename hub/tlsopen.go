@@ -216,15 +216,9 @@ func (o *opener) handshake(msg []byte) error {
 		}
 		return tlsAlertError(alertUnexpectedMessage)
 	}
-	next, err := nextSecret(o.keys.suite, o.secret.bytes())
-	if err != nil {
+	if err := o.keys.update(&o.secret); err != nil {
 		return err
 	}
-	keys, err := newSealer(o.keys.suite, next, 0)
-	if err != nil {
-		return err
-	}
-	o.secret, o.keys = newTrafficSecret(next), *keys
 	if msg[4] == 1 && o.update != nil {
 		return o.update.keyUpdate()
 	}

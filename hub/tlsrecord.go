@@ -128,6 +128,21 @@ func newTrafficSecret(b []byte) trafficSecret {
 
 func (s *trafficSecret) bytes() []byte { return s.b[:s.n] }
 
+// update moves s and its traffic secret on, after a KeyUpdate: the next
+// secret, and its key from sequence number 0. On an error neither moves.
+func (s *sealer) update(secret *trafficSecret) error {
+	next, err := nextSecret(s.suite, secret.bytes())
+	if err != nil {
+		return err
+	}
+	n, err := newSealer(s.suite, next, 0)
+	if err != nil {
+		return err
+	}
+	*s, *secret = *n, newTrafficSecret(next)
+	return nil
+}
+
 // nextSecret is the traffic secret after a KeyUpdate.
 func nextSecret(suite uint16, secret []byte) ([]byte, error) {
 	h, _, err := suiteParams(suite)
